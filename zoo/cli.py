@@ -1,0 +1,75 @@
+"""The ``spectrazoo`` command line.
+
+Each sub-command lives in its own module under :mod:`zoo.commands` and exposes
+``register(subparsers)``; the module adds its parser and sets ``handler`` to a
+function ``handler(args) -> int``. Heavy imports (TensorFlow, Keras) happen inside
+the handlers so that ``spectrazoo --help`` stays fast.
+
+Errors meant for people raise :class:`zoo.errors.UserError` (or ``ValueError`` /
+``FileNotFoundError`` from validation code); :func:`main` prints them as one line on
+stderr and exits with status 2 — no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from zoo.errors import UserError
+
+#: Sub-command name -> module implementing it (imported on demand, in this order in --help).
+COMMAND_MODULES: tuple[str, ...] = (
+    "zoo.commands.generate",
+    "zoo.commands.models",
+    "zoo.commands.demo",
+)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are a single line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every available sub-command registered."""
+    parser = _OneLineParser(
+        prog="spectrazoo",
+        description="Synthetic spectra datasets and a Keras model zoo for 1-D spectroscopy.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
+    subparsers.required = True
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a command whose module is not installed yet
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (UserError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        sys.stderr.write(f"spectrazoo {args.command}: error: {message}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("spectrazoo: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
