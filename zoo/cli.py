@@ -24,6 +24,9 @@ from zoo.errors import UserError
 COMMAND_MODULES: tuple[str, ...] = (
     "zoo.commands.generate",
     "zoo.commands.models",
+    "zoo.commands.benchmark",
+    "zoo.commands.report",
+    "zoo.commands.predict",
     "zoo.commands.demo",
 )
 

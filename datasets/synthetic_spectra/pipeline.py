@@ -1,0 +1,166 @@
+"""The tf.data input pipeline: TFDS (or in-memory arrays) → normalised, cached, shuffled batches."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from synthetic_spectra.config import SPLITS, DatasetConfig, get_config
+
+
+def canonical_split(split: str) -> str:
+    """``train``/``validation``/``test`` (``val`` is accepted for ``validation``)."""
+    name = {"val": "validation"}.get(split, split)
+    if name not in SPLITS:
+        raise ValueError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    return name
+
+
+def _normalize_max(spectrum: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+    """Divide one spectrum by its maximum; fail loudly (not with NaN) when it has none."""
+    maximum = tf.reduce_max(spectrum)
+    check = tf.debugging.Assert(
+        maximum > 0,
+        ["max normalisation needs a positive maximum; spectrum has none (all zero?): row", index],
+    )
+    with tf.control_dependencies([check]):
+        return spectrum / maximum
+
+
+def prepare(
+    dataset: tf.data.Dataset,
+    *,
+    num_classes: int,
+    batch_size: int = 128,
+    shuffle_seed: int | None = None,
+    normalize: bool = True,
+    one_hot: bool = True,
+    cache: bool = True,
+    epochs: int | None = None,
+    initial_epoch: int = 0,
+) -> tf.data.Dataset:
+    """Turn a dataset of ``{"spectrum", "label", "index"}`` dicts into model-ready batches.
+
+    Steps: per-spectrum max normalisation → ``[datapoints, 1]`` → cache → seeded shuffle → batch →
+    one-hot → prefetch. Without ``shuffle_seed`` the canonical order is kept.
+
+    With ``shuffle_seed`` the dataset reshuffles on each iteration in a sequence fixed by the seed.
+    With ``epochs`` too, the result holds the batches of epochs ``initial_epoch … epochs-1`` back to
+    back, exactly as an uninterrupted iteration from epoch 0 would give them, so a resumed run sees
+    the batches the killed one would have seen (pass ``steps_per_epoch`` to ``fit``).
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size: must be positive, got {batch_size}")
+    if epochs is not None and not 0 <= initial_epoch < epochs:
+        raise ValueError(f"initial_epoch: must be in [0, epochs={epochs}), got {initial_epoch}")
+
+    def to_example(features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        spectrum = tf.cast(features["spectrum"], tf.float32)
+        if normalize:
+            spectrum = _normalize_max(spectrum, features["index"])
+        return spectrum[:, tf.newaxis], features["label"]
+
+    def to_one_hot(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return x, tf.one_hot(y, num_classes, dtype=tf.float32)
+
+    examples = dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache:
+        examples = examples.cache()
+    size = int(examples.cardinality())
+    buffer = size if size > 0 else 100_000
+
+    if shuffle_seed is None:
+        batches = examples.batch(batch_size)
+    else:
+        batches = examples.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True).batch(batch_size)
+    if epochs is not None:
+        # Epoch e is the e-th reshuffle of a seeded sequence; a resumed run skips the epochs it has
+        # done, so it sees the batches the uninterrupted run saw.
+        steps = math.ceil(size / batch_size)
+        batches = batches.repeat(epochs).skip(initial_epoch * steps)
+    if one_hot:
+        batches = batches.map(to_one_hot, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def from_arrays(spectra: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
+    """A dataset of ``{"spectrum", "label", "index"}`` from in-memory arrays (rows keep their index)."""
+    spectra = np.asarray(spectra)
+    labels = np.asarray(labels, dtype=np.int64)
+    if spectra.ndim != 2 or labels.shape != (spectra.shape[0],):
+        raise ValueError(
+            f"spectra/labels: expected shapes [n, datapoints] and [n], got {spectra.shape} and {labels.shape}"
+        )
+    index = np.arange(spectra.shape[0], dtype=np.int64)
+    return tf.data.Dataset.from_tensor_slices({"spectrum": spectra, "label": labels, "index": index})
+
+
+def load_split(
+    config: str | os.PathLike | DatasetConfig,
+    split: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+) -> tf.data.Dataset:
+    """The examples of one split through TFDS, building the dataset first if needed."""
+    from synthetic_spectra.synthetic_spectra_dataset_builder import builder
+
+    tfds_builder = builder(config, data_dir=data_dir)
+    tfds_builder.download_and_prepare()
+    # Files are read in order (no file shuffling): the canonical row order is kept, and any
+    # shuffling happens in `prepare` with an explicit seed.
+    return tfds_builder.as_dataset(split=canonical_split(split), shuffle_files=False)
+
+
+def input_pipeline(
+    config: str | os.PathLike | DatasetConfig,
+    split: str,
+    batch_size: int = 128,
+    shuffle_seed: int | None = None,
+    normalize: bool = True,
+    one_hot: bool = True,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    source: str = "tfds",
+    cache: bool = True,
+    epochs: int | None = None,
+    initial_epoch: int = 0,
+) -> tf.data.Dataset:
+    """Batches of ``(spectrum[datapoints, 1], label)`` for one split of a dataset config.
+
+    Args:
+        config: a built-in name (``benchmark``, ``challenge``, ``mini``), a config file or a
+            ``DatasetConfig``.
+        split: ``train``, ``validation`` (or ``val``) or ``test``.
+        batch_size: examples per batch (the study uses 128).
+        shuffle_seed: seed of a deterministic reshuffle each epoch; ``None`` keeps canonical order.
+        normalize: divide each spectrum by its own maximum (an all-zero spectrum raises an error).
+        one_hot: one-hot float labels (for categorical cross-entropy) instead of integer labels.
+        data_dir: TFDS data directory (default: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+        source: ``"tfds"`` reads the prepared TFDS dataset; ``"generator"`` renders in memory.
+        cache: cache the normalised examples in memory after the first epoch.
+        epochs, initial_epoch: with ``shuffle_seed``, lay out epochs ``initial_epoch … epochs-1`` with
+            per-epoch seeds (resumable training; see :func:`prepare`).
+    """
+    dataset_config = get_config(config)
+    if source == "tfds":
+        examples = load_split(config, split, data_dir=data_dir)
+    elif source == "generator":
+        from synthetic_spectra.generator import generate
+
+        examples = from_arrays(*generate(dataset_config, canonical_split(split)))
+    else:
+        raise ValueError(f"source: expected 'tfds' or 'generator', got {source!r}")
+    return prepare(
+        examples,
+        num_classes=dataset_config.num_classes,
+        batch_size=batch_size,
+        shuffle_seed=shuffle_seed,
+        normalize=normalize,
+        one_hot=one_hot,
+        cache=cache,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+    )

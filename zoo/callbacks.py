@@ -1,0 +1,71 @@
+"""Keras callbacks the protocol needs beyond Keras' own."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+#: Attributes that make up the resumable state of the stateful protocol callbacks.
+_STATE_FIELDS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` that also backs up the state of other callbacks.
+
+    Keras' ``BackupAndRestore`` restores the weights, the optimizer and the epoch of a killed run, but
+    ``EarlyStopping`` and ``ReduceLROnPlateau`` start over (patience counters, best value, the best
+    weights to restore). This subclass saves those at the end of every epoch next to Keras' backup and
+    restores them at the start of training, so a resumed run ends exactly as an uninterrupted one.
+    Put it *last* in the callback list: it must see the other callbacks' end-of-epoch state and restore
+    theirs after their own ``on_train_begin`` reset it.
+    """
+
+    def __init__(self, backup_dir: str, stateful: Sequence[keras.callbacks.Callback], **kwargs: Any) -> None:
+        super().__init__(backup_dir, **kwargs)
+        self._stateful = list(stateful)
+        self._state_path = pathlib.Path(backup_dir) / "callback_state.json"
+        self._best_weights_path = pathlib.Path(backup_dir) / "best_weights.npz"
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        metadata = pathlib.Path(self.backup_dir) / "training_metadata.json"
+        if not (self._state_path.exists() and metadata.exists()):
+            return
+        saved = json.loads(self._state_path.read_text())
+        if saved.get("epoch") != json.loads(metadata.read_text()).get("epoch"):
+            return  # killed between the two writes: the callbacks restart, as in plain Keras
+        for callback, state in zip(self._stateful, saved["callbacks"], strict=True):
+            for field, value in state.items():
+                setattr(callback, field, value)
+            if getattr(callback, "restore_best_weights", False) and self._best_weights_path.exists():
+                with np.load(self._best_weights_path) as arrays:
+                    callback.best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        pathlib.Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
+        states = []
+        for callback in self._stateful:
+            states.append({f: _plain(getattr(callback, f)) for f in _STATE_FIELDS if hasattr(callback, f)})
+            best_weights = getattr(callback, "best_weights", None)
+            if best_weights is not None:
+                np.savez(self._best_weights_path, **{f"w{i}": w for i, w in enumerate(best_weights)})
+        _write_atomically(self._state_path, json.dumps({"epoch": epoch + 1, "callbacks": states}))
+        super().on_epoch_end(epoch, logs)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-compatible copy of a callback attribute (NumPy scalars become Python numbers)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _write_atomically(path: pathlib.Path, text: str) -> None:
+    staging = path.with_suffix(path.suffix + ".tmp")
+    staging.write_text(text)
+    staging.replace(path)

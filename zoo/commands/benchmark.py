@@ -1,0 +1,97 @@
+"""``spectrazoo benchmark``: train models with the study's protocol and record the results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+from typing import Any
+
+from zoo.errors import UserError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``benchmark`` sub-command."""
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="train (model, FC activation, seed) runs with the study's protocol",
+        description="Train every (model, FC activation, seed) combination with the protocol of "
+        "Schuetzke et al. (2023), evaluate on the test split, export to saved_models/ and append a row "
+        "per run to OUT/results.jsonl. Finished runs are skipped; killed runs resume.",
+    )
+    parser.add_argument(
+        "--dataset", required=True, help="built-in config (benchmark, challenge, mini) or file"
+    )
+    parser.add_argument("--models", required=True, help="comma-separated model names, or 'all'")
+    parser.add_argument(
+        "--fc-activation",
+        default="default",
+        help="comma-separated FC activations (e.g. linear,relu); 'default' = each model's published one",
+    )
+    parser.add_argument("--seeds", default="0", help="e.g. 0-4 or 0,2,5 (default 0)")
+    parser.add_argument("--max-epochs", type=int, default=500, help="epoch cap (default 500, the paper's)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr-factor", type=float, default=0.5, help="ReduceLROnPlateau factor (paper 0.5)")
+    parser.add_argument("--lr-patience", type=int, default=10)
+    parser.add_argument("--es-patience", type=int, default=25)
+    parser.add_argument("--hparams", help="JSON file of toggles applied to every run (e.g. from `tune`)")
+    parser.add_argument("--out", help="results folder (default benchmarks/results/<dataset>)")
+    parser.add_argument("--saved-models", default="saved_models", help="export root (default saved_models)")
+    parser.add_argument("--no-export", action="store_true", help="do not export the trained models")
+    parser.add_argument("--data-dir", help="TFDS data directory")
+    parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"))
+    parser.add_argument("--quiet", action="store_true", help="one line per run instead of one per epoch")
+    parser.set_defaults(handler=run)
+
+
+def read_hparams(path: str) -> dict[str, Any]:
+    """Toggles from a JSON file: either the toggles themselves or ``{"toggles": {...}}``."""
+    file = pathlib.Path(path)
+    if not file.is_file():
+        raise UserError(f"--hparams: no such file {path!r}")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"--hparams: {path} is not valid JSON ({exc})") from None
+    toggles = data.get("toggles", data) if isinstance(data, dict) else None
+    if not isinstance(toggles, dict):
+        raise UserError(f"--hparams: {path} must hold a JSON object of toggles")
+    return toggles
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate everything first (nothing is trained on a bad argument), then run the study."""
+    from synthetic_spectra.config import get_config
+    from zoo.registry import list_models
+    from zoo.runner import Protocol, parse_seeds, plan_runs, run_benchmark
+
+    config = get_config(args.dataset)
+    models = (
+        list_models() if args.models == "all" else [m.strip() for m in args.models.split(",") if m.strip()]
+    )
+    if not models:
+        raise UserError("--models: no model named")
+    activations = [a.strip() for a in args.fc_activation.split(",") if a.strip()] or ["default"]
+    protocol = Protocol(
+        max_epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        lr_factor=args.lr_factor,
+        lr_patience=args.lr_patience,
+        es_patience=args.es_patience,
+    )
+    hparams = read_hparams(args.hparams) if args.hparams else None
+    specs = plan_runs(
+        args.dataset, models, activations, parse_seeds(args.seeds), hparams=hparams,
+        variant_suffix="-tuned" if hparams else "",
+    )  # fmt: skip
+    out = args.out or f"benchmarks/results/{config.name}"
+    run_benchmark(
+        specs,
+        protocol,
+        out,
+        saved_models_dir=None if args.no_export else args.saved_models,
+        data_dir=args.data_dir,
+        strategy=args.strategy,
+        verbose=0 if args.quiet else 2,
+    )
+    return 0
