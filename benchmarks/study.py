@@ -1,0 +1,57 @@
+"""Run the challenge study of Schuetzke et al. (2023) on this machine (resumable, skip-finished).
+
+The plan, cheapest first so that partial results are useful early:
+  1. the eight published models × {linear, ReLU} FC activation (ResNet has no FC layers: one run),
+  2. the five ablation variants (cnn_bn_mod, resnet_mod, cnn6_bn, cnn6_convdo, vgg_mod) at their
+     published toggles,
+  3. extra seeds for CNN6 and CNN2.
+Every run uses the study's protocol (see `zoo.runner.Protocol`) with an epoch cap (default 30 on a
+2-core CPU; the paper allowed 500). Kill it at any time and rerun the same command: finished runs are
+skipped, the interrupted one resumes at its last finished epoch. Then:
+
+    spectrazoo report benchmarks/results/challenge/results.jsonl
+
+Usage:  python benchmarks/study.py [--max-epochs 30] [--stage 1|2|3|all] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from zoo.runner import Protocol, RunSpec, plan_runs, run_benchmark
+
+#: Published models in rough order of CPU cost (cheapest first).
+PUBLISHED_BY_COST = ("cnn2", "vgg", "cnn3", "cnn6", "cnn_bn", "resnet", "inc3", "inc6")
+VARIANTS_BY_COST = ("vgg_mod", "cnn6_bn", "cnn6_convdo", "cnn_bn_mod", "resnet_mod")
+
+
+def study_plan(dataset: str = "challenge", stage: str = "all") -> list[RunSpec]:
+    """The runs of the study, in the order they are trained."""
+    stages = {
+        "1": plan_runs(dataset, PUBLISHED_BY_COST, ("linear", "relu"), seeds=(0,)),
+        "2": plan_runs(dataset, VARIANTS_BY_COST, ("default",), seeds=(0,)),
+        "3": plan_runs(dataset, ("cnn2", "cnn6"), ("linear", "relu"), seeds=(1, 2)),
+    }
+    return [spec for key in (stages if stage == "all" else [stage]) for spec in stages[key]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", default="challenge")
+    parser.add_argument("--max-epochs", type=int, default=30)
+    parser.add_argument("--stage", default="all", choices=("1", "2", "3", "all"))
+    parser.add_argument("--out", default=None, help="default benchmarks/results/<dataset>")
+    parser.add_argument("--saved-models", default="saved_models")
+    args = parser.parse_args()
+    run_benchmark(
+        study_plan(args.dataset, args.stage),
+        Protocol(max_epochs=args.max_epochs),
+        args.out or f"benchmarks/results/{args.dataset}",
+        saved_models_dir=args.saved_models,
+    )
+
+
+if __name__ == "__main__":
+    main()
