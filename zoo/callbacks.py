@@ -19,8 +19,9 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
     Keras' ``BackupAndRestore`` restores the weights, the optimizer and the epoch of a killed run, but
     ``EarlyStopping`` and ``ReduceLROnPlateau`` start over (patience counters, best value, the best
-    weights to restore). This subclass saves those at the end of every epoch next to Keras' backup and
-    restores them at the start of training, so a resumed run ends exactly as an uninterrupted one.
+    weights to restore) and the dropout layers' random-seed states are not in the weights file. This
+    subclass saves those at the end of every epoch next to Keras' backup and restores them at the
+    start of training, so a resumed run ends exactly as an uninterrupted one.
     Put it *last* in the callback list: it must see the other callbacks' end-of-epoch state and restore
     theirs after their own ``on_train_begin`` reset it.
     """
@@ -30,6 +31,10 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         self._stateful = list(stateful)
         self._state_path = pathlib.Path(backup_dir) / "callback_state.json"
         self._best_weights_path = pathlib.Path(backup_dir) / "best_weights.npz"
+        self._seed_states_path = pathlib.Path(backup_dir) / "seed_states.npz"
+
+    def _seed_state_variables(self) -> list[Any]:
+        return [v for v in self.model.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
@@ -39,6 +44,10 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         saved = json.loads(self._state_path.read_text())
         if saved.get("epoch") != json.loads(metadata.read_text()).get("epoch"):
             return  # killed between the two writes: the callbacks restart, as in plain Keras
+        if self._seed_states_path.exists():
+            with np.load(self._seed_states_path) as arrays:
+                for i, variable in enumerate(self._seed_state_variables()):
+                    variable.assign(arrays[f"s{i}"])
         for callback, state in zip(self._stateful, saved["callbacks"], strict=True):
             for field, value in state.items():
                 setattr(callback, field, value)
@@ -54,6 +63,8 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
             best_weights = getattr(callback, "best_weights", None)
             if best_weights is not None:
                 np.savez(self._best_weights_path, **{f"w{i}": w for i, w in enumerate(best_weights)})
+        seed_states = [keras.ops.convert_to_numpy(v) for v in self._seed_state_variables()]
+        np.savez(self._seed_states_path, **{f"s{i}": state for i, state in enumerate(seed_states)})
         _write_atomically(self._state_path, json.dumps({"epoch": epoch + 1, "callbacks": states}))
         super().on_epoch_end(epoch, logs)
 

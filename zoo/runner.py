@@ -117,8 +117,8 @@ def plan_runs(
 ) -> list[RunSpec]:
     """Every (model, FC activation, seed) combination as a :class:`RunSpec`.
 
-    ``None`` or ``"default"`` as activation means the model's published default. Models without hidden
-    FC layers (ResNet) have no FC activation to vary: they get the default run once per seed.
+    ``None`` or ``"default"`` as activation means the model's published default. An explicit FC
+    activation for a model without hidden FC layers (ResNet) is an error, as in :func:`zoo.build`.
     ``hparams`` (e.g. a tuner's best toggles) are applied to every run.
     """
     from zoo.registry import TOGGLES, get_model_info
@@ -127,13 +127,17 @@ def plan_runs(
     unknown = sorted(set(extra) - set(TOGGLES))
     if unknown:
         raise ValueError(f"hparams: unknown toggle {unknown[0]!r}; expected some of {', '.join(TOGGLES)}")
+    activations = list(dict.fromkeys(None if a in (None, "default") else a for a in fc_activations))
     specs: list[RunSpec] = []
     for model in models:
         info = get_model_info(model)
-        has_fc = bool(extra.get("fc_widths", info.defaults["fc_widths"]))
-        activations = [None if a in (None, "default") else a for a in fc_activations] if has_fc else [None]
-        for activation in dict.fromkeys(activations):
-            toggles = {**extra, "fc_activation": activation if activation else extra.get("fc_activation")}
+        if not extra.get("fc_widths", info.defaults["fc_widths"]) and any(activations):
+            raise ValueError(
+                f"fc_activation cannot apply to {model}: it has no hidden FC layers "
+                "(use 'default', or add FC layers with fc_widths)"
+            )
+        for activation in activations:
+            toggles = {**extra, "fc_activation": activation or extra.get("fc_activation")}
             variant = (toggles["fc_activation"] or "default") + variant_suffix
             items = tuple(sorted((k, _jsonable(v)) for k, v in toggles.items()))
             specs.extend(RunSpec(dataset, model, int(seed), variant, items) for seed in seeds)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -74,16 +73,43 @@ def prepare(
 
     if shuffle_seed is None:
         batches = examples.batch(batch_size)
-    else:
+    elif epochs is None:
         batches = examples.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True).batch(batch_size)
-    if epochs is not None:
-        # Epoch e is the e-th reshuffle of a seeded sequence; a resumed run skips the epochs it has
-        # done, so it sees the batches the uninterrupted run saw.
-        steps = math.ceil(size / batch_size)
-        batches = batches.repeat(epochs).skip(initial_epoch * steps)
+    else:
+        batches = _epoch_keyed_batches(examples, batch_size, shuffle_seed, initial_epoch, epochs)
     if one_hot:
         batches = batches.map(to_one_hot, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return batches.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Each split is one TFDS file: multi-worker training shards by example, not by file.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_keyed_batches(
+    examples: tf.data.Dataset, batch_size: int, seed: int, initial_epoch: int, epochs: int
+) -> tf.data.Dataset:
+    """Batches of epochs ``initial_epoch … epochs-1``; epoch ``e``'s order is a function of ``(seed, e)``.
+
+    The examples are held in memory (the datasets here are at most a few hundred MB) and each epoch
+    draws a stateless permutation, so the order does not depend on how many iterators were created
+    before: a resumed run sees the batches the uninterrupted run saw.
+    """
+    spectra, labels = examples.batch(1 << 30).get_single_element()
+    size = int(tf.shape(labels)[0])
+
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        keys = tf.random.stateless_uniform([size], seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        order = tf.argsort(keys)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    def gather(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return tf.gather(spectra, rows), tf.gather(labels, rows)
+
+    return (
+        tf.data.Dataset.range(initial_epoch, epochs)
+        .flat_map(epoch_batches)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    )
 
 
 def from_arrays(spectra: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:

@@ -1,0 +1,295 @@
+"""The study report (zoo.report, ``spectrazoo report``) on small synthetic results files."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from itertools import cycle, islice
+from pathlib import Path
+
+import pytest
+
+import zoo.cli
+from zoo.analysis import INTENSITY_OVERLAP, MINOR_PEAK, MODES, OTHER, POSITION_OVERLAP
+from zoo.report import read_results, write_report
+
+CHALLENGE_TEST_SIZE, CHALLENGE_PER_CLASS = 162, 6
+BENCHMARK_TEST_SIZE, BENCHMARK_PER_CLASS = 4500, 9
+HARDWARE = "2-core test CPU (Example 9000)"
+#: Confusions cycled through by the synthetic runs, with their failure modes (see test_analysis).
+CONFUSIONS = {(1, 0): MINOR_PEAK, (10, 9): POSITION_OVERLAP, (19, 18): INTENSITY_OVERLAP, (0, 9): OTHER}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def main(monkeypatch):
+    """``zoo.cli.main`` with the report command registered (the lead adds it to COMMAND_MODULES)."""
+    if "zoo.commands.report" not in zoo.cli.COMMAND_MODULES:
+        monkeypatch.setattr(zoo.cli, "COMMAND_MODULES", (*zoo.cli.COMMAND_MODULES, "zoo.commands.report"))
+    return zoo.cli.main
+
+
+def make_row(model, variant, seed, errors, *, dataset="challenge", confusions=CONFUSIONS, run_id=None):
+    """A results row following the runner's contract with ``errors`` misclassified test spectra."""
+    per_class, test_size = {
+        "challenge": (CHALLENGE_PER_CLASS, CHALLENGE_TEST_SIZE),
+        "benchmark": (BENCHMARK_PER_CLASS, BENCHMARK_TEST_SIZE),
+    }.get(dataset, (CHALLENGE_PER_CLASS, CHALLENGE_TEST_SIZE))
+    pairs = list(islice(cycle(confusions), errors))
+    samples = [
+        {"index": per_class * t + k % per_class, "true": t, "pred": p} for k, (t, p) in enumerate(pairs)
+    ]
+    epochs = 10 + seed
+    return {
+        "schema": 1,
+        "run_id": run_id or f"{dataset}/{model}-{variant}-seed{seed}",
+        "dataset": dataset,
+        "model": model,
+        "variant": variant,
+        "toggles": {"fc_activation": variant},
+        "seed": seed,
+        "max_epochs": 60,
+        "epochs_run": epochs,
+        "stop_reason": "early_stopping",
+        "best_epoch": epochs - 3,
+        "best_val_loss": 0.5,
+        "val_accuracy": 0.9,
+        "test_accuracy": (test_size - errors) / test_size,
+        "test_size": test_size,
+        "misclassified": errors,
+        "misclassified_samples": samples,
+        "history": {
+            "loss": [2.0 / (e + 1) for e in range(epochs)],
+            "val_loss": [2.5 / (e + 1) + 0.1 for e in range(epochs)],
+            "accuracy": [0.5] * epochs,
+            "val_accuracy": [0.5] * epochs,
+            "learning_rate": [3e-4] * epochs,
+        },
+        "lr_factor": 0.5,
+        "batch_size": 128,
+        "params": 1000,
+        "wall_time_s": 12.5,
+        "train_spectra_per_s": 100.0,
+        "hardware": HARDWARE,
+        "versions": {"keras": "3.15.1", "python": "3.11"},
+        "backend": "tensorflow",
+        "finished": "2025-01-01T00:00:00",
+    }
+
+
+#: (model, variant) -> misclassified test spectra per seed 0, 1, 2, ... of the challenge runs.
+CHALLENGE_ERRORS = {
+    ("cnn6", "linear"): [30, 28, 35],
+    ("cnn6", "relu"): [20, 15, 25],
+    ("vgg", "linear"): [40, 44],
+    ("vgg", "relu"): [50, 52],
+    ("cnn6_bn", "relu"): [55, 49],
+    ("resnet", "relu"): [156],
+}
+
+
+def write_rows(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def challenge_report(tmp_path_factory):
+    """A challenge results file (with a superseded duplicate row) and its report."""
+    folder = tmp_path_factory.mktemp("challenge")
+    superseded = make_row("cnn6", "relu", 0, 99)  # the same run_id again below: the later row counts
+    rows = [superseded] + [
+        make_row(model, variant, seed, errors)
+        for (model, variant), per_seed in CHALLENGE_ERRORS.items()
+        for seed, errors in enumerate(per_seed)
+    ]
+    results = write_rows(folder / "results.jsonl", rows)
+    report = write_report(results, folder / "out", max_pairs=3)
+    return report, report.read_text()
+
+
+def accuracy_cells(errors, test_size=CHALLENGE_TEST_SIZE):
+    accuracies = [100 * (test_size - e) / test_size for e in errors]
+    stats = (statistics.mean, statistics.median, min, max)
+    return [f"{f(accuracies):.2f} %" for f in stats] + [f"{float(f(errors)):.1f}" for f in stats]
+
+
+@pytest.mark.parametrize(("model", "variant"), list(CHALLENGE_ERRORS))
+def test_table_holds_the_statistics_over_seeds(challenge_report, model, variant):
+    _, text = challenge_report
+    errors = CHALLENGE_ERRORS[(model, variant)]
+    seeds = ", ".join(str(s) for s in range(len(errors)))
+    epochs = [10 + s for s in range(len(errors))]
+    expected = [model, variant, seeds, *accuracy_cells(errors)]
+    expected += [f"{statistics.mean(epochs):.0f} ({min(epochs)}–{max(epochs)})", "60"]
+    assert "| " + " | ".join(expected) + " |" in text.splitlines()
+
+
+def test_models_appear_in_the_studys_order(challenge_report):
+    _, text = challenge_report
+    order = [text.index(f"| {model} | {variant} |") for model, variant in CHALLENGE_ERRORS]
+    # cnn6 (linear, relu), vgg, cnn6_bn, resnet → the study's order: cnn6, vgg, resnet, cnn6_bn
+    assert order[0] < order[1] < order[2] < order[3] < order[5] < order[4]
+
+
+def test_setup_states_seeds_epochs_and_hardware(challenge_report):
+    _, text = challenge_report
+    runs = sum(len(errors) for errors in CHALLENGE_ERRORS.values())  # the superseded row not counted
+    epochs = [10 + seed for errors in CHALLENGE_ERRORS.values() for seed in range(len(errors))]
+    assert f"- Runs: {runs} in {len(CHALLENGE_ERRORS)} model/variant groups; seeds: 0, 1, 2." in text
+    assert f"- Hardware: {HARDWARE} ({runs} runs)." in text
+    assert (
+        f"- Epochs: max_epochs 60 ({runs} runs); epochs run 10–12 (mean {statistics.mean(epochs):.0f})."
+        in text
+    )
+    assert f"- Stop reason: early_stopping ({runs} runs)." in text
+
+
+def median_accuracy(model: str, variant: str) -> float:
+    return statistics.median([100 * (162 - e) / 162 for e in CHALLENGE_ERRORS[(model, variant)]])
+
+
+def test_relu_against_linear(challenge_report):
+    _, text = challenge_report
+    assert "ReLU is better for 1 of 2 models." in text
+    cnn6_gain = median_accuracy("cnn6", "relu") - median_accuracy("cnn6", "linear")
+    vgg_gain = median_accuracy("vgg", "relu") - median_accuracy("vgg", "linear")
+    assert f"| {cnn6_gain:+.2f} | yes |" in text
+    assert f"| {vgg_gain:+.2f} | no |" in text
+    assert "| ReLU FC beats linear FC (median test accuracy) | every model | 1 of 2 models | no |" in text
+
+
+def test_paper_figures_beside_ours(challenge_report):
+    _, text = challenge_report
+    bn, cnn6, resnet = (median_accuracy(m, "relu") for m in ("cnn6_bn", "cnn6", "resnet"))
+    ours = f"{bn:.2f} % (relu, 2 seeds) → {cnn6:.2f} % (relu, 3 seeds)"
+    assert f"| cnn6_bn → cnn6 | BN removed | 67.90 % → 85.19 % | {ours} |" in text
+    assert f"| 3.70 % → 80.74 % | {resnet:.2f} % (relu, 1 seed) → — |" in text
+    assert "cnn_bn → cnn_bn_mod" not in text  # neither model was run
+    assert f"cnn6 (relu) {cnn6:.2f} %; best cnn6 (relu) {cnn6:.2f} % | yes |" in text
+    assert f"| ≈ 3.70 % | resnet (relu) median {resnet:.2f} % |" in text
+
+
+def test_failure_modes_are_counted(challenge_report):
+    _, text = challenge_report
+    counts = dict.fromkeys(MODES, 0)
+    for errors in CHALLENGE_ERRORS.values():
+        for e in errors:
+            for k in range(e):
+                counts[CONFUSIONS[list(CONFUSIONS)[k % len(CONFUSIONS)]]] += 1
+    total = sum(counts.values())
+    assert "| all |  |  | " + " | ".join(str(counts[m]) for m in MODES) + f" | {total} |" in text
+    assert "| 1 | 1 | 0 | minor peak |" in text  # the most frequent pair comes first
+    assert f"Not listed: 1 pair with {counts[OTHER]} misclassifications." in text
+
+
+def test_figures_are_written(challenge_report):
+    report, text = challenge_report
+    figures = sorted(p.name for p in (report.parent / "figures").iterdir())
+    pairs = [name for name in figures if "_confusion_" in name]
+    assert len(pairs) == 3  # max_pairs
+    assert {"challenge_accuracy.png", "challenge_loss.png"} <= set(figures)
+    for name in figures:
+        assert (report.parent / "figures" / name).read_bytes().startswith(PNG_SIGNATURE)
+        assert f"figures/{name}" in text
+
+
+def test_benchmark_findings(tmp_path):
+    errors = {("cnn6", "relu"): [7, 9], ("cnn_bn", "linear"): [60, 20], ("cnn2", "linear"): [12, 15]}
+    pairs = {(8, 318): POSITION_OVERLAP}
+    rows = [
+        make_row(model, variant, seed, e, dataset="benchmark", confusions=pairs)
+        for (model, variant), per_seed in errors.items()
+        for seed, e in enumerate(per_seed)
+    ]
+    text = write_report(write_rows(tmp_path / "r.jsonl", rows), tmp_path / "out").read_text()
+    lowest = 100 * (BENCHMARK_TEST_SIZE - 60) / BENCHMARK_TEST_SIZE
+    assert f"| ≥ 98.9 % | lowest run {lowest:.2f} %: cnn_bn (linear), seed 0 | no |" in text
+    assert "| ≈ 8 | cnn6 (relu) 8.0; best cnn6 (relu) 8.0 | yes |" in text
+    assert "| 10–40 | 3 of 6 runs in 10–40; all runs 7–60 |" in text
+    assert "| cnn_bn | cnn_bn (linear): mean 40.0, SD 20.0 | yes |" in text
+    assert "| 1 | 8 | 318 | position overlap | 123 |" in text
+    assert "| all |  |  | 0 | 123 | 0 | 0 | 0 | 123 |" in text
+
+
+def test_unknown_dataset_is_reported_without_failure_modes(tmp_path):
+    rows = [make_row("mymodel", "relu+bn", 0, 3, dataset="my_data")]
+    text = write_report(write_rows(tmp_path / "r.jsonl", rows), tmp_path / "out").read_text()
+    assert "| mymodel | relu+bn | 0 |" in text
+    assert "No class table is known for dataset 'my_data'" in text
+    assert "paper's findings" not in text
+
+
+def test_read_results_keeps_the_last_row_of_a_run_id(tmp_path):
+    rows = [make_row("cnn6", "relu", 0, 5), make_row("vgg", "relu", 0, 3), make_row("cnn6", "relu", 0, 7)]
+    runs = read_results(write_rows(tmp_path / "r.jsonl", rows))
+    assert {r.run_id: (r.misclassified, r.line) for r in runs} == {
+        "challenge/cnn6-relu-seed0": (7, 3),
+        "challenge/vgg-relu-seed0": (3, 2),
+    }
+
+
+def test_cli_writes_the_report_beside_the_results(main, tmp_path, capsys):
+    results = write_rows(tmp_path / "r.jsonl", [make_row("cnn6", "relu", 0, 2)])
+    assert main(["report", str(results), "--max-pairs", "1"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "report" / "report.md")
+    assert (tmp_path / "report" / "figures" / "challenge_confusion_1_as_0.png").is_file()
+
+
+def _bad(row_changes: dict) -> str:
+    row = make_row("cnn6", "relu", 0, 2)
+    row.update(row_changes)
+    return json.dumps(row)
+
+
+GOOD = json.dumps(make_row("vgg", "relu", 0, 2))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "r.jsonl: results file not found"),
+        ("", "r.jsonl: no result rows (empty file)"),
+        ("\n  \n", "r.jsonl: no result rows (empty file)"),
+        (GOOD + "\n{not json\n", "r.jsonl:2: not valid JSON"),
+        (GOOD + "\n\n[1, 2]\n", "r.jsonl:3: expected a JSON object, got list"),
+        (_bad({"test_accuracy": None}), "r.jsonl:1: missing field 'test_accuracy'"),
+        (_bad({"seed": "0"}), "r.jsonl:1: field 'seed' has the wrong type: '0'"),
+        (_bad({"schema": 2}), "r.jsonl:1: field 'schema' must be 1, got 2"),
+        (_bad({"test_accuracy": 1.5}), "r.jsonl:1: field 'test_accuracy' must be in [0, 1]"),
+        (_bad({"misclassified": 200}), "r.jsonl:1: fields 'misclassified' (200) and 'test_size' (162)"),
+        (_bad({"misclassified_samples": [{"index": 1}]}), "r.jsonl:1: misclassified_samples needs integer"),
+        (
+            _bad({"misclassified_samples": [{"index": 162, "true": 0, "pred": 1}]}),
+            "r.jsonl:1: misclassified_samples entry",
+        ),
+        (_bad({"history": {"loss": [0.1, "x"]}}), "r.jsonl:1: history['loss'] must be a list of numbers"),
+        (
+            GOOD + "\n" + _bad({"misclassified_samples": [{"index": 0, "true": 5, "pred": 1}]}),
+            "r.jsonl:2: misclassified sample index 0 is not a test row of class 5",
+        ),
+    ],
+)
+def test_bad_results_exit_2_with_one_line(main, tmp_path, capsys, content, message):
+    results = tmp_path / "r.jsonl"
+    if content is not None:
+        results.write_text(content)
+    assert main(["report", str(results), "--out", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("spectrazoo report: error: ")
+    assert message in captured.err
+
+
+def test_results_path_that_is_a_directory(main, tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a results file" in capsys.readouterr().err
+
+
+def test_max_pairs_zero_draws_no_pair_figures(main, tmp_path):
+    results = write_rows(tmp_path / "r.jsonl", [make_row("cnn6", "relu", 0, 2)])
+    assert main(["report", str(results), "--out", str(tmp_path / "out"), "--max-pairs", "0"]) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "Not listed: 2 pairs with 2 misclassifications." in text
+    assert not list((tmp_path / "out" / "figures").glob("*_confusion_*"))

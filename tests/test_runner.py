@@ -1,0 +1,165 @@
+"""The benchmark runner on `mini`: determinism, skip of finished runs, resume after a kill, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from zoo.runner import Protocol, parse_seeds, plan_runs, read_history, read_results, run_benchmark
+
+EPOCHS = 5
+COMMAND = [sys.executable, "-m", "zoo", "benchmark", "--dataset", "mini", "--models", "vgg"]
+
+
+def _run_cli(args: list[str], tfds_dir: pathlib.Path, *, background: bool = False) -> Any:
+    env = {**os.environ, "TFDS_DATA_DIR": str(tfds_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if background:
+        return subprocess.Popen(COMMAND + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.run(COMMAND + args, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _comparable(row: dict) -> dict:
+    """The fields a rerun must reproduce exactly (not timings, paths or dates)."""
+    keys = ("run_id", "epochs_run", "stop_reason", "best_epoch", "best_val_loss", "val_accuracy",
+            "test_accuracy", "misclassified_samples", "history", "params")  # fmt: skip
+    return {key: row[key] for key in keys}
+
+
+@pytest.fixture(scope="module")
+def reference_row(tfds_data_dir, tmp_path_factory) -> dict:
+    """One uninterrupted run (VGG with ReLU FC on mini, seed 0), trained in-process."""
+    out = tmp_path_factory.mktemp("reference")
+    specs = plan_runs("mini", ["vgg"], ["relu"], [0])
+    rows = run_benchmark(specs, Protocol(max_epochs=EPOCHS), out, saved_models_dir=out / "saved", verbose=0)
+    assert len(rows) == 1
+    return {"row": rows[0], "out": out}
+
+
+def test_row_has_the_contract_fields_and_an_export(reference_row):
+    row = reference_row["row"]
+    assert row["run_id"] == "mini/vgg-relu-seed0"
+    assert row["epochs_run"] == EPOCHS and row["stop_reason"] == "max_epochs"
+    assert len(row["history"]["val_loss"]) == EPOCHS
+    assert row["history"]["learning_rate"][0] == pytest.approx(3e-4)
+    assert row["misclassified"] == len(row["misclassified_samples"])
+    assert row["test_accuracy"] == pytest.approx(1 - row["misclassified"] / row["test_size"])
+    assert row["best_val_loss"] == min(row["history"]["val_loss"])
+    export = pathlib.Path(row["export_dir"])
+    metadata = json.loads((export / "metadata.json").read_text())
+    assert metadata["model"] == "vgg" and metadata["dataset"] == "mini"
+    assert (export / "saved_model.pb").exists() and (export / "model.keras").exists()
+    assert (reference_row["out"] / "runs" / "vgg-relu-seed0" / "tb").is_dir()
+
+
+def test_rerun_of_a_finished_run_is_skipped(reference_row):
+    out = reference_row["out"]
+    specs = plan_runs("mini", ["vgg"], ["relu"], [0])
+    rows = run_benchmark(specs, Protocol(max_epochs=EPOCHS), out, verbose=0)
+    assert rows == []
+    assert len(read_results(out / "results.jsonl")) == 1
+
+
+def test_same_seed_gives_identical_metrics_in_a_new_process(reference_row, tfds_data_dir, tmp_path):
+    result = _run_cli(
+        ["--fc-activation", "relu", "--max-epochs", str(EPOCHS), "--out", str(tmp_path), "--no-export"],
+        tfds_data_dir,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (row,) = read_results(tmp_path / "results.jsonl")
+    assert _comparable(row) == _comparable(reference_row["row"])
+
+
+def test_killed_run_resumes_to_the_same_result_without_duplicates(reference_row, tfds_data_dir, tmp_path):
+    args = ["--fc-activation", "relu", "--max-epochs", str(EPOCHS), "--out", str(tmp_path), "--no-export"]
+    metadata = tmp_path / "runs" / "vgg-relu-seed0" / "backup" / "training_metadata.json"
+    process = _run_cli(args, tfds_data_dir, background=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 2:
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not (tmp_path / "results.jsonl").exists()
+    killed_at = json.loads(metadata.read_text())["epoch"]
+    assert 2 <= killed_at < EPOCHS
+
+    result = _run_cli(args, tfds_data_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming at epoch {killed_at + 1}" in result.stdout
+    (row,) = read_results(tmp_path / "results.jsonl")
+    assert _comparable(row) == _comparable(reference_row["row"])
+
+
+def test_history_keeps_the_last_line_of_an_epoch_logged_twice(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_loss\n0,2.0,1.9\n1,1.5,1.4\n1,1.4,1.3\n2,1.0,0.9\n")
+    assert read_history(path) == {"loss": [2.0, 1.4, 1.0], "val_loss": [1.9, 1.3, 0.9]}
+
+
+def test_plan_runs_varies_activation_and_refuses_it_without_fc_layers():
+    specs = plan_runs("challenge", ["cnn6"], ["linear", "relu"], [0, 1])
+    specs += plan_runs("challenge", ["resnet"], ["default"], [0])
+    assert [s.run_id for s in specs] == [
+        "challenge/cnn6-linear-seed0", "challenge/cnn6-linear-seed1",
+        "challenge/cnn6-relu-seed0", "challenge/cnn6-relu-seed1",
+        "challenge/resnet-default-seed0",
+    ]  # fmt: skip
+    assert specs[0].build_kwargs == {"fc_activation": "linear"}
+    assert specs[-1].build_kwargs == {}
+    with pytest.raises(ValueError, match="no hidden FC layers"):
+        plan_runs("challenge", ["resnet"], ["relu"], [0])
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("0,3,7") == [0, 3, 7]
+    assert parse_seeds("1-2,2,5") == [1, 2, 5]
+    for bad in ("4-1", "a", "", "-1"):
+        with pytest.raises(ValueError, match="seeds"):
+            parse_seeds(bad)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--models", "nope"], "unknown name 'nope'"),
+        (["--models", "vgg", "--seeds", "3-1"], "seeds"),
+        (["--models", "vgg", "--max-epochs", "0"], "max_epochs"),
+        (["--models", "vgg", "--lr-factor", "1.5"], "lr_factor"),
+        (["--models", "resnet", "--fc-activation", "relu"], "no hidden FC layers"),
+        (["--models", "vgg", "--hparams", "/nonexistent.json"], "--hparams"),
+        (["--models", "vgg", "--strategy", "multiworker"], "TF_CONFIG"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, monkeypatch):
+    from zoo.cli import main
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        sys.exit(main(["benchmark", "--dataset", "mini", *args, "--out", str(out)]))
+    assert exit_info.value.code == 2
+    assert not (out / "results.jsonl").exists()
+
+
+def test_bad_argument_message_is_one_line(capsys, tmp_path):
+    from zoo.cli import main
+
+    assert main(["benchmark", "--dataset", "mini", "--models", "nope", "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and "unknown name 'nope'" in captured.err

@@ -1,0 +1,48 @@
+"""spectrazoo: a Keras model zoo for one-dimensional spectra.
+
+``import zoo`` is light (neither Keras nor TensorFlow is imported): :func:`build`, :func:`compile_model` and
+:func:`count_flops` import Keras on first use, and only :func:`export` imports TensorFlow (the SavedModel
+format needs it).
+
+    >>> import zoo
+    >>> zoo.list_models()[:4]
+    ['cnn2', 'cnn3', 'inc3', 'inc6']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import UserError
+from zoo.export import export
+from zoo.registry import ModelInfo, Paper, build, get_model_info, list_models
+
+if TYPE_CHECKING:
+    from zoo.compile import compile_model
+    from zoo.flops import count_flops
+    from zoo.predict import load
+
+__all__ = [
+    "ModelInfo",
+    "Paper",
+    "UserError",
+    "build",
+    "compile_model",
+    "count_flops",
+    "export",
+    "get_model_info",
+    "list_models",
+    "load",
+]
+
+#: Public functions whose modules import Keras (or are not needed by every user), loaded on first access.
+_LAZY = {"compile_model": "zoo.compile", "count_flops": "zoo.flops", "load": "zoo.predict"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -1,0 +1,149 @@
+"""``spectrazoo predict``: classify spectra in files with an exported model.
+
+All files are read and every spectrum is validated before anything is predicted or printed: one
+bad file (missing, unreadable, NaN, wrong length, ...) stops the command with a one-line error on
+stderr, exit status 2 and nothing on stdout. Results are printed only once every file succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoo.spectra_io import SpectraFile
+
+FORMATS: tuple[str, ...] = ("table", "json", "csv")
+
+
+@dataclass(frozen=True)
+class Record:
+    """The top classes of one input spectrum."""
+
+    name: str
+    file: str
+    row: int | None
+    resampled_from: int | None
+    top: list[tuple[str, float]]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` sub-command."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify spectra in files with an exported model",
+        description=(
+            "Classify spectra read from .npy (1-D or 2-D), .npz, .csv/.tsv/.txt/.xy/.dat files (one spectrum "
+            "per row, or two columns x,y holding one spectrum; header and # comment lines are skipped). "
+            "Every file is validated first: one bad file stops the command before anything is printed."
+        ),
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="spectra files or glob patterns")
+    parser.add_argument(
+        "--model", required=True, metavar="PATH", help="export directory (zoo.export) or .keras file"
+    )
+    parser.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="classes to show (3)")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (table)")
+    parser.add_argument("--batch-size", type=_positive_int, default=128, metavar="B", help="batch size (128)")
+    parser.add_argument(
+        "--resample",
+        action="store_true",
+        help="linearly interpolate spectra of another length onto the model's input grid",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read and validate every file, predict, then print the results."""
+    import numpy as np
+
+    from zoo.predict import load
+    from zoo.spectra_io import read_many
+
+    files = read_many(args.files)
+    predictor = load(args.model, batch_size=args.batch_size)
+    top_k = predictor.check_top_k(args.top_k)
+    batches = [
+        predictor.prepare(f.spectra, resample=args.resample, axis=f.axis, names=f.row_names()) for f in files
+    ]
+    tops = iter(predictor.top_classes(predictor.predict(np.concatenate(batches)), top_k))
+    records = [
+        Record(
+            name, str(f.path), None if f.single else row, _resampled_from(f, predictor.datapoints), next(tops)
+        )
+        for f in files
+        for row, name in enumerate(f.row_names())
+    ]
+    if predictor.note:
+        sys.stderr.write(f"note: {predictor.note}\n")
+    sys.stdout.write(FORMATTERS[args.format](records, str(args.model)))
+    return 0
+
+
+def format_table(records: Sequence[Record], model: str) -> str:
+    """Aligned columns: input, then class and probability for each rank, and a resampling note."""
+    k = len(records[0].top)
+    header = ["input"] + [f"{label}{rank}" for rank in range(1, k + 1) for label in ("class", "p")]
+    rows = [[r.name] + [cell for name, p in r.top for cell in (name, f"{p:.4f}")] for r in records]
+    if any(r.resampled_from for r in records):
+        header.append("note")
+        for row, record in zip(rows, records, strict=True):
+            row.append(f"resampled from {record.resampled_from} points" if record.resampled_from else "")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def format_json(records: Sequence[Record], model: str) -> str:
+    """One JSON document: the model path and, per input, its top classes."""
+    predictions = [
+        {
+            "input": r.name,
+            "file": r.file,
+            "row": r.row,
+            "resampled_from": r.resampled_from,
+            "top_k": [{"class": name, "probability": p} for name, p in r.top],
+        }
+        for r in records
+    ]
+    return json.dumps({"model": model, "predictions": predictions}, indent=2) + "\n"
+
+
+def format_csv(records: Sequence[Record], model: str) -> str:
+    """Long CSV: one line per input and rank (``file,row,rank,class,probability,resampled_from``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["file", "row", "rank", "class", "probability", "resampled_from"])
+    for r in records:
+        for rank, (name, p) in enumerate(r.top, start=1):
+            writer.writerow(
+                [r.file, "" if r.row is None else r.row, rank, name, f"{p:.6g}", r.resampled_from or ""]
+            )
+    return buffer.getvalue()
+
+
+FORMATTERS = {"table": format_table, "json": format_json, "csv": format_csv}
+
+
+def _resampled_from(spectra_file: SpectraFile, datapoints: int) -> int | None:
+    points = spectra_file.spectra.shape[1]
+    return points if points != datapoints else None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value

@@ -1,0 +1,57 @@
+"""``spectrazoo report``: the markdown study report (tables, the paper's figures, failure modes, PNGs)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from zoo.report import DEFAULT_MAX_PAIRS, write_report
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``report`` sub-command."""
+    parser = subparsers.add_parser(
+        "report",
+        help="write the markdown study report of a benchmark results file",
+        description=(
+            "Read RESULTS.jsonl (one row per finished run; of rows with the same run_id the last counts) "
+            "and write DIR/report.md with figures in DIR/figures: per dataset the test accuracy and "
+            "misclassifications over seeds per model and variant, the paper's findings beside ours, "
+            "ReLU vs linear FC, the ablation pairs, and the failure mode of every misclassification."
+        ),
+    )
+    parser.add_argument(
+        "results", type=Path, metavar="RESULTS.jsonl", help="the benchmark runner's results file"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output directory (default: a 'report' folder beside the results file)",
+    )
+    parser.add_argument(
+        "--max-pairs",
+        type=_non_negative_int,
+        default=DEFAULT_MAX_PAIRS,
+        metavar="N",
+        help=f"confused class pairs listed and drawn per dataset, most frequent first ({DEFAULT_MAX_PAIRS})",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report and print its path."""
+    out = args.out if args.out is not None else args.results.parent / "report"
+    print(write_report(args.results, out, max_pairs=args.max_pairs))
+    return 0

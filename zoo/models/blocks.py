@@ -1,0 +1,207 @@
+"""Building blocks shared by the zoo's architectures: conv units, conv/pool stages, inception and residual
+blocks, the fully connected head, and :func:`spectrum_classifier`, which wires a trunk and the head into a
+``keras.Model``.
+
+Pure Keras 3 (``keras.layers`` / ``keras.ops`` only), so every model also builds under the JAX, PyTorch or
+NumPy backends. Layer names follow the papers' tables: ``conv1``, ``maxpool1``, ``dense0``, ``output``...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import keras
+
+from zoo.registry import BuildConfig
+
+#: A Keras activation name, or a factory ``factory(name=...) -> keras.layers.Layer`` (e.g. a LeakyReLU).
+ActivationSpec = str | Callable[..., keras.layers.Layer]
+
+
+class Trunk(Protocol):
+    """Feature extractor of one architecture: maps the ``(length, 1)`` input to a ``(length', c)`` map."""
+
+    def __call__(self, x: Any, *, batch_norm: bool, conv_dropout: float, **options: Any) -> Any: ...
+
+
+class InputTooShortError(ValueError):
+    """The input shrank below a pooling window; :func:`spectrum_classifier` adds the model context."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv:
+    """``Conv1D(filters, kernel_size, strides)`` with "same" padding."""
+
+    filters: int
+    kernel_size: int
+    strides: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """Convolutions followed by ``MaxPool1D(pool_size, pool_strides)`` ("valid" padding)."""
+
+    convs: tuple[Conv, ...]
+    pool_size: int
+    pool_strides: int
+
+
+def check_activation(field: str, activation: str) -> None:
+    """Raise a one-line ``ValueError`` naming ``field`` if ``activation`` is not a Keras activation name."""
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError):
+        raise ValueError(f"{field}: unknown Keras activation {activation!r}") from None
+
+
+def check_positive_int(field: str, value: Any, maximum: int | None = None) -> int:
+    """Validate an architecture option that must be an integer in ``[1, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum and value > maximum):
+        bound = f"between 1 and {maximum}" if maximum else ">= 1"
+        raise ValueError(f"{field} must be an integer {bound}, got {value!r}")
+    return value
+
+
+def dropout(x: Any, rate: float, name: str) -> Any:
+    """``Dropout(rate)`` when ``rate > 0``; otherwise ``x`` unchanged (no layer)."""
+    return keras.layers.Dropout(rate, name=name)(x) if rate > 0 else x
+
+
+def conv_unit(
+    x: Any,
+    conv: Conv,
+    *,
+    activation: ActivationSpec = "relu",
+    batch_norm: bool = False,
+    name: str,
+) -> Any:
+    """Conv1D ("same") → [BatchNormalization] → activation.
+
+    Without BN a named activation is fused into the ``Conv1D`` (one layer, as in the papers); with BN the
+    convolution is linear and BN sits between it and the activation. ``"linear"`` adds no activation layer.
+    """
+    fuse = isinstance(activation, str) and not batch_norm
+    x = keras.layers.Conv1D(
+        conv.filters,
+        conv.kernel_size,
+        strides=conv.strides,
+        padding="same",
+        activation=activation if fuse else None,
+        name=name,
+    )(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    if fuse or activation == "linear":
+        return x
+    if isinstance(activation, str):
+        return keras.layers.Activation(activation, name=f"{name}_act")(x)
+    return activation(name=f"{name}_act")(x)
+
+
+def max_pool(x: Any, pool_size: int, strides: int, name: str) -> Any:
+    """``MaxPool1D`` ("valid"); :class:`InputTooShortError` if the input is shorter than the window."""
+    length = x.shape[1]
+    if length is not None and length < pool_size:
+        raise InputTooShortError(f"layer {name!r} (pool size {pool_size}) would receive {length} point(s)")
+    return keras.layers.MaxPool1D(pool_size, strides=strides, padding="valid", name=name)(x)
+
+
+def conv_pool_stages(
+    x: Any,
+    stages: Sequence[Stage],
+    *,
+    activation: ActivationSpec = "relu",
+    batch_norm: bool,
+    conv_dropout: float,
+) -> Any:
+    """Stacks of conv units, each stage closed by a max pool and (if ``conv_dropout``) a Dropout.
+
+    Convolutions are numbered ``conv1, conv2, ...`` across stages, pools ``maxpool1, ...``.
+    """
+    conv_index = 0
+    for stage_index, stage in enumerate(stages, start=1):
+        for conv in stage.convs:
+            conv_index += 1
+            x = conv_unit(x, conv, activation=activation, batch_norm=batch_norm, name=f"conv{conv_index}")
+        x = max_pool(x, stage.pool_size, stage.pool_strides, name=f"maxpool{stage_index}")
+        x = dropout(x, conv_dropout, name=f"maxpool{stage_index}_dropout")
+    return x
+
+
+def inception_block(x: Any, filters: Sequence[int], *, batch_norm: bool, name: str) -> Any:
+    """GoogLeNet-style block: 1x1 | 1x1→3 | 1x1→5 | avgpool(3)→1x1 branches, concatenated on channels.
+
+    ``filters`` = (f0, ..., f5): f0 for the 1x1 branch, (f1, f2) and (f3, f4) for the reduce/conv pairs,
+    f5 for the pooling projection. Every conv is ReLU; the length is preserved.
+    """
+    f0, f1, f2, f3, f4, f5 = filters
+
+    def unit(tensor: Any, conv: Conv, suffix: str) -> Any:
+        return conv_unit(tensor, conv, batch_norm=batch_norm, name=f"{name}_{suffix}")
+
+    branch1 = unit(x, Conv(f0, 1), "1x1")
+    branch3 = unit(unit(x, Conv(f1, 1), "3x3_reduce"), Conv(f2, 3), "3x3")
+    branch5 = unit(unit(x, Conv(f3, 1), "5x5_reduce"), Conv(f4, 5), "5x5")
+    pooled = keras.layers.AveragePooling1D(3, strides=1, padding="same", name=f"{name}_pool")(x)
+    branch_pool = unit(pooled, Conv(f5, 1), "pool_proj")
+    return keras.layers.Concatenate(axis=-1, name=f"{name}_concat")([branch1, branch3, branch5, branch_pool])
+
+
+def residual_block(
+    x: Any, filters: int, kernel_size: int, *, strides: int, projection: bool, batch_norm: bool, name: str
+) -> Any:
+    """ResNet block: conv(k, s)→[BN]→ReLU→conv(k)→[BN], plus the shortcut, then ReLU.
+
+    The shortcut is the input itself, or (``projection=True``) a linear 1x1 conv with stride ``strides``
+    followed by [BN].
+    """
+    shortcut = x
+    if projection:
+        shortcut = conv_unit(
+            x, Conv(filters, 1, strides), activation="linear", batch_norm=batch_norm, name=f"{name}_shortcut"
+        )
+    y = conv_unit(x, Conv(filters, kernel_size, strides), batch_norm=batch_norm, name=f"{name}_conv1")
+    y = conv_unit(
+        y, Conv(filters, kernel_size), activation="linear", batch_norm=batch_norm, name=f"{name}_conv2"
+    )
+    y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
+    return keras.layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def classifier_head(
+    x: Any, *, num_classes: int, widths: Sequence[int], activation: str | None, rate: float
+) -> Any:
+    """Flatten → [Dropout → Dense(w, activation)] per hidden width → Dropout → Dense(num_classes, softmax)."""
+    x = keras.layers.Flatten(name="flatten")(x)
+    for index, width in enumerate(widths):
+        x = dropout(x, rate, name=f"dense{index}_dropout")
+        x = keras.layers.Dense(width, activation=activation, name=f"dense{index}")(x)
+    x = dropout(x, rate, name="output_dropout")
+    return keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
+
+
+def spectrum_classifier(name: str, trunk: Trunk, config: BuildConfig) -> keras.Model:
+    """Input ``(input_length, 1)`` → ``trunk`` → :func:`classifier_head`, as a functional ``keras.Model``.
+
+    Raises:
+        ValueError: one line, for an unknown activation or an input too short for the trunk's pooling.
+    """
+    if config.fc_activation is not None:
+        check_activation("fc_activation", config.fc_activation)
+    inputs = keras.Input(shape=(config.input_length, 1), name="spectrum")
+    try:
+        features = trunk(
+            inputs, batch_norm=config.batch_norm, conv_dropout=config.conv_dropout, **config.options
+        )
+    except InputTooShortError as exc:
+        raise ValueError(f"input_length={config.input_length} is too short for {name}: {exc}") from None
+    outputs = classifier_head(
+        features,
+        num_classes=config.num_classes,
+        widths=config.fc_widths,
+        activation=config.fc_activation,
+        rate=config.fc_dropout,
+    )
+    return keras.Model(inputs, outputs, name=name)

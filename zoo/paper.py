@@ -1,0 +1,89 @@
+"""The published figures of the benchmark study, as data (one place for every number the report compares).
+
+Source: Schuetzke, Szymanski & Reischl, "Validating neural networks for spectroscopic classification on
+a universal synthetic dataset", npj Computational Materials (2023), as summarised in the project's
+specification ("What the study found"). Accuracies are percentages of the test set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The study's model order (its tables list the eight published models, then the ablation variants).
+MODEL_ORDER: tuple[str, ...] = (
+    "cnn2",
+    "cnn3",
+    "inc3",
+    "inc6",
+    "cnn6",
+    "cnn_bn",
+    "vgg",
+    "resnet",
+    "cnn_bn_mod",
+    "resnet_mod",
+    "cnn6_bn",
+    "cnn6_convdo",
+    "vgg_mod",
+)
+
+#: Dataset order in the report (the study's two datasets first).
+DATASET_ORDER: tuple[str, ...] = ("benchmark", "challenge")
+
+#: Variant (FC activation) order in the report.
+VARIANT_ORDER: tuple[str, ...] = ("linear", "relu")
+
+#: Seeds and epoch limit of the study's protocol.
+SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
+MAX_EPOCHS = 500
+
+# --- benchmark (500 classes, 4,500 test spectra) -------------------------------------------------------
+BENCHMARK_DATASET = "benchmark"
+#: Every model reached at least this test accuracy (%).
+BENCHMARK_MIN_ACCURACY = 98.9
+#: The best model and its mean number of misclassified test spectra over the 5 seeds.
+BENCHMARK_BEST_MODEL = "cnn6"
+BENCHMARK_BEST_MEAN_MISCLASSIFIED = 8.0
+#: "Most models" misclassified this many test spectra, depending on the seed.
+BENCHMARK_TYPICAL_MISCLASSIFIED = (10, 40)
+#: The worst model (with a high variance over seeds).
+BENCHMARK_WORST_MODEL = "cnn_bn"
+
+# --- challenge (27 classes, 162 test spectra) ------------------------------------------------------------
+CHALLENGE_DATASET = "challenge"
+CHALLENGE_CLASSES = 27
+#: The best model and its (approximate) test accuracy (%), "near 90 %".
+CHALLENGE_BEST_MODEL = "cnn6"
+CHALLENGE_BEST_ACCURACY = 90.0
+#: The model without FC layers that did not converge (test accuracy near chance, 1/27).
+CHALLENGE_NONCONVERGING_MODEL = "resnet"
+CHALLENGE_CHANCE_ACCURACY = 100.0 / CHALLENGE_CLASSES
+#: The study retrained every model with both FC activations and found ReLU better for every model.
+FC_ACTIVATION_VARIANTS = ("linear", "relu")
+
+
+@dataclass(frozen=True)
+class AblationPair:
+    """An original model, its modified counterpart and the paper's median challenge test accuracies (%)."""
+
+    original: str
+    modified: str
+    change: str
+    median_original: float
+    median_modified: float
+
+
+#: Ablation study on `challenge` (original → modified, medians over 5 seeds).
+ABLATION_PAIRS: tuple[AblationPair, ...] = (
+    AblationPair("cnn_bn", "cnn_bn_mod", "BN removed, ReLU FC", 52.47, 58.64),
+    AblationPair("resnet", "resnet_mod", "BN removed, FC layers added", 3.70, 80.74),
+    AblationPair("cnn6_bn", "cnn6", "BN removed", 67.90, 85.19),
+    AblationPair("cnn6_convdo", "cnn6", "conv dropout removed", 79.63, 85.19),
+    AblationPair("vgg", "vgg_mod", "larger kernels, less dropout, wider FC", 68.52, 83.95),
+)
+ABLATION_DATASET = CHALLENGE_DATASET
+#: The FC variant used for the ablation comparison (the modified models all use ReLU FC layers).
+ABLATION_VARIANT = "relu"
+
+#: Peak height (fraction of the class maximum) up to which a peak counts as "minor" (the challenge's
+#: minor peaks are 3.5 % high).
+MINOR_PEAK_FRACTION = 0.05

@@ -1,0 +1,350 @@
+"""Classify measured spectra with an exported model: ``zoo.load(path)`` returns a :class:`Predictor`.
+
+Two kinds of model path are accepted:
+
+* an **export directory** written by :func:`zoo.export` — the TensorFlow SavedModel's ``serve``
+  endpoint is called directly (it normalises raw spectra itself), and ``metadata.json`` gives the
+  class names and input length;
+* a **``.keras`` file** — always loaded with ``safe_mode=True`` (a model whose config needs unsafe
+  deserialisation, e.g. a ``Lambda`` layer, is refused). Class names and input length come from a
+  ``metadata.json`` beside it (as in an export directory); without one, the input length is read
+  from the model, the classes are named ``class_000``, ``class_001``, … after its output size, and
+  :attr:`Predictor.note` says so. Spectra are max-normalised here before the model sees them.
+
+Spectra go in raw (any scale); every spectrum is checked first (finite, not all zero, not
+constant, with a positive maximum, of the model's length unless resampled) and a bad one raises a
+one-line :class:`ValueError` naming it. TensorFlow/Keras are imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import UserError
+from zoo.spectra_io import resample as resample_spectra
+
+EXPORT_FORMAT = "spectrazoo-export"
+SUPPORTED_FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+DEFAULT_BATCH_SIZE = 128
+
+Forward = Callable[[np.ndarray], np.ndarray]
+
+
+class Predictor:
+    """A loaded model that turns raw spectra into class probabilities.
+
+    Use :func:`load` to create one. ``forward`` maps a float32 batch ``[n, datapoints]`` of
+    validated raw spectra to probabilities ``[n, num_classes]``.
+    """
+
+    def __init__(
+        self,
+        forward: Forward,
+        metadata: dict[str, Any],
+        path: Path,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        note: str | None = None,
+    ) -> None:
+        self._forward = forward
+        self.metadata: dict[str, Any] = metadata
+        self.path: Path = path
+        self.class_names: list[str] = list(metadata["class_names"])
+        self.datapoints: int = int(metadata["datapoints"])
+        self.batch_size: int = _check_positive("batch_size", batch_size)
+        #: A remark about how the model was loaded (e.g. generated class names), else None.
+        self.note: str | None = note
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes the model outputs."""
+        return len(self.class_names)
+
+    def __repr__(self) -> str:
+        name = self.metadata.get("model", "model")
+        return (
+            f"Predictor({name!r}, path={str(self.path)!r}, classes={self.num_classes}, "
+            f"points={self.datapoints})"
+        )
+
+    def prepare(
+        self,
+        spectra: Any,
+        *,
+        resample: bool = False,
+        axis: np.ndarray | None = None,
+        names: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Validate raw spectra and return them as float32 ``[n, datapoints]``.
+
+        Args:
+            spectra: one spectrum (1-D) or one per row (2-D), any real dtype.
+            resample: interpolate spectra of another length onto the model's grid
+                (:func:`zoo.spectra_io.resample`) instead of refusing them.
+            axis: the x values of the spectra (ascending), used by resampling; default evenly spaced.
+            names: a name per spectrum for error messages (default ``spectra[i]``).
+
+        Raises:
+            ValueError: one line naming the first bad spectrum and the problem.
+        """
+        array = _as_2d(spectra)
+        labels = list(names) if names is not None else [f"spectra[{i}]" for i in range(len(array))]
+        if len(labels) != len(array):
+            raise ValueError(f"names: {len(labels)} names given for {len(array)} spectra")
+        array = validate_spectra(array, labels)
+        points = array.shape[1]
+        if points != self.datapoints:
+            if not resample:
+                raise ValueError(
+                    f"{labels[0]}: {points} points, but the model expects {self.datapoints} "
+                    "(resample to interpolate onto the model's grid: --resample / resample=True)"
+                )
+            array = validate_spectra(
+                resample_spectra(array, self.datapoints, axis).astype(np.float32), labels
+            )
+        return array
+
+    def predict(
+        self,
+        spectra: Any,
+        *,
+        resample: bool = False,
+        axis: np.ndarray | None = None,
+        names: Sequence[str] | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Class probabilities float32 ``[n, num_classes]`` for raw spectra (1-D input → ``n = 1``).
+
+        Arguments as :meth:`prepare`; ``batch_size`` overrides the predictor's for this call.
+        """
+        batch = self.prepare(spectra, resample=resample, axis=axis, names=names)
+        size = self.batch_size if batch_size is None else _check_positive("batch_size", batch_size)
+        if len(batch) <= size:
+            return self._forward(batch)
+        return np.concatenate([self._forward(batch[i : i + size]) for i in range(0, len(batch), size)])
+
+    def classify(self, spectra: Any, top_k: int = 3, **kwargs: Any) -> list[list[tuple[str, float]]]:
+        """The ``top_k`` most probable ``(class name, probability)`` per spectrum, best first.
+
+        Other keyword arguments go to :meth:`predict`.
+        """
+        self.check_top_k(top_k)
+        return self.top_classes(self.predict(spectra, **kwargs), top_k)
+
+    def check_top_k(self, top_k: int) -> int:
+        """Return ``top_k`` if it is between 1 and the number of classes, else raise ValueError."""
+        if (
+            isinstance(top_k, bool)
+            or not isinstance(top_k, (int, np.integer))
+            or not 1 <= top_k <= self.num_classes
+        ):
+            raise ValueError(
+                f"top_k must be between 1 and {self.num_classes} (the model's classes), got {top_k!r}"
+            )
+        return int(top_k)
+
+    def top_classes(self, probabilities: np.ndarray, top_k: int) -> list[list[tuple[str, float]]]:
+        """Turn probabilities ``[n, num_classes]`` into the ``top_k`` (name, probability) pairs per row."""
+        self.check_top_k(top_k)
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+        return [
+            [(self.class_names[j], float(row[j])) for j in indices]
+            for row, indices in zip(probabilities, order, strict=True)
+        ]
+
+
+def validate_spectra(spectra: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Check each row of a 2-D array is usable for a max-normalising model; return it as float32.
+
+    A spectrum must be finite, not all zero, not constant and have a positive maximum (it is divided
+    by its maximum). The first failing row raises a one-line ValueError naming it.
+    """
+    array = np.asarray(spectra, dtype=np.float32)
+    maximum, minimum = array.max(axis=1), array.min(axis=1)
+    bad = ~np.isfinite(array).all(axis=1) | (maximum <= 0) | (maximum == minimum)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"{names[row]}: {_spectrum_problem(array[row])}")
+    return array
+
+
+def load(
+    path: str | os.PathLike[str], *, batch_size: int = DEFAULT_BATCH_SIZE, jit_compile: bool = False
+) -> Predictor:
+    """Load an export directory (:func:`zoo.export`) or a ``.keras`` file as a :class:`Predictor`.
+
+    ``jit_compile=True`` compiles the model with XLA: somewhat faster per call on CPU (see
+    ``benchmarks/results/inference.md``), but every new batch size costs a compilation, so it suits
+    long-running services more than one-off runs.
+
+    Raises:
+        UserError: one line, for a missing path, a directory that is not an export, a corrupted
+            model, or a ``.keras`` file that would need unsafe deserialisation.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"model path {str(path)!r} does not exist")
+    if path.is_dir():
+        return _load_export(path, batch_size, jit_compile)
+    if path.suffix == ".keras":
+        return _load_keras(path, batch_size, jit_compile)
+    raise UserError(f"{path}: not a model; expected an export directory (zoo.export) or a .keras file")
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check an export's ``metadata.json`` (raises a one-line UserError naming the field)."""
+    path = Path(path)
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: corrupted metadata ({exc})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != EXPORT_FORMAT:
+        found = metadata.get("format") if isinstance(metadata, dict) else type(metadata).__name__
+        raise UserError(
+            f"{path}: not spectrazoo export metadata (format {found!r}, expected {EXPORT_FORMAT!r})"
+        )
+    version = metadata.get("format_version")
+    if version != SUPPORTED_FORMAT_VERSION:
+        raise UserError(f"{path}: format_version {version!r} is not supported (this version reads 1)")
+    datapoints, names = metadata.get("datapoints"), metadata.get("class_names")
+    if isinstance(datapoints, bool) or not isinstance(datapoints, int) or datapoints < 1:
+        raise UserError(f"{path}: field 'datapoints' must be a positive integer, got {datapoints!r}")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise UserError(f"{path}: field 'class_names' must be a non-empty list of strings")
+    if metadata.get("num_classes", len(names)) != len(names):
+        raise UserError(f"{path}: num_classes {metadata['num_classes']!r} but {len(names)} class_names")
+    if metadata.get("normalization", "per_spectrum_max") != "per_spectrum_max":
+        raise UserError(f"{path}: normalization {metadata['normalization']!r} is not supported")
+    return metadata
+
+
+def _load_export(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
+    metadata_path = path / METADATA_FILE
+    if not metadata_path.is_file():
+        raise UserError(f"{path}: not a spectrazoo export (no {METADATA_FILE}); write one with zoo.export")
+    metadata = read_metadata(metadata_path)
+    if not (path / "saved_model.pb").is_file():
+        raise UserError(f"{path}: not a spectrazoo export (no saved_model.pb)")
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as exc:  # protobuf, NotFound, DataLoss...: all mean the same to a user
+        raise UserError(f"{path}: corrupted SavedModel ({_first_line(exc)})") from None
+    try:
+        spec = tf.TensorSpec([None, metadata["datapoints"]], tf.float32)
+        serve = loaded.serve.get_concrete_function(spec)
+    except Exception:
+        raise UserError(
+            f"{path}: SavedModel 'serve' endpoint does not take float32[batch, {metadata['datapoints']}]"
+        ) from None
+    outputs, named = serve.structured_outputs.shape[-1], len(metadata["class_names"])
+    if outputs != named:
+        raise UserError(f"{path}: the SavedModel gives {outputs} classes but {METADATA_FILE} names {named}")
+    if jit_compile:
+        serve = tf.function(serve, input_signature=[spec], jit_compile=True)
+    return Predictor(_ServingFunction(loaded, serve), metadata, path, batch_size=batch_size)
+
+
+class _ServingFunction:
+    """Calls an export's ``serve`` concrete function directly (no ``model.predict`` overhead per call)."""
+
+    def __init__(self, loaded: Any, serve: Any) -> None:
+        self._loaded = loaded  # owns the variables ``serve`` reads: keep it alive as long as ``serve``
+        self._serve = serve
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        return self._serve(tf.constant(batch)).numpy()
+
+
+def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:
+        if "safe_mode" in str(exc):
+            raise UserError(
+                f"{path}: refused: the model needs unsafe deserialisation (e.g. a Lambda layer); "
+                "only safe_mode=True loading is allowed"
+            ) from None
+        raise UserError(f"{path}: cannot load .keras file ({_first_line(exc)})") from None
+    input_shape, output_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
+    if len(input_shape) != 3 or input_shape[2] != 1 or input_shape[1] is None or len(output_shape) != 2:
+        raise UserError(
+            f"{path}: model input {input_shape} / output {output_shape} is not "
+            "(batch, points, 1) -> (batch, classes)"
+        )
+    datapoints, num_classes = int(input_shape[1]), int(output_shape[1])
+    model.jit_compile = jit_compile
+    metadata_path = path.with_name(METADATA_FILE)
+    note = None
+    if metadata_path.is_file():
+        metadata = read_metadata(metadata_path)
+        described = (metadata["datapoints"], len(metadata["class_names"]))
+        if described != (datapoints, num_classes):
+            raise UserError(
+                f"{metadata_path}: describes {described[0]} points / {described[1]} classes, "
+                f"but {path.name} takes {datapoints} points / {num_classes} classes"
+            )
+    else:
+        width = max(3, len(str(num_classes - 1)))
+        metadata = {
+            "model": path.stem,
+            "num_classes": num_classes,
+            "class_names": [f"class_{i:0{width}d}" for i in range(num_classes)],
+            "datapoints": datapoints,
+            "normalization": "per_spectrum_max",
+        }
+        note = (
+            f"{path}: no {METADATA_FILE} beside it; classes are named class_{0:0{width}d}... by output index"
+        )
+
+    def forward(batch: np.ndarray) -> np.ndarray:
+        normalised = batch / batch.max(axis=1, keepdims=True)
+        return np.asarray(model.predict_on_batch(normalised[:, :, np.newaxis]), dtype=np.float32)
+
+    return Predictor(forward, metadata, path, batch_size=batch_size, note=note)
+
+
+def _as_2d(spectra: Any) -> np.ndarray:
+    array = np.asarray(spectra)
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"spectra: expected real numbers, got dtype {array.dtype}")
+    if array.ndim not in (1, 2) or array.size == 0:
+        raise ValueError(f"spectra: expected a non-empty 1-D or 2-D array, got shape {array.shape}")
+    return np.atleast_2d(array)
+
+
+def _spectrum_problem(spectrum: np.ndarray) -> str:
+    """Why one spectrum cannot be max-normalised (it failed :func:`validate_spectra`)."""
+    non_finite = ~np.isfinite(spectrum)
+    if non_finite.any():
+        index = int(np.argmax(non_finite))
+        kind = "NaN" if np.isnan(spectrum[index]) else "infinite"
+        return f"{kind} value at index {index}; spectra must be finite"
+    if not spectrum.any():
+        return "all values are zero; there is no maximum to normalise by"
+    if spectrum.max() == spectrum.min():
+        return f"constant spectrum (every value is {spectrum[0]:g}); nothing to classify"
+    return f"no positive value (maximum {spectrum.max():g}); spectra are normalised by their maximum"
+
+
+def _check_positive(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

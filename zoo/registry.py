@@ -1,0 +1,472 @@
+"""The model registry: the one table that knows every architecture of the zoo.
+
+Each entry (:class:`ModelInfo`) carries the paper it comes from, its spectroscopy domain, its published
+defaults (the arguments :func:`build` uses when a toggle is left at ``None``) and the parameter counts of the
+specification. The ablation variants of the challenge study are registered as *their base model with other
+arguments* (see :func:`_variant`), so every architecture is written exactly once in :mod:`zoo.models`.
+
+This module imports neither Keras nor TensorFlow at import time; :func:`build` imports Keras on demand, so
+``spectrazoo models`` and ``import zoo`` stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+import numbers
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = [
+    "TOGGLES",
+    "BuildConfig",
+    "ModelInfo",
+    "Paper",
+    "build",
+    "build_args_of",
+    "get_model_info",
+    "list_models",
+    "resolve_config",
+]
+
+#: The architecture-independent keyword arguments of :func:`build` (``None`` = the published default).
+TOGGLES: tuple[str, ...] = ("fc_activation", "fc_dropout", "conv_dropout", "batch_norm", "fc_widths")
+
+
+@dataclasses.dataclass(frozen=True)
+class Paper:
+    """A publication a model comes from."""
+
+    authors: str
+    year: int
+    title: str
+    venue: str
+    doi: str | None = None
+
+    @property
+    def short(self) -> str:
+        """``"Lee et al. 2020"``: first author's surname and year."""
+        return f"{self.authors.split(',')[0]} et al. {self.year}"
+
+    @property
+    def citation(self) -> str:
+        """One-line citation, with the DOI when known."""
+        doi = f" doi:{self.doi}" if self.doi else ""
+        return f"{self.authors} ({self.year}). {self.title}. {self.venue}.{doi}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """Everything the zoo knows about one registered model (no Keras objects)."""
+
+    name: str
+    display_name: str
+    paper: Paper
+    domain: str
+    builder: str
+    defaults: Mapping[str, Any]
+    params_500: int
+    params_27: int
+    description: str
+    base: str | None = None
+
+    @property
+    def year(self) -> int:
+        """Publication year of :attr:`paper`."""
+        return self.paper.year
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Architecture-specific keyword arguments (beyond :data:`TOGGLES`) that :func:`build` accepts."""
+        return tuple(key for key in self.defaults if key not in TOGGLES)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (used by ``spectrazoo models --format json``)."""
+        defaults = {key: list(val) if isinstance(val, tuple) else val for key, val in self.defaults.items()}
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "domain": self.domain,
+            "year": self.year,
+            "paper": dataclasses.asdict(self.paper) | {"citation": self.paper.citation},
+            "base": self.base,
+            "description": self.description,
+            "defaults": defaults,
+            "params_500": self.params_500,
+            "params_27": self.params_27,
+        }
+
+
+# --------------------------------------------------------------------------------------------- papers
+LEE_2020 = Paper(
+    authors="Lee, J.-W., Park, W. B., Lee, J. H., Singh, S. P. & Sohn, K.-S.",
+    year=2020,
+    title="A deep-learning technique for phase identification in multiphase inorganic compounds using "
+    "synthetic XRD powder patterns",
+    venue="Nature Communications 11, 86",
+    doi="10.1038/s41467-019-13749-3",
+)
+SZYMANSKI_2021 = Paper(
+    authors="Szymanski, N. J., Bartel, C. J., Zeng, Y., Tu, Q. & Ceder, G.",
+    year=2021,
+    title="Probabilistic deep learning approach to automate the interpretation of multi-phase diffraction "
+    "spectra",
+    venue="Chemistry of Materials 33, 4204-4215",
+    doi="10.1021/acs.chemmater.1c01071",
+)
+LIU_2017 = Paper(
+    authors="Liu, J., Osadchy, M., Ashton, L., Foster, M., Solomon, C. J. & Gibson, S. J.",
+    year=2017,
+    title="Deep convolutional neural networks for Raman spectrum recognition: a unified solution",
+    venue="Analyst 142, 4067",
+    doi="10.1039/C7AN01371J",
+)
+WANG_2020 = Paper(
+    authors="Wang, H., Xie, Y., Li, D., Deng, H., Zhao, Y., Xin, M. & Lin, J.",
+    year=2020,
+    title="Rapid identification of X-ray diffraction patterns based on very limited data by interpretable "
+    "convolutional neural networks",
+    venue="Journal of Chemical Information and Modeling",
+    doi="10.1021/acs.jcim.0c00020",
+)
+HO_2019 = Paper(
+    authors="Ho, C.-S., Jean, N., Hogan, C. A. et al.",
+    year=2019,
+    title="Rapid identification of pathogenic bacteria using Raman spectroscopy and deep learning",
+    venue="Nature Communications 10, 4927",
+    doi="10.1038/s41467-019-12898-9",
+)
+SCHUETZKE_2023 = Paper(
+    authors="Schuetzke, J., Szymanski, N. J. & Reischl, M.",
+    year=2023,
+    title="Validating neural networks for spectroscopic classification on a universal synthetic dataset",
+    venue="npj Computational Materials 9, 100",
+    doi="10.1038/s41524-023-01055-y",
+)
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def _defaults(
+    *,
+    fc_widths: tuple[int, ...],
+    fc_dropout: float,
+    fc_activation: str | None,
+    conv_dropout: float = 0.0,
+    batch_norm: bool = False,
+    **options: Any,
+) -> Mapping[str, Any]:
+    """The published defaults of one architecture, toggles first, then its own options."""
+    values = {
+        "fc_activation": fc_activation,
+        "fc_dropout": fc_dropout,
+        "conv_dropout": conv_dropout,
+        "batch_norm": batch_norm,
+        "fc_widths": fc_widths,
+        **options,
+    }
+    return MappingProxyType(values)
+
+
+def _register(info: ModelInfo) -> None:
+    if info.name in _REGISTRY:
+        raise RuntimeError(f"model {info.name!r} registered twice")
+    _REGISTRY[info.name] = info
+
+
+def _variant(
+    name: str, *, base: str, display_name: str, description: str, params: tuple[int, int], **overrides: Any
+) -> None:
+    """Register an ablation variant of the challenge study: ``base`` built with other arguments."""
+    parent = _REGISTRY[base]
+    unknown = set(overrides) - set(parent.defaults)
+    if unknown:
+        raise RuntimeError(f"variant {name!r} overrides unknown arguments {sorted(unknown)}")
+    _register(
+        ModelInfo(
+            name=name,
+            display_name=display_name,
+            paper=SCHUETZKE_2023,
+            domain=parent.domain,
+            builder=parent.builder,
+            defaults=MappingProxyType({**parent.defaults, **overrides}),
+            params_500=params[0],
+            params_27=params[1],
+            description=description,
+            base=base,
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------ the eight models
+_register(ModelInfo(
+    name="cnn2", display_name="CNN2", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:cnn2_trunk",
+    defaults=_defaults(fc_widths=(2000, 500), fc_dropout=0.3, fc_activation="linear"),
+    params_500=19_150_728, params_27=18_913_755,
+    description="Two conv/pool stages with strided convolutions and two linear FC layers.",
+))  # fmt: skip
+_register(ModelInfo(
+    name="cnn3", display_name="CNN3", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:cnn3_trunk",
+    defaults=_defaults(fc_widths=(2500, 1000), fc_dropout=0.3, fc_activation="linear"),
+    params_500=25_347_872, params_27=24_874_399,
+    description="Three conv/pool stages and two linear FC layers; the trunk of INC3/INC6.",
+))  # fmt: skip
+_register(ModelInfo(
+    name="inc3", display_name="INC3", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:inception_trunk",
+    defaults=_defaults(fc_widths=(3700, 740), fc_dropout=0.3, fc_activation="linear", blocks=3),
+    params_500=78_870_534, params_27=78_520_041,
+    description="CNN3 trunk followed by three inception blocks (A1-A3).",
+))  # fmt: skip
+_register(ModelInfo(
+    name="inc6", display_name="INC6", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:inception_trunk",
+    defaults=_defaults(fc_widths=(4000, 400), fc_dropout=0.3, fc_activation="linear", blocks=6),
+    params_500=186_817_238, params_27=186_627_565,
+    description="CNN3 trunk followed by six inception blocks (A1-A6).",
+))  # fmt: skip
+_register(ModelInfo(
+    name="cnn6", display_name="CNN6", paper=SZYMANSKI_2021, domain="XRD", builder="zoo.models.cnn6:trunk",
+    defaults=_defaults(fc_widths=(3100, 1200), fc_dropout=0.7, fc_activation="relu"),
+    params_500=20_212_224, params_27=19_644_151,
+    description="Six conv/pool stages with shrinking kernels (35 to 10) and two ReLU FC layers.",
+))  # fmt: skip
+_register(ModelInfo(
+    name="cnn_bn", display_name="CNN BN", paper=LIU_2017, domain="Raman", builder="zoo.models.cnn_bn:trunk",
+    defaults=_defaults(fc_widths=(2048,), fc_dropout=0.5, fc_activation="linear", batch_norm=True),
+    params_500=82_963_316, params_27=81_994_139,
+    description="Three conv/BN/LeakyReLU(0.1) stages and one FC layer.",
+))  # fmt: skip
+_register(ModelInfo(
+    name="vgg", display_name="VGG", paper=WANG_2020, domain="XRD", builder="zoo.models.vgg:trunk",
+    defaults=_defaults(
+        fc_widths=(120, 84, 186), fc_dropout=0.0, fc_activation="linear", conv_dropout=0.2, kernel_size=5
+    ),
+    params_500=2_556_174, params_27=2_467_723,
+    description="VGG-style stacks of 1, 2, 2, 2 convolutions with dropout after every pooling stage.",
+))  # fmt: skip
+_register(ModelInfo(
+    name="resnet", display_name="ResNet", paper=HO_2019, domain="Raman", builder="zoo.models.resnet:trunk",
+    defaults=_defaults(
+        fc_widths=(), fc_dropout=0.5, fc_activation=None, batch_norm=True, stem_activation="linear"
+    ),
+    params_500=5_204_540, params_27=1_467_367,
+    description="Six stages of two residual blocks (100 filters, kernel 5); no hidden FC layers.",
+))  # fmt: skip
+
+# --------------------------------------------------------------- ablation variants of the challenge study
+_variant(
+    "cnn_bn_mod", base="cnn_bn", display_name="CNN BN (mod.)", params=(82_962_868, 81_993_691),
+    description="CNN BN without batch normalisation, ReLU FC activation.",
+    batch_norm=False, fc_activation="relu",
+)  # fmt: skip
+_variant(
+    "resnet_mod", base="resnet", display_name="ResNet (mod.)", params=(30_056_584, 29_488_511),
+    description="ResNet without BN, ReLU after the first conv, FC layers 3100-1200 (ReLU, dropout 0.5).",
+    batch_norm=False, stem_activation="relu", fc_widths=(3100, 1200), fc_activation="relu",
+)  # fmt: skip
+_variant(
+    "cnn6_bn", base="cnn6", display_name="CNN6 BN", params=(20_213_760, 19_645_687),
+    description="CNN6 with batch normalisation between every conv and its ReLU.",
+    batch_norm=True,
+)  # fmt: skip
+_variant(
+    "cnn6_convdo", base="cnn6", display_name="CNN6 ConvDO", params=(20_212_224, 19_644_151),
+    description="CNN6 with Dropout(0.2) after every pooling layer and no FC dropout.",
+    conv_dropout=0.2, fc_dropout=0.0,
+)  # fmt: skip
+_variant(
+    "vgg_mod", base="vgg", display_name="VGG (mod.)", params=(41_349_990, 41_113_017),
+    description="VGG with kernel 20, no conv dropout, FC layers 2000-500 (ReLU, dropout 0.3).",
+    kernel_size=20, conv_dropout=0.0, fc_widths=(2000, 500), fc_dropout=0.3, fc_activation="relu",
+)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ look-ups
+def list_models(*, include_variants: bool = True) -> list[str]:
+    """Names of the registered models, the eight published ones first, then the study's variants."""
+    return [name for name, info in _REGISTRY.items() if include_variants or info.base is None]
+
+
+def get_model_info(name: str) -> ModelInfo:
+    """Metadata of one registered model; ``ValueError`` (one line) for an unknown name."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"model: unknown name {name!r}; choose one of {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def iter_model_infos() -> Iterator[ModelInfo]:
+    """Every :class:`ModelInfo`, in registry order."""
+    return iter(_REGISTRY.values())
+
+
+# ------------------------------------------------------------------------------------- configuration
+@dataclasses.dataclass(frozen=True)
+class BuildConfig:
+    """Fully resolved, validated arguments of one build (what the builders receive)."""
+
+    num_classes: int
+    input_length: int
+    fc_activation: str | None
+    fc_dropout: float
+    conv_dropout: float
+    batch_norm: bool
+    fc_widths: tuple[int, ...]
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def as_build_args(self) -> dict[str, Any]:
+        """Keyword arguments that make :func:`build` rebuild exactly this model (JSON-serialisable)."""
+        return {
+            "num_classes": self.num_classes,
+            "input_length": self.input_length,
+            "fc_activation": self.fc_activation,
+            "fc_dropout": self.fc_dropout,
+            "conv_dropout": self.conv_dropout,
+            "batch_norm": self.batch_norm,
+            "fc_widths": list(self.fc_widths),
+            **self.options,
+        }
+
+
+def _positive_int(field: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _rate(field: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{field} must be a number in [0, 1), got {value!r}")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{field} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _widths(value: Any) -> tuple[int, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ValueError(f"fc_widths must be a sequence of positive integers, got {value!r}")
+    return tuple(_positive_int(f"fc_widths[{i}]", width) for i, width in enumerate(value))
+
+
+def resolve_config(
+    info: ModelInfo,
+    *,
+    num_classes: int,
+    input_length: int,
+    fc_activation: str | None = None,
+    fc_dropout: float | None = None,
+    conv_dropout: float | None = None,
+    batch_norm: bool | None = None,
+    fc_widths: Sequence[int] | None = None,
+    **options: Any,
+) -> BuildConfig:
+    """Merge the caller's arguments over ``info.defaults`` and validate them (no Keras needed).
+
+    Raises:
+        ValueError: one line naming the bad argument and value, e.g. a dropout rate outside [0, 1),
+            ``fc_activation`` for a model without hidden FC layers, or an option the model does not have.
+    """
+    unknown = sorted(set(options) - set(info.options))
+    if unknown:
+        known = ", ".join(info.options) or "none"
+        raise ValueError(f"{info.name}: unknown argument {unknown[0]!r} (architecture options: {known})")
+    defaults = info.defaults
+    widths = _widths(defaults["fc_widths"] if fc_widths is None else fc_widths)
+    if fc_activation is not None:
+        if not isinstance(fc_activation, str) or not fc_activation:
+            raise ValueError(f"fc_activation must be a Keras activation name, got {fc_activation!r}")
+        if not widths:
+            raise ValueError(
+                f"fc_activation={fc_activation!r} cannot apply to {info.name}: it has no hidden FC layers "
+                "(pass fc_widths to add some)"
+            )
+    activation = fc_activation or defaults["fc_activation"] or "linear"
+    batch_norm = defaults["batch_norm"] if batch_norm is None else batch_norm
+    if not isinstance(batch_norm, bool):
+        raise ValueError(f"batch_norm must be True or False, got {batch_norm!r}")
+    return BuildConfig(
+        num_classes=_positive_int("num_classes", num_classes, minimum=2),
+        input_length=_positive_int("input_length", input_length),
+        fc_activation=activation if widths else None,
+        fc_dropout=_rate("fc_dropout", defaults["fc_dropout"] if fc_dropout is None else fc_dropout),
+        conv_dropout=_rate(
+            "conv_dropout", defaults["conv_dropout"] if conv_dropout is None else conv_dropout
+        ),
+        batch_norm=batch_norm,
+        fc_widths=widths,
+        options=MappingProxyType({key: options.get(key, defaults[key]) for key in info.options}),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- build
+#: Models built by :func:`build` -> (registry name, build arguments); read by :func:`zoo.export.export`.
+_BUILT: weakref.WeakKeyDictionary[Any, tuple[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _load_builder(path: str) -> Callable[..., Any]:
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def build(
+    name: str,
+    num_classes: int = 500,
+    input_length: int = 5000,
+    *,
+    fc_activation: str | None = None,
+    fc_dropout: float | None = None,
+    conv_dropout: float | None = None,
+    batch_norm: bool | None = None,
+    fc_widths: Sequence[int] | None = None,
+    compile: bool = True,
+    **options: Any,
+) -> keras.Model:
+    """Build a registered model; ``None`` for a toggle means the published default of ``name``.
+
+    Args:
+        name: a name from :func:`list_models`.
+        num_classes: units of the softmax output layer.
+        input_length: data points per spectrum; the model input is ``(input_length, 1)``.
+        fc_activation: activation of the hidden FC layers (``"linear"``, ``"relu"`` or any Keras name).
+        fc_dropout: dropout rate before every FC layer (0 adds no Dropout layers).
+        conv_dropout: dropout rate after every pooling stage (after every residual stage for ResNet).
+        batch_norm: batch normalisation between every convolution and its activation.
+        fc_widths: widths of the hidden FC layers (``()`` for none).
+        compile: compile with :func:`zoo.compile_model` (the study's optimizer and loss).
+        **options: architecture-specific arguments listed in ``get_model_info(name).options``
+            (e.g. ``kernel_size`` for ``vgg``, ``stem_activation`` for ``resnet``).
+
+    Raises:
+        ValueError: unknown name, invalid or inapplicable argument, or an input too short for the model.
+    """
+    info = get_model_info(name)
+    config = resolve_config(
+        info,
+        num_classes=num_classes,
+        input_length=input_length,
+        fc_activation=fc_activation,
+        fc_dropout=fc_dropout,
+        conv_dropout=conv_dropout,
+        batch_norm=batch_norm,
+        fc_widths=fc_widths,
+        **options,
+    )
+    from zoo.models.blocks import spectrum_classifier
+
+    model = spectrum_classifier(name, _load_builder(info.builder), config)
+    if compile:
+        from zoo.compile import compile_model
+
+        compile_model(model)
+    _BUILT[model] = (name, config.as_build_args())
+    return model
+
+
+def build_args_of(model: Any) -> tuple[str, dict[str, Any]] | None:
+    """``(registry name, build arguments)`` of a model built by :func:`build` in this process, or ``None``."""
+    record = _BUILT.get(model)
+    return (record[0], dict(record[1])) if record else None
