@@ -1,0 +1,205 @@
+"""``zoo.export``: the serving directory contract (SavedModel on raw spectra + model.keras + metadata.json).
+
+One small trained CNN6 BN is exported once per module; the other tests reuse it or export tiny models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import pathlib
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo.errors import UserError
+
+LENGTH, CLASSES = 300, 4
+CLASS_NAMES = ["alpha", "beta", "gamma", "delta"]
+METADATA_KEYS = {
+    "format", "format_version", "model", "display_name", "build_args", "num_classes", "class_names",
+    "datapoints", "input_dtype", "normalization", "dataset", "metrics", "keras_version",
+    "tensorflow_version", "created",
+}  # fmt: skip
+export_module = sys.modules["zoo.export"]  # the attribute zoo.export is the function
+
+
+@dataclasses.dataclass
+class Exported:
+    path: pathlib.Path
+    model: keras.Model
+    raw: np.ndarray  # raw spectra [n, LENGTH] with arbitrary scales
+
+
+def normalise(raw: np.ndarray) -> np.ndarray:
+    return (raw / raw.max(axis=1, keepdims=True))[..., np.newaxis]
+
+
+def raw_spectra(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, LENGTH)) * rng.uniform(0.5, 500.0, (n, 1))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    keras.utils.set_random_seed(0)
+    model = zoo.build("cnn6_bn", num_classes=CLASSES, input_length=LENGTH, fc_widths=(32,), compile=False)
+    zoo.compile_model(model, jit_compile=False)
+    x = raw_spectra(8, seed=1)
+    model.fit(normalise(x), np.eye(CLASSES)[np.arange(8) % CLASSES], epochs=1, batch_size=4, verbose=0)
+    path = zoo.export(
+        model,
+        tmp_path_factory.mktemp("exports") / "cnn6_bn",
+        dataset_config="challenge",
+        class_names=CLASS_NAMES,
+        metrics={"test_accuracy": np.float32(0.75), "misclassified": 3},
+    )
+    return Exported(path, model, raw_spectra(6, seed=2))
+
+
+def siblings(path: pathlib.Path) -> list[str]:
+    return sorted(entry.name for entry in path.parent.iterdir())
+
+
+def test_layout(exported: Exported) -> None:
+    names = {entry.name for entry in exported.path.iterdir()}
+    assert {"saved_model.pb", "variables", "model.keras", "metadata.json"} <= names
+    assert siblings(exported.path) == ["cnn6_bn"]  # the staging directory was renamed, nothing left over
+
+
+def test_metadata(exported: Exported) -> None:
+    metadata = json.loads((exported.path / "metadata.json").read_text())
+    assert set(metadata) == METADATA_KEYS
+    assert (metadata["format"], metadata["format_version"]) == ("spectrazoo-export", 1)
+    assert (metadata["model"], metadata["display_name"]) == ("cnn6_bn", "CNN6 BN")
+    assert (metadata["num_classes"], metadata["datapoints"]) == (CLASSES, LENGTH)
+    assert metadata["class_names"] == CLASS_NAMES and metadata["dataset"] == "challenge"
+    assert (metadata["input_dtype"], metadata["normalization"]) == ("float32", "per_spectrum_max")
+    assert metadata["metrics"] == {"test_accuracy": 0.75, "misclassified": 3.0}
+    assert metadata["keras_version"] == keras.__version__
+    assert metadata["tensorflow_version"] == tf.__version__
+    assert datetime.datetime.fromisoformat(metadata["created"]).tzinfo is not None
+    assert metadata["build_args"] == {
+        "num_classes": CLASSES, "input_length": LENGTH, "fc_activation": "relu", "fc_dropout": 0.7,
+        "conv_dropout": 0.0, "batch_norm": True, "fc_widths": [32],
+    }  # fmt: skip
+
+
+def test_build_args_rebuild_the_model(exported: Exported) -> None:
+    metadata = json.loads((exported.path / "metadata.json").read_text())
+    rebuilt = zoo.build(metadata["model"], compile=False, **metadata["build_args"])
+    assert rebuilt.count_params() == exported.model.count_params()
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in exported.model.layers]
+
+
+def test_saved_model_serves_raw_spectra(exported: Exported) -> None:
+    expected = exported.model.predict(normalise(exported.raw), verbose=0)
+    loaded = tf.saved_model.load(str(exported.path))
+    probabilities = loaded.serve(tf.constant(exported.raw)).numpy()
+    assert probabilities.dtype == np.float32 and probabilities.shape == (len(exported.raw), CLASSES)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert not np.allclose(expected, expected[0])  # distinct spectra, distinct answers
+
+
+def test_tfsm_layer(exported: Exported) -> None:
+    layer = keras.layers.TFSMLayer(str(exported.path), call_endpoint="serve")
+    expected = exported.model.predict(normalise(exported.raw), verbose=0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(exported.raw)), expected, atol=1e-5)
+
+
+def test_keras_file(exported: Exported) -> None:
+    restored = keras.saving.load_model(exported.path / "model.keras", safe_mode=True)
+    assert restored.input_shape == (None, LENGTH, 1)
+    x = normalise(exported.raw)
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0), exported.model.predict(x, verbose=0), atol=1e-6
+    )
+
+
+def test_spectrum_without_positive_maximum_gives_nan(exported: Exported) -> None:
+    raw = exported.raw.copy()
+    raw[1] = 0.0
+    loaded = tf.saved_model.load(str(exported.path))  # keep a reference: its variables die with it
+    probabilities = loaded.serve(tf.constant(raw)).numpy()
+    assert np.isnan(probabilities[1]).all() and np.isfinite(np.delete(probabilities, 1, axis=0)).all()
+
+
+def test_existing_export_is_not_overwritten(exported: Exported) -> None:
+    before = (exported.path / "metadata.json").read_bytes()
+    with pytest.raises(UserError, match="is not empty; pass overwrite=True") as info:
+        zoo.export(exported.model, exported.path)
+    assert "\n" not in str(info.value)
+    assert (exported.path / "metadata.json").read_bytes() == before
+    assert siblings(exported.path) == ["cnn6_bn"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"class_names": ["a", "b"]}, "class_names has 2 entries but the model has 4 classes"),
+        ({"class_names": "abcd"}, "class_names must be a list of strings"),
+        ({"metrics": {"accuracy": "high"}}, r"metrics\['accuracy'\] must be a number"),
+        ({"build_args": {"callback": object()}}, "build_args must be JSON-serialisable"),
+        ({"dataset_config": 3}, "dataset_config must be a config name"),
+    ],
+)
+def test_invalid_metadata_writes_nothing(
+    exported: Exported, tmp_path: pathlib.Path, kwargs: dict, message: str
+) -> None:
+    with pytest.raises(UserError, match=message):
+        zoo.export(exported.model, tmp_path / "out", **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_while_writing_leaves_nothing(
+    exported: Exported, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(model: keras.Model) -> keras.Model:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export_module, "serving_model", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        zoo.export(exported.model, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_target_that_is_a_file(exported: Exported, tmp_path: pathlib.Path) -> None:
+    (tmp_path / "out").write_text("x")
+    with pytest.raises(UserError, match="exists and is not a directory"):
+        zoo.export(exported.model, tmp_path / "out")
+
+
+def test_model_with_wrong_input_shape(tmp_path: pathlib.Path) -> None:
+    flat = keras.Sequential([keras.Input((LENGTH,)), keras.layers.Dense(CLASSES, activation="softmax")])
+    with pytest.raises(UserError, match=r"expected one input of shape \(batch, datapoints, 1\)"):
+        zoo.export(flat, tmp_path / "out")
+
+
+def test_custom_model_and_overwrite(tmp_path: pathlib.Path) -> None:
+    custom = keras.Sequential(
+        [
+            keras.Input((LENGTH, 1)),
+            keras.layers.Conv1D(4, 9, activation="relu"),
+            keras.layers.GlobalMaxPooling1D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ],
+        name="tiny",
+    )
+    target = tmp_path / "nested" / "tiny"
+    zoo.export(custom, target, metrics={"seed": 0})
+    metadata = json.loads((target / "metadata.json").read_text())
+    assert (metadata["model"], metadata["display_name"], metadata["build_args"]) == ("custom", "tiny", {})
+    assert metadata["class_names"] == ["0", "1", "2"] and metadata["dataset"] is None
+
+    zoo.export(custom, target, metrics={"seed": 1}, overwrite=True)
+    assert json.loads((target / "metadata.json").read_text())["metrics"] == {"seed": 1.0}
+    assert siblings(target) == ["tiny"]
+    raw = raw_spectra(3)
+    loaded = tf.saved_model.load(str(target))
+    expected = custom.predict(normalise(raw), verbose=0)
+    np.testing.assert_allclose(loaded.serve(tf.constant(raw)).numpy(), expected, atol=1e-5)
