@@ -186,10 +186,13 @@ def test_export_dir_and_keras_file_with_or_without_xla_agree(
     np.testing.assert_allclose(predictor.predict(exported.spectra), exported.probabilities, atol=1e-5)
 
 
-def test_keras_file_without_metadata_names_classes_by_index(
-    exported: Exported, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("beside", [None, '{"model": "cnn2", "metrics": {}}'], ids=["none", "foreign"])
+def test_keras_file_without_export_metadata_names_classes_by_index(
+    exported: Exported, tmp_path: Path, capsys: pytest.CaptureFixture[str], beside: str | None
 ) -> None:
     shutil.copy(exported.path / "model.keras", tmp_path / "bare.keras")
+    if beside is not None:
+        (tmp_path / "metadata.json").write_text(beside, encoding="utf-8")
     np.save(tmp_path / "s.npy", exported.spectra)
     status, out, err = run_cli(
         capsys, "predict", "--model", tmp_path / "bare.keras", tmp_path / "s.npy", "--format", "csv"
@@ -369,7 +372,9 @@ def test_model_paths_that_are_not_models(
         tmp_path / "nowhere": "model path '{}' does not exist",
         tmp_path / "empty_dir": "{}: not a spectrazoo export (no metadata.json)",
         tmp_path / "s.npy": "{}: not a model; expected an export directory",
+        tmp_path / "junk.keras": "{}: not a .keras archive (not a zip file)",
     }
+    (tmp_path / "junk.keras").write_bytes(b"not a zip archive")
     for model, expected in cases.items():
         assert_one_line_error(capsys, ["--model", model, tmp_path / "s.npy"], expected.format(model))
 

@@ -7,9 +7,10 @@ Two kinds of model path are accepted:
   class names and input length;
 * a **``.keras`` file** — always loaded with ``safe_mode=True`` (a model whose config needs unsafe
   deserialisation, e.g. a ``Lambda`` layer, is refused). Class names and input length come from a
-  ``metadata.json`` beside it (as in an export directory); without one, the input length is read
-  from the model, the classes are named ``class_000``, ``class_001``, … after its output size, and
-  :attr:`Predictor.note` says so. Spectra are max-normalised here before the model sees them.
+  spectrazoo ``metadata.json`` beside it (as in an export directory); without one (a missing file,
+  or one that is not an export's), the input length is read from the model, the classes are named
+  ``class_000``, ``class_001``, … after its output size, and :attr:`Predictor.note` says so.
+  Spectra are max-normalised here before the model sees them.
 
 Spectra go in raw (any scale); every spectrum is checked first (finite, not all zero, not
 constant, with a positive maximum, of the model's length unless resampled) and a bad one raises a
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -180,9 +182,9 @@ def load(
 ) -> Predictor:
     """Load an export directory (:func:`zoo.export`) or a ``.keras`` file as a :class:`Predictor`.
 
-    ``jit_compile=True`` compiles the model with XLA: somewhat faster per call on CPU (see
-    ``benchmarks/results/inference.md``), but every new batch size costs a compilation, so it suits
-    long-running services more than one-off runs.
+    ``jit_compile=True`` compiles the model with XLA: a few percent less CPU per call for CNN6 on a
+    2-core CPU (``benchmarks/results/inference.md``), but every new batch size costs a compilation
+    (about a second), so it only pays in long-running services.
 
     Raises:
         UserError: one line, for a missing path, a directory that is not an export, a corrupted
@@ -201,11 +203,11 @@ def load(
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check an export's ``metadata.json`` (raises a one-line UserError naming the field)."""
     path = Path(path)
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: corrupted metadata ({exc})") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != EXPORT_FORMAT:
+    return _check_metadata(_read_json(path), path)
+
+
+def _check_metadata(metadata: Any, path: Path) -> dict[str, Any]:
+    if not _is_export_metadata(metadata):
         found = metadata.get("format") if isinstance(metadata, dict) else type(metadata).__name__
         raise UserError(
             f"{path}: not spectrazoo export metadata (format {found!r}, expected {EXPORT_FORMAT!r})"
@@ -223,6 +225,17 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     if metadata.get("normalization", "per_spectrum_max") != "per_spectrum_max":
         raise UserError(f"{path}: normalization {metadata['normalization']!r} is not supported")
     return metadata
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: corrupted metadata ({exc})") from None
+
+
+def _is_export_metadata(metadata: Any) -> bool:
+    return isinstance(metadata, dict) and metadata.get("format") == EXPORT_FORMAT
 
 
 def _load_export(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
@@ -267,6 +280,8 @@ class _ServingFunction:
 
 
 def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a .keras archive (not a zip file)")
     import keras
 
     try:
@@ -287,9 +302,10 @@ def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
     datapoints, num_classes = int(input_shape[1]), int(output_shape[1])
     model.jit_compile = jit_compile
     metadata_path = path.with_name(METADATA_FILE)
+    beside = _read_json(metadata_path) if metadata_path.is_file() else None
     note = None
-    if metadata_path.is_file():
-        metadata = read_metadata(metadata_path)
+    if _is_export_metadata(beside):
+        metadata = _check_metadata(beside, metadata_path)
         described = (metadata["datapoints"], len(metadata["class_names"]))
         if described != (datapoints, num_classes):
             raise UserError(
@@ -305,8 +321,9 @@ def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
             "datapoints": datapoints,
             "normalization": "per_spectrum_max",
         }
+        found = "no" if beside is None else "ignored a non-spectrazoo"
         note = (
-            f"{path}: no {METADATA_FILE} beside it; classes are named class_{0:0{width}d}... by output index"
+            f"{path}: {found} {METADATA_FILE} beside it; classes named class_{0:0{width}d}... by output index"
         )
 
     def forward(batch: np.ndarray) -> np.ndarray:

@@ -7,15 +7,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from synthetic_spectra.config import SPLITS, DatasetConfig, get_config
-
-
-def canonical_split(split: str) -> str:
-    """``train``/``validation``/``test`` (``val`` is accepted for ``validation``)."""
-    name = {"val": "validation"}.get(split, split)
-    if name not in SPLITS:
-        raise ValueError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
-    return name
+from synthetic_spectra.config import DatasetConfig, canonical_split, get_config
 
 
 def _normalize_max(spectrum: tf.Tensor, index: tf.Tensor) -> tf.Tensor:

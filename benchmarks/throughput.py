@@ -1,0 +1,350 @@
+"""Training and inference throughput of the zoo's models on this CPU, under several runtime settings.
+
+For every model (``--models``) and setting (``--settings``) a fresh subprocess builds the model (500
+classes, 5000 points, batch 128 by default), runs ``--warmup`` untimed then ``--steps`` timed
+``train_on_batch`` and ``predict_on_batch`` calls, and reports spectra/s, achieved GFLOP/s (FLOPs counted
+from the layer shapes by :func:`zoo.count_flops`; a training step ≈ 3 × forward) and the fraction of the
+CPU's FP32 peak (cores × 2 FMA units × SIMD lanes × 2 flop × clock, the clock read from /proc/cpuinfo).
+Every setting is compared with ``baseline`` (Keras defaults) measured in the same run.
+
+Settings differ in what must be fixed before TensorFlow starts (environment variables, thread pools), hence
+one subprocess per (setting, model). Wall time and process CPU time are both reported: on a CPU shared with
+other work, wall-clock throughput drops with the load; ``cpu%`` (process CPU time / wall time, 200 % = both
+cores busy) shows how much of the machine the run actually got. The load average before and after is printed.
+
+A last subprocess builds all selected models ``--rss-rounds`` times in one process (``clear_session``
+between builds) and reports the resident memory after each round: it must not grow.
+
+    nice -n 0 python benchmarks/throughput.py --models all --settings baseline,no_xla
+    python benchmarks/throughput.py --models cnn6 --settings all --output benchmarks/results/throughput.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = "@@throughput "
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """A runtime configuration: environment variables, XLA and TensorFlow thread pools."""
+
+    name: str
+    description: str
+    jit_compile: bool | str = "auto"
+    env: tuple[tuple[str, str], ...] = ()
+    intra_op: int | None = None
+    inter_op: int | None = None
+
+
+SETTINGS: dict[str, Setting] = {
+    setting.name: setting
+    for setting in (
+        Setting("baseline", "Keras defaults: jit_compile='auto' (XLA on the TF backend), TF thread pools"),
+        Setting("no_xla", "jit_compile=False: TF graph mode with oneDNN kernels", jit_compile=False),
+        Setting("xla_threads", "XLA, intra-op 2 / inter-op 1 threads", intra_op=2, inter_op=1),
+        Setting("no_xla_threads", "no XLA, intra-op 2 / inter-op 1 threads", False, intra_op=2, inter_op=1),
+        Setting(
+            "no_xla_no_onednn",
+            "no XLA, oneDNN off (Eigen kernels)",
+            False,
+            env=(("TF_ENABLE_ONEDNN_OPTS", "0"),),
+        ),
+        Setting(
+            "xla_fast_math",
+            "XLA with --xla_cpu_enable_fast_math=true",
+            env=(("XLA_FLAGS", "--xla_cpu_enable_fast_math=true"),),
+        ),
+    )
+}
+
+
+# ------------------------------------------------------------------------------------------- hardware
+@dataclasses.dataclass(frozen=True)
+class Peak:
+    """FP32 peak of this CPU and how it was derived."""
+
+    cores: int
+    fma_units: int
+    lanes: int
+    ghz: float
+    clock_source: str
+
+    @property
+    def gflops(self) -> float:
+        return self.cores * self.fma_units * self.lanes * 2 * self.ghz
+
+    def derivation(self) -> str:
+        return (
+            f"{self.cores} cores x {self.fma_units} FMA units x {self.lanes} fp32 lanes x 2 flop/FMA x "
+            f"{self.ghz:.3f} GHz ({self.clock_source}) = {self.gflops:.1f} GFLOP/s"
+        )
+
+
+def cpu_peak(cores: int | None = None) -> Peak:
+    """FP32 peak from /proc/cpuinfo: AVX-512 → 16 lanes, AVX2 → 8, else SSE 4; 2 FMA units per core."""
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = set(re.search(r"^flags\s*:\s*(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
+    lanes = 16 if "avx512f" in flags else 8 if {"avx2", "fma"} <= flags else 4
+    mhz = [float(value) for value in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)]
+    max_mhz = _lscpu_max_mhz()
+    ghz, source = (
+        (max_mhz / 1000, "lscpu CPU max MHz") if max_mhz else (max(mhz, default=0) / 1000, "cpuinfo MHz")
+    )
+    return Peak(cores or len(os.sched_getaffinity(0)), 2, lanes, ghz, source)
+
+
+def _lscpu_max_mhz() -> float | None:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return None
+    match = re.search(r"^CPU max MHz:\s*([\d.]+)", out, re.M)
+    return float(match.group(1)) if match else None
+
+
+def rss_mib() -> float:
+    """Current resident set size of this process in MiB (VmRSS)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --------------------------------------------------------------------------------------------- worker
+def _configure(setting: Setting) -> None:
+    """Apply the thread pools of ``setting`` (must run before TensorFlow executes anything)."""
+    if setting.intra_op is None and setting.inter_op is None:
+        return
+    import tensorflow as tf
+
+    if setting.intra_op is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(setting.intra_op)
+    if setting.inter_op is not None:
+        tf.config.threading.set_inter_op_parallelism_threads(setting.inter_op)
+
+
+def _timed(step: Any, warmup: int, steps: int) -> tuple[float, float, float]:
+    """Run ``step`` ``warmup`` + ``steps`` times; (first-call seconds, wall s/step, CPU s/step)."""
+    start = time.perf_counter()
+    step()
+    first = time.perf_counter() - start
+    for _ in range(warmup - 1):
+        step()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        step()
+    return first, (time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    """Time one model under one setting; print one JSON record after :data:`MARKER`."""
+    setting = SETTINGS[args.setting]
+    _configure(setting)
+    import keras
+    import numpy as np
+
+    import zoo
+
+    rng = np.random.default_rng(0)
+    x = rng.random((args.batch_size, args.length, 1), dtype=np.float32)
+    y = np.eye(args.classes, dtype=np.float32)[rng.integers(0, args.classes, args.batch_size)]
+    model = zoo.build(args.models[0], args.classes, args.length, compile=False)
+    zoo.compile_model(model, jit_compile=setting.jit_compile)
+    record: dict[str, Any] = {
+        "model": args.models[0],
+        "setting": setting.name,
+        "params": model.count_params(),
+        "forward_gflop": zoo.count_flops(model) / 1e9,
+        "backend": keras.backend.backend(),
+    }
+    for mode, step in (
+        ("train", lambda: model.train_on_batch(x, y)),
+        ("infer", lambda: np.asarray(model.predict_on_batch(x))),
+    ):
+        first, wall, cpu = _timed(step, args.warmup, args.steps)
+        record[mode] = {"first_s": first, "step_s": wall, "cpu_s": cpu, "spectra_s": args.batch_size / wall}
+    print(MARKER + json.dumps(record), flush=True)
+
+
+def run_rss_worker(args: argparse.Namespace) -> None:
+    """Build every selected model ``--rss-rounds`` times; print RSS (MiB) after each round."""
+    import keras
+
+    import zoo
+
+    rounds = []
+    for _ in range(args.rss_rounds):
+        for name in args.models:
+            model = zoo.build(name, args.classes, args.length)
+            del model
+            keras.backend.clear_session()
+            gc.collect()
+        rounds.append(rss_mib())
+    print(MARKER + json.dumps({"rss_rounds_mib": rounds, "models": args.models}), flush=True)
+
+
+# --------------------------------------------------------------------------------------------- parent
+def _subprocess(args: argparse.Namespace, extra: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
+    command = [
+        sys.executable, __file__, *extra, "--batch-size", str(args.batch_size), "--length", str(args.length),
+        "--classes", str(args.classes), "--warmup", str(args.warmup), "--steps", str(args.steps),
+        "--rss-rounds", str(args.rss_rounds),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    for line in result.stdout.splitlines():
+        if line.startswith(MARKER):
+            return json.loads(line[len(MARKER) :])
+    tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"error": f"exit {result.returncode}: {tail}"}
+
+
+def _env(setting: Setting) -> dict[str, str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **dict(setting.env)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, loads: list[str]) -> str:
+    """Markdown: one row per (model, setting), ratios against ``baseline``, CNN6 fraction of peak."""
+    baseline = [r for r in records if r["setting"] == "baseline" and "error" not in r]
+    base = {(r["model"], mode): r[mode]["spectra_s"] for r in baseline for mode in ("train", "infer")}
+    lines = [
+        f"Batch {args.batch_size}, {args.length} points, {args.classes} classes; {args.warmup} warm-up + "
+        f"{args.steps} timed steps. Peak: {peak.derivation()}.",
+        f"Host: {platform.node()} ({platform.processor() or platform.machine()}), Python "
+        f"{platform.python_version()}; load average {' / '.join(loads)} (before / after).",
+        "",
+        "| model | setting | params | GFLOP/spectrum (fwd) | train spectra/s | ×baseline | train GFLOP/s | "
+        "% peak | train cpu% | first train step s | infer spectra/s | ×baseline | infer GFLOP/s | % peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['setting']} | error: {r['error']} |" + " |" * 11)
+            continue
+        cells = [r["model"], r["setting"], f"{r['params']:,}", f"{r['forward_gflop']:.3f}"]
+        for mode, factor in (("train", 3), ("infer", 1)):
+            m = r[mode]
+            gflops = m["spectra_s"] * r["forward_gflop"] * factor
+            ratio = m["spectra_s"] / base[(r["model"], mode)] if (r["model"], mode) in base else None
+            cells += [_fmt(m["spectra_s"]), _fmt(ratio, 2), _fmt(gflops), _fmt(100 * gflops / peak.gflops)]
+            if mode == "train":
+                cells += [f"{100 * m['cpu_s'] / m['step_s']:.0f}", _fmt(m["first_s"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def memory_line(memory: dict[str, Any]) -> str:
+    """One sentence on the RSS rounds of the memory worker."""
+    if "error" in memory:
+        return f"Memory test failed: {memory['error']}"
+    rounds = memory["rss_rounds_mib"]
+    return (
+        f"Memory: RSS after each of {len(rounds)} rounds of building {', '.join(memory['models'])} in one "
+        f"process (clear_session between builds): {' → '.join(f'{v:,.0f}' for v in rounds)} MiB; growth "
+        f"after the first round {rounds[-1] - rounds[0]:+,.0f} MiB."
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--models", default="cnn6,cnn2,vgg,resnet", help="comma list or 'all' (cnn6,cnn2,vgg,resnet)"
+    )
+    parser.add_argument(
+        "--settings", default="baseline,no_xla", help=f"comma list or 'all' of {', '.join(SETTINGS)}"
+    )
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--length", type=int, default=5000, help="data points per spectrum (5000)")
+    parser.add_argument("--classes", type=int, default=500)
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed steps per mode, the first one included"
+    )
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per mode")
+    parser.add_argument("--rss-rounds", type=int, default=3, help="rounds of the memory test (0: skip)")
+    parser.add_argument("--output", type=Path, help="write the markdown report here (appended with --append)")
+    parser.add_argument("--append", action="store_true", help="append to --output instead of replacing it")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--setting", default="baseline", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    from zoo.registry import list_models
+
+    args.models = list_models() if args.models == "all" else [m.strip() for m in args.models.split(",") if m]
+    args.settings = (
+        list(SETTINGS) if args.settings == "all" else [s.strip() for s in args.settings.split(",")]
+    )
+    unknown = sorted(set(args.models) - set(list_models())) or sorted(set(args.settings) - set(SETTINGS))
+    if unknown:
+        parser.error(f"unknown model or setting {unknown[0]!r}")
+    if "baseline" not in args.settings:
+        args.settings.insert(0, "baseline")
+    if args.warmup < 1 or args.steps < 1:
+        parser.error("--warmup and --steps must be >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        run_worker(args)
+        return 0
+    if args.rss_worker:
+        run_rss_worker(args)
+        return 0
+    peak = cpu_peak()
+    loads = [" ".join(f"{v:.2f}" for v in os.getloadavg())]
+    print(f"FP32 peak: {peak.derivation()}", flush=True)
+    print(f"load average before: {loads[0]}", flush=True)
+    records = []
+    for model in args.models:
+        for name in args.settings:
+            record = _subprocess(
+                args, ["--worker", "--setting", name, "--models", model], _env(SETTINGS[name])
+            )
+            records.append({"model": model, "setting": name, **record})
+            summary = (
+                record["error"] if "error" in record else
+                f"train {record['train']['spectra_s']:.1f}/s, infer {record['infer']['spectra_s']:.1f}/s"
+            )  # fmt: skip
+            print(f"  {model:12s} {name:16s} {summary}", flush=True)
+    memory = None
+    if args.rss_rounds:
+        memory = _subprocess(
+            args, ["--rss-worker", "--models", ",".join(args.models)], _env(SETTINGS["baseline"])
+        )
+    loads.append(" ".join(f"{v:.2f}" for v in os.getloadavg()))
+    text = report(records, peak, args, loads)
+    if memory is not None:
+        text += "\n\n" + memory_line(memory)
+    print("\n" + text)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        with args.output.open("a" if args.append else "w", encoding="utf-8") as handle:
+            handle.write(text + "\n\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
