@@ -86,8 +86,13 @@ class Peak:
     clock_source: str
 
     @property
+    def core_gflops(self) -> float:
+        """Peak of one core: what one CPU-second of work can deliver at most."""
+        return self.fma_units * self.lanes * 2 * self.ghz
+
+    @property
     def gflops(self) -> float:
-        return self.cores * self.fma_units * self.lanes * 2 * self.ghz
+        return self.cores * self.core_gflops
 
     def derivation(self) -> str:
         return (
@@ -235,12 +240,13 @@ def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, 
         f"{platform.python_version()}; load average {' / '.join(loads)} (before / after).",
         "",
         "| model | setting | params | GFLOP/spectrum (fwd) | train spectra/s | ×baseline | train GFLOP/s | "
-        "% peak | train cpu% | first train step s | infer spectra/s | ×baseline | infer GFLOP/s | % peak |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "% peak | cpu% | GFLOP/cpu-s | % core peak | first step s | infer spectra/s | ×baseline | "
+        "infer GFLOP/s | % peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['setting']} | error: {r['error']} |" + " |" * 11)
+            lines.append(f"| {r['model']} | {r['setting']} | error: {r['error']} |" + " |" * 13)
             continue
         cells = [r["model"], r["setting"], f"{r['params']:,}", f"{r['forward_gflop']:.3f}"]
         for mode, factor in (("train", 3), ("infer", 1)):
@@ -249,7 +255,13 @@ def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, 
             ratio = m["spectra_s"] / base[(r["model"], mode)] if (r["model"], mode) in base else None
             cells += [_fmt(m["spectra_s"]), _fmt(ratio, 2), _fmt(gflops), _fmt(100 * gflops / peak.gflops)]
             if mode == "train":
-                cells += [f"{100 * m['cpu_s'] / m['step_s']:.0f}", _fmt(m["first_s"])]
+                per_cpu_second = gflops * m["step_s"] / m["cpu_s"]
+                cells += [
+                    f"{100 * m['cpu_s'] / m['step_s']:.0f}",
+                    _fmt(per_cpu_second),
+                    _fmt(100 * per_cpu_second / peak.core_gflops),
+                    _fmt(m["first_s"]),
+                ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -163,3 +163,22 @@ def test_bad_argument_message_is_one_line(capsys, tmp_path):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and "unknown name 'nope'" in captured.err
+
+
+def test_mirrored_strategy_trains_and_records_once(tfds_data_dir, tmp_path):
+    specs = plan_runs("mini", ["cnn2"], ["relu"], [0])
+    rows = run_benchmark(
+        specs, Protocol(max_epochs=1), tmp_path, saved_models_dir=None, strategy="mirrored", verbose=0
+    )
+    assert rows[0]["strategy"] == "MirroredStrategy"
+    assert len(read_results(tmp_path / "results.jsonl")) == 1
+
+
+def test_multiworker_strategy_is_refused_with_the_upstream_reason(monkeypatch, tmp_path):
+    from zoo.errors import UserError
+    from zoo.runner import make_strategy
+
+    cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
+    with pytest.raises(UserError, match="keras-team/keras#20585"):
+        make_strategy("multiworker")
