@@ -152,6 +152,11 @@ SCHUETZKE_2023 = Paper(
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
+#: Default of the ``pooling`` option of every model with max pools: ``keras.layers.MaxPool1D``. The
+#: alternative ``"slices"`` (:class:`zoo.models.layers.SliceMaxPool1D`) gives identical outputs and trains
+#: faster under XLA; it is an implementation choice, not part of the published architectures.
+NATIVE = "native"
+
 
 def _defaults(
     *,
@@ -207,44 +212,55 @@ def _variant(
 # ------------------------------------------------------------------------------------ the eight models
 _register(ModelInfo(
     name="cnn2", display_name="CNN2", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:cnn2_trunk",
-    defaults=_defaults(fc_widths=(2000, 500), fc_dropout=0.3, fc_activation="linear"),
+    defaults=_defaults(fc_widths=(2000, 500), fc_dropout=0.3, fc_activation="linear", pooling=NATIVE),
     params_500=19_150_728, params_27=18_913_755,
     description="Two conv/pool stages with strided convolutions and two linear FC layers.",
 ))  # fmt: skip
 _register(ModelInfo(
     name="cnn3", display_name="CNN3", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:cnn3_trunk",
-    defaults=_defaults(fc_widths=(2500, 1000), fc_dropout=0.3, fc_activation="linear"),
+    defaults=_defaults(fc_widths=(2500, 1000), fc_dropout=0.3, fc_activation="linear", pooling=NATIVE),
     params_500=25_347_872, params_27=24_874_399,
     description="Three conv/pool stages and two linear FC layers; the trunk of INC3/INC6.",
 ))  # fmt: skip
 _register(ModelInfo(
     name="inc3", display_name="INC3", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:inception_trunk",
-    defaults=_defaults(fc_widths=(3700, 740), fc_dropout=0.3, fc_activation="linear", blocks=3),
+    defaults=_defaults(
+        fc_widths=(3700, 740), fc_dropout=0.3, fc_activation="linear", pooling=NATIVE, blocks=3
+    ),
     params_500=78_870_534, params_27=78_520_041,
     description="CNN3 trunk followed by three inception blocks (A1-A3).",
 ))  # fmt: skip
 _register(ModelInfo(
     name="inc6", display_name="INC6", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:inception_trunk",
-    defaults=_defaults(fc_widths=(4000, 400), fc_dropout=0.3, fc_activation="linear", blocks=6),
+    defaults=_defaults(
+        fc_widths=(4000, 400), fc_dropout=0.3, fc_activation="linear", pooling=NATIVE, blocks=6
+    ),
     params_500=186_817_238, params_27=186_627_565,
     description="CNN3 trunk followed by six inception blocks (A1-A6).",
 ))  # fmt: skip
 _register(ModelInfo(
     name="cnn6", display_name="CNN6", paper=SZYMANSKI_2021, domain="XRD", builder="zoo.models.cnn6:trunk",
-    defaults=_defaults(fc_widths=(3100, 1200), fc_dropout=0.7, fc_activation="relu"),
+    defaults=_defaults(fc_widths=(3100, 1200), fc_dropout=0.7, fc_activation="relu", pooling=NATIVE),
     params_500=20_212_224, params_27=19_644_151,
     description="Six conv/pool stages with shrinking kernels (35 to 10) and two ReLU FC layers.",
 ))  # fmt: skip
 _register(ModelInfo(
     name="cnn_bn", display_name="CNN BN", paper=LIU_2017, domain="Raman", builder="zoo.models.cnn_bn:trunk",
-    defaults=_defaults(fc_widths=(2048,), fc_dropout=0.5, fc_activation="linear", batch_norm=True),
+    defaults=_defaults(
+        fc_widths=(2048,), fc_dropout=0.5, fc_activation="linear", batch_norm=True, pooling=NATIVE
+    ),
     params_500=82_963_316, params_27=81_994_139,
     description="Three conv/BN/LeakyReLU(0.1) stages and one FC layer.",
 ))  # fmt: skip
 _register(ModelInfo(
     name="vgg", display_name="VGG", paper=WANG_2020, domain="XRD", builder="zoo.models.vgg:trunk",
     defaults=_defaults(
-        fc_widths=(120, 84, 186), fc_dropout=0.0, fc_activation="linear", conv_dropout=0.2, kernel_size=5
+        fc_widths=(120, 84, 186),
+        fc_dropout=0.0,
+        fc_activation="linear",
+        conv_dropout=0.2,
+        pooling=NATIVE,
+        kernel_size=5,
     ),
     params_500=2_556_174, params_27=2_467_723,
     description="VGG-style stacks of 1, 2, 2, 2 convolutions with dropout after every pooling stage.",

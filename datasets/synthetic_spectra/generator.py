@@ -39,7 +39,7 @@ ConfigLike = str | os.PathLike[str] | DatasetConfig
 #: gaussian_filter1d's default: the kernel ends at int(TRUNCATE * sigma + 0.5) points from its centre.
 TRUNCATE = 4.0
 #: Samples drawn and rendered together (whole classes; a bigger class is a chunk of its own).
-CHUNK_SAMPLES = 512
+CHUNK_SAMPLES = 128
 _LOW_HALF = np.uint64(0xFFFFFFFF)
 _DOUBLE_SCALE = 1.0 / 9007199254740992.0  # 2**-53: numpy's next_double from a word's top 53 bits
 
