@@ -25,6 +25,7 @@ from synthetic_spectra.config import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
+BUILTIN_LIST = ", ".join(BUILTIN_CONFIGS)
 EXAMPLES = sorted((Path(__file__).parents[1] / "datasets" / "synthetic_spectra" / "configs").glob("*.json"))
 
 # --- class tables ------------------------------------------------------------------------------------
@@ -89,7 +90,9 @@ def test_draw_class_table_rejects_bad_parameters(arguments: dict[str, Any], mess
 
 
 def test_builtin_configs_are_cached_and_complete() -> None:
-    assert BUILTIN_CONFIGS == ("benchmark", "challenge", "mini")
+    assert BUILTIN_CONFIGS == (
+        "benchmark", "challenge", "mini", "benchmark_realistic", "challenge_realistic", "challenge_mixtures",
+    )  # fmt: skip
     for name in BUILTIN_CONFIGS:
         config = get_config(name)
         assert config.name == name and config.description
@@ -243,7 +246,7 @@ class Invalid(NamedTuple):
 
 REMOVE = object()
 INVALID: list[Invalid] = [
-    Invalid("colour", "red", "unknown key (allowed: boundary, classes, ", got=None),
+    Invalid("colour", "red", "unknown key (allowed: background, boundary, classes, ", got=None),
     Invalid("test.sift", 3, "(allowed: height_variation, overrides, patterns, shift, sigma)", got=None),
     Invalid("test.overrides.0.shfit", 3, "unknown key", got=None),
     Invalid("classes.1.widths", [1], "unknown key (allowed: peak_heights, peak_positions)", got=None),
@@ -379,5 +382,5 @@ def test_missing_file_and_unknown_names(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=re.escape("config.txt: config files must end in .json, .yaml")):
         load_config(tmp_path / "config.txt")
     for unknown in ("benchmarks", tmp_path):  # neither a built-in name nor a file
-        with pytest.raises(ValueError, match=r"^config: must be one of benchmark, challenge, mini or a "):
+        with pytest.raises(ValueError, match=rf"^config: must be one of {BUILTIN_LIST} or a "):
             get_config(unknown)

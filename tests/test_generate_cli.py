@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthetic_spectra.config import get_config, load_config
+from synthetic_spectra.config import BUILTIN_CONFIGS, get_config, load_config
 from synthetic_spectra.generator import generate
 from zoo.cli import main
 
@@ -81,7 +81,9 @@ def test_float32_from_a_config_file(tmp_path: Path, cli: Cli) -> None:
     [
         (
             "nonsense",
-            "config: must be one of benchmark, challenge, mini or a .json/.yaml/.yml file, got 'nonsense'",
+            "config: must be one of "
+            + ", ".join(BUILTIN_CONFIGS)
+            + " or a .json/.yaml/.yml file, got 'nonsense'",
         ),
         ("missing.json", "missing.json: config file not found"),
     ],

@@ -31,13 +31,21 @@ from synthetic_spectra.config import (
     get_config,
     load_config,
 )
-from synthetic_spectra.generator import generate, iter_class_batches, render
+from synthetic_spectra.generator import (
+    MixtureSplit,
+    generate,
+    generate_mixtures,
+    iter_class_batches,
+    iter_mixture_batches,
+    render,
+)
 from synthetic_spectra.normalize import normalize_max
 
 __all__ = [
     "BUILTIN_CONFIGS",
     "SPLITS",
     "DatasetConfig",
+    "MixtureSplit",
     "TestOverride",
     "TestSpec",
     "builder",
@@ -45,9 +53,11 @@ __all__ = [
     "class_table",
     "draw_class_table",
     "generate",
+    "generate_mixtures",
     "get_config",
     "input_pipeline",
     "iter_class_batches",
+    "iter_mixture_batches",
     "load_config",
     "normalize_max",
     "render",

@@ -1,8 +1,10 @@
 """Dataset configurations: which classes, how many samples, how they vary (dataset.md §1–§5).
 
-A :class:`DatasetConfig` is immutable and validated on construction. Three are built in
+A :class:`DatasetConfig` is immutable and validated on construction. Six are built in
 (:data:`BUILTIN_CONFIGS`): ``benchmark`` and ``challenge`` reproduce the published data exactly;
-``mini`` is a small, quick variant for tests and demos. Custom configs come from JSON or YAML files
+``mini`` is a small, quick variant for tests and demos; ``benchmark_realistic`` and
+``challenge_realistic`` add :data:`REALISTIC_OPTIONS` to the published ones; ``challenge_mixtures``
+mixes 2-3 challenge classes per spectrum. Custom configs come from JSON or YAML files
 (:func:`load_config`) with this layout (see ``configs/example_custom.json``)::
 
     name: my_spectra              # required; letters, digits, '_', '-', '.'
@@ -29,6 +31,10 @@ A :class:`DatasetConfig` is immutable and validated on construction. Three are b
         - {classes: [8, 318], shift: 17}
         - {classes: [9, 12], patterns: [PH, RH]}
 
+Optional sections switch on realistic options (peak_shape, noise, background, coupling) or make
+the spectra mixtures of classes (mixture); all are off by default, see :mod:`synthetic_spectra.options`
+(``configs/example_realistic.json`` uses most of them).
+
 A test pattern is a position code P (peak positions), L (P - s) or R (P + s), then a height code
 H (heights), H+ (H + v) or H- (H - v); a height of exactly 1.0 is never varied. Shifted positions are
 clipped to ``[0, datapoints - 1]`` and heights to ``[0, 2]``.
@@ -39,24 +45,44 @@ Every problem raises a one-line ``ValueError`` naming the field (``classes[3].pe
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from synthetic_spectra._validation import as_float, as_int, as_sequence, check_keys, fail
 from synthetic_spectra.classes import challenge_class_table, draw_class_table
+from synthetic_spectra.options import (
+    OPTION_SECTIONS,
+    Background,
+    Coupling,
+    ExponentialBackground,
+    HumpBackground,
+    Mixture,
+    Noise,
+    PeakShape,
+    PolynomialBackground,
+)
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 #: Other accepted spellings of a split name.
 SPLIT_ALIASES: Mapping[str, str] = {"val": "validation"}
-BUILTIN_CONFIGS: tuple[str, ...] = ("benchmark", "challenge", "mini")
+#: ``benchmark`` and ``challenge`` reproduce the published data; ``*_realistic`` add REALISTIC_OPTIONS.
+BUILTIN_CONFIGS: tuple[str, ...] = (
+    "benchmark",
+    "challenge",
+    "mini",
+    "benchmark_realistic",
+    "challenge_realistic",
+    "challenge_mixtures",
+)
 CONFIG_SUFFIXES: tuple[str, ...] = (".json", ".yaml", ".yml")
 
 #: Position codes of a test pattern -> multiple of the shift s added to every peak position.
@@ -81,72 +107,23 @@ def canonical_split(split: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- checks
-def _fail(field_name: str, expectation: str, value: Any) -> NoReturn:
-    raise ValueError(f"{field_name}: {expectation}, got {value!r}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _int(field_name: str, value: Any, minimum: int | None = None) -> int:
-    """``value`` as an int, checked to be an integer >= ``minimum``."""
-    if not _is_int(value):
-        _fail(field_name, "must be an integer", value)
-    if minimum is not None and value < minimum:
-        _fail(field_name, f"must be >= {minimum}", value)
-    return int(value)
-
-
-def _float(field_name: str, value: Any, minimum: float | None = None, *, positive: bool = False) -> float:
-    """``value`` as a finite float, checked to be >= ``minimum`` (or > 0 when ``positive``)."""
-    if not (_is_int(value) or isinstance(value, (float, np.floating))) or not math.isfinite(value):
-        _fail(field_name, "must be a finite number", value)
-    if positive and value <= 0:
-        _fail(field_name, "must be > 0", value)
-    if minimum is not None and value < minimum:
-        _fail(field_name, f"must be >= {minimum:g}", value)
-    return float(value)
-
-
-def _sequence(field_name: str, value: Any, *, non_empty: bool = True) -> tuple[Any, ...]:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, np.ndarray)):
-        _fail(field_name, "must be a list", value)
-    if non_empty and len(value) == 0:
-        _fail(field_name, "must not be empty", value)
-    return tuple(value)
-
-
 def _pattern(field_name: str, value: Any) -> str:
     text = value.replace("−", "-") if isinstance(value, str) else value  # accept the typographic minus
     if not isinstance(text, str) or not _PATTERN_SYNTAX.fullmatch(text):
-        _fail(field_name, "must be a position code P/L/R followed by H, H+ or H- (e.g. 'LH+')", value)
+        fail(field_name, "must be a position code P/L/R followed by H, H+ or H- (e.g. 'LH+')", value)
     return text
 
 
 def _patterns(field_name: str, value: Any) -> tuple[str, ...]:
-    return tuple(_pattern(f"{field_name}[{i}]", item) for i, item in enumerate(_sequence(field_name, value)))
-
-
-def _check_keys(where: str, mapping: Any, allowed: Iterable[str], required: Iterable[str] = ()) -> None:
-    """Reject a non-mapping, unknown keys and missing required keys of ``mapping``."""
-    prefix = f"{where}." if where else ""
-    if not isinstance(mapping, Mapping):
-        _fail(where or "config", "must be a mapping of keys to values", mapping)
-    allowed = tuple(allowed)
-    for key in mapping:
-        if key not in allowed:
-            raise ValueError(f"{prefix}{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
-    for key in required:
-        if key not in mapping:
-            raise ValueError(f"{prefix}{key}: missing required key")
+    items = as_sequence(field_name, value)
+    return tuple(_pattern(f"{field_name}[{i}]", item) for i, item in enumerate(items))
 
 
 def _check_extent(datapoints: Any, boundary: Any) -> tuple[int, int]:
-    datapoints = _int("datapoints", datapoints, 1)
-    boundary = _int("boundary", boundary, 0)
+    datapoints = as_int("datapoints", datapoints, 1)
+    boundary = as_int("boundary", boundary, 0)
     if 2 * boundary >= datapoints:
-        _fail("boundary", f"must be below datapoints / 2 = {datapoints / 2:g}", boundary)
+        fail("boundary", f"must be below datapoints / 2 = {datapoints / 2:g}", boundary)
     return datapoints, boundary
 
 
@@ -175,15 +152,15 @@ class TestOverride:
 
     def check(self, where: str) -> TestOverride:
         """Return a normalised copy; ValueError naming ``where`` + field for a bad value."""
-        classes = _sequence(f"{where}.classes", self.classes)
-        classes = tuple(_int(f"{where}.classes[{i}]", label, 0) for i, label in enumerate(classes))
+        classes = as_sequence(f"{where}.classes", self.classes)
+        classes = tuple(as_int(f"{where}.classes[{i}]", label, 0) for i, label in enumerate(classes))
         return TestOverride(
             classes=classes,
-            shift=None if self.shift is None else _int(f"{where}.shift", self.shift, 0),
+            shift=None if self.shift is None else as_int(f"{where}.shift", self.shift, 0),
             height_variation=(
                 None
                 if self.height_variation is None
-                else _float(f"{where}.height_variation", self.height_variation, 0.0)
+                else as_float(f"{where}.height_variation", self.height_variation, 0.0)
             ),
             patterns=None if self.patterns is None else _patterns(f"{where}.patterns", self.patterns),
         )
@@ -217,14 +194,14 @@ class TestSpec:
 
     def __post_init__(self) -> None:
         set_field = functools.partial(object.__setattr__, self)
-        set_field("shift", _int("test.shift", self.shift, 0))
-        set_field("height_variation", _float("test.height_variation", self.height_variation, 0.0))
-        set_field("sigma", _float("test.sigma", self.sigma, positive=True))
+        set_field("shift", as_int("test.shift", self.shift, 0))
+        set_field("height_variation", as_float("test.height_variation", self.height_variation, 0.0))
+        set_field("sigma", as_float("test.sigma", self.sigma, positive=True))
         set_field("patterns", _patterns("test.patterns", self.patterns))
-        overrides = _sequence("test.overrides", self.overrides, non_empty=False)
+        overrides = as_sequence("test.overrides", self.overrides, non_empty=False)
         for i, override in enumerate(overrides):
             if not isinstance(override, TestOverride):
-                _fail(f"test.overrides[{i}]", "must be a TestOverride", override)
+                fail(f"test.overrides[{i}]", "must be a TestOverride", override)
         set_field("overrides", tuple(o.check(f"test.overrides[{i}]") for i, o in enumerate(overrides)))
 
     def for_class(self, label: int) -> ClassTest:
@@ -250,11 +227,11 @@ class TestSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TestSpec:
         """Build from the ``test`` mapping of a config file (every key optional)."""
-        _check_keys("test", data, ("shift", "height_variation", "sigma", "patterns", "overrides"))
+        check_keys("test", data, ("shift", "height_variation", "sigma", "patterns", "overrides"))
         overrides = []
-        for i, item in enumerate(_sequence("test.overrides", data.get("overrides", ()), non_empty=False)):
+        for i, item in enumerate(as_sequence("test.overrides", data.get("overrides", ()), non_empty=False)):
             where = f"test.overrides[{i}]"
-            _check_keys(where, item, _OVERRIDE_KEYS, required=("classes",))
+            check_keys(where, item, _OVERRIDE_KEYS, required=("classes",))
             overrides.append(TestOverride(**item))
         return cls(**{**data, "overrides": tuple(overrides)})
 
@@ -267,6 +244,11 @@ class DatasetConfig:
     ``positions[c]``/``heights[c]`` are class ``c``'s peaks (positions ascending, highest height 1.0).
     Train and validation samples vary randomly (one ``default_rng(seed)`` stream, class by class,
     ``n_train`` then ``n_val`` samples each); test samples follow ``test`` (see :class:`TestSpec`).
+
+    The realistic options (:mod:`synthetic_spectra.options`: ``peak_shape``, ``noise``,
+    ``background``, ``coupling``) are off by default; when on, they draw from their own streams, so
+    the published draws are untouched. With a ``mixture`` the config describes multi-label spectra
+    of several classes (:func:`synthetic_spectra.generator.generate_mixtures`) instead.
     """
 
     name: str
@@ -283,70 +265,82 @@ class DatasetConfig:
     seed: int
     test: TestSpec
     description: str = ""
+    peak_shape: PeakShape = dataclasses.field(default_factory=PeakShape)
+    noise: Noise = dataclasses.field(default_factory=Noise)
+    background: Background = dataclasses.field(default_factory=Background)
+    coupling: Coupling = dataclasses.field(default_factory=Coupling)
+    mixture: Mixture | None = None
 
     def __post_init__(self) -> None:
         set_field = functools.partial(object.__setattr__, self)
         if not isinstance(self.name, str) or not _NAME_PATTERN.fullmatch(self.name):
-            _fail("name", "must be letters, digits, '_', '-', '.' (a letter or digit first)", self.name)
+            fail("name", "must be letters, digits, '_', '-', '.' (a letter or digit first)", self.name)
         if not isinstance(self.description, str):
-            _fail("description", "must be a string", self.description)
+            fail("description", "must be a string", self.description)
         datapoints, boundary = _check_extent(self.datapoints, self.boundary)
         set_field("datapoints", datapoints)
         set_field("boundary", boundary)
         positions, heights = self._checked_classes()
         set_field("positions", positions)
         set_field("heights", heights)
-        set_field("n_train", _int("n_train", self.n_train, 1))
-        set_field("n_val", _int("n_val", self.n_val, 1))
-        set_field("position_shift", _int("position_shift", self.position_shift, 0))
-        set_field("height_variation", _float("height_variation", self.height_variation, 0.0))
-        sigma_range = _sequence("sigma_range", self.sigma_range)
+        set_field("n_train", as_int("n_train", self.n_train, 1))
+        set_field("n_val", as_int("n_val", self.n_val, 1))
+        set_field("position_shift", as_int("position_shift", self.position_shift, 0))
+        set_field("height_variation", as_float("height_variation", self.height_variation, 0.0))
+        sigma_range = as_sequence("sigma_range", self.sigma_range)
         if len(sigma_range) != 2:
-            _fail("sigma_range", "must be [low, high]", self.sigma_range)
-        low = _float("sigma_range[0]", sigma_range[0], positive=True)
-        high = _float("sigma_range[1]", sigma_range[1], low)
+            fail("sigma_range", "must be [low, high]", self.sigma_range)
+        low = as_float("sigma_range[0]", sigma_range[0], positive=True)
+        high = as_float("sigma_range[1]", sigma_range[1], low)
         set_field("sigma_range", (low, high))
         if not isinstance(self.vary_unit_height, (bool, np.bool_)):
-            _fail("vary_unit_height", "must be true or false", self.vary_unit_height)
+            fail("vary_unit_height", "must be true or false", self.vary_unit_height)
         set_field("vary_unit_height", bool(self.vary_unit_height))
-        set_field("seed", _int("seed", self.seed, 0))
+        set_field("seed", as_int("seed", self.seed, 0))
         if not isinstance(self.test, TestSpec):
-            _fail("test", "must be a TestSpec", self.test)
+            fail("test", "must be a TestSpec", self.test)
         for i, override in enumerate(self.test.overrides):
             for j, label in enumerate(override.classes):
                 if label >= len(positions):
-                    _fail(f"test.overrides[{i}].classes[{j}]", f"must be below {len(positions)}", label)
+                    fail(f"test.overrides[{i}].classes[{j}]", f"must be below {len(positions)}", label)
+        for name, kind in OPTION_SECTIONS.items():
+            value = getattr(self, name)
+            if not isinstance(value, kind) and not (name == "mixture" and value is None):
+                fail(name, f"must be a {kind.__name__}", value)
+        if self.mixture is not None and self.mixture.components[1] > len(positions):
+            expected = f"must be <= the number of classes {len(positions)}"
+            fail("mixture.components[1]", expected, self.mixture.components[1])
 
     def _checked_classes(self) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[float, ...], ...]]:
-        all_positions = _sequence("classes", self.positions)
-        all_heights = _sequence("classes", self.heights)
+        all_positions = as_sequence("classes", self.positions)
+        all_heights = as_sequence("classes", self.heights)
         if len(all_positions) != len(all_heights):
-            _fail("classes", f"need one height list per position list ({len(all_positions)})", self.heights)
+            fail("classes", f"need one height list per position list ({len(all_positions)})", self.heights)
         low, high = self.boundary, self.datapoints - self.boundary
         checked_positions, checked_heights = [], []
         for c, (class_positions, class_heights) in enumerate(zip(all_positions, all_heights, strict=True)):
             where = f"classes[{c}]"
-            class_positions = _sequence(f"{where}.peak_positions", class_positions)
-            class_heights = _sequence(f"{where}.peak_heights", class_heights)
+            class_positions = as_sequence(f"{where}.peak_positions", class_positions)
+            class_heights = as_sequence(f"{where}.peak_heights", class_heights)
             if len(class_positions) != len(class_heights):
-                _fail(
+                fail(
                     f"{where}.peak_heights",
                     f"must have one height per position ({len(class_positions)})",
                     list(class_heights),
                 )
-            ints = [_int(f"{where}.peak_positions[{i}]", p) for i, p in enumerate(class_positions)]
+            ints = [as_int(f"{where}.peak_positions[{i}]", p) for i, p in enumerate(class_positions)]
             for i, p in enumerate(ints):
                 if not low <= p < high:
                     expected = f"must lie in [boundary, datapoints - boundary) = [{low}, {high})"
-                    _fail(f"{where}.peak_positions[{i}]", expected, p)
+                    fail(f"{where}.peak_positions[{i}]", expected, p)
                 if i and p < ints[i - 1]:
-                    _fail(f"{where}.peak_positions", "must be in ascending order", list(class_positions))
-            floats = [_float(f"{where}.peak_heights[{i}]", h) for i, h in enumerate(class_heights)]
+                    fail(f"{where}.peak_positions", "must be in ascending order", list(class_positions))
+            floats = [as_float(f"{where}.peak_heights[{i}]", h) for i, h in enumerate(class_heights)]
             for i, h in enumerate(floats):
                 if not 0.0 < h <= 1.0:
-                    _fail(f"{where}.peak_heights[{i}]", "must lie in (0, 1]", class_heights[i])
+                    fail(f"{where}.peak_heights[{i}]", "must lie in (0, 1]", class_heights[i])
             if max(floats) != 1.0:
-                _fail(f"{where}.peak_heights", "must contain the maximum height 1.0", list(class_heights))
+                fail(f"{where}.peak_heights", "must contain the maximum height 1.0", list(class_heights))
             checked_positions.append(tuple(ints))
             checked_heights.append(tuple(floats))
         return tuple(checked_positions), tuple(checked_heights)
@@ -357,15 +351,32 @@ class DatasetConfig:
         """Number of classes (labels 0 … num_classes - 1)."""
         return len(self.positions)
 
+    @property
+    def realistic(self) -> bool:
+        """Whether any realistic option (peak shape, noise, background, coupling) is on."""
+        return not all(getattr(self, name).is_default for name in _REALISTIC_OPTIONS)
+
+    @property
+    def is_mixture(self) -> bool:
+        """Whether the spectra are mixtures of classes (multi-label; see :class:`Mixture`)."""
+        return self.mixture is not None
+
     def samples_per_class(self, split: str) -> tuple[int, ...]:
-        """Number of samples of each class in ``split`` (``"val"`` is accepted for validation)."""
+        """Number of samples of each class in ``split`` (``"val"`` is accepted for validation).
+
+        A mixture config has no samples of a single class: ValueError.
+        """
         split = canonical_split(split)
+        if self.mixture is not None:
+            raise ValueError(f"config: {self.name} is a mixture config; its spectra have no single class")
         if split == "test":
             return tuple(len(self.test.for_class(c).patterns) for c in range(self.num_classes))
         return (self.n_train if split == "train" else self.n_val,) * self.num_classes
 
     def split_size(self, split: str) -> int:
         """Number of samples (rows) in ``split``."""
+        if self.mixture is not None:
+            return self.mixture.split_size(canonical_split(split))
         return sum(self.samples_per_class(split))
 
     def class_names(self) -> list[str]:
@@ -375,7 +386,15 @@ class DatasetConfig:
 
     # ----------------------------------------------------------------------------------- conversion
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form with an explicit class table; ``from_dict(to_dict())`` gives an equal config."""
+        """JSON-ready form with an explicit class table; ``from_dict(to_dict())`` gives an equal config.
+
+        Option sections appear only when on, so the published configs keep their original form.
+        """
+        options = {
+            name: section.to_dict()
+            for name, section in ((name, getattr(self, name)) for name in OPTION_SECTIONS)
+            if section is not None and not (name in _REALISTIC_OPTIONS and section.is_default)
+        }
         return {
             "name": self.name,
             "description": self.description,
@@ -393,20 +412,25 @@ class DatasetConfig:
             "vary_unit_height": self.vary_unit_height,
             "seed": self.seed,
             "test": self.test.to_dict(),
+            **options,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DatasetConfig:
         """Build and validate a config from a mapping in the file layout (module docstring)."""
-        _check_keys("", data, (*_REQUIRED_KEYS, *_FILE_DEFAULTS, "classes", "draw_classes"), _REQUIRED_KEYS)
+        allowed = (*_REQUIRED_KEYS, *_FILE_DEFAULTS, "classes", "draw_classes", *OPTION_SECTIONS)
+        check_keys("", data, allowed, _REQUIRED_KEYS)
         values = {**_FILE_DEFAULTS, **data}
+        for name, kind in OPTION_SECTIONS.items():
+            if values.get(name) is not None:
+                values[name] = kind.from_dict(values[name])
         if ("classes" in values) == ("draw_classes" in values):
             raise ValueError("classes: give exactly one of 'classes' (a list of peaks) or 'draw_classes'")
         if "classes" in values:
-            classes = _sequence("classes", values.pop("classes"))
+            classes = as_sequence("classes", values.pop("classes"))
             positions, heights = [], []
             for c, entry in enumerate(classes):
-                _check_keys(f"classes[{c}]", entry, _CLASS_KEYS, _CLASS_KEYS)
+                check_keys(f"classes[{c}]", entry, _CLASS_KEYS, _CLASS_KEYS)
                 positions.append(entry["peak_positions"])
                 heights.append(entry["peak_heights"])
         else:
@@ -417,6 +441,8 @@ class DatasetConfig:
 
 
 _REQUIRED_KEYS: tuple[str, ...] = ("name", "datapoints")
+#: The option sections that change how spectra look (not what they are made of).
+_REALISTIC_OPTIONS: tuple[str, ...] = ("peak_shape", "noise", "background", "coupling")
 _CLASS_KEYS: tuple[str, ...] = ("peak_positions", "peak_heights")
 #: Values of the optional top-level keys of a config file (the study's settings).
 _FILE_DEFAULTS: Mapping[str, Any] = {
@@ -436,7 +462,7 @@ _DRAW_KEYS: tuple[str, ...] = ("n_classes", "seed", "peak_count", "max_peaks", "
 
 def _draw_classes(params: Any, datapoints: Any, boundary: Any) -> tuple[Any, Any]:
     """Draw the table a config file's ``draw_classes`` asks for (``n_classes`` required)."""
-    _check_keys("draw_classes", params, _DRAW_KEYS, required=("n_classes",))
+    check_keys("draw_classes", params, _DRAW_KEYS, required=("n_classes",))
     datapoints, boundary = _check_extent(datapoints, boundary)
     try:
         return draw_class_table(datapoints=datapoints, boundary=boundary, **params)
@@ -544,7 +570,53 @@ def _mini() -> DatasetConfig:
     )
 
 
-_BUILDERS = {"benchmark": _benchmark, "challenge": _challenge, "mini": _mini}
+#: The options of the ``*_realistic`` configs: pseudo-Voigt peaks, counting and detector noise and a
+#: background of a polynomial, an exponential decay and one or two amorphous humps.
+REALISTIC_OPTIONS: Mapping[str, Any] = {
+    "peak_shape": PeakShape(kind="pseudo_voigt", eta=(0.2, 0.8)),
+    "noise": Noise(snr=(100.0, 500.0), counts=(5000.0, 50000.0)),
+    "background": Background(
+        polynomial=PolynomialBackground(degree=3, amplitude=(0.0, 0.2)),
+        exponential=ExponentialBackground(amplitude=(0.0, 0.3), decay=(0.05, 0.3)),
+        humps=HumpBackground(count=(1, 2), amplitude=(0.05, 0.2), center=(0.1, 0.9), width=(0.03, 0.1)),
+    ),
+}
+_REALISTIC_DESCRIPTION = (
+    " plus realistic options drawn per spectrum (test spectra included) from streams of their own, so "
+    "peak positions, heights and widths stay those of {name!r}: pseudo-Voigt peaks (eta 0.2-0.8, the "
+    "FWHM of the Gaussian of the same sigma), Poisson noise (5,000-50,000 counts at the maximum), "
+    "Gaussian noise (SNR 100-500) and a background of a cubic polynomial (up to 20 % of the highest "
+    "peak), an exponential decay (up to 30 %) and 1-2 broad humps (5-20 % each)."
+)
+
+
+def _realistic(name: str) -> DatasetConfig:
+    base = _builtin(name)
+    description = f"The study's {name} classes and variations" + _REALISTIC_DESCRIPTION.format(name=name)
+    return dataclasses.replace(base, name=f"{name}_realistic", description=description, **REALISTIC_OPTIONS)
+
+
+def _challenge_mixtures() -> DatasetConfig:
+    return dataclasses.replace(
+        _builtin("challenge"),
+        name="challenge_mixtures",
+        mixture=Mixture(n_train=2700, n_val=540, n_test=540, components=(2, 3), min_fraction=0.1),
+        description=(
+            "Mixtures of the 27 challenge classes: each spectrum sums 2-3 distinct classes with random "
+            "fractions (each >= 0.1, summing to 1), every component varied like a challenge training "
+            "sample; 2,700 / 540 / 540 spectra with multi-hot labels and fractions."
+        ),
+    )
+
+
+_BUILDERS = {
+    "benchmark": _benchmark,
+    "challenge": _challenge,
+    "mini": _mini,
+    "benchmark_realistic": functools.partial(_realistic, "benchmark"),
+    "challenge_realistic": functools.partial(_realistic, "challenge"),
+    "challenge_mixtures": _challenge_mixtures,
+}
 
 
 @functools.cache
@@ -614,6 +686,7 @@ __all__ = [
     "HEIGHT_CLIP",
     "HEIGHT_CODES",
     "POSITION_CODES",
+    "REALISTIC_OPTIONS",
     "SPLITS",
     "SPLIT_ALIASES",
     "ClassTest",

@@ -1,9 +1,12 @@
 """TFDS builder for the universal synthetic spectra dataset.
 
 ``import synthetic_spectra`` registers it as ``synthetic_spectra`` with the configs ``benchmark``
-(the default), ``challenge`` and ``mini``; ``tfds build datasets/synthetic_spectra`` works on this folder.
+(the default), ``challenge``, ``mini``, ``benchmark_realistic``, ``challenge_realistic`` and
+``challenge_mixtures``; ``tfds build datasets/synthetic_spectra`` works on this folder.
 Every example comes from :func:`synthetic_spectra.generator.iter_class_batches` (one source of truth);
 the ``index`` feature is the canonical row, so ``generate(config, split)[0][index]`` is the same spectrum.
+A mixture config (``challenge_mixtures``) has the features ``spectrum``, ``labels`` (multi-hot),
+``fractions`` and ``index`` instead, from :func:`~synthetic_spectra.generator.iter_mixture_batches`.
 
 A dataset from your own config file goes through the same builder::
 
@@ -24,7 +27,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from synthetic_spectra.config import BUILTIN_CONFIGS, SPLITS, DatasetConfig, get_config
-from synthetic_spectra.generator import iter_class_batches
+from synthetic_spectra.generator import iter_class_batches, iter_mixture_batches
 
 _HOMEPAGE = "https://doi.org/10.1038/s41524-023-01055-y"
 
@@ -71,15 +74,23 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         config = self.dataset_config
+        spectrum = tfds.features.Tensor(shape=(config.datapoints,), dtype=np.float32)
+        if config.is_mixture:
+            features = {
+                "spectrum": spectrum,
+                "labels": tfds.features.Tensor(shape=(config.num_classes,), dtype=np.int64),
+                "fractions": tfds.features.Tensor(shape=(config.num_classes,), dtype=np.float32),
+                "index": np.int64,
+            }
+        else:
+            features = {
+                "spectrum": spectrum,
+                "label": tfds.features.ClassLabel(names=config.class_names()),
+                "index": np.int64,
+            }
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict(
-                {
-                    "spectrum": tfds.features.Tensor(shape=(config.datapoints,), dtype=np.float32),
-                    "label": tfds.features.ClassLabel(names=config.class_names()),
-                    "index": np.int64,
-                }
-            ),
-            supervised_keys=("spectrum", "label"),
+            features=tfds.features.FeaturesDict(features),
+            supervised_keys=("spectrum", "labels" if config.is_mixture else "label"),
             homepage=_HOMEPAGE,
             # Stored in canonical (class-major) order, so reading a split without shuffling yields the
             # rows of `generate(config, split)` in order; shuffling is the input pipeline's job.
@@ -92,6 +103,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(split) for split in SPLITS}
 
     def _generate_examples(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        if self.dataset_config.is_mixture:
+            return self._mixture_examples(split)
+        return self._class_examples(split)
+
+    def _class_examples(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
         for start, spectra, labels in iter_class_batches(self.dataset_config, split):
             for offset, (spectrum, label) in enumerate(zip(spectra, labels, strict=True)):
                 index = start + offset
@@ -100,6 +116,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                     {
                         "spectrum": spectrum.astype(np.float32),
                         "label": int(label),
+                        "index": index,
+                    },
+                )
+
+    def _mixture_examples(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        for start, part in iter_mixture_batches(self.dataset_config, split):
+            for offset, (spectrum, labels, fractions) in enumerate(zip(*part, strict=True)):
+                index = start + offset
+                yield (
+                    index,
+                    {
+                        "spectrum": spectrum.astype(np.float32),
+                        "labels": labels,
+                        "fractions": fractions.astype(np.float32),
                         "index": index,
                     },
                 )

@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
         "per run to OUT/results.jsonl. Finished runs are skipped; killed runs resume.",
     )
     parser.add_argument(
-        "--dataset", required=True, help="built-in config (benchmark, challenge, mini) or file"
+        "--dataset", required=True, help="a built-in config (benchmark, challenge, ...) or a config file"
     )
     parser.add_argument("--models", required=True, help="comma-separated model names, or 'all'")
     parser.add_argument(

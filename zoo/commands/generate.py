@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
         "--config",
         required=True,
         metavar="NAME_OR_FILE",
-        help="built-in config (benchmark, challenge, mini) or a .json/.yaml/.yml config file",
+        help="a built-in config (benchmark, challenge, mini, *_realistic, ...) or a .json/.yaml/.yml file",
     )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created)")
     parser.add_argument(
