@@ -231,7 +231,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, loads: list[str]) -> str:
     """Markdown: one row per (model, setting), ratios against ``baseline``, CNN6 fraction of peak."""
-    baseline = [r for r in records if r["setting"] == "baseline" and "error" not in r]
+    baseline = [r for r in records if r["setting"] == "baseline" and "train" in r]
     base = {(r["model"], mode): r[mode]["spectra_s"] for r in baseline for mode in ("train", "infer")}
     lines = [
         f"Batch {args.batch_size}, {args.length} points, {args.classes} classes; {args.warmup} warm-up + "
@@ -263,7 +263,37 @@ def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, 
                     _fmt(m["first_s"]),
                 ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Settings:"]
+    lines += [
+        f"- `{name}`: {SETTINGS[name].description}" for name in dict.fromkeys(r["setting"] for r in records)
+    ]
+    lines += [
+        "",
+        "GFLOP/cpu-s = achieved FLOPs per second of process CPU time; against the peak of one core "
+        f"({peak.core_gflops:.1f} GFLOP/s) it measures kernel efficiency independently of how many cores "
+        "the run got on a shared machine.",
+    ]
+    lines += [summary for summary in (_best_line(records, peak, "cnn6"),) if summary]
     return "\n".join(lines)
+
+
+def _best_line(records: list[dict[str, Any]], peak: Peak, model: str) -> str | None:
+    """One sentence on the best training setting of ``model`` and its fraction of the FP32 peak."""
+    timed = [r for r in records if r["model"] == model and "train" in r]
+    if not timed:
+        return None
+    best = max(timed, key=lambda r: r["train"]["spectra_s"])
+    base = next((r for r in timed if r["setting"] == "baseline"), best)
+    train = best["train"]
+    gflops = train["spectra_s"] * best["forward_gflop"] * 3
+    per_cpu_second = gflops * train["step_s"] / train["cpu_s"]
+    return (
+        f"\n{model.upper()} training, best setting `{best['setting']}`: {train['spectra_s']:.1f} spectra/s "
+        f"= {gflops:.1f} GFLOP/s = {100 * gflops / peak.gflops:.1f} % of the FP32 peak ({peak.gflops:.1f}) "
+        f"with {100 * train['cpu_s'] / train['step_s']:.0f} % CPU; "
+        f"{per_cpu_second:.1f} GFLOP per CPU-second = {100 * per_cpu_second / peak.core_gflops:.1f} % of one "
+        f"core's peak; {train['spectra_s'] / base['train']['spectra_s']:.2f} × baseline."
+    )
 
 
 def memory_line(memory: dict[str, Any]) -> str:
@@ -337,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             records.append({"model": model, "setting": name, **record})
             summary = (
-                record["error"] if "error" in record else
+                record.get("error") or
                 f"train {record['train']['spectra_s']:.1f}/s, infer {record['infer']['spectra_s']:.1f}/s"
             )  # fmt: skip
             print(f"  {model:12s} {name:16s} {summary}", flush=True)

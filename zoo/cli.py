@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "zoo.commands.report",
     "zoo.commands.predict",
     "zoo.commands.demo",
+    "zoo.commands.tune",
 )
 
 

@@ -19,6 +19,7 @@ one-line :class:`ValueError` naming it. TensorFlow/Keras are imported only when 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import zipfile
@@ -279,12 +280,19 @@ class _ServingFunction:
         return self._serve(tf.constant(batch)).numpy()
 
 
+def import_custom_layers() -> None:
+    """Register the zoo's serialisable custom layers (they register when their modules are imported)."""
+    for module in ("zoo.models.layers", "zoo.models.prnet"):
+        importlib.import_module(module)
+
+
 def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path}: not a .keras archive (not a zip file)")
     import keras
 
     try:
+        import_custom_layers()
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:
         if "safe_mode" in str(exc):

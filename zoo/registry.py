@@ -16,7 +16,7 @@ import importlib
 import math
 import numbers
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -152,11 +152,6 @@ SCHUETZKE_2023 = Paper(
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
-#: Default of the ``pooling`` option of every model with max pools: ``keras.layers.MaxPool1D``. The
-#: alternative ``"slices"`` (:class:`zoo.models.layers.SliceMaxPool1D`) gives identical outputs and trains
-#: faster under XLA; it is an implementation choice, not part of the published architectures.
-NATIVE = "native"
-
 
 def _defaults(
     *,
@@ -212,20 +207,20 @@ def _variant(
 # ------------------------------------------------------------------------------------ the eight models
 _register(ModelInfo(
     name="cnn2", display_name="CNN2", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:cnn2_trunk",
-    defaults=_defaults(fc_widths=(2000, 500), fc_dropout=0.3, fc_activation="linear", pooling=NATIVE),
+    defaults=_defaults(fc_widths=(2000, 500), fc_dropout=0.3, fc_activation="linear"),
     params_500=19_150_728, params_27=18_913_755,
     description="Two conv/pool stages with strided convolutions and two linear FC layers.",
 ))  # fmt: skip
 _register(ModelInfo(
     name="cnn3", display_name="CNN3", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:cnn3_trunk",
-    defaults=_defaults(fc_widths=(2500, 1000), fc_dropout=0.3, fc_activation="linear", pooling=NATIVE),
+    defaults=_defaults(fc_widths=(2500, 1000), fc_dropout=0.3, fc_activation="linear"),
     params_500=25_347_872, params_27=24_874_399,
     description="Three conv/pool stages and two linear FC layers; the trunk of INC3/INC6.",
 ))  # fmt: skip
 _register(ModelInfo(
     name="inc3", display_name="INC3", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:inception_trunk",
     defaults=_defaults(
-        fc_widths=(3700, 740), fc_dropout=0.3, fc_activation="linear", pooling=NATIVE, blocks=3
+        fc_widths=(3700, 740), fc_dropout=0.3, fc_activation="linear", blocks=3
     ),
     params_500=78_870_534, params_27=78_520_041,
     description="CNN3 trunk followed by three inception blocks (A1-A3).",
@@ -233,21 +228,21 @@ _register(ModelInfo(
 _register(ModelInfo(
     name="inc6", display_name="INC6", paper=LEE_2020, domain="XRD", builder="zoo.models.lee:inception_trunk",
     defaults=_defaults(
-        fc_widths=(4000, 400), fc_dropout=0.3, fc_activation="linear", pooling=NATIVE, blocks=6
+        fc_widths=(4000, 400), fc_dropout=0.3, fc_activation="linear", blocks=6
     ),
     params_500=186_817_238, params_27=186_627_565,
     description="CNN3 trunk followed by six inception blocks (A1-A6).",
 ))  # fmt: skip
 _register(ModelInfo(
     name="cnn6", display_name="CNN6", paper=SZYMANSKI_2021, domain="XRD", builder="zoo.models.cnn6:trunk",
-    defaults=_defaults(fc_widths=(3100, 1200), fc_dropout=0.7, fc_activation="relu", pooling=NATIVE),
+    defaults=_defaults(fc_widths=(3100, 1200), fc_dropout=0.7, fc_activation="relu"),
     params_500=20_212_224, params_27=19_644_151,
     description="Six conv/pool stages with shrinking kernels (35 to 10) and two ReLU FC layers.",
 ))  # fmt: skip
 _register(ModelInfo(
     name="cnn_bn", display_name="CNN BN", paper=LIU_2017, domain="Raman", builder="zoo.models.cnn_bn:trunk",
     defaults=_defaults(
-        fc_widths=(2048,), fc_dropout=0.5, fc_activation="linear", batch_norm=True, pooling=NATIVE
+        fc_widths=(2048,), fc_dropout=0.5, fc_activation="linear", batch_norm=True
     ),
     params_500=82_963_316, params_27=81_994_139,
     description="Three conv/BN/LeakyReLU(0.1) stages and one FC layer.",
@@ -259,7 +254,6 @@ _register(ModelInfo(
         fc_dropout=0.0,
         fc_activation="linear",
         conv_dropout=0.2,
-        pooling=NATIVE,
         kernel_size=5,
     ),
     params_500=2_556_174, params_27=2_467_723,
@@ -302,6 +296,34 @@ _variant(
 )  # fmt: skip
 
 
+# ----------------------------------------------------------------------- this project's own architectures
+@dataclasses.dataclass(frozen=True)
+class ProjectWork(Paper):
+    """A model designed in this project (no publication): cited as "this project, <year>"."""
+
+    @property
+    def short(self) -> str:
+        """``"this project, 2026"``."""
+        return f"this project, {self.year}"
+
+
+THIS_PROJECT_2026 = ProjectWork(
+    authors="spectrazoo contributors",
+    year=2026,
+    title="PRNet: a peak-resolving CNN designed against the failure modes of the challenge study",
+    venue="this project (zoo/models/prnet.py, GitHub issue #7)",
+)
+
+_register(ModelInfo(
+    name="prnet", display_name="PRNet", paper=THIS_PROJECT_2026, domain="general 1-D spectra",
+    builder="zoo.models.prnet:trunk",
+    defaults=_defaults(fc_widths=(256,), fc_dropout=0.5, fc_activation="relu", compression_epsilon=0.01),
+    params_500=1_520_956, params_27=1_399_395,
+    description="Linear + log-compressed input, strided convs instead of max pools (stride 64), "
+    "flatten, one ReLU FC layer.",
+))  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------------ look-ups
 def list_models(*, include_variants: bool = True) -> list[str]:
     """Names of the registered models, the eight published ones first, then the study's variants."""
@@ -313,11 +335,6 @@ def get_model_info(name: str) -> ModelInfo:
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"model: unknown name {name!r}; choose one of {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
-
-
-def iter_model_infos() -> Iterator[ModelInfo]:
-    """Every :class:`ModelInfo`, in registry order."""
-    return iter(_REGISTRY.values())
 
 
 # ------------------------------------------------------------------------------------- configuration
@@ -414,7 +431,9 @@ def resolve_config(
         ),
         batch_norm=batch_norm,
         fc_widths=widths,
-        options=MappingProxyType({key: options.get(key, defaults[key]) for key in info.options}),
+        options=MappingProxyType(
+            {key: defaults[key] if options.get(key) is None else options[key] for key in info.options}
+        ),
     )
 
 

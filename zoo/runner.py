@@ -340,12 +340,13 @@ def _initial_epoch(backup_dir: pathlib.Path) -> int:
     return int(json.loads(metadata.read_text())["epoch"])
 
 
-def make_callbacks(protocol: Protocol, run_dir: pathlib.Path, *, verbose: int) -> tuple[list[Any], Any]:
-    """The protocol's callbacks in the order they must run; returns ``(callbacks, early_stopping)``."""
+def protocol_callbacks(protocol: Protocol, *, verbose: int) -> tuple[Any, Any]:
+    """The protocol's ``(ReduceLROnPlateau, EarlyStopping)`` on ``val_loss``, in the order they must run."""
     import keras
 
-    from zoo.callbacks import ResumableBackup
-
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=protocol.lr_factor, patience=protocol.lr_patience, verbose=min(verbose, 1)
+    )
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss",
         patience=protocol.es_patience,
@@ -353,9 +354,16 @@ def make_callbacks(protocol: Protocol, run_dir: pathlib.Path, *, verbose: int) -
         restore_best_weights=True,
         verbose=min(verbose, 1),
     )
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=protocol.lr_factor, patience=protocol.lr_patience, verbose=min(verbose, 1)
-    )
+    return reduce_lr, early_stopping
+
+
+def make_callbacks(protocol: Protocol, run_dir: pathlib.Path, *, verbose: int) -> tuple[list[Any], Any]:
+    """The protocol's callbacks in the order they must run; returns ``(callbacks, early_stopping)``."""
+    import keras
+
+    from zoo.callbacks import ResumableBackup
+
+    reduce_lr, early_stopping = protocol_callbacks(protocol, verbose=verbose)
     callbacks = [
         reduce_lr,  # first: it adds `learning_rate` to the epoch logs the others record
         early_stopping,

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 
 import keras
 
-from zoo.models.layers import SliceMaxPool1D
 from zoo.registry import BuildConfig
 
 #: A Keras activation name, or a factory ``factory(name=...) -> keras.layers.Layer`` (e.g. a LeakyReLU).
@@ -47,17 +46,6 @@ class Stage:
     convs: tuple[Conv, ...]
     pool_size: int
     pool_strides: int
-
-
-#: Implementations of max pooling, selected by the ``pooling`` option of the models that have max pools.
-POOLING: dict[str, type[keras.layers.Layer]] = {"native": keras.layers.MaxPool1D, "slices": SliceMaxPool1D}
-
-
-def check_pooling(pooling: Any) -> str:
-    """Validate the ``pooling`` option (one-line ``ValueError``)."""
-    if pooling not in POOLING:
-        raise ValueError(f"pooling must be one of {', '.join(map(repr, POOLING))}, got {pooling!r}")
-    return pooling
 
 
 def check_activation(field: str, activation: str) -> None:
@@ -112,17 +100,12 @@ def conv_unit(
     return activation(name=f"{name}_act")(x)
 
 
-def max_pool(x: Any, pool_size: int, strides: int, *, pooling: str = "native", name: str) -> Any:
-    """Max pooling ("valid"); :class:`InputTooShortError` if the input is shorter than the window.
-
-    ``pooling="native"`` is ``keras.layers.MaxPool1D``; ``"slices"`` is :class:`SliceMaxPool1D` (same
-    outputs, faster gradient under XLA).
-    """
+def max_pool(x: Any, pool_size: int, strides: int, name: str) -> Any:
+    """``MaxPool1D`` ("valid"); :class:`InputTooShortError` if the input is shorter than the window."""
     length = x.shape[1]
     if length is not None and length < pool_size:
         raise InputTooShortError(f"layer {name!r} (pool size {pool_size}) would receive {length} point(s)")
-    layer = POOLING[pooling]
-    return layer(pool_size, strides=strides, padding="valid", name=name)(x)
+    return keras.layers.MaxPool1D(pool_size, strides=strides, padding="valid", name=name)(x)
 
 
 def conv_pool_stages(
@@ -132,20 +115,17 @@ def conv_pool_stages(
     activation: ActivationSpec = "relu",
     batch_norm: bool,
     conv_dropout: float,
-    pooling: str,
 ) -> Any:
     """Stacks of conv units, each stage closed by a max pool and (if ``conv_dropout``) a Dropout.
 
-    Convolutions are numbered ``conv1, conv2, ...`` across stages, pools ``maxpool1, ...``; ``pooling``
-    selects the max-pooling implementation (see :func:`max_pool`).
+    Convolutions are numbered ``conv1, conv2, ...`` across stages, pools ``maxpool1, ...``.
     """
-    check_pooling(pooling)
     conv_index = 0
     for stage_index, stage in enumerate(stages, start=1):
         for conv in stage.convs:
             conv_index += 1
             x = conv_unit(x, conv, activation=activation, batch_norm=batch_norm, name=f"conv{conv_index}")
-        x = max_pool(x, stage.pool_size, stage.pool_strides, pooling=pooling, name=f"maxpool{stage_index}")
+        x = max_pool(x, stage.pool_size, stage.pool_strides, name=f"maxpool{stage_index}")
         x = dropout(x, conv_dropout, name=f"maxpool{stage_index}_dropout")
     return x
 

@@ -25,6 +25,6 @@ CNN6_STAGES: tuple[Stage, ...] = (
 )
 
 
-def trunk(x: Any, *, batch_norm: bool, conv_dropout: float, pooling: str) -> Any:
+def trunk(x: Any, *, batch_norm: bool, conv_dropout: float) -> Any:
     """conv(64,35) mp(3,2) conv(64,30) mp(3,2) conv(64,25) mp(2,2) conv(64,k) mp(1,2) for k = 20, 15, 10."""
-    return conv_pool_stages(x, CNN6_STAGES, batch_norm=batch_norm, conv_dropout=conv_dropout, pooling=pooling)
+    return conv_pool_stages(x, CNN6_STAGES, batch_norm=batch_norm, conv_dropout=conv_dropout)

@@ -26,7 +26,7 @@ CNN_BN_STAGES: tuple[Stage, ...] = (
 NEGATIVE_SLOPE = 0.1
 
 
-def trunk(x: Any, *, batch_norm: bool, conv_dropout: float, pooling: str) -> Any:
+def trunk(x: Any, *, batch_norm: bool, conv_dropout: float) -> Any:
     """[conv(16,21) BN LReLU] mp(2,2) [conv(32,11) BN LReLU] mp(2,2) [conv(64,5) BN LReLU] mp(2,2)."""
     leaky_relu = functools.partial(keras.layers.LeakyReLU, negative_slope=NEGATIVE_SLOPE)
     return conv_pool_stages(
@@ -35,5 +35,4 @@ def trunk(x: Any, *, batch_norm: bool, conv_dropout: float, pooling: str) -> Any
         activation=leaky_relu,
         batch_norm=batch_norm,
         conv_dropout=conv_dropout,
-        pooling=pooling,
     )

@@ -34,20 +34,20 @@ INCEPTION_FILTERS: tuple[tuple[int, int, int, int, int, int], ...] = (
 )
 
 
-def cnn2_trunk(x: Any, *, batch_norm: bool, conv_dropout: float, pooling: str) -> Any:
+def cnn2_trunk(x: Any, *, batch_norm: bool, conv_dropout: float) -> Any:
     """CNN2: conv(64, 50, 2) mp(3, 2) conv(64, 25, 3) mp(2, 3)."""
-    return conv_pool_stages(x, CNN2_STAGES, batch_norm=batch_norm, conv_dropout=conv_dropout, pooling=pooling)
+    return conv_pool_stages(x, CNN2_STAGES, batch_norm=batch_norm, conv_dropout=conv_dropout)
 
 
-def cnn3_trunk(x: Any, *, batch_norm: bool, conv_dropout: float, pooling: str) -> Any:
+def cnn3_trunk(x: Any, *, batch_norm: bool, conv_dropout: float) -> Any:
     """CNN3: conv(64, 20, 1) mp(3, 3) conv(64, 15, 1) mp(2, 3) conv(64, 10, 2) mp(1, 2)."""
-    return conv_pool_stages(x, CNN3_STAGES, batch_norm=batch_norm, conv_dropout=conv_dropout, pooling=pooling)
+    return conv_pool_stages(x, CNN3_STAGES, batch_norm=batch_norm, conv_dropout=conv_dropout)
 
 
-def inception_trunk(x: Any, *, batch_norm: bool, conv_dropout: float, pooling: str, blocks: int) -> Any:
+def inception_trunk(x: Any, *, batch_norm: bool, conv_dropout: float, blocks: int) -> Any:
     """INC3 / INC6: the CNN3 trunk, then inception blocks A1 ... A``blocks``."""
     check_positive_int("blocks", blocks, maximum=len(INCEPTION_FILTERS))
-    x = cnn3_trunk(x, batch_norm=batch_norm, conv_dropout=conv_dropout, pooling=pooling)
+    x = cnn3_trunk(x, batch_norm=batch_norm, conv_dropout=conv_dropout)
     for index, filters in enumerate(INCEPTION_FILTERS[:blocks], start=1):
         x = inception_block(x, filters, batch_norm=batch_norm, name=f"inception{index}")
     return x

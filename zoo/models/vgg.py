@@ -19,11 +19,11 @@ from zoo.models.blocks import Conv, Stage, check_positive_int, conv_pool_stages
 STAGE_FILTERS: tuple[tuple[int, ...], ...] = ((6,), (16, 16), (32, 32), (64, 64))
 
 
-def trunk(x: Any, *, batch_norm: bool, conv_dropout: float, pooling: str, kernel_size: int) -> Any:
+def trunk(x: Any, *, batch_norm: bool, conv_dropout: float, kernel_size: int) -> Any:
     """conv(6) mp D; conv(16)x2 mp D; conv(32)x2 mp D; conv(64)x2 mp D; pools (2, 2), D = conv dropout."""
     check_positive_int("kernel_size", kernel_size)
     stages = tuple(
         Stage(tuple(Conv(filters, kernel_size) for filters in stage), pool_size=2, pool_strides=2)
         for stage in STAGE_FILTERS
     )
-    return conv_pool_stages(x, stages, batch_norm=batch_norm, conv_dropout=conv_dropout, pooling=pooling)
+    return conv_pool_stages(x, stages, batch_norm=batch_norm, conv_dropout=conv_dropout)

@@ -1,0 +1,255 @@
+"""KerasTuner search on `mini`: search space, end-to-end search, resume, bad arguments, chief + 2 workers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from zoo.cli import main
+from zoo.commands.benchmark import read_hparams
+from zoo.registry import build_args_of
+from zoo.runner import plan_runs
+from zoo.tuning import Choice, Range, SearchSpace, SpectraHyperModel
+
+BASE = ["--dataset", "mini", "--base", "vgg", "--quiet"]
+
+
+def _declared(hypermodel: SpectraHyperModel) -> dict[str, dict]:
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    return {p.name: {"type": type(p).__name__, **p.get_config()} for p in hp.space}
+
+
+def _read_csv(path: pathlib.Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# ------------------------------------------------------------------------------------------ space
+def test_default_space_has_every_toggle_with_its_range():
+    space = _declared(SpectraHyperModel("cnn6", 27, 5000))
+    assert set(space) == {"fc_activation", "fc_dropout", "conv_dropout", "batch_norm", "learning_rate"}
+    activation = space["fc_activation"]
+    assert activation["type"] == "Choice" and {"linear", "relu"} < set(activation["values"])
+    assert len(activation["values"]) >= 4
+    for name, high in (("fc_dropout", 0.8), ("conv_dropout", 0.5)):
+        dimension = space[name]
+        assert (dimension["type"], dimension["min_value"], dimension["max_value"]) == ("Float", 0.0, high)
+    assert space["batch_norm"]["type"] == "Boolean"
+    assert (space["learning_rate"]["type"], space["learning_rate"]["value"]) == ("Fixed", 3e-4)
+
+
+def test_dimensions_can_be_fixed_or_narrowed():
+    space = SearchSpace().narrowed(
+        fc_activation="relu",
+        fc_dropout=(0.5, 0.8),
+        batch_norm=False,
+        fc_widths=[(64, 32), (128,)],
+        learning_rate=(1e-4, 1e-3),
+    )
+    declared = _declared(SpectraHyperModel("vgg", 10, 1000, space=space))
+    assert declared["fc_activation"]["value"] == "relu" and declared["batch_norm"]["value"] is False
+    assert (declared["fc_dropout"]["min_value"], declared["fc_dropout"]["max_value"]) == (0.5, 0.8)
+    assert declared["fc_widths"]["values"] == ["64-32", "128"]
+    assert declared["learning_rate"]["sampling"] == "log"
+    assert space.fc_dropout == Range(0.5, 0.8) and space.fc_activation == Choice(("relu",))
+
+
+def test_a_base_without_fc_layers_does_not_search_the_fc_activation():
+    assert "fc_activation" not in _declared(SpectraHyperModel("resnet", 10, 1000))
+    widened = SearchSpace(fc_widths=[(256,)])
+    assert "fc_activation" in _declared(SpectraHyperModel("resnet", 10, 1000, space=widened))
+
+
+def test_the_model_is_built_by_zoo_build_with_the_trial_values():
+    hypermodel = SpectraHyperModel("vgg", 10, 1000, space=SearchSpace(learning_rate=(1e-4, 1e-3)))
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    trial = {"fc_activation": "relu", "fc_dropout": 0.6, "conv_dropout": 0.0, "batch_norm": True}
+    hp.values.update(trial, learning_rate=5e-4)
+    model = hypermodel.build(hp)
+    name, args = build_args_of(model)
+    assert name == "vgg"
+    assert {key: args[key] for key in trial} == trial
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(5e-4)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"fc_activation": []}, "fc_activation: empty choice"),
+        ({"fc_activation": ["relu", "nope"]}, "fc_activation: unknown Keras activation 'nope'"),
+        ({"fc_dropout": (0.6, 0.2)}, "fc_dropout: empty range"),
+        ({"fc_dropout": (0.0, 1.0)}, "fc_dropout: range 0..1 is outside"),
+        ({"conv_dropout": (0.0, 0.5, -0.1)}, "conv_dropout: step must be positive"),
+        ({"batch_norm": ["on"]}, "batch_norm: expected True or False"),
+        ({"fc_widths": [(100, 0)]}, "fc_widths: layer widths must be positive"),
+        ({"learning_rate": 0.0}, "learning_rate: range 0..0 is outside"),
+        ({"momentum": 0.9}, "search space: unknown dimension 'momentum'"),
+    ],
+)
+def test_bad_space_is_a_one_line_error_naming_the_dimension(changes, message):
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(")) as info:
+        SearchSpace().narrowed(**changes)
+    assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def search(tfds_data_dir, tmp_path_factory):
+    """A 2-trial random search of VGG on mini (2 epochs per trial, best retrained for 1 epoch)."""
+    root = tmp_path_factory.mktemp("tune")
+    project = root / "project"
+    args = [*BASE, "--max-trials", "2", "--epochs", "2", "--final-epochs", "1", "--seed", "3"]
+    args += ["--fc-activation", "linear,relu", "--project-dir", str(project), "--out", str(root / "out")]
+    args += ["--saved-models", str(root / "saved"), "--data-dir", str(tfds_data_dir)]
+    assert main(["tune", *args]) == 0
+    return {"root": root, "project": project, "args": args}
+
+
+def test_search_writes_the_table_best_hparams_and_tensorboard_hparams(search):
+    out = search["root"] / "out"
+    rows = _read_csv(out / "trials.csv")
+    assert len(rows) == 2 and {row["trial_id"] for row in rows} == {"0", "1"}
+    assert [row["rank"] for row in rows] == ["1", "2"]
+    assert float(rows[0]["score"]) >= float(rows[1]["score"]) and rows[0]["score"] == rows[0]["val_accuracy"]
+    assert all(row["fc_activation"] in ("linear", "relu") and row["status"] == "COMPLETED" for row in rows)
+    markdown = (out / "trials.md").read_text()
+    assert markdown.count("| COMPLETED |") == 2 and "objective val_accuracy (max)" in markdown
+
+    best = json.loads((out / "best_hparams.json").read_text())
+    assert best["trial_id"] == rows[0]["trial_id"] and best["score"] == pytest.approx(float(rows[0]["score"]))
+    assert best["toggles"]["fc_activation"] == rows[0]["fc_activation"]
+    toggles = read_hparams(str(out / "best_hparams.json"))  # what `spectrazoo benchmark --hparams` reads
+    (spec,) = plan_runs("mini", ["vgg"], hparams=toggles, variant_suffix="-tuned")
+    assert spec.build_kwargs == toggles
+
+    events = list((search["project"] / "tensorboard" / rows[0]["trial_id"]).rglob("events.out.tfevents.*"))
+    assert any(b"hparams" in path.read_bytes() for path in events)
+
+
+def test_the_retrained_best_model_is_exported_loadable_with_its_test_accuracy(search):
+    import zoo
+
+    final = json.loads((search["root"] / "out" / "best_hparams.json").read_text())["final"]
+    assert 0.0 <= final["test_accuracy"] <= 1.0 and final["test_size"] == 90
+    assert final["test_accuracy"] == pytest.approx(1 - final["misclassified"] / 90)
+    predictor = zoo.load(final["export_dir"])
+    metadata = json.loads((pathlib.Path(final["export_dir"]) / "metadata.json").read_text())
+    assert metadata["model"] == "vgg" and metadata["build_args"]["fc_activation"] in ("linear", "relu")
+    spectra = np.random.default_rng(0).random((2, 1000)) + 0.1
+    assert len(predictor.classify(spectra, top_k=1)) == 2
+
+
+def test_rerun_resumes_the_search_without_repeating_a_trial(search, capsys):
+    out = search["root"] / "out"
+    before = _read_csv(out / "trials.csv")
+    assert main(["tune", *search["args"], "--max-trials", "3", "--final-epochs", "0"]) == 0  # last ones win
+    ran = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[tuner tuner0] trial")]
+    assert ran == ["[tuner tuner0] trial 2 COMPLETED"]
+    after = _read_csv(out / "trials.csv")
+    assert sorted(row["trial_id"] for row in after) == ["0", "1", "2"]
+    dimensions = ("fc_activation", "fc_dropout", "conv_dropout", "batch_norm")
+    assert len({tuple(row[d] for d in dimensions) for row in after}) == 3
+    scores = {row["trial_id"]: row["score"] for row in after}
+    assert all(scores[row["trial_id"]] == row["score"] for row in before)  # not retrained
+
+
+def test_resuming_with_another_space_is_refused_and_overwrite_starts_over(search, capsys):
+    assert main(["tune", *search["args"], "--fc-dropout", "0.5"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "was started with space=" in error and "--overwrite" in error
+    fresh = search["root"] / "fresh"
+    args = [*search["args"], "--max-trials", "1", "--epochs", "1", "--final-epochs", "0", "--out", str(fresh)]
+    assert main(["tune", *args, "--overwrite"]) == 0
+    assert len(_read_csv(fresh / "trials.csv")) == 1
+    assert json.loads((search["project"] / "oracle.json").read_text())["end_order"] == ["0"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--base", "nope"], "--base: unknown model 'nope'"),
+        (["--fc-dropout", "0.6:0.2"], "fc_dropout: empty range"),
+        (["--conv-dropout", "0:x"], "--conv-dropout: expected a number, got 'x'"),
+        (["--fc-activation", "relu,"], "--fc-activation: empty value"),
+        (["--batch-norm", "maybe"], "--batch-norm: expected on/off"),
+        (["--max-trials", "-1"], "max_trials: must be an integer >= 1, got -1"),
+        (["--max-trials", "0"], "max_trials: must be an integer >= 1, got 0"),
+        (["--epochs", "0"], "max_epochs: must be a positive integer"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors_with_exit_status_2(args, message, capsys, tmp_path):
+    assert main(["tune", *BASE, "--project-dir", str(tmp_path / "p"), *args]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("spectrazoo tune: error: ") and error.count("\n") == 1
+    assert message in error
+    assert not (tmp_path / "p").exists()
+
+
+def test_half_configured_distribution_is_a_one_line_error(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker0")
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    monkeypatch.delenv("KERASTUNER_ORACLE_PORT", raising=False)
+    assert main(["tune", *BASE, "--project-dir", str(tmp_path / "p")]) == 2
+    assert "KERASTUNER_ORACLE_IP is not" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------- distributed
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_chief_and_two_workers_run_every_trial_exactly_once(tfds_data_dir, tmp_path):
+    trials = 3
+    command = [sys.executable, "-m", "zoo", "tune", *BASE, "--max-trials", str(trials), "--epochs", "1"]
+    command += ["--final-epochs", "0", "--project-dir", str(tmp_path / "project")]
+    env = {**os.environ, "TFDS_DATA_DIR": str(tfds_data_dir), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}  # fmt: skip
+    processes, logs = {}, {}
+    try:
+        for tuner_id in ("chief", "worker0", "worker1"):
+            logs[tuner_id] = (tmp_path / f"{tuner_id}.log").open("w")
+            processes[tuner_id] = subprocess.Popen(
+                command, env={**env, "KERASTUNER_TUNER_ID": tuner_id}, stdout=logs[tuner_id],
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + 300  # generous: the CPU may be shared
+        for process in processes.values():
+            process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+        for log in logs.values():
+            log.close()
+    output = {tuner_id: (tmp_path / f"{tuner_id}.log").read_text() for tuner_id in processes}
+    for tuner_id, process in processes.items():
+        assert process.returncode == 0, f"{tuner_id}: {output[tuner_id][-2000:]}"
+
+    ran = {}
+    for worker in ("worker0", "worker1"):
+        (line,) = [line for line in output[worker].splitlines() if line.startswith("worker finished")]
+        ran[worker] = [] if line.endswith("none") else line.split("ran trials ")[1].split(", ")
+    every = ran["worker0"] + ran["worker1"]
+    rows = _read_csv(tmp_path / "project" / "trials.csv")  # written by the chief from its oracle
+    assert sorted(every) == sorted(row["trial_id"] for row in rows) and len(rows) == trials
+    assert all(row["status"] == "COMPLETED" and row["score"] for row in rows)
+    oracle = json.loads((tmp_path / "project" / "oracle.json").read_text())
+    assert sorted(oracle["run_times"]) == sorted(every) and set(oracle["run_times"].values()) == {1}
+    assert oracle["ongoing_trials"] == {}  # a rerun of the chief would retry any trial listed here
+    assert json.loads((tmp_path / "project" / "best_hparams.json").read_text())["trials"] == trials
