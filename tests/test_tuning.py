@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import pathlib
@@ -166,15 +167,27 @@ def test_rerun_resumes_the_search_without_repeating_a_trial(search, capsys):
     assert all(scores[row["trial_id"]] == row["score"] for row in before)  # not retrained
 
 
-def test_resuming_with_another_space_is_refused_and_overwrite_starts_over(search, capsys):
+def test_resuming_with_other_settings_is_refused_and_overwrite_starts_over(search, capsys):
     assert main(["tune", *search["args"], "--fc-dropout", "0.5"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "was started with space=" in error and "--overwrite" in error
-    fresh = search["root"] / "fresh"
-    args = [*search["args"], "--max-trials", "1", "--epochs", "1", "--final-epochs", "0", "--out", str(fresh)]
-    assert main(["tune", *args, "--overwrite"]) == 0
-    assert len(_read_csv(fresh / "trials.csv")) == 1
+    assert main(["tune", *search["args"], "--tuner", "hyperband"]) == 2
+    assert 'was started with tuner="random"' in capsys.readouterr().err
+
+    fresh = search["root"] / "fresh"  # start over, as a Hyperband search capped at one trial
+    args = ["--tuner", "hyperband", "--max-trials", "1", "--final-epochs", "0", "--out", str(fresh)]
+    assert main(["tune", *search["args"], *args, "--overwrite"]) == 0
+    (row,) = _read_csv(fresh / "trials.csv")
+    assert row["status"] == "COMPLETED" and int(row["tuner/epochs"]) <= 2
+    title = (fresh / "trials.md").read_text().splitlines()[0]
+    assert title.startswith("# hyperband search over vgg on mini: 1 trials, up to 2 epochs each")
     assert json.loads((search["project"] / "oracle.json").read_text())["end_order"] == ["0"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sklearn") is not None, reason="scikit-learn is installed")
+def test_bayesian_without_scikit_learn_is_a_one_line_error(capsys, tmp_path):
+    assert main(["tune", *BASE, "--tuner", "bayesian", "--project-dir", str(tmp_path / "p")]) == 2
+    assert "scikit-learn" in capsys.readouterr().err and not (tmp_path / "p").exists()
 
 
 @pytest.mark.parametrize(

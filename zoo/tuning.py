@@ -61,6 +61,16 @@ DEFAULT_ACTIVATIONS: tuple[str, ...] = ("linear", "relu", "elu", "gelu", "swish"
 OBJECTIVES: Mapping[str, str] = {"val_accuracy": "max", "val_loss": "min"}
 #: Metrics of a trial reported in the trials table (values at the trial's best epoch).
 TABLE_METRICS: tuple[str, ...] = ("val_accuracy", "val_loss", "accuracy", "loss")
+#: Fields of the retrained model's results row kept under ``final`` in ``best_hparams.json``.
+FINAL_FIELDS: tuple[str, ...] = (
+    "run_id",
+    "test_accuracy",
+    "misclassified",
+    "test_size",
+    "val_accuracy",
+    "epochs_run",
+    "export_dir",
+)
 TRIALS_CSV = "trials.csv"
 TRIALS_MARKDOWN = "trials.md"
 BEST_HPARAMS = "best_hparams.json"
@@ -520,6 +530,44 @@ def _check_resumable(project_dir: pathlib.Path, identity: Mapping[str, Any]) -> 
         )
 
 
+def _retrain_best(
+    dataset: str,
+    best: Mapping[str, Any],
+    protocol: Protocol,
+    epochs: int,
+    run_dir: pathlib.Path,
+    saved_models_dir: str | os.PathLike | None,
+    data_dir: str | None,
+    verbose: int,
+) -> dict[str, Any]:
+    """Train the best configuration with the benchmark runner (test accuracy, export); its results row.
+
+    The run lives in ``run_dir``: rerunning the search finds it finished (or resumes it if it was killed).
+    """
+    from zoo.runner import plan_runs, read_results, run_benchmark
+
+    toggles, seeds = best["toggles"], [best["seed"]]
+    specs = plan_runs(dataset, [best["base"]], seeds=seeds, hparams=toggles, variant_suffix="-tuned")
+    print(f"retraining the best configuration for up to {epochs} epochs", flush=True)
+    run_benchmark(
+        specs,
+        dataclasses.replace(protocol, max_epochs=epochs, learning_rate=best["learning_rate"]),
+        run_dir,
+        saved_models_dir=saved_models_dir,
+        data_dir=data_dir,
+        verbose=verbose,
+    )
+    row = read_results(run_dir / "results.jsonl")[-1]
+    final = {key: row.get(key) for key in FINAL_FIELDS}
+    print(
+        f"final model (best configuration retrained, seed {best['seed']}): test accuracy "
+        f"{final['test_accuracy']:.4f} ({final['misclassified']}/{final['test_size']} wrong), "
+        f"exported to {final['export_dir']}",
+        flush=True,
+    )
+    return final
+
+
 def run_search(
     dataset: str,
     base: str = "cnn6",
@@ -570,7 +618,7 @@ def run_search(
         ValueError, UserError: one line naming the bad argument, before anything is trained.
     """
     from synthetic_spectra.config import get_config
-    from zoo.runner import backend, load_data, plan_runs, protocol_callbacks, read_results, run_benchmark
+    from zoo.runner import backend, load_data, protocol_callbacks
 
     dataset_config = get_config(dataset)
     if tuner not in TUNERS:
@@ -686,38 +734,11 @@ def run_search(
 
     final = None
     if final_epochs:
-        specs = plan_runs(dataset, [base], seeds=[seed], hparams=best["toggles"], variant_suffix="-tuned")
-        final_protocol = dataclasses.replace(
-            protocol, max_epochs=final_epochs, learning_rate=best["learning_rate"]
+        final_dir = project_dir / "final" / f"trial_{best_trial.trial_id}-epochs{final_epochs}"
+        final = _retrain_best(
+            dataset, best, protocol, final_epochs, final_dir, saved_models_dir, data_dir, verbose
         )
-        final_dir = project_dir / "final" / f"trial_{best_trial.trial_id}"
-        print(f"retraining the best configuration for up to {final_epochs} epochs", flush=True)
-        run_benchmark(
-            specs,
-            final_protocol,
-            final_dir,
-            saved_models_dir=saved_models_dir,
-            data_dir=data_dir,
-            verbose=verbose,
-        )
-        row = read_results(final_dir / "results.jsonl")[-1]  # also when a rerun found it finished
-        keys = (
-            "run_id",
-            "test_accuracy",
-            "misclassified",
-            "test_size",
-            "val_accuracy",
-            "epochs_run",
-            "export_dir",
-        )
-        final = {key: row.get(key) for key in keys}
         best["final"] = final
-        print(
-            f"final model (best configuration retrained, seed {seed}): test accuracy "
-            f"{final['test_accuracy']:.4f} ({final['misclassified']}/{final['test_size']} wrong), "
-            f"exported to {final['export_dir']}",
-            flush=True,
-        )
     best_path = out_dir / BEST_HPARAMS
     best_path.write_text(json.dumps(best, indent=2) + "\n", encoding="utf-8")
     paths["best_hparams"] = best_path
