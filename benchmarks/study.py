@@ -5,6 +5,7 @@ The plan, cheapest first so that partial results are useful early:
   2. the five ablation variants (cnn_bn_mod, resnet_mod, cnn6_bn, cnn6_convdo, vgg_mod) at their
      published toggles,
   3. extra seeds for CNN6 and CNN2.
+Every model is also tested on `challenge_realistic` (the robustness table of issue #7; `--cross-test`).
 Every run uses the study's protocol (see `zoo.runner.Protocol`) with an epoch cap (default 30 on a
 2-core CPU; the paper allowed 500). Kill it at any time and rerun the same command: finished runs are
 skipped, the interrupted one resumes at its last finished epoch. Then:
@@ -25,6 +26,8 @@ PUBLISHED_BY_COST = ("cnn2", "vgg", "cnn3", "cnn6", "cnn_bn", "inc3", "inc6")
 #: ResNet has no hidden FC layers, hence no FC activation to vary: one run at its published setup.
 NO_FC = ("resnet",)
 VARIANTS_BY_COST = ("vgg_mod", "cnn6_bn", "cnn6_convdo", "cnn_bn_mod", "resnet_mod")
+#: Robustness (issue #7): models trained on one set are also tested on the other.
+CROSS_TESTS = {"challenge": ("challenge_realistic",), "challenge_realistic": ("challenge",)}
 
 
 def study_plan(dataset: str = "challenge", stage: str = "all") -> list[RunSpec]:
@@ -47,12 +50,24 @@ def main() -> None:
     parser.add_argument("--stage", default="all", choices=("1", "2", "3", "all"))
     parser.add_argument("--out", default=None, help="default benchmarks/results/<dataset>")
     parser.add_argument("--saved-models", default="saved_models")
+    parser.add_argument(
+        "--cross-test",
+        default=None,
+        help="comma-separated configs whose test splits every model is also evaluated on (default: "
+        "challenge_realistic for challenge and challenge for challenge_realistic: the robustness table)",
+    )
     args = parser.parse_args()
+    cross_tests = (
+        CROSS_TESTS.get(args.dataset, ())
+        if args.cross_test is None
+        else [name.strip() for name in args.cross_test.split(",") if name.strip()]
+    )
     run_benchmark(
         study_plan(args.dataset, args.stage),
         Protocol(max_epochs=args.max_epochs),
         args.out or f"benchmarks/results/{args.dataset}",
         saved_models_dir=args.saved_models,
+        cross_tests=cross_tests,
     )
 
 

@@ -38,7 +38,14 @@ def reference_row(tfds_data_dir, tmp_path_factory) -> dict:
     """One uninterrupted run (VGG with ReLU FC on mini, seed 0), trained in-process."""
     out = tmp_path_factory.mktemp("reference")
     specs = plan_runs("mini", ["vgg"], ["relu"], [0])
-    rows = run_benchmark(specs, Protocol(max_epochs=EPOCHS), out, saved_models_dir=out / "saved", verbose=0)
+    rows = run_benchmark(
+        specs,
+        Protocol(max_epochs=EPOCHS),
+        out,
+        saved_models_dir=out / "saved",
+        cross_tests=["mini"],
+        verbose=0,
+    )
     assert len(rows) == 1
     return {"row": rows[0], "out": out}
 
@@ -57,6 +64,13 @@ def test_row_has_the_contract_fields_and_an_export(reference_row):
     assert metadata["model"] == "vgg" and metadata["dataset"] == "mini"
     assert (export / "saved_model.pb").exists() and (export / "model.keras").exists()
     assert (reference_row["out"] / "runs" / "vgg-relu-seed0" / "tb").is_dir()
+
+
+def test_cross_test_on_the_own_test_split_repeats_the_own_result(reference_row):
+    row = reference_row["row"]
+    cross = row["cross_tests"]["mini"]
+    own = {key: row[key] for key in ("test_accuracy", "test_size", "misclassified", "misclassified_samples")}
+    assert cross == own
 
 
 def test_rerun_of_a_finished_run_is_skipped(reference_row):
@@ -143,9 +157,10 @@ def test_parse_seeds():
         (["--models", "resnet", "--fc-activation", "relu"], "no hidden FC layers"),
         (["--models", "vgg", "--hparams", "/nonexistent.json"], "--hparams"),
         (["--models", "vgg", "--strategy", "multiworker"], "TF_CONFIG"),
+        (["--models", "vgg", "--cross-test", "challenge"], "does not match mini"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, monkeypatch):
+def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, monkeypatch, capsys):
     from zoo.cli import main
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
@@ -153,6 +168,8 @@ def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, monkeypatch
     with pytest.raises(SystemExit) as exit_info:
         sys.exit(main(["benchmark", "--dataset", "mini", *args, "--out", str(out)]))
     assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
     assert not (out / "results.jsonl").exists()
 
 

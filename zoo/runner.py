@@ -303,22 +303,16 @@ def load_data(
             return input_pipeline(config, name, protocol.batch_size, data_dir=data_dir, **kwargs)
 
         train = split("train", shuffle_seed=seed, epochs=protocol.max_epochs, initial_epoch=initial_epoch)
-        validation, test = split("validation"), split("test")
-        test_labels = np.concatenate([np.argmax(y, axis=-1) for _, y in test.as_numpy_iterator()])
+        validation = split("validation")
     else:
-        from synthetic_spectra.generator import generate
-        from synthetic_spectra.normalize import normalize_max
-
-        def arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
-            x, y = generate(dataset_config, name)
-            return normalize_max(x)[..., np.newaxis], y
-
         train = _numpy_batches(
-            *arrays("train"), num_classes, protocol.batch_size, seed=seed, initial_epoch=initial_epoch
+            *_normalized_arrays(dataset_config, "train"), num_classes, protocol.batch_size,
+            seed=seed, initial_epoch=initial_epoch,
+        )  # fmt: skip
+        validation = _numpy_batches(
+            *_normalized_arrays(dataset_config, "validation"), num_classes, protocol.batch_size
         )
-        validation = _numpy_batches(*arrays("validation"), num_classes, protocol.batch_size)
-        x_test, test_labels = arrays("test")
-        test = _numpy_batches(x_test, test_labels, num_classes, protocol.batch_size)
+    test, test_labels = load_test(config, protocol.batch_size, data_dir=data_dir)
     return RunData(
         train=train,
         validation=validation,
@@ -329,6 +323,59 @@ def load_data(
         datapoints=dataset_config.datapoints,
         n_train=n_train,
     )
+
+
+def _normalized_arrays(dataset_config: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split from the NumPy generator, max-normalised, shaped ``(n, datapoints, 1)``."""
+    from synthetic_spectra.generator import generate
+    from synthetic_spectra.normalize import normalize_max
+
+    x, y = generate(dataset_config, split)
+    return normalize_max(x)[..., np.newaxis], y
+
+
+def load_test(config: Any, batch_size: int, *, data_dir: str | None = None) -> tuple[Any, np.ndarray]:
+    """The test split of a dataset config as model inputs (canonical order) and its integer labels."""
+    from synthetic_spectra.config import get_config
+
+    dataset_config = get_config(config)
+    if backend() == "tensorflow":
+        from synthetic_spectra.pipeline import input_pipeline
+
+        test = input_pipeline(config, "test", batch_size, data_dir=data_dir)
+        labels = np.concatenate([np.argmax(y, axis=-1) for _, y in test.as_numpy_iterator()])
+        return test, labels
+    x_test, labels = _normalized_arrays(dataset_config, "test")
+    return _numpy_batches(x_test, labels, dataset_config.num_classes, batch_size), np.asarray(labels)
+
+
+def check_cross_tests(dataset: str, cross_tests: Sequence[str]) -> tuple[str, ...]:
+    """Validate the extra test sets of a run: same classes and input length as the training dataset."""
+    from synthetic_spectra.config import get_config
+
+    trained_on = get_config(dataset)
+    for name in cross_tests:
+        other = get_config(name)
+        if (other.num_classes, other.datapoints) != (trained_on.num_classes, trained_on.datapoints):
+            raise UserError(
+                f"--cross-test {name}: {other.num_classes} classes x {other.datapoints} points does not "
+                f"match {dataset} ({trained_on.num_classes} x {trained_on.datapoints})"
+            )
+    return tuple(dict.fromkeys(cross_tests))
+
+
+def evaluate_test(model: Any, test: Any, labels: np.ndarray) -> dict[str, Any]:
+    """Accuracy and misclassified samples of a model on one test set."""
+    predictions = np.argmax(model.predict(test, verbose=0), axis=-1)
+    wrong = np.flatnonzero(predictions != labels)
+    return {
+        "test_accuracy": float(1.0 - wrong.size / len(labels)),
+        "test_size": len(labels),
+        "misclassified": int(wrong.size),
+        "misclassified_samples": [
+            {"index": int(i), "true": int(labels[i]), "pred": int(predictions[i])} for i in wrong
+        ],
+    }
 
 
 # -------------------------------------------------------------------------------------- callbacks
@@ -396,9 +443,14 @@ def train_run(
     saved_models_dir: str | os.PathLike | None = "saved_models",
     data_dir: str | None = None,
     strategy: Any = None,
+    cross_tests: Sequence[str] = (),
     verbose: int = 2,
 ) -> dict[str, Any]:
-    """Train one run with the protocol (resuming if a backup exists); return its results row."""
+    """Train one run with the protocol (resuming if a backup exists); return its results row.
+
+    ``cross_tests`` names other dataset configs (same classes and length) whose test splits the best
+    weights are also evaluated on, e.g. ``challenge_realistic`` for a model trained on ``challenge``.
+    """
     import keras
 
     import zoo
@@ -437,9 +489,11 @@ def train_run(
 
     history = read_history(run_dir / "history.csv")
     epochs_run = len(history.get("loss", []))
-    probabilities = model.predict(data.test, verbose=0)
-    predictions = np.argmax(probabilities, axis=-1)
-    wrong = np.flatnonzero(predictions != data.test_labels)
+    own_test = evaluate_test(model, data.test, data.test_labels)
+    cross = {
+        name: evaluate_test(model, *load_test(name, protocol.batch_size, data_dir=data_dir))
+        for name in cross_tests
+    }
     best_epoch = int(np.argmin(history["val_loss"])) if history.get("val_loss") else None
     row = {
         "schema": SCHEMA_VERSION,
@@ -455,12 +509,8 @@ def train_run(
         "best_epoch": best_epoch,
         "best_val_loss": history["val_loss"][best_epoch] if best_epoch is not None else None,
         "val_accuracy": history["val_accuracy"][best_epoch] if best_epoch is not None else None,
-        "test_accuracy": float(1.0 - wrong.size / len(data.test_labels)),
-        "test_size": len(data.test_labels),
-        "misclassified": int(wrong.size),
-        "misclassified_samples": [
-            {"index": int(i), "true": int(data.test_labels[i]), "pred": int(predictions[i])} for i in wrong
-        ],
+        **own_test,
+        "cross_tests": cross,
         "history": history,
         "lr_factor": protocol.lr_factor,
         "batch_size": protocol.batch_size,
@@ -520,6 +570,7 @@ def run_benchmark(
     saved_models_dir: str | os.PathLike | None = "saved_models",
     data_dir: str | None = None,
     strategy: str = "default",
+    cross_tests: Sequence[str] = (),
     verbose: int = 2,
 ) -> list[dict[str, Any]]:
     """Train every planned run not yet in ``out_dir/results.jsonl``; return the rows of this call.
@@ -530,6 +581,9 @@ def run_benchmark(
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / RESULTS_FILE
+    specs = list(specs)
+    for dataset in dict.fromkeys(spec.dataset for spec in specs):
+        check_cross_tests(dataset, cross_tests)
     distribution = make_strategy(strategy)
     done = {row.get("run_id") for row in read_results(results_path)}
     rows = []
@@ -545,6 +599,7 @@ def run_benchmark(
             saved_models_dir=saved_models_dir,
             data_dir=data_dir,
             strategy=distribution,
+            cross_tests=cross_tests,
             verbose=verbose,
         )
         if is_chief():

@@ -40,6 +40,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-export", action="store_true", help="do not export the trained models")
     parser.add_argument("--data-dir", help="TFDS data directory")
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"))
+    parser.add_argument(
+        "--cross-test",
+        default="",
+        help="comma-separated dataset configs (same classes and length) whose test splits every trained "
+        "model is also evaluated on, e.g. challenge_realistic (robustness)",
+    )
     parser.add_argument("--quiet", action="store_true", help="one line per run instead of one per epoch")
     parser.set_defaults(handler=run)
 
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         saved_models_dir=None if args.no_export else args.saved_models,
         data_dir=args.data_dir,
         strategy=args.strategy,
+        cross_tests=[name.strip() for name in args.cross_test.split(",") if name.strip()],
         verbose=0 if args.quiet else 2,
     )
     return 0
