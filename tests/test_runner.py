@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -191,11 +193,45 @@ def test_mirrored_strategy_trains_and_records_once(tfds_data_dir, tmp_path):
     assert len(read_results(tmp_path / "results.jsonl")) == 1
 
 
-def test_multiworker_strategy_is_refused_with_the_upstream_reason(monkeypatch, tmp_path):
-    from zoo.errors import UserError
-    from zoo.runner import make_strategy
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
-    cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}
-    monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
-    with pytest.raises(UserError, match="keras-team/keras#20585"):
-        make_strategy("multiworker")
+
+def test_two_local_workers_train_together_and_record_once(tfds_data_dir, tmp_path):
+    """A 2-worker MultiWorkerMirroredStrategy job on 127.0.0.1: both finish, one row, one export."""
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    out, saved = tmp_path / "out", tmp_path / "saved"
+    args = ["--models", "cnn2", "--fc-activation", "relu", "--max-epochs", "2", "--strategy", "multiworker",
+            "--out", str(out), "--saved-models", str(saved)]  # fmt: skip
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TFDS_DATA_DIR": str(tfds_data_dir), "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TF_CONFIG": json.dumps(tf_config)}  # fmt: skip
+        processes.append(
+            subprocess.Popen(
+                COMMAND[:6] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
+    try:
+        outputs = [process.communicate(timeout=600)[0] for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output[-3000:]
+        assert "mini/cnn2-relu-seed0] test accuracy" in output
+    rows = read_results(out / "results.jsonl")
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["strategy"] == "MultiWorkerMirroredStrategy" and row["epochs_run"] == 2
+    assert len(row["history"]["val_loss"]) == 2 and all(math.isfinite(v) for v in row["history"]["loss"])
+    assert (saved / "mini" / "cnn2-relu-seed0" / "saved_model.pb").exists()
+    assert (out / "runs" / "cnn2-relu-seed0" / "worker-1" / "history.csv").exists()

@@ -209,11 +209,27 @@ def make_strategy(name: str) -> Any:
         return tf.distribute.MirroredStrategy()
     if "TF_CONFIG" not in os.environ:
         raise UserError("strategy 'multiworker' reads the cluster from TF_CONFIG, which is not set")
-    raise UserError(
-        "strategy 'multiworker': Keras 3's model.fit fails under tf.distribute.MultiWorkerMirroredStrategy "
-        "(keras-team/keras#20585, still open for Keras 3.15/TF 2.21); use 'mirrored' for several devices "
-        "on one host"
-    )
+    try:
+        json.loads(os.environ["TF_CONFIG"])["cluster"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError("strategy 'multiworker': TF_CONFIG is not JSON with a 'cluster' entry") from None
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def is_multiworker(strategy: Any) -> bool:
+    """True for a ``MultiWorkerMirroredStrategy`` (trained by :class:`zoo.distributed.DistributedFit`)."""
+    if strategy is None:
+        return False
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def strategy_name(strategy: Any) -> str:
+    """The public name of a strategy (``default`` for none), for the results row."""
+    if strategy is None:
+        return "default"
+    return "MultiWorkerMirroredStrategy" if is_multiworker(strategy) else type(strategy).__name__
 
 
 def is_chief() -> bool:
@@ -475,15 +491,30 @@ def train_run(
 
     set_seed(spec.seed)
     started = time.perf_counter()
-    fit_history = model.fit(
-        data.train,
-        validation_data=data.validation,
-        epochs=protocol.max_epochs,
-        steps_per_epoch=data.steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # the input pipeline shuffles, seeded and resumable
-        verbose=verbose,
-    )
+    if is_multiworker(strategy):  # Keras' fit fails there (keras-team/keras#20585): our own loop
+        from zoo.distributed import DistributedFit
+
+        fit_history = DistributedFit(model, strategy).fit(
+            data.train,
+            validation_data=data.validation,
+            epochs=protocol.max_epochs,
+            steps_per_epoch=data.steps_per_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        # Test and export from a plain copy of the trained weights, outside the strategy.
+        trained, model = model, zoo.build(spec.model, data.num_classes, data.datapoints, **spec.build_kwargs)
+        model.set_weights(trained.get_weights())
+    else:
+        fit_history = model.fit(
+            data.train,
+            validation_data=data.validation,
+            epochs=protocol.max_epochs,
+            steps_per_epoch=data.steps_per_epoch,
+            callbacks=callbacks,
+            shuffle=False,  # the input pipeline shuffles, seeded and resumable
+            verbose=verbose,
+        )
     fit_seconds = time.perf_counter() - started
     epochs_this_process = len(fit_history.epoch)
 
@@ -522,7 +553,7 @@ def train_run(
         "hardware": hardware(),
         "versions": versions(),
         "backend": backend(),
-        "strategy": type(strategy).__name__ if strategy is not None else "default",
+        "strategy": strategy_name(strategy),
         "tensorboard_dir": str(run_dir / "tb") if backend() == "tensorflow" else None,
         "export_dir": None,
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
