@@ -184,10 +184,21 @@ def test_resuming_with_other_settings_is_refused_and_overwrite_starts_over(searc
     assert json.loads((search["project"] / "oracle.json").read_text())["end_order"] == ["0"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sklearn") is not None, reason="scikit-learn is installed")
-def test_bayesian_without_scikit_learn_is_a_one_line_error(capsys, tmp_path):
+def test_bayesian_without_scikit_learn_is_a_one_line_error(capsys, tmp_path, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == "sklearn" else find_spec(name, *args)
+    )
     assert main(["tune", *BASE, "--tuner", "bayesian", "--project-dir", str(tmp_path / "p")]) == 2
     assert "scikit-learn" in capsys.readouterr().err and not (tmp_path / "p").exists()
+
+
+def test_bayesian_search_runs_with_the_pinned_scikit_learn(tfds_data_dir, tmp_path):
+    args = ["tune", *BASE, "--tuner", "bayesian", "--max-trials", "2", "--epochs", "1", "--final-epochs", "0",
+            "--project-dir", str(tmp_path / "p"), "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
+    assert len(rows) == 2 and {row["status"] for row in rows} == {"COMPLETED"}
 
 
 @pytest.mark.parametrize(
