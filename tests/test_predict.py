@@ -398,9 +398,9 @@ def test_keras_file_needing_unsafe_deserialisation_is_refused(
     ("options", "expected"),
     [
         (["--format", "xml"], "argument --format: invalid choice: 'xml'"),
-        (["--top-k", "0"], "argument --top-k: expected a positive integer, got 0"),
+        (["--top-k", "0"], "argument --top-k: expected an integer >= 1, got 0"),
         (["--top-k", "11"], "top_k must be between 1 and 10"),
-        (["--batch-size", "-4"], "argument --batch-size: expected a positive integer, got -4"),
+        (["--batch-size", "-4"], "argument --batch-size: expected an integer >= 1, got -4"),
     ],
 )
 def test_bad_options(

@@ -117,9 +117,9 @@ def test_resolve_config_merges_over_defaults() -> None:
         ({"fc_dropout": -0.5}, "fc_dropout must be in"),
         ({"conv_dropout": 1}, "conv_dropout must be in"),
         ({"fc_dropout": True}, "fc_dropout must be a number"),
-        ({"num_classes": 2.5}, "num_classes must be an integer"),
+        ({"num_classes": 2.5}, "num_classes: must be an integer"),
         ({"kernel_size": 3}, "resnet: unknown argument 'kernel_size'"),
-        ({"fc_widths": [10, -1]}, r"fc_widths\[1\] must be an integer >= 1, got -1"),
+        ({"fc_widths": [10, -1]}, r"fc_widths\[1\]: must be an integer >= 1, got -1"),
     ],
 )
 def test_resolve_config_errors_are_one_line(kwargs: dict, message: str) -> None:

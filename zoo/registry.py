@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from zoo.checks import check_int
+
 if TYPE_CHECKING:
     import keras
 
@@ -365,12 +367,6 @@ class BuildConfig:
         }
 
 
-def _positive_int(field: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _rate(field: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{field} must be a number in [0, 1), got {value!r}")
@@ -382,7 +378,7 @@ def _rate(field: str, value: Any) -> float:
 def _widths(value: Any) -> tuple[int, ...]:
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
         raise ValueError(f"fc_widths must be a sequence of positive integers, got {value!r}")
-    return tuple(_positive_int(f"fc_widths[{i}]", width) for i, width in enumerate(value))
+    return tuple(check_int(f"fc_widths[{i}]", width) for i, width in enumerate(value))
 
 
 def resolve_config(
@@ -422,8 +418,8 @@ def resolve_config(
     if not isinstance(batch_norm, bool):
         raise ValueError(f"batch_norm must be True or False, got {batch_norm!r}")
     return BuildConfig(
-        num_classes=_positive_int("num_classes", num_classes, minimum=2),
-        input_length=_positive_int("input_length", input_length),
+        num_classes=check_int("num_classes", num_classes, minimum=2),
+        input_length=check_int("input_length", input_length),
         fc_activation=activation if widths else None,
         fc_dropout=_rate("fc_dropout", defaults["fc_dropout"] if fc_dropout is None else fc_dropout),
         conv_dropout=_rate(

@@ -35,6 +35,7 @@ from typing import Any
 import keras
 import keras_tuner
 
+from zoo.checks import check_int
 from zoo.compile import LEARNING_RATE
 from zoo.errors import UserError
 from zoo.registry import get_model_info, resolve_config
@@ -510,12 +511,6 @@ class SearchResult:
     paths: dict[str, pathlib.Path] = dataclasses.field(default_factory=dict)
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_resumable(project_dir: pathlib.Path, identity: Mapping[str, Any]) -> None:
     """Refuse to resume a project that was started with other settings (KerasTuner would mix them)."""
     path = project_dir / SEARCH_FILE
@@ -627,11 +622,11 @@ def run_search(
         raise UserError("tuner 'bayesian': KerasTuner needs scikit-learn for it (pip install scikit-learn)")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    max_trials = _positive_int("max_trials", max_trials)
-    executions_per_trial = _positive_int("executions_per_trial", executions_per_trial)
-    seed = _positive_int("seed", seed, minimum=0)
+    max_trials = check_int("max_trials", max_trials)
+    executions_per_trial = check_int("executions_per_trial", executions_per_trial)
+    seed = check_int("seed", seed, minimum=0)
     protocol = protocol if protocol is not None else Protocol(max_epochs=10)
-    final_epochs = _positive_int(
+    final_epochs = check_int(
         "final_epochs", protocol.max_epochs if final_epochs is None else final_epochs, minimum=0
     )
     role = distributed_role()

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from zoo.checks import int_argument
+
 if TYPE_CHECKING:
     from zoo.spectra_io import SpectraFile
 
@@ -48,9 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model", required=True, metavar="PATH", help="export directory (zoo.export) or .keras file"
     )
-    parser.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="classes to show (3)")
+    parser.add_argument("--top-k", type=int_argument(1), default=3, metavar="K", help="classes to show (3)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (table)")
-    parser.add_argument("--batch-size", type=_positive_int, default=128, metavar="B", help="batch size (128)")
+    parser.add_argument(
+        "--batch-size", type=int_argument(1), default=128, metavar="B", help="batch size (128)"
+    )
     parser.add_argument(
         "--resample",
         action="store_true",
@@ -137,13 +141,3 @@ FORMATTERS = {"table": format_table, "json": format_json, "csv": format_csv}
 def _resampled_from(spectra_file: SpectraFile, datapoints: int) -> int | None:
     points = spectra_file.spectra.shape[1]
     return points if points != datapoints else None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value

@@ -5,17 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zoo.checks import int_argument
 from zoo.report import DEFAULT_MAX_PAIRS, write_report
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--max-pairs",
-        type=_non_negative_int,
+        type=int_argument(0),
         default=DEFAULT_MAX_PAIRS,
         metavar="N",
         help=f"confused class pairs listed and drawn per dataset, most frequent first ({DEFAULT_MAX_PAIRS})",

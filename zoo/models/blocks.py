@@ -56,14 +56,6 @@ def check_activation(field: str, activation: str) -> None:
         raise ValueError(f"{field}: unknown Keras activation {activation!r}") from None
 
 
-def check_positive_int(field: str, value: Any, maximum: int | None = None) -> int:
-    """Validate an architecture option that must be an integer in ``[1, maximum]``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum and value > maximum):
-        bound = f"between 1 and {maximum}" if maximum else ">= 1"
-        raise ValueError(f"{field} must be an integer {bound}, got {value!r}")
-    return value
-
-
 def dropout(x: Any, rate: float, name: str) -> Any:
     """``Dropout(rate)`` when ``rate > 0``; otherwise ``x`` unchanged (no layer)."""
     return keras.layers.Dropout(rate, name=name)(x) if rate > 0 else x

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.models.blocks import Conv, Stage, check_positive_int, conv_pool_stages, inception_block
+from zoo.checks import check_int
+from zoo.models.blocks import Conv, Stage, conv_pool_stages, inception_block
 
 CNN2_STAGES: tuple[Stage, ...] = (
     Stage((Conv(64, 50, 2),), pool_size=3, pool_strides=2),
@@ -46,7 +47,7 @@ def cnn3_trunk(x: Any, *, batch_norm: bool, conv_dropout: float) -> Any:
 
 def inception_trunk(x: Any, *, batch_norm: bool, conv_dropout: float, blocks: int) -> Any:
     """INC3 / INC6: the CNN3 trunk, then inception blocks A1 ... A``blocks``."""
-    check_positive_int("blocks", blocks, maximum=len(INCEPTION_FILTERS))
+    check_int("blocks", blocks, maximum=len(INCEPTION_FILTERS))
     x = cnn3_trunk(x, batch_norm=batch_norm, conv_dropout=conv_dropout)
     for index, filters in enumerate(INCEPTION_FILTERS[:blocks], start=1):
         x = inception_block(x, filters, batch_norm=batch_norm, name=f"inception{index}")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.models.blocks import Conv, Stage, check_positive_int, conv_pool_stages
+from zoo.checks import check_int
+from zoo.models.blocks import Conv, Stage, conv_pool_stages
 
 #: Filters of the convolutions of each stage.
 STAGE_FILTERS: tuple[tuple[int, ...], ...] = ((6,), (16, 16), (32, 32), (64, 64))
@@ -21,7 +22,7 @@ STAGE_FILTERS: tuple[tuple[int, ...], ...] = ((6,), (16, 16), (32, 32), (64, 64)
 
 def trunk(x: Any, *, batch_norm: bool, conv_dropout: float, kernel_size: int) -> Any:
     """conv(6) mp D; conv(16)x2 mp D; conv(32)x2 mp D; conv(64)x2 mp D; pools (2, 2), D = conv dropout."""
-    check_positive_int("kernel_size", kernel_size)
+    check_int("kernel_size", kernel_size)
     stages = tuple(
         Stage(tuple(Conv(filters, kernel_size) for filters in stage), pool_size=2, pool_strides=2)
         for stage in STAGE_FILTERS
