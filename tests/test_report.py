@@ -194,6 +194,24 @@ def test_figures_are_written(challenge_report):
         assert f"figures/{name}" in text
 
 
+def test_robustness_table_has_the_medians_on_each_cross_test_set(tmp_path):
+    rows = []
+    for seed, (own, cross) in enumerate([(10, 0.2), (20, 0.1), (30, 0.3)]):
+        row = make_row("cnn6", "relu", seed, own)
+        row["cross_tests"] = {"challenge_realistic": {"test_accuracy": cross}}
+        rows.append(row)
+    rows.append(make_row("vgg", "relu", 0, 40))  # no cross test: a dash
+    text = write_report(write_rows(tmp_path / "r.jsonl", rows), tmp_path / "out").read_text()
+    section = text.split("### Robustness: models trained on `challenge`")[1]
+    cnn6, vgg = (100 * (CHALLENGE_TEST_SIZE - errors) / CHALLENGE_TEST_SIZE for errors in (20, 40))
+    assert f"| cnn6 | relu | {cnn6:.2f} % (3) | 20.00 % (3) |" in section
+    assert f"| vgg | relu | {vgg:.2f} % (1) | – |" in section
+
+
+def test_no_robustness_section_without_cross_tests(challenge_report):
+    assert "Robustness" not in challenge_report[1]
+
+
 def test_benchmark_findings(tmp_path):
     errors = {("cnn6", "relu"): [7, 9], ("cnn_bn", "linear"): [60, 20], ("cnn2", "linear"): [12, 15]}
     pairs = {(8, 318): POSITION_OVERLAP}
@@ -264,6 +282,10 @@ GOOD = json.dumps(make_row("vgg", "relu", 0, 2))
             "r.jsonl:1: misclassified_samples entry",
         ),
         (_bad({"history": {"loss": [0.1, "x"]}}), "r.jsonl:1: history['loss'] must be a list of numbers"),
+        (
+            _bad({"cross_tests": {"challenge_realistic": {"test_accuracy": 2}}}),
+            "r.jsonl:1: cross_tests['challenge_realistic'] needs a test_accuracy in [0, 1]",
+        ),
         (
             GOOD + "\n" + _bad({"misclassified_samples": [{"index": 0, "true": 5, "pred": 1}]}),
             "r.jsonl:2: misclassified sample index 0 is not a test row of class 5",

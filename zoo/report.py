@@ -55,6 +55,7 @@ _FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "versions": ((dict,), False),
     "wall_time_s": (_NUMBER, False),
     "train_spectra_per_s": (_NUMBER, False),
+    "cross_tests": ((dict,), False),
 }
 _SAMPLE_KEYS = ("index", "true", "pred")
 _STATISTICS = ("mean", "median", "min", "max")
@@ -83,6 +84,7 @@ class Run:
     versions: dict[str, Any] = field(default_factory=dict)
     wall_time_s: float | None = None
     train_spectra_per_s: float | None = None
+    cross_tests: dict[str, float] = field(default_factory=dict)  # other test set -> accuracy
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,12 @@ def _parse_row(row: Any, where: str, line: int) -> Run:
         if not isinstance(values, list) or not all(_is_type(v, _NUMBER) for v in values):
             raise ValueError(f"{where}: history[{key!r}] must be a list of numbers")
         history[key] = [float(v) for v in values]
+    cross_tests = {}
+    for name, result in (row.get("cross_tests") or {}).items():
+        accuracy = result.get("test_accuracy") if isinstance(result, dict) else None
+        if not _is_type(accuracy, _NUMBER) or not 0.0 <= accuracy <= 1.0:
+            raise ValueError(f"{where}: cross_tests[{name!r}] needs a test_accuracy in [0, 1]")
+        cross_tests[name] = float(accuracy)
     speeds = {
         k: float(row[k]) if row.get(k) is not None else None for k in ("wall_time_s", "train_spectra_per_s")
     }
@@ -191,6 +199,7 @@ def _parse_row(row: Any, where: str, line: int) -> Run:
         stop_reason=row.get("stop_reason"),
         backend=row.get("backend"),
         versions=row.get("versions") or {},
+        cross_tests=cross_tests,
         **speeds,
     )
 
@@ -340,6 +349,30 @@ def _results_section(groups: Sequence[Group]) -> list[str]:
             ]
         )
     return ["### Test accuracy and misclassifications over seeds", "", *_table(header, rows)]
+
+
+def _robustness_section(dataset: str, groups: Sequence[Group]) -> list[str]:
+    """Test accuracy of the models trained on ``dataset`` on the other test sets they were evaluated on."""
+    others = _ordered({name for g in groups for r in g.runs for name in r.cross_tests}, ())
+    if not others:
+        return []
+    header = ["Model", "Variant", f"`{dataset}` test: median (seeds)"]
+    header += [f"`{name}` test: median (seeds)" for name in others]
+    rows = []
+    for g in groups:
+        cells = [f"{_pct(g.accuracy.median)} ({len(g.runs)})"]
+        for name in others:
+            values = [100.0 * r.cross_tests[name] for r in g.runs if name in r.cross_tests]
+            cells.append(f"{_pct(statistics.median(values))} ({len(values)})" if values else "–")
+        rows.append([g.model, g.variant, *cells])
+    return [
+        f"### Robustness: models trained on `{dataset}`, tested on other test sets",
+        "",
+        "The best weights of each run, evaluated on the test split of each other dataset config with the "
+        "same classes (`--cross-test`); medians over the seeds that have that evaluation.",
+        "",
+        *_table(header, rows),
+    ]
 
 
 def _relu_vs_linear(groups: Sequence[Group]) -> list[tuple[str, Group, Group]]:
@@ -781,6 +814,7 @@ def write_report(
             *_paper_section(dataset, groups),
             *_fc_section(dataset, groups),
             *_ablation_section(dataset, groups),
+            *_robustness_section(dataset, groups),
             *_analysis_section(dataset, groups, results_path, figures, max_pairs),
         ]
     report = out_dir / REPORT_NAME
