@@ -1,0 +1,58 @@
+"""The runner under ``KERAS_BACKEND=jax`` with TensorFlow made unimportable (as on a JAX-only GPU host)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("jax")
+
+SCRIPT = textwrap.dedent(
+    """
+    import importlib.machinery
+    import json
+    import sys
+
+    # TensorFlow and TFDS are invisible, as if not installed (imports fail, find_spec returns None).
+    path_finder = importlib.machinery.PathFinder.find_spec
+
+    def find_spec(cls, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
+            return None
+        return path_finder(name, path, target)
+
+    importlib.machinery.PathFinder.find_spec = classmethod(find_spec)
+    from zoo.runner import Protocol, plan_runs, run_benchmark
+
+    out = sys.argv[1]
+    specs = plan_runs("mini", ["cnn2"], ["relu"], [0])
+    rows = run_benchmark(specs, Protocol(max_epochs=2), out, saved_models_dir=out + "/saved",
+                         cross_tests=["mini"], verbose=0)
+    row = {key: rows[0][key] for key in ("backend", "epochs_run", "test_accuracy", "cross_tests",
+                                         "tensorboard_dir")}
+    print(json.dumps({**row, "tensorflow_loaded": "tensorflow" in sys.modules}))
+    """
+)
+
+
+def test_runner_trains_from_numpy_arrays_without_tensorflow(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert row["backend"] == "jax" and not row["tensorflow_loaded"]
+    assert row["epochs_run"] == 2 and row["tensorboard_dir"] is None
+    assert row["cross_tests"]["mini"]["test_accuracy"] == row["test_accuracy"]
+    export = tmp_path / "saved" / "mini" / "cnn2-relu-seed0"
+    assert (export / "model.keras").exists() and json.loads((export / "metadata.json").read_text())[
+        "model"
+    ] == "cnn2"
+    assert (tmp_path / "runs" / "cnn2-relu-seed0" / "history.csv").exists()
