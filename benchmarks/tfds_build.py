@@ -77,7 +77,7 @@ def report(rows: list[dict[str, Any]]) -> str:
     lines = [
         "# TFDS build time of the synthetic_spectra configs",
         "",
-        f"- machine: {os.cpu_count()} logical cores, {platform.processor() or platform.machine()}; "
+        f"- machine: {hardware()}; "
         f"Python {platform.python_version()}, tensorflow-datasets {tfds.__version__}",
         f"- load average (1/5/15 min) at the end: {load} (a shared machine slows wall times; see CPU)",
         "- baseline: the NumPy generator rendering every split in the same process, same run",
