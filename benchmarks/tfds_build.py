@@ -29,6 +29,7 @@ import tensorflow_datasets as tfds
 from synthetic_spectra.config import get_config
 from synthetic_spectra.generator import generate
 from synthetic_spectra.synthetic_spectra_dataset_builder import builder
+from zoo.runner import hardware
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, float]:
