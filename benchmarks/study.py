@@ -1,10 +1,12 @@
 """Run the challenge study of Schuetzke et al. (2023) on this machine (resumable, skip-finished).
 
-The plan, cheapest first so that partial results are useful early:
+The plan for `challenge` (and `challenge_realistic`), cheapest first so that partial results are useful early:
   1. the eight published models × {linear, ReLU} FC activation (ResNet has no FC layers: one run),
   2. the five ablation variants (cnn_bn_mod, resnet_mod, cnn6_bn, cnn6_convdo, vgg_mod) at their
      published toggles,
   3. extra seeds for CNN6 and CNN2.
+For `benchmark` (500 classes, a GPU job: `KERAS_BACKEND=jax python benchmarks/study.py --dataset benchmark
+--max-epochs 500`) it is the paper's: the eight published models at their published FC activation, seeds 0-4.
 Every model is also tested on `challenge_realistic` (the robustness table of issue #7; `--cross-test`).
 Every run uses the study's protocol (see `zoo.runner.Protocol`) with an epoch cap (default 30 on a
 2-core CPU; the paper allowed 500). Kill it at any time and rerun the same command: finished runs are
@@ -31,7 +33,14 @@ CROSS_TESTS = {"challenge": ("challenge_realistic",), "challenge_realistic": ("c
 
 
 def study_plan(dataset: str = "challenge", stage: str = "all") -> list[RunSpec]:
-    """The runs of the study, in the order they are trained."""
+    """The runs of the study, in the order they are trained.
+
+    ``benchmark`` (and configs derived from it) get the paper's 500-class study instead: the eight
+    published models at their published FC activation, seeds 0–4 (stage 1 only).
+    """
+    if dataset.startswith("benchmark"):
+        published = (*PUBLISHED_BY_COST, *NO_FC)
+        return plan_runs(dataset, published, ("default",), seeds=range(5)) if stage in ("1", "all") else []
     stages = {
         "1": plan_runs(dataset, PUBLISHED_BY_COST, ("linear", "relu"), seeds=(0,))
         + plan_runs(dataset, NO_FC, ("default",), seeds=(0,)),
