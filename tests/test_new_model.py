@@ -1,8 +1,9 @@
 """PRNet (``zoo/models/prnet.py``), this project's architecture for the ``challenge`` failure modes.
 
-Exact parameter counts, fewer parameters and FLOPs than CNN6, the log-compression layer, toggles, forward
-passes, the ``.keras`` round trip with ``safe_mode`` and ``zoo.export`` + reload. Short inputs only, except
-for the counts at the study's 5000 points (built, never run).
+Exact parameter counts, fewer parameters and FLOPs than CNN6, the peak code (apexes, height levels, presence,
+log height), the position cells, options and one-line errors, forward passes, the ``.keras`` round trip with
+``safe_mode`` and ``zoo.export`` + reload. Short inputs only, except for the counts at the study's 5000
+points (built, never run).
 """
 
 from __future__ import annotations
@@ -15,19 +16,30 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.models.prnet import DOWNSAMPLING, STEM, LogCompression
+from synthetic_spectra.generator import render
+from zoo.models.prnet import AppendConstant, LogCompression, PeakCoding
 from zoo.registry import get_model_info
 
 SHORT = 256
-PARAMS = {500: 1_520_956, 27: 1_399_395}  # at 5000 points, published defaults
+PARAMS = {500: 1_400_500, 27: 75_627}  # at 5000 points, published defaults
+CHANNELS = 11 + 2 + 1  # height levels, presence, log height, then the bias channel
 
 
 def spectra(n: int, length: int = SHORT, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).random((n, length, 1), dtype=np.float32)
+    """Random peak spectra (3 Gaussian peaks each), max-normalised, ``[n, length, 1]``."""
+    rng = np.random.default_rng(seed)
+    positions = rng.integers(length // 8, length - length // 8, (n, 3))
+    heights = rng.uniform(0.05, 1.0, (n, 3))
+    x = render(positions, heights, rng.uniform(2, 5, n), length)
+    return (x / x.max(axis=1, keepdims=True)).astype(np.float32)[..., None]
 
 
 def layer_types(model: keras.Model) -> list[str]:
     return [type(layer).__name__ for layer in model.layers]
+
+
+def code_of(x: np.ndarray, **kwargs: object) -> np.ndarray:
+    return keras.ops.convert_to_numpy(PeakCoding(**kwargs)(x.astype(np.float32)))
 
 
 # ------------------------------------------------------------------------------------ registry, size
@@ -38,8 +50,8 @@ def test_registry_entry() -> None:
     assert (info.params_500, info.params_27) == (PARAMS[500], PARAMS[27])
     assert "prnet" in zoo.list_models(include_variants=False)
     assert dict(info.defaults) == {
-        "fc_activation": "relu", "fc_dropout": 0.5, "conv_dropout": 0.0, "batch_norm": False,
-        "fc_widths": (256,), "compression_epsilon": 0.01,
+        "fc_activation": None, "fc_dropout": 0.0, "conv_dropout": 0.0, "batch_norm": False,
+        "fc_widths": (), "levels": 11, "spacing": 25, "gain": 30.0, "compression_epsilon": 0.01,
     }  # fmt: skip
 
 
@@ -47,59 +59,90 @@ def test_registry_entry() -> None:
 def test_exact_parameter_counts(num_classes: int) -> None:
     model = zoo.build("prnet", num_classes=num_classes, compile=False)
     assert model.count_params() == PARAMS[num_classes]
-    # Hand count: conv weights + biases, then flatten (79 x 64) -> 256 -> classes.
-    channels = [2, STEM.filters, *(conv.filters for conv in DOWNSAMPLING)]
-    kernels = [STEM.kernel_size, *(conv.kernel_size for conv in DOWNSAMPLING)]
-    convs = sum(
-        k * c_in * c_out + c_out for k, c_in, c_out in zip(kernels, channels[:-1], channels[1:], strict=True)
-    )
-    assert model.get_layer("flatten").output.shape[1] == math.ceil(5000 / 64) * 64 == 79 * 64
-    assert model.count_params() == convs + (79 * 64 + 1) * 256 + (256 + 1) * num_classes
+    # Hand count: the peak encoder has no weights; 200 cells x 14 channels -> classes.
+    cells = math.ceil(5000 / 25)
+    assert model.get_layer("flatten").output.shape[1] == cells * CHANNELS == 2800
+    assert model.count_params() == (cells * CHANNELS + 1) * num_classes
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == model.count_params()
 
 
 def test_fewer_parameters_and_flops_than_cnn6() -> None:
     prnet = zoo.build("prnet", num_classes=27, compile=False)
     cnn6 = zoo.build("cnn6", num_classes=27, compile=False)
     assert cnn6.count_params() == 19_644_151
-    assert prnet.count_params() * 10 < cnn6.count_params()
-    assert zoo.count_flops(prnet) == 75_995_136
-    assert zoo.count_flops(prnet) * 10 < zoo.count_flops(cnn6)
+    assert prnet.count_params() * 100 < cnn6.count_params()
+    assert zoo.count_flops(prnet) == 2 * 2800 * 27 == 151_200
+    assert zoo.count_flops(prnet) * 1000 < zoo.count_flops(cnn6)
 
 
-def test_no_pooling_only_strided_convolutions() -> None:
-    model = zoo.build("prnet", num_classes=27, compile=False)
-    assert not any("Pool" in name for name in layer_types(model))
-    strides = [model.get_layer(f"conv{i}").strides[0] for i in range(1, len(DOWNSAMPLING) + 1)]
-    assert strides == [2] * 6 and model.get_layer("stem_conv").strides[0] == 1
-    assert model.get_layer("linear_and_log").output.shape[1:] == (5000, 2)
+def test_layer_order() -> None:
+    model = zoo.build("prnet", 5, SHORT, compile=False)
+    assert [layer.name for layer in model.layers] == [
+        "spectrum", "peak_coding", "position_box1", "position_cells", "gain", "bias_channel", "flatten",
+        "output",
+    ]  # fmt: skip
+    assert model.get_layer("position_cells").output.shape[1:] == (math.ceil(SHORT / 25), CHANNELS - 1)
+    assert model.get_layer("gain").scale == 30.0 * 50
+    assert model.get_layer("bias_channel").value == pytest.approx(30.0 / math.ceil(SHORT / 25))
+    assert "Dropout" not in layer_types(model) and "Conv1D" not in layer_types(model)
 
 
-# ------------------------------------------------------------------------------------ log compression
+# ------------------------------------------------------------------------------------- the peak code
+def test_peak_coding_marks_apexes_with_height_levels() -> None:
+    x = np.zeros((1, 64, 1))
+    x[0, 10, 0], x[0, 40, 0], x[0, 41, 0], x[0, 55, 0] = 1.0, 0.2, 0.1, 0.001  # 0.001: below the threshold
+    code = code_of(x * 7.0)  # renormalised to its maximum inside the layer
+    assert code.shape == (1, 64, 13)
+    assert sorted(np.flatnonzero(code[0].any(axis=1))) == [10, 40]
+    u = np.log1p(np.array([1.0, 0.2]) / 0.01) / np.log1p(100.0)
+    np.testing.assert_allclose(code[0, [10, 40], 11], 1.0)  # presence
+    np.testing.assert_allclose(code[0, [10, 40], 12], u, rtol=1e-6)  # log height
+    levels = code[0, [10, 40], :11]
+    np.testing.assert_allclose(levels.sum(axis=1), 1.0, rtol=1e-6)  # a partition of unity
+    np.testing.assert_allclose(levels @ np.linspace(0, 1, 11), u, rtol=1e-5)  # linear interpolation
+    assert levels[0, 10] == pytest.approx(1.0)
+
+
+def test_peak_coding_is_independent_of_peak_width() -> None:
+    positions, heights = np.array([[60, 150]] * 2), np.array([[1.0, 0.155]] * 2)
+    x = render(positions, heights, np.array([2.0, 5.0]), SHORT)[..., None]
+    narrow, wide = code_of(x)
+    np.testing.assert_allclose(narrow, wide, atol=1e-6)
+    assert sorted(np.flatnonzero(narrow.any(axis=1))) == [60, 150]
+
+
+def test_minor_peaks_count_as_present() -> None:
+    x = render(np.array([[60, 150]]), np.array([[1.0, 0.005]]), np.array([2.0]), SHORT)[..., None]
+    code = code_of(x)
+    assert code[0, 150, 11] == 1.0 and code[0, 150, 12] == pytest.approx(np.log1p(0.5) / np.log1p(100), 1e-4)
+
+
 def test_log_compression_values() -> None:
     layer = LogCompression(0.01)
     x = np.array([[-1.0, -0.035, 0.0, 0.035, 0.08, 1.0, 2.0]], dtype=np.float32)
     expected = np.sign(x) * np.log1p(np.abs(x) / 0.01) / np.log1p(100.0)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, rtol=1e-6)
-    y = keras.ops.convert_to_numpy(layer(x))[0]
-    assert y[2] == 0.0 and y[5] == pytest.approx(1.0) and y[0] == pytest.approx(-1.0)
-    assert y[3] == pytest.approx(0.326, abs=1e-3)  # a 3.5 % minor peak becomes a third of the highest one
-    assert np.all(np.diff(y) > 0)
+    y = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+    assert y[0, 2] == 0.0 and y[0, 5] == pytest.approx(1.0) and y[0, 3] == pytest.approx(0.326, abs=1e-3)
 
 
-@pytest.mark.parametrize("epsilon", [0, -0.1, float("nan"), True, "0.01"])
-def test_log_compression_rejects_bad_epsilon(epsilon: object) -> None:
-    with pytest.raises(ValueError, match=r"^epsilon must be a finite number > 0, got ") as info:
-        LogCompression(epsilon)
-    assert "\n" not in str(info.value)
+def test_append_constant() -> None:
+    out = keras.ops.convert_to_numpy(AppendConstant(0.25)(np.ones((2, 3, 4), dtype=np.float32)))
+    assert out.shape == (2, 3, 5) and np.all(out[..., 4] == 0.25) and np.all(out[..., :4] == 1.0)
 
 
-def test_log_compression_config_round_trip() -> None:
-    layer = LogCompression(0.05, name="squash")
-    clone = LogCompression.from_config(layer.get_config())
-    assert (clone.epsilon, clone.name) == (0.05, "squash")
+def test_position_cells_vary_linearly_with_position() -> None:
+    model = zoo.build("prnet", 3, SHORT, compile=False)
+    cells = keras.Model(model.input, model.get_layer("position_cells").output)
+    positions = np.array([[105], [110], [115], [125]])  # cell centres near 101, 126: one linear piece
+    x = render(positions, np.ones((4, 1)), np.full(4, 2.0), SHORT)[..., None]
+    presence = keras.ops.convert_to_numpy(cells(x.astype(np.float32)))[..., 11] * 50
+    np.testing.assert_allclose(presence.sum(axis=1), 2.0, rtol=1e-5)  # two cells overlap at every point
+    np.testing.assert_allclose(presence[1], (presence[0] + presence[2]) / 2, atol=1e-6)  # linear in between
+    assert presence[3].max() == pytest.approx(presence[3, 5], rel=1e-6)  # centred on its own cell
 
 
-# ------------------------------------------------------------------------------------------ toggles
+# ------------------------------------------------------------------------------------------ options
 def test_forward_pass_on_short_inputs() -> None:
     for length in (SHORT, 9):
         model = zoo.build("prnet", num_classes=3, input_length=length, compile=False)
@@ -108,57 +151,32 @@ def test_forward_pass_on_short_inputs() -> None:
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_default_head_and_layer_order() -> None:
-    model = zoo.build("prnet", 5, SHORT, compile=False)
-    assert [layer.name for layer in model.layers[-5:]] == [
-        "flatten", "dense0_dropout", "dense0", "output_dropout", "output",
-    ]  # fmt: skip
-    assert model.get_layer("dense0").units == 256
-    assert model.get_layer("dense0").get_config()["activation"] == "relu"
-    assert model.get_layer("dense0_dropout").rate == model.get_layer("output_dropout").rate == 0.5
-    assert "BatchNormalization" not in layer_types(model)
-    assert not any(layer.name.startswith("conv") and "dropout" in layer.name for layer in model.layers)
-
-
-def test_batch_norm_and_conv_dropout_toggles() -> None:
-    model = zoo.build("prnet", 5, SHORT, batch_norm=True, conv_dropout=0.1, compile=False)
-    for name in ["stem_conv", *(f"conv{i}" for i in range(1, 7))]:
-        conv, bn, act = (model.get_layer(f"{name}{suffix}") for suffix in ("", "_bn", "_act"))
-        assert conv.get_config()["activation"] == "linear"
-        assert bn.input is conv.output and act.input is bn.output
-    for index in range(1, 7):
-        layer = model.get_layer(f"conv{index}_dropout")
-        assert layer.rate == 0.1 and layer.input is model.get_layer(f"conv{index}_act").output
+def test_architecture_options() -> None:
+    options = {"levels": 5, "spacing": 10, "gain": 2.0, "compression_epsilon": 0.1}
+    model = zoo.build("prnet", 5, SHORT, compile=False, **options)
+    assert model.get_layer("peak_coding").levels == 5 and model.get_layer("peak_coding").epsilon == 0.1
+    assert model.get_layer("position_cells").output.shape[1:] == (math.ceil(SHORT / 10), 7)
+    assert model.get_layer("gain").scale == 2.0 * 20
 
 
 def test_fc_toggles() -> None:
-    model = zoo.build(
-        "prnet", 5, SHORT, fc_widths=(32, 16), fc_activation="linear", fc_dropout=0.0, compile=False
-    )
+    head = {"fc_widths": (32, 16), "fc_activation": "relu", "fc_dropout": 0.2}
+    model = zoo.build("prnet", 5, SHORT, compile=False, **head)
     assert [model.get_layer(f"dense{i}").units for i in (0, 1)] == [32, 16]
-    assert model.get_layer("dense1").get_config()["activation"] == "linear"
-    assert "Dropout" not in layer_types(model)
-    bare = zoo.build("prnet", 5, SHORT, fc_widths=(), compile=False)
-    assert layer_types(bare).count("Dense") == 1
-
-
-def test_compression_epsilon_option() -> None:
-    plain = zoo.build("prnet", 5, SHORT, compression_epsilon=0, compile=False)
-    default = zoo.build("prnet", 5, SHORT, compile=False)
-    assert "LogCompression" not in layer_types(plain) and "LogCompression" in layer_types(default)
-    assert default.count_params() - plain.count_params() == STEM.kernel_size * STEM.filters
-    wide = zoo.build("prnet", 5, SHORT, compression_epsilon=0.1, compile=False)
-    assert wide.get_layer("log_compression").epsilon == 0.1
+    assert model.get_layer("dense1").get_config()["activation"] == "relu"
+    assert layer_types(model).count("Dropout") == 3
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (
-            {"compression_epsilon": -1},
-            r"compression_epsilon must be a finite number >= 0 \(0 = no log channel\)",
-        ),
+        ({"compression_epsilon": 0}, r"compression_epsilon must be a finite number > 0, got 0"),
         ({"compression_epsilon": "small"}, "compression_epsilon must be a finite number"),
+        ({"levels": 1}, r"levels must be an integer >= 2, got 1"),
+        ({"spacing": 2.5}, r"spacing must be an integer >= 1, got 2.5"),
+        ({"gain": float("inf")}, r"gain must be a finite number > 0, got inf"),
+        ({"batch_norm": True}, "prnet has no convolutions"),
+        ({"conv_dropout": 0.1}, "prnet has no convolutions"),
         ({"pooling": "native"}, "prnet: unknown argument 'pooling'"),
         ({"fc_dropout": 1.0}, "fc_dropout must be in"),
     ],
@@ -169,12 +187,28 @@ def test_one_line_errors(kwargs: dict, message: str) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("epsilon", [0, -0.1, float("nan"), True, "0.01"])
+def test_log_compression_rejects_bad_epsilon(epsilon: object) -> None:
+    with pytest.raises(ValueError, match=r"^epsilon must be a finite number > 0, got ") as info:
+        LogCompression(epsilon)
+    assert "\n" not in str(info.value)
+
+
+def test_layer_configs_round_trip() -> None:
+    coding = PeakCoding.from_config(PeakCoding(5, 0.05, window=7, threshold=0.01, name="code").get_config())
+    assert (coding.levels, coding.epsilon, coding.window, coding.name) == (5, 0.05, 7, "code")
+    assert coding.threshold == 0.01 and not coding.linear_levels
+    assert PeakCoding.from_config(PeakCoding(linear_levels=True).get_config()).linear_levels
+    assert AppendConstant.from_config(AppendConstant(0.5).get_config()).value == 0.5
+    assert LogCompression.from_config(LogCompression(0.05).get_config()).epsilon == 0.05
+
+
 # ------------------------------------------------------------------------------------ serialisation
 @pytest.fixture(scope="module")
 def trained() -> keras.Model:
     """A short-input PRNet after one training step (weights away from their initial values)."""
     keras.utils.set_random_seed(0)
-    model = zoo.compile_model(zoo.build("prnet", 4, SHORT, fc_widths=(16,), compile=False), jit_compile=False)
+    model = zoo.compile_model(zoo.build("prnet", 4, SHORT, compile=False), jit_compile=False)
     model.fit(spectra(8), np.eye(4)[np.arange(8) % 4], epochs=1, batch_size=4, verbose=0)
     return model
 
@@ -182,7 +216,8 @@ def trained() -> keras.Model:
 def test_keras_file_round_trip_safe_mode(trained: keras.Model, tmp_path: pathlib.Path) -> None:
     trained.save(tmp_path / "prnet.keras")
     restored = keras.saving.load_model(tmp_path / "prnet.keras", safe_mode=True)
-    assert isinstance(restored.get_layer("log_compression"), LogCompression)
+    assert isinstance(restored.get_layer("peak_coding"), PeakCoding)
+    assert isinstance(restored.get_layer("bias_channel"), AppendConstant)
     x = spectra(3, seed=1)
     np.testing.assert_allclose(restored.predict(x, verbose=0), trained.predict(x, verbose=0), rtol=1e-6)
 

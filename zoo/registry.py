@@ -312,17 +312,20 @@ class ProjectWork(Paper):
 THIS_PROJECT_2026 = ProjectWork(
     authors="spectrazoo contributors",
     year=2026,
-    title="PRNet: a peak-resolving CNN designed against the failure modes of the challenge study",
+    title="PRNet: a peak-resolving network designed against the failure modes of the challenge study",
     venue="this project (zoo/models/prnet.py, GitHub issue #7)",
 )
 
 _register(ModelInfo(
     name="prnet", display_name="PRNet", paper=THIS_PROJECT_2026, domain="general 1-D spectra",
     builder="zoo.models.prnet:trunk",
-    defaults=_defaults(fc_widths=(256,), fc_dropout=0.5, fc_activation="relu", compression_epsilon=0.01),
-    params_500=1_520_956, params_27=1_399_395,
-    description="Linear + log-compressed input, strided convs instead of max pools (stride 64), "
-    "flatten, one ReLU FC layer.",
+    defaults=_defaults(
+        fc_widths=(), fc_dropout=0.0, fc_activation=None,
+        levels=11, spacing=25, gain=30.0, compression_epsilon=0.01,
+    ),
+    params_500=1_400_500, params_27=75_627,
+    description="Peak apexes coded by log height (11 levels), presence and position (triangular cells of "
+    "25 points), fixed gain, one linear softmax layer.",
 ))  # fmt: skip
 
 

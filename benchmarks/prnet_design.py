@@ -1,0 +1,396 @@
+"""PRNet design search (issue #7): train candidates in memory with the study's protocol, judge on validation.
+
+Usage: ``python benchmarks/prnet_design.py CANDIDATE [--seed 0] [--epochs 30]``. Prints validation
+accuracy and loss every epoch and, at the end, the accuracy on two *probe* sets: fixed-variation renders of
+the training classes (whole-pattern shifts 0, ±20, ±28 points, heights 0, ±0.025, sigma 2 and 3.5; the
+*tight* probe: shifts ±32, heights ±0.032) that measure whether the decision boundaries sit near the
+midpoints between neighbouring classes. The probes are drawn from the class table only (not the test
+split, whose shifts, heights and sigma differ); the test split is never touched here. Adam 3e-4, batch 128,
+ReduceLROnPlateau and EarlyStopping as in ``spectrazoo benchmark``; the batches are shuffled by
+``Model.fit`` (not the runner's seeded pipeline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+
+import zoo
+from synthetic_spectra.config import get_config
+from synthetic_spectra.generator import generate, render
+from synthetic_spectra.normalize import normalize_max
+
+DATASET = "challenge"
+PROBE_SHIFTS = (-28, -20, 0, 20, 28)
+PROBE_VARIATIONS = (-0.025, 0.0, 0.025)
+PROBE_SIGMAS = (2.0, 3.5)
+#: A tighter probe: closer to the midpoints between classes (margins 3 points and 0.0055 in height).
+TIGHT_SHIFTS = (-32, 32)
+TIGHT_VARIATIONS = (-0.032, 0.032)
+
+
+def probe_set(
+    config_name: str = DATASET,
+    shifts: tuple[int, ...] = PROBE_SHIFTS,
+    variations: tuple[float, ...] = PROBE_VARIATIONS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max-normalised probe spectra ``[n, points, 1]`` and labels (shift x variation x sigma per class)."""
+    config = get_config(config_name)
+    rows: list[tuple[np.ndarray, np.ndarray, float]] = []
+    labels: list[int] = []
+    for label, (positions, heights) in enumerate(zip(config.positions, config.heights, strict=True)):
+        base_p, base_h = np.array(positions), np.array(heights)
+        for shift, variation, sigma in itertools.product(shifts, variations, PROBE_SIGMAS):
+            varied = np.where(base_h == 1.0, 1.0, np.clip(base_h + variation, 0.0, 2.0))
+            rows.append((base_p + shift, varied, sigma))
+            labels.append(label)
+    width = max(len(p) for p, _, _ in rows)
+    positions = np.full((len(rows), width), -1, dtype=np.int64)
+    heights = np.zeros((len(rows), width))
+    for index, (p, h, _) in enumerate(rows):
+        positions[index, : len(p)], heights[index, : len(h)] = p, h
+    sigmas = np.array([s for _, _, s in rows])
+    x = render(positions, heights, sigmas, config.datapoints)
+    return normalize_max(x)[..., None], np.array(labels)
+
+
+def arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split of the dataset, max-normalised, ``[n, points, 1]``."""
+    x, y = generate(get_config(DATASET), split)
+    return normalize_max(x)[..., None], y
+
+
+def prnet(**options: Any) -> Callable[[], keras.Model]:
+    """A PRNet build with some options changed (registry defaults otherwise)."""
+    return lambda: zoo.build("prnet", 27, 5000, compile=False, **options)
+
+
+@keras.saving.register_keras_serializable(package="design")
+class MaxNorm(keras.layers.Layer):
+    """Divide each spectrum by its maximum over length and channels."""
+
+    def call(self, inputs: Any) -> Any:
+        peak = keras.ops.max(inputs, axis=(1, 2), keepdims=True)
+        return inputs / keras.ops.maximum(peak, 1e-12)
+
+
+def candidate(
+    *,
+    box: int = 15,
+    passes: int = 3,
+    pool: int = 8,
+    epsilon: float = 1e-3,
+    layer_norm: bool = False,
+    convs: tuple[tuple[int, int], ...] = (),
+    hidden: tuple[int, ...] = (),
+    rate: float = 0.0,
+    gain: float = 1.0,
+) -> Callable[[], keras.Model]:
+    """Smooth → re-max-normalise → [linear, log] → convs → average pool → [LayerNorm] → flatten → head."""
+    from zoo.models.prnet import LogCompression
+
+    def build() -> keras.Model:
+        inputs = keras.Input((5000, 1))
+        x = inputs
+        for index in range(passes):
+            x = keras.layers.AveragePooling1D(box, 1, padding="same", name=f"blur{index}")(x)
+        x = MaxNorm()(x)
+        if epsilon:
+            x = keras.layers.Concatenate()([x, LogCompression(epsilon)(x)])
+        for filters, kernel in convs:
+            x = keras.layers.Conv1D(filters, kernel, padding="same", activation="relu")(x)
+        x = keras.layers.AveragePooling1D(pool, pool)(x)
+        if layer_norm:
+            x = keras.layers.LayerNormalization(axis=(1, 2))(x)
+        if gain != 1.0:
+            x = keras.layers.Rescaling(gain)(x)
+        x = keras.layers.Flatten()(x)
+        for width in hidden:
+            x = keras.layers.Dropout(rate)(x) if rate else x
+            x = keras.layers.Dense(width, activation="relu")(x)
+        x = keras.layers.Dropout(rate)(x) if rate else x
+        outputs = keras.layers.Dense(27, activation="softmax")(x)
+        return keras.Model(inputs, outputs, name="candidate")
+
+    return build
+
+
+@keras.saving.register_keras_serializable(package="design")
+class PeakCode(keras.layers.Layer):
+    """Apexes of peaks (local maxima above a threshold), their heights coded on triangular levels."""
+
+    def __init__(
+        self,
+        window: int = 11,
+        threshold: float = 0.002,
+        levels: int = 21,
+        epsilon: float = 0.01,
+        extra: bool = False,
+        periods: tuple[int, ...] = (),
+        height: bool = False,
+        **kw,
+    ):
+        super().__init__(**kw)
+        self.window, self.threshold, self.levels, self.epsilon = window, threshold, levels, epsilon
+        self.extra, self.periods, self.height = extra, periods, height
+
+    def call(self, x: Any) -> Any:
+        ops = keras.ops
+        local = ops.max_pool(x, self.window, 1, padding="same")
+        apex = ops.logical_and(x >= local, x > self.threshold)
+        u = ops.log1p(ops.maximum(x, 0.0) / self.epsilon) / np.log1p(1.0 / self.epsilon)
+        centres = ops.linspace(0.0, 1.0, max(self.levels, 2))
+        code = ops.relu(1.0 - ops.abs(u - centres) * (max(self.levels, 2) - 1))
+        parts = [code] if self.levels else []
+        if self.extra:
+            parts += [ops.ones_like(u), u]
+        if self.height:
+            parts += [x]
+        if self.periods:
+            t = ops.arange(x.shape[1], dtype="float32")[None, :, None]
+            for period in self.periods:
+                parts += [ops.sin(2 * np.pi * t / period) + 0 * u, ops.cos(2 * np.pi * t / period) + 0 * u]
+        return ops.where(apex, ops.concatenate(parts, axis=-1), 0.0)
+
+
+@keras.saving.register_keras_serializable(package="design")
+class AppendConstant(keras.layers.Layer):
+    """Append a channel of one constant value (a bias feature that the later gain speeds up)."""
+
+    def __init__(self, value: float, **kw):
+        super().__init__(**kw)
+        self.value = value
+
+    def call(self, x: Any) -> Any:
+        return keras.ops.concatenate([x, keras.ops.full_like(x[..., :1], self.value)], axis=-1)
+
+
+def splat(
+    *,
+    blur: int = 0,
+    spacing: int = 25,
+    levels: int = 21,
+    gain: float = 30.0,
+    window: int = 11,
+    extra: bool = False,
+    periods: tuple[int, ...] = (),
+    bias: float = 0.0,
+    height: bool = False,
+) -> Callable[[], keras.Model]:
+    """[blur] → max-normalise → peak apexes → height levels → triangular position cells → gain → linear."""
+
+    def build() -> keras.Model:
+        inputs = keras.Input((5000, 1))
+        x = inputs
+        for index in range(2 if blur else 0):
+            x = keras.layers.AveragePooling1D(blur, 1, padding="same", name=f"blur{index}")(x)
+        x = MaxNorm()(x)
+        x = PeakCode(window=window, levels=levels, extra=extra, periods=periods, height=height)(x)
+        x = keras.layers.AveragePooling1D(2 * spacing, 1, padding="same")(x)
+        x = keras.layers.AveragePooling1D(2 * spacing, spacing, padding="same")(x)
+        if bias:
+            x = AppendConstant(bias / (2 * spacing * x.shape[1]))(x)
+        x = keras.layers.Rescaling(gain * 2 * spacing)(x)
+        x = keras.layers.Flatten()(x)
+        outputs = keras.layers.Dense(27, activation="softmax")(x)
+        return keras.Model(inputs, outputs, name="candidate")
+
+    return build
+
+
+def peaks(
+    linear: bool = False, levels: int = 11, spacing: int = 25, gain: float = 30.0, zero_init: bool = False
+) -> Callable[[], keras.Model]:
+    """The zoo's PRNet trunk with the height levels on a log (default) or linear height scale."""
+    from zoo.models.prnet import AppendConstant as Bias
+    from zoo.models.prnet import PeakCoding
+
+    def build() -> keras.Model:
+        inputs = keras.Input((5000, 1))
+        x = PeakCoding(levels, linear_levels=linear)(inputs)
+        x = keras.layers.AveragePooling1D(2 * spacing, 1, padding="same")(x)
+        x = keras.layers.AveragePooling1D(2 * spacing, spacing, padding="same")(x)
+        x = keras.layers.Rescaling(gain * 2 * spacing)(x)
+        x = Bias(gain / x.shape[1])(x)
+        init = "zeros" if zero_init else "glorot_uniform"
+        x = keras.layers.Flatten()(x)
+        outputs = keras.layers.Dense(27, activation="softmax", kernel_initializer=init)(x)
+        return keras.Model(inputs, outputs, name="candidate")
+
+    return build
+
+
+def multiscale(
+    coarse: int = 100, split: bool = False, spacing: int = 25, gain: float = 30.0, linear: bool = False
+) -> Callable[[], keras.Model]:
+    """Fine position cells (all channels, or presence + log height only) plus coarse cells for the levels."""
+    from zoo.models.prnet import AppendConstant as Bias
+    from zoo.models.prnet import PeakCoding
+
+    def cells(x: Any, step: int) -> Any:
+        x = keras.layers.AveragePooling1D(2 * step, 1, padding="same")(x)
+        x = keras.layers.AveragePooling1D(2 * step, step, padding="same")(x)
+        return keras.layers.Flatten()(keras.layers.Rescaling(gain * 2 * step)(x))
+
+    def build() -> keras.Model:
+        inputs = keras.Input((5000, 1))
+        code = PeakCoding(11, linear_levels=linear)(inputs)
+        fine = code[..., 11:] if split else code
+        x = keras.layers.Concatenate()([cells(fine, spacing), cells(code[..., :11], coarse)])
+        x = Bias(gain)(x[:, None, :])
+        outputs = keras.layers.Dense(27, activation="softmax")(keras.layers.Flatten()(x))
+        return keras.Model(inputs, outputs, name="candidate")
+
+    return build
+
+
+@keras.saving.register_keras_serializable(package="design")
+class CellMoments(keras.layers.Layer):
+    """Triangular position cells of a code map plus first moments (offset from the cell centre / spacing)."""
+
+    def __init__(self, spacing: int, moment_channels: int, **kw):
+        super().__init__(**kw)
+        self.spacing, self.moment_channels = spacing, moment_channels
+
+    def call(self, code: Any) -> Any:
+        ops = keras.ops
+        step = self.spacing
+        t = ops.arange(code.shape[1], dtype="float32")[None, :, None] / step
+        both = ops.concatenate([code, code[..., : self.moment_channels] * t], axis=-1)
+        pooled = ops.average_pool(both, 2 * step, 1, padding="same")
+        pooled = ops.average_pool(pooled, 2 * step, step, padding="same") * (2 * step)
+        zero, first = pooled[..., : code.shape[-1]], pooled[..., code.shape[-1] :]
+        centres = ops.arange(pooled.shape[1], dtype="float32")[
+            None, :, None
+        ]  # approximate: offsets within ±2
+        return ops.concatenate([zero, first - centres * zero[..., : self.moment_channels]], axis=-1)
+
+
+def moments(spacing: int = 100, channels: str = "presence", gain: float = 30.0) -> Callable[[], keras.Model]:
+    """Peak code on coarse cells with first moments (linear in position inside a cell) for some channels."""
+    from zoo.models.prnet import AppendConstant as Bias
+    from zoo.models.prnet import PeakCoding
+
+    def build() -> keras.Model:
+        inputs = keras.Input((5000, 1))
+        code = PeakCoding(11)(inputs)
+        if channels == "presence":  # moments of presence and log height only
+            code = keras.layers.Concatenate()([code[..., 11:], code[..., :11]])
+            count = 2
+        else:
+            count = 13
+        x = CellMoments(spacing, count)(code)
+        x = keras.layers.Rescaling(gain)(x)
+        x = Bias(gain / x.shape[1])(x)
+        outputs = keras.layers.Dense(27, activation="softmax")(keras.layers.Flatten()(x))
+        return keras.Model(inputs, outputs, name="candidate")
+
+    return build
+
+
+#: The design iterations in the order they were tried (README of benchmarks/results/new_model).
+CANDIDATES: dict[str, Callable[[], keras.Model]] = {
+    # 1. smoothed, re-max-normalised spectrum [linear, log], average pool 8, linear read-out
+    "lin": candidate(),
+    "lin_ln": candidate(layer_norm=True),
+    "lin_g10": candidate(gain=10.0),
+    "lin_g100": candidate(gain=100.0),
+    "lin_g300": candidate(gain=300.0),
+    "mlp_ln": candidate(layer_norm=True, hidden=(256,)),
+    "conv_ln": candidate(layer_norm=True, convs=((32, 9),)),
+    # 2. peak apexes coded by log-height levels and triangular position cells, linear read-out
+    "splat": splat(),
+    "splat_g10": splat(gain=10.0),
+    "splat_g100": splat(gain=100.0),
+    "splat_s50": splat(spacing=50),
+    "splat_x11": splat(levels=11, extra=True),
+    "splat_x11_p400": splat(levels=11, extra=True, periods=(400,)),
+    "splat_x11_b1": splat(levels=11, extra=True, bias=1.0),  # = the chosen design (PRNet v2)
+    "splat_x11h_b1": splat(levels=11, extra=True, height=True, bias=1.0),
+    "splat_x11h_b1_s50": splat(levels=11, extra=True, height=True, bias=1.0, spacing=50),
+    "splat_x0h_b1": splat(levels=0, extra=True, height=True, bias=1.0),
+    "splat_x0h_b1_s50": splat(levels=0, extra=True, height=True, bias=1.0, spacing=50),
+    # 3. the zoo's PRNet layers (prnet_log11 = zoo.build("prnet")) and variations tried after it
+    "prnet": prnet(),
+    "prnet_log11": peaks(),
+    "prnet_lin11": peaks(linear=True),
+    "prnet_log11_zero": peaks(zero_init=True),
+    "prnet_lin11_zero": peaks(linear=True, zero_init=True),
+    "prnet_g10": peaks(gain=10.0),
+    "prnet_g100": peaks(gain=100.0),
+    "prnet_s50": peaks(spacing=50),
+    "ms100": multiscale(),
+    "ms100_split": multiscale(split=True),
+    "ms50_split": multiscale(coarse=50, split=True),
+    "mom100": moments(100),
+    "mom50": moments(50),
+    "mom100_all": moments(100, "all"),
+}
+
+
+def train(name: str, seed: int, epochs: int) -> None:
+    """Train one candidate with the study's protocol and print validation and probe metrics."""
+    x_train, y_train = arrays("train")
+    x_val, y_val = arrays("validation")
+    x_probe, y_probe = probe_set()
+    x_tight, y_tight = probe_set(shifts=TIGHT_SHIFTS, variations=TIGHT_VARIATIONS)
+    keras.utils.set_random_seed(seed)
+    model = zoo.compile_model(CANDIDATES[name]())
+    print(f"{name}: {model.count_params():,} params, {zoo.count_flops(model) / 1e6:.2f} MFLOP")
+    callbacks = [
+        keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=10),
+        keras.callbacks.EarlyStopping("val_loss", patience=25, min_delta=1e-4, restore_best_weights=True),
+    ]
+    start = time.time()
+    history = model.fit(
+        x_train,
+        np.eye(27)[y_train],
+        batch_size=128,
+        epochs=epochs,
+        validation_data=(x_val, np.eye(27)[y_val]),
+        callbacks=callbacks,
+        verbose=0,
+    )
+    h = history.history
+    for epoch in range(len(h["loss"])):
+        print(
+            f"  epoch {epoch + 1:2d} train {h['accuracy'][epoch]:.3f}/{h['loss'][epoch]:.3f} "
+            f"val {h['val_accuracy'][epoch]:.3f}/{h['val_loss'][epoch]:.3f}"
+        )
+    best = int(np.argmin(h["val_loss"]))
+    probe = model.predict(x_probe, verbose=0).argmax(axis=1)
+    wrong = np.bincount(y_probe[probe != y_probe] // 9, minlength=3)
+    combos = list(itertools.product(PROBE_SHIFTS, PROBE_VARIATIONS, PROBE_SIGMAS))
+    for index in np.flatnonzero(probe != y_probe):
+        shift, variation, sigma = combos[index % len(combos)]
+        where = f"shift {shift} height {variation:+} sigma {sigma}"
+        print(f"  probe miss: class {y_probe[index]} {where} -> {probe[index]}")
+    tight = model.predict(x_tight, verbose=0).argmax(axis=1)
+    tight_wrong = np.bincount(y_tight[tight != y_tight] // 9, minlength=3)
+    print(
+        f"RESULT {name} seed {seed}: best epoch {best + 1} val acc {h['val_accuracy'][best]:.3f} "
+        f"val loss {h['val_loss'][best]:.3f}; probe acc {np.mean(probe == y_probe):.3f} "
+        f"(wrong per group minor/position/intensity {wrong.tolist()}); "
+        f"tight probe acc {np.mean(tight == y_tight):.3f} "
+        f"(wrong {tight_wrong.tolist()}); {time.time() - start:.0f} s"
+    )
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("candidate", choices=sorted(CANDIDATES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=30)
+    args = parser.parse_args()
+    train(args.candidate, args.seed, args.epochs)
+
+
+if __name__ == "__main__":
+    main()
