@@ -208,6 +208,30 @@ def test_robustness_table_has_the_medians_on_each_cross_test_set(tmp_path):
     assert f"| vgg | relu | {vgg:.2f} % (1) | – |" in section
 
 
+def test_several_results_files_are_merged_in_order(main, tmp_path, capsys):
+    study = write_rows(
+        tmp_path / "study.jsonl", [make_row("cnn6", "relu", 0, 30), make_row("vgg", "relu", 0, 40)]
+    )
+    newer = write_rows(
+        tmp_path / "new.jsonl", [make_row("prnet", "default", 0, 10), make_row("vgg", "relu", 0, 4)]
+    )
+    assert main(["report", str(study), str(newer)]) == 0
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert f"Results: `{study}`, `{newer}`, 3 runs on `challenge`" in text
+    vgg = f"{100 * (CHALLENGE_TEST_SIZE - 4) / CHALLENGE_TEST_SIZE:.2f} %"
+    assert f"| vgg | relu | 0 | {vgg} |" in text and "| prnet | default | 0 |" in text
+    # The paper's claims are checked on the study's models; a new model is listed but not compared.
+    assert "best vgg (relu)" in text and "best prnet" not in text
+
+
+def test_a_bad_row_in_the_second_file_is_named_by_its_file_and_line(main, tmp_path, capsys):
+    good = write_rows(tmp_path / "a.jsonl", [make_row("cnn6", "relu", 0, 3)])
+    bad = tmp_path / "b.jsonl"
+    bad.write_text(_bad({"seed": "0"}) + "\n")
+    assert main(["report", str(good), str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert f"{bad}:1: field 'seed' has the wrong type" in capsys.readouterr().err
+
+
 def test_no_robustness_section_without_cross_tests(challenge_report):
     assert "Robustness" not in challenge_report[1]
 

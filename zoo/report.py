@@ -66,6 +66,7 @@ class Run:
     """One finished training run (one validated results row); ``line`` is its line in the file."""
 
     line: int
+    source: str  # the results file it was read from
     run_id: str
     dataset: str
     model: str
@@ -148,7 +149,7 @@ def _parse_samples(samples: list[Any], test_size: int, where: str) -> tuple[tupl
     return tuple(parsed)
 
 
-def _parse_row(row: Any, where: str, line: int) -> Run:
+def _parse_row(row: Any, where: str, line: int, source: str = "") -> Run:
     """Validate one decoded row (``where`` = ``file:line``, for messages)."""
     if not isinstance(row, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
@@ -183,6 +184,7 @@ def _parse_row(row: Any, where: str, line: int) -> Run:
     }
     return Run(
         line=line,
+        source=source,
         run_id=row["run_id"],
         dataset=row["dataset"],
         model=row["model"],
@@ -225,7 +227,7 @@ def read_results(path: str | Path) -> list[Run]:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
-            run = _parse_row(row, where, number)
+            run = _parse_row(row, where, number, str(path))
             runs[run.run_id] = run
     if not runs:
         raise ValueError(f"{path}: no result rows (empty file)")
@@ -390,7 +392,7 @@ def _relu_wins(compared: Sequence[tuple[str, Group, Group]]) -> int:
 
 
 def _benchmark_findings(groups: Sequence[Group]) -> list[tuple[str, str, str, str]]:
-    runs = [r for g in groups for r in g.runs]
+    runs = [r for g in _study_models(groups) for r in g.runs]
     lowest = min(runs, key=lambda r: r.test_accuracy)
     findings = [
         (
@@ -401,7 +403,7 @@ def _benchmark_findings(groups: Sequence[Group]) -> list[tuple[str, str, str, st
             _yes_no(100 * lowest.test_accuracy >= paper.BENCHMARK_MIN_ACCURACY),
         )
     ]
-    best = min(groups, key=lambda g: g.misclassified.mean)
+    best = min(_study_models(groups), key=lambda g: g.misclassified.mean)
     reference = _find(groups, paper.BENCHMARK_BEST_MODEL)
     if reference is not None:
         findings.append(
@@ -437,9 +439,14 @@ def _benchmark_findings(groups: Sequence[Group]) -> list[tuple[str, str, str, st
     return findings
 
 
+def _study_models(groups: Sequence[Group]) -> list[Group]:
+    """The groups of the study's own models (the paper's claims are about those, not about new models)."""
+    return [g for g in groups if g.model in paper.MODEL_ORDER] or list(groups)
+
+
 def _challenge_findings(groups: Sequence[Group]) -> list[tuple[str, str, str, str]]:
     findings = []
-    best = max(groups, key=lambda g: g.accuracy.median)
+    best = max(_study_models(groups), key=lambda g: g.accuracy.median)
     reference = _find(groups, paper.CHALLENGE_BEST_MODEL)
     if reference is not None:
         findings.append(
@@ -672,13 +679,13 @@ def _load_dataset(name: str) -> _Dataset | None:
     return _Dataset(config, np.asarray(spectra), np.asarray(labels), synthetic_spectra.render)
 
 
-def _check_samples(runs: Iterable[Run], data: _Dataset, results: Path) -> None:
+def _check_samples(runs: Iterable[Run], data: _Dataset) -> None:
     """Every misclassified sample must name a canonical test row of its true class."""
     for run in runs:
         for index, true, _ in run.samples:
             if index >= len(data.test_labels) or int(data.test_labels[index]) != true:
                 raise ValueError(
-                    f"{results}:{run.line}: misclassified sample index {index} is not a test row of class "
+                    f"{run.source}:{run.line}: misclassified sample index {index} is not a test row of class "
                     f"{true} in dataset {run.dataset!r}"
                 )
 
@@ -749,9 +756,7 @@ def _pair_table(
     return lines
 
 
-def _analysis_section(
-    dataset: str, groups: Sequence[Group], results: Path, figures: Path, max_pairs: int
-) -> list[str]:
+def _analysis_section(dataset: str, groups: Sequence[Group], figures: Path, max_pairs: int) -> list[str]:
     lines = ["### Misclassification analysis", ""]
     runs = [r for g in groups for r in g.runs]
     if not any(r.samples for r in runs):
@@ -763,7 +768,7 @@ def _analysis_section(
             f"No class table is known for dataset {dataset!r}: failure modes are not derived.",
             "",
         ]
-    _check_samples(runs, data, results)
+    _check_samples(runs, data)
     summary = summarize(data.config, ((t, p) for r in runs for _, t, p in r.samples))
     lines += [
         "Failure mode of every misclassified test spectrum, derived from the two class fingerprints (rule: "
@@ -780,13 +785,23 @@ def _analysis_section(
 
 
 def write_report(
-    results_path: str | Path, out_dir: str | Path, *, max_pairs: int = DEFAULT_MAX_PAIRS
+    results_path: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
 ) -> Path:
-    """Write ``report.md`` and its figures for a results file into ``out_dir``; return the report's path."""
+    """Write ``report.md`` and its figures into ``out_dir``; return the report's path.
+
+    ``results_path`` is one results file or several (e.g. the study's and a new model's runs, or runs from
+    several machines); they are read in order and, of rows sharing a ``run_id``, the last one counts.
+    """
     if max_pairs < 0:
         raise ValueError(f"max_pairs: must be >= 0, got {max_pairs}")
-    results_path = Path(results_path)
-    grouped = group_runs(read_results(results_path))
+    paths = [Path(results_path)] if isinstance(results_path, str | Path) else [Path(p) for p in results_path]
+    if not paths:
+        raise ValueError("no results file given")
+    merged = {run.run_id: run for path in paths for run in read_results(path)}
+    grouped = group_runs(merged.values())
     out_dir = Path(out_dir)
     figures = out_dir / FIGURES_DIR
     figures.mkdir(parents=True, exist_ok=True)
@@ -794,7 +809,8 @@ def write_report(
     lines = [
         "# Study report",
         "",
-        f"Results: `{results_path}`, {n_runs} runs on {', '.join(f'`{d}`' for d in grouped)}. Accuracies are "
+        f"Results: {', '.join(f'`{path}`' for path in paths)}, {n_runs} runs on "
+        f"{', '.join(f'`{d}`' for d in grouped)}. Accuracies are "
         "percentages of the test set; statistics are over seeds. Paper: Schuetzke, Szymanski & Reischl, "
         "npj Comput. Mater. (2023).",
         "",
@@ -815,7 +831,7 @@ def write_report(
             *_fc_section(dataset, groups),
             *_ablation_section(dataset, groups),
             *_robustness_section(dataset, groups),
-            *_analysis_section(dataset, groups, results_path, figures, max_pairs),
+            *_analysis_section(dataset, groups, figures, max_pairs),
         ]
     report = out_dir / REPORT_NAME
     report.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

@@ -15,14 +15,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report",
         help="write the markdown study report of a benchmark results file",
         description=(
-            "Read RESULTS.jsonl (one row per finished run; of rows with the same run_id the last counts) "
+            "Read RESULTS.jsonl files (a row per finished run; of rows with the same run_id the last counts) "
             "and write DIR/report.md with figures in DIR/figures: per dataset the test accuracy and "
             "misclassifications over seeds per model and variant, the paper's findings beside ours, "
             "ReLU vs linear FC, the ablation pairs, and the failure mode of every misclassification."
         ),
     )
     parser.add_argument(
-        "results", type=Path, metavar="RESULTS.jsonl", help="the benchmark runner's results file"
+        "results",
+        type=Path,
+        nargs="+",
+        metavar="RESULTS.jsonl",
+        help="the benchmark runner's results file(s), merged in order (e.g. the study's and a new model's)",
     )
     parser.add_argument(
         "--out",
@@ -43,6 +47,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print its path."""
-    out = args.out if args.out is not None else args.results.parent / "report"
+    out = args.out if args.out is not None else args.results[0].parent / "report"
     print(write_report(args.results, out, max_pairs=args.max_pairs))
     return 0
