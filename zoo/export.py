@@ -41,13 +41,13 @@ def serving_model(model: keras.Model) -> keras.Model:
     """Wrap ``model`` to take raw spectra ``(batch, datapoints)``: max-normalise, add channel axis, call."""
     import keras
 
-    from zoo.models.layers import PerSpectrumMaxNormalization
+    from zoo.models.layers import NaNForInvalidSpectra, PerSpectrumMaxNormalization
 
     datapoints = _datapoints(model)
     spectra = keras.Input(shape=(datapoints,), dtype="float32", name="spectra")
     x = PerSpectrumMaxNormalization(name="max_normalization")(spectra)
     x = keras.layers.Reshape((datapoints, 1), name="add_channel_axis")(x)
-    probabilities = model(x, training=False)
+    probabilities = NaNForInvalidSpectra(name="nan_for_invalid_spectra")([spectra, model(x, training=False)])
     return keras.Model(spectra, probabilities, name=f"{model.name}_serving")
 
 

@@ -23,3 +23,21 @@ class PerSpectrumMaxNormalization(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="spectrazoo")
+class NaNForInvalidSpectra(keras.layers.Layer):
+    """``[spectra, outputs]`` → ``outputs``, with the rows of spectra without a positive maximum set to NaN.
+
+    The NaN from :class:`PerSpectrumMaxNormalization` does not always survive the network: some CPU kernels
+    (oneDNN's ReLU and pooling on Intel CPUs) turn NaN into numbers. This layer makes the contract explicit
+    at the output.
+    """
+
+    def call(self, inputs: Any) -> Any:
+        spectra, outputs = inputs
+        valid = ops.max(spectra, axis=-1, keepdims=True) > 0
+        return ops.where(valid, outputs, ops.full_like(outputs, float("nan")))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape[1]
