@@ -172,8 +172,8 @@ def test_fc_toggles() -> None:
     [
         ({"compression_epsilon": 0}, r"compression_epsilon must be a finite number > 0, got 0"),
         ({"compression_epsilon": "small"}, "compression_epsilon must be a finite number"),
-        ({"levels": 1}, r"levels must be an integer >= 2, got 1"),
-        ({"spacing": 2.5}, r"spacing must be an integer >= 1, got 2.5"),
+        ({"levels": 1}, r"levels: must be an integer >= 2, got 1"),
+        ({"spacing": 2.5}, r"spacing: must be an integer >= 1, got 2.5"),
         ({"gain": float("inf")}, r"gain must be a finite number > 0, got inf"),
         ({"batch_norm": True}, "prnet has no convolutions"),
         ({"conv_dropout": 0.1}, "prnet has no convolutions"),

@@ -66,6 +66,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from zoo.checks import check_int
+
 #: Local-maximum window of the apex detector (points); peaks of one class are >= 160 points apart.
 APEX_WINDOW = 11
 #: Apexes below this fraction of the highest peak are ignored (the smallest test minor peak is 0.5 %).
@@ -174,13 +176,6 @@ def check_epsilon(field: str, value: Any) -> float:
     if not (valid and value > 0):
         raise ValueError(f"{field} must be a finite number > 0, got {value!r}")
     return float(value)
-
-
-def check_int(field: str, value: Any, *, minimum: int) -> int:
-    """Validate an integer option ``>= minimum`` (one-line ``ValueError`` otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def trunk(
