@@ -52,6 +52,7 @@ def test_registry_entry() -> None:
     assert dict(info.defaults) == {
         "fc_activation": None, "fc_dropout": 0.0, "conv_dropout": 0.0, "batch_norm": False,
         "fc_widths": (), "levels": 11, "spacing": 25, "gain": 30.0, "compression_epsilon": 0.01,
+        "smooth": 0, "background": 0, "noise": 0.0,
     }  # fmt: skip
 
 
@@ -228,3 +229,61 @@ def test_export_and_reload_give_the_same_probabilities(trained: keras.Model, tmp
     expected = trained.predict((raw / raw.max(axis=1, keepdims=True))[..., None], verbose=0)
     for source in (path, path / "model.keras"):
         np.testing.assert_allclose(zoo.load(source).predict(raw), expected, rtol=1e-5, atol=1e-7)
+
+
+# ------------------------------------------------------------------------- robust option (noisy spectra)
+ROBUST = {"smooth": 7, "background": 51, "noise": 1.5}
+
+
+def noisy(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two-peak spectra on a slope and a broad hump with Gaussian noise, max-normalised; true positions."""
+    rng = np.random.default_rng(seed)
+    positions = np.stack([rng.integers(40, 100, n), rng.integers(150, 220, n)], axis=1)
+    x = render(positions, np.stack([np.ones(n), rng.uniform(0.3, 0.8, n)], axis=1), np.full(n, 3.0), SHORT)
+    t = np.linspace(0.0, 1.0, SHORT)
+    x = x + 0.2 * t + 0.15 * np.exp(-(((t - 0.5) / 0.35) ** 2)) + rng.normal(0.0, 0.01, x.shape)
+    return (x / x.max(axis=1, keepdims=True)).astype(np.float32)[..., None], positions
+
+
+def test_robust_option_keeps_the_parameter_count_and_layers() -> None:
+    default = zoo.build("prnet", num_classes=27, compile=False)
+    robust = zoo.build("prnet", num_classes=27, compile=False, **ROBUST)
+    assert robust.count_params() == default.count_params() == PARAMS[27]
+    assert layer_types(robust) == layer_types(default)
+    assert {k: robust.get_layer("peak_coding").get_config()[k] for k in ROBUST} == ROBUST
+
+
+def test_default_build_is_unchanged() -> None:
+    layer = zoo.build("prnet", 5, SHORT, compile=False).get_layer("peak_coding")
+    config = layer.get_config()
+    assert (config["smooth"], config["background"], config["noise"]) == (0, 0, 0.0)
+    x = spectra(4, seed=3)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), code_of(x))
+
+
+def test_robust_peak_coding_finds_the_peaks_of_noisy_spectra() -> None:
+    x, positions = noisy(6)
+    inner = slice(25, SHORT - 25)  # within half a baseline window of the ends a slope can leave an apex
+    plain, robust = code_of(x)[:, inner, 11], code_of(x, **ROBUST)[:, inner, 11]
+    assert (plain.sum(axis=1) > 10).all()  # noise maxima count as peaks without the option
+    assert (robust.sum(axis=1) == 2).all()
+    for row, true in zip(robust, positions, strict=True):
+        assert np.abs(np.flatnonzero(row) + inner.start - true).max() <= 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"smooth": -1}, "smooth"), ({"background": 1.5}, "background"), ({"noise": -1.0}, "noise")],
+)
+def test_robust_option_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        zoo.build("prnet", 5, SHORT, compile=False, **kwargs)
+
+
+def test_robust_build_round_trips_with_safe_mode(tmp_path: pathlib.Path) -> None:
+    model = zoo.build("prnet", 4, SHORT, compile=False, **ROBUST)
+    model.save(tmp_path / "robust.keras")
+    restored = keras.saving.load_model(tmp_path / "robust.keras", safe_mode=True)
+    assert {k: restored.get_layer("peak_coding").get_config()[k] for k in ROBUST} == ROBUST
+    x, _ = noisy(3, seed=1)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)

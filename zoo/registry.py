@@ -321,7 +321,7 @@ _register(ModelInfo(
     builder="zoo.models.prnet:trunk",
     defaults=_defaults(
         fc_widths=(), fc_dropout=0.0, fc_activation=None,
-        levels=11, spacing=25, gain=30.0, compression_epsilon=0.01,
+        levels=11, spacing=25, gain=30.0, compression_epsilon=0.01, smooth=0, background=0, noise=0.0,
     ),
     params_500=1_400_500, params_27=75_627,
     description="Peak apexes coded by log height (11 levels), presence and position (triangular cells of "
