@@ -140,6 +140,13 @@ def test_plan_runs_varies_activation_and_refuses_it_without_fc_layers():
         plan_runs("challenge", ["resnet"], ["relu"], [0])
 
 
+def test_hparams_take_toggles_and_the_models_own_options():
+    (spec,) = plan_runs("mini", ["prnet"], hparams={"smooth": 7, "noise": 1.5}, variant_suffix="-robust")
+    assert spec.build_kwargs == {"smooth": 7, "noise": 1.5} and spec.variant == "default-robust"
+    with pytest.raises(ValueError, match="hparams: vgg has no option 'smooth'"):
+        plan_runs("mini", ["prnet", "vgg"], hparams={"smooth": 7})
+
+
 def test_parse_seeds():
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
     assert parse_seeds("0,3,7") == [0, 3, 7]

@@ -119,18 +119,22 @@ def plan_runs(
 
     ``None`` or ``"default"`` as activation means the model's published default. An explicit FC
     activation for a model without hidden FC layers (ResNet) is an error, as in :func:`zoo.build`.
-    ``hparams`` (e.g. a tuner's best toggles) are applied to every run.
+    ``hparams`` (e.g. a tuner's best toggles, or a model's own options such as PRNet's ``smooth``) are
+    applied to every run; each must be a toggle or an option of every planned model.
     """
     from zoo.registry import TOGGLES, get_model_info
 
     extra = dict(hparams or {})
-    unknown = sorted(set(extra) - set(TOGGLES))
-    if unknown:
-        raise ValueError(f"hparams: unknown toggle {unknown[0]!r}; expected some of {', '.join(TOGGLES)}")
     activations = list(dict.fromkeys(None if a in (None, "default") else a for a in fc_activations))
     specs: list[RunSpec] = []
     for model in models:
         info = get_model_info(model)
+        known = {*TOGGLES, *info.defaults}
+        unknown = sorted(set(extra) - known)
+        if unknown:
+            raise ValueError(
+                f"hparams: {model} has no option {unknown[0]!r}; expected some of {', '.join(sorted(known))}"
+            )
         if not extra.get("fc_widths", info.defaults["fc_widths"]) and any(activations):
             raise ValueError(
                 f"fc_activation cannot apply to {model}: it has no hidden FC layers "
