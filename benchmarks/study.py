@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 
-from zoo.runner import Protocol, RunSpec, plan_runs, run_benchmark
+from synthetic_spectra.config import get_config
+from zoo.errors import UserError
+from zoo.runner import Protocol, RunSpec, check_cross_tests, plan_runs, run_benchmark
 
 #: Published models in rough order of CPU cost (cheapest first).
 PUBLISHED_BY_COST = ("cnn2", "vgg", "cnn3", "cnn6", "cnn_bn", "inc3", "inc6")
@@ -71,9 +73,15 @@ def main() -> None:
         if args.cross_test is None
         else [name.strip() for name in args.cross_test.split(",") if name.strip()]
     )
+    try:  # a bad argument is one line and exit status 2, before anything is trained
+        get_config(args.dataset)
+        plan, protocol = study_plan(args.dataset, args.stage), Protocol(max_epochs=args.max_epochs)
+        check_cross_tests(args.dataset, cross_tests)
+    except (ValueError, UserError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     run_benchmark(
-        study_plan(args.dataset, args.stage),
-        Protocol(max_epochs=args.max_epochs),
+        plan,
+        protocol,
         args.out or f"benchmarks/results/{args.dataset}",
         saved_models_dir=args.saved_models,
         cross_tests=cross_tests,

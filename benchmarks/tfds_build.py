@@ -22,14 +22,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from zoo.cli import import_tensorflow_quietly
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import_tensorflow_quietly()  # its C++ start-up lines stay off stderr (errors are one line)
 
-import tensorflow_datasets as tfds
+import tensorflow_datasets as tfds  # noqa: E402
 
-from synthetic_spectra.config import get_config
-from synthetic_spectra.generator import generate
-from synthetic_spectra.synthetic_spectra_dataset_builder import builder
-from zoo.runner import hardware
+from synthetic_spectra.config import get_config  # noqa: E402
+from synthetic_spectra.generator import generate  # noqa: E402
+from synthetic_spectra.synthetic_spectra_dataset_builder import builder  # noqa: E402
+from zoo.runner import hardware  # noqa: E402
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, float]:
@@ -106,8 +109,11 @@ def main() -> None:
     parser.add_argument("--out", help="also write the markdown report here")
     args = parser.parse_args()
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
-    for name in names:
-        get_config(name)  # an unknown config fails before anything is built
+    try:  # an unknown config is one line and exit status 2, before anything is built
+        for name in names:
+            get_config(name)
+    except ValueError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     text = report([measure(name) for name in names])
     print(text, end="")
     if args.out:

@@ -182,6 +182,18 @@ def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, monkeypatch
     assert not (out / "results.jsonl").exists()
 
 
+def test_multiworker_with_malformed_tf_config_is_one_line(monkeypatch, tmp_path, capsys):
+    from zoo.cli import main
+
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    args = ["benchmark", "--dataset", "mini", "--models", "vgg", "--strategy", "multiworker"]
+    args += ["--out", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "TF_CONFIG is not JSON with a 'cluster' entry" in err
+    assert not (tmp_path / "results.jsonl").exists()
+
+
 def test_bad_argument_message_is_one_line(capsys, tmp_path):
     from zoo.cli import main
 

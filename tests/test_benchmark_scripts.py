@@ -1,0 +1,32 @@
+"""Bad arguments of the benchmark scripts: one stderr line, exit status 2, nothing trained or built."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        ("study.py", ["--max-epochs", "0"], "max_epochs: must be a positive integer"),
+        ("study.py", ["--dataset", "nope"], "config: must be one of"),
+        ("study.py", ["--cross-test", "mini"], "--cross-test mini: 10 classes x 1000 points does not match"),
+        ("tfds_build.py", ["--configs", "mini,nope"], "got 'nope'"),
+    ],
+)
+def test_bad_argument_is_one_line_and_exit_2(script, args, message, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TFDS_DATA_DIR": str(tmp_path / "tfds")}
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args, "--out", str(tmp_path / "out")],
+        env=env, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr[-2000:]
+    assert result.stdout == "" and not (tmp_path / "out").exists() and not (tmp_path / "tfds").exists()
