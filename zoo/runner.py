@@ -369,7 +369,7 @@ def load_test(config: Any, batch_size: int, *, data_dir: str | None = None) -> t
     return _numpy_batches(x_test, labels, dataset_config.num_classes, batch_size), np.asarray(labels)
 
 
-def check_cross_tests(dataset: str, cross_tests: Sequence[str]) -> tuple[str, ...]:
+def check_cross_tests(dataset: str, cross_tests: Sequence[str]) -> None:
     """Validate the extra test sets of a run: same classes and input length as the training dataset."""
     from synthetic_spectra.config import get_config
 
@@ -381,7 +381,6 @@ def check_cross_tests(dataset: str, cross_tests: Sequence[str]) -> tuple[str, ..
                 f"--cross-test {name}: {other.num_classes} classes x {other.datapoints} points does not "
                 f"match {dataset} ({trained_on.num_classes} x {trained_on.datapoints})"
             )
-    return tuple(dict.fromkeys(cross_tests))
 
 
 def evaluate_test(model: Any, test: Any, labels: np.ndarray) -> dict[str, Any]:
@@ -495,30 +494,25 @@ def train_run(
 
     set_seed(spec.seed)
     started = time.perf_counter()
-    if is_multiworker(strategy):  # Keras' fit fails there (keras-team/keras#20585): our own loop
+    multiworker = is_multiworker(strategy)
+    if multiworker:  # Keras' fit fails there (keras-team/keras#20585): our own loop
         from zoo.distributed import DistributedFit
 
-        fit_history = DistributedFit(model, strategy).fit(
-            data.train,
-            validation_data=data.validation,
-            epochs=protocol.max_epochs,
-            steps_per_epoch=data.steps_per_epoch,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
-        # Test and export from a plain copy of the trained weights, outside the strategy.
+        fit, options = DistributedFit(model, strategy).fit, {}
+    else:
+        fit, options = model.fit, {"shuffle": False}  # the input pipeline shuffles, seeded and resumable
+    fit_history = fit(
+        data.train,
+        validation_data=data.validation,
+        epochs=protocol.max_epochs,
+        steps_per_epoch=data.steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        **options,
+    )
+    if multiworker:  # test and export from a plain copy of the trained weights, outside the strategy
         trained, model = model, zoo.build(spec.model, data.num_classes, data.datapoints, **spec.build_kwargs)
         model.set_weights(trained.get_weights())
-    else:
-        fit_history = model.fit(
-            data.train,
-            validation_data=data.validation,
-            epochs=protocol.max_epochs,
-            steps_per_epoch=data.steps_per_epoch,
-            callbacks=callbacks,
-            shuffle=False,  # the input pipeline shuffles, seeded and resumable
-            verbose=verbose,
-        )
     fit_seconds = time.perf_counter() - started
     epochs_this_process = len(fit_history.epoch)
 
@@ -613,13 +607,14 @@ def run_benchmark(
     ``verbose`` is Keras' ``fit`` verbosity (2: one line per epoch; 0: silent); a line per run is
     always printed.
     """
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results_path = out_dir / RESULTS_FILE
     specs = list(specs)
+    cross_tests = tuple(dict.fromkeys(cross_tests))
     for dataset in dict.fromkeys(spec.dataset for spec in specs):
         check_cross_tests(dataset, cross_tests)
     distribution = make_strategy(strategy)
+    out_dir = pathlib.Path(out_dir)  # created only once the arguments are valid
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / RESULTS_FILE
     done = {row.get("run_id") for row in read_results(results_path)}
     rows = []
     for spec in specs:
