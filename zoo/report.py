@@ -149,7 +149,7 @@ def _parse_samples(samples: list[Any], test_size: int, where: str) -> tuple[tupl
     return tuple(parsed)
 
 
-def _parse_row(row: Any, where: str, line: int, source: str = "") -> Run:
+def _parse_row(row: Any, where: str, line: int, source: str) -> Run:
     """Validate one decoded row (``where`` = ``file:line``, for messages)."""
     if not isinstance(row, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
