@@ -69,8 +69,29 @@ def arrays(split: str, dataset: str = DATASET) -> tuple[np.ndarray, np.ndarray]:
 
 
 def prnet(**options: Any) -> Callable[[], keras.Model]:
-    """A PRNet build with some options changed (registry defaults otherwise)."""
-    return lambda: zoo.build("prnet", 27, 5000, compile=False, **options)
+    """A PRNet build with some options changed: v2 (absolute positions) unless ``positions`` is given."""
+    return lambda: zoo.build("prnet", 27, 5000, compile=False, **{"positions": "absolute", **options})
+
+
+def absolute_and_relative(gain: float = 30.0, spacing: int = 25) -> Callable[[], keras.Model]:
+    """Both position codes side by side: absolute cells and cells of the offset from the strongest apex."""
+    from zoo.models.prnet import AppendConstant as Bias
+    from zoo.models.prnet import PeakCoding, RelativeToStrongest
+
+    def cells(x: Any) -> Any:
+        x = keras.layers.AveragePooling1D(2 * spacing, 1, padding="same")(x)
+        x = keras.layers.AveragePooling1D(2 * spacing, spacing, padding="same")(x)
+        return keras.layers.Rescaling(gain * 2 * spacing)(x)
+
+    def build() -> keras.Model:
+        inputs = keras.Input((5000, 1))
+        code = PeakCoding(11)(inputs)
+        x = keras.layers.Concatenate(axis=1)([cells(code), cells(RelativeToStrongest()(code))])
+        x = keras.layers.Flatten()(Bias(gain / x.shape[1])(x))
+        outputs = keras.layers.Dense(27, activation="softmax")(x)
+        return keras.Model(inputs, outputs, name="candidate")
+
+    return build
 
 
 @keras.saving.register_keras_serializable(package="design")
@@ -342,6 +363,10 @@ CANDIDATES: dict[str, Callable[[], keras.Model]] = {
     "robust_s5_b51_n1.5": prnet(smooth=5, background=51, noise=1.5),
     "robust_s7_b51_n3": prnet(smooth=7, background=51, noise=3.0),
     "robust_s9_b61_n3": prnet(smooth=9, background=61, noise=3.0),
+    # 5. positions relative to the strongest apex (PRNet v3 = `relative`, the registry default since)
+    "absolute_and_relative": absolute_and_relative(),
+    "relative": prnet(positions="relative"),
+    "relative_l21": prnet(positions="relative", levels=21),
 }
 
 
@@ -399,8 +424,8 @@ FINAL_OUT = "benchmarks/results/new_model_realistic"
 
 
 def final_runs(seeds: tuple[int, ...] = (0, 1, 2), epochs: int = 30) -> None:
-    """The robust option through ``zoo.runner`` (as ``spectrazoo benchmark``, whose ``--hparams`` only takes
-    the generic toggles): variant ``robust`` on challenge_realistic, cross-tested on challenge."""
+    """The robust option of the registry's PRNet (v3) through ``zoo.runner``: variant ``robust`` on
+    challenge_realistic, cross-tested on challenge (v2's rows: ``results_v2_absolute.jsonl`` there)."""
     from zoo.runner import Protocol, RunSpec, run_benchmark
 
     toggles = tuple(sorted({**ROBUST, "fc_activation": None}.items()))

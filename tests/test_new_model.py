@@ -17,11 +17,12 @@ import pytest
 
 import zoo
 from synthetic_spectra.generator import render
-from zoo.models.prnet import AppendConstant, LogCompression, PeakCoding
+from zoo.models.prnet import AppendConstant, LogCompression, PeakCoding, RelativeToStrongest
 from zoo.registry import get_model_info
 
 SHORT = 256
-PARAMS = {500: 1_400_500, 27: 75_627}  # at 5000 points, published defaults
+PARAMS = {500: 2_800_500, 27: 151_227}  # at 5000 points, registry defaults (positions relative)
+ABSOLUTE_PARAMS = {500: 1_400_500, 27: 75_627}  # positions="absolute" (PRNet v2)
 CHANNELS = 11 + 2 + 1  # height levels, presence, log height, then the bias channel
 
 
@@ -52,17 +53,19 @@ def test_registry_entry() -> None:
     assert dict(info.defaults) == {
         "fc_activation": None, "fc_dropout": 0.0, "conv_dropout": 0.0, "batch_norm": False,
         "fc_widths": (), "levels": 11, "spacing": 25, "gain": 30.0, "compression_epsilon": 0.01,
-        "smooth": 0, "background": 0, "noise": 0.0,
+        "smooth": 0, "background": 0, "noise": 0.0, "positions": "relative",
     }  # fmt: skip
 
 
 @pytest.mark.parametrize("num_classes", [500, 27])
-def test_exact_parameter_counts(num_classes: int) -> None:
-    model = zoo.build("prnet", num_classes=num_classes, compile=False)
-    assert model.count_params() == PARAMS[num_classes]
-    # Hand count: the peak encoder has no weights; 200 cells x 14 channels -> classes.
-    cells = math.ceil(5000 / 25)
-    assert model.get_layer("flatten").output.shape[1] == cells * CHANNELS == 2800
+@pytest.mark.parametrize(("positions", "offsets"), [("relative", 10_000), ("absolute", 5000)])
+def test_exact_parameter_counts(num_classes: int, positions: str, offsets: int) -> None:
+    model = zoo.build("prnet", num_classes=num_classes, compile=False, positions=positions)
+    expected = PARAMS if positions == "relative" else ABSOLUTE_PARAMS
+    assert model.count_params() == expected[num_classes]
+    # Hand count: no weights in the peak encoder; cells of 25 offsets (or positions) x 14 channels -> classes.
+    cells = math.ceil(offsets / 25)
+    assert model.get_layer("flatten").output.shape[1] == cells * CHANNELS
     assert model.count_params() == (cells * CHANNELS + 1) * num_classes
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == model.count_params()
 
@@ -72,19 +75,22 @@ def test_fewer_parameters_and_flops_than_cnn6() -> None:
     cnn6 = zoo.build("cnn6", num_classes=27, compile=False)
     assert cnn6.count_params() == 19_644_151
     assert prnet.count_params() * 100 < cnn6.count_params()
-    assert zoo.count_flops(prnet) == 2 * 2800 * 27 == 151_200
+    assert zoo.count_flops(prnet) == 2 * 5600 * 27 == 302_400
     assert zoo.count_flops(prnet) * 1000 < zoo.count_flops(cnn6)
 
 
 def test_layer_order() -> None:
     model = zoo.build("prnet", 5, SHORT, compile=False)
     assert [layer.name for layer in model.layers] == [
-        "spectrum", "peak_coding", "position_box1", "position_cells", "gain", "bias_channel", "flatten",
-        "output",
+        "spectrum", "peak_coding", "relative_to_strongest", "position_box1", "position_cells", "gain",
+        "bias_channel", "flatten", "output",
     ]  # fmt: skip
-    assert model.get_layer("position_cells").output.shape[1:] == (math.ceil(SHORT / 25), CHANNELS - 1)
+    assert model.get_layer("position_cells").output.shape[1:] == (math.ceil(2 * SHORT / 25), CHANNELS - 1)
     assert model.get_layer("gain").scale == 30.0 * 50
-    assert model.get_layer("bias_channel").value == pytest.approx(30.0 / math.ceil(SHORT / 25))
+    assert model.get_layer("bias_channel").value == pytest.approx(30.0 / math.ceil(2 * SHORT / 25))
+    absolute = zoo.build("prnet", 5, SHORT, compile=False, positions="absolute")
+    assert "relative_to_strongest" not in [layer.name for layer in absolute.layers]
+    assert absolute.get_layer("position_cells").output.shape[1:] == (math.ceil(SHORT / 25), CHANNELS - 1)
     assert "Dropout" not in layer_types(model) and "Conv1D" not in layer_types(model)
 
 
@@ -133,7 +139,7 @@ def test_append_constant() -> None:
 
 
 def test_position_cells_vary_linearly_with_position() -> None:
-    model = zoo.build("prnet", 3, SHORT, compile=False)
+    model = zoo.build("prnet", 3, SHORT, compile=False, positions="absolute")
     cells = keras.Model(model.input, model.get_layer("position_cells").output)
     positions = np.array([[105], [110], [115], [125]])  # cell centres near 101, 126: one linear piece
     x = render(positions, np.ones((4, 1)), np.full(4, 2.0), SHORT)[..., None]
@@ -156,7 +162,7 @@ def test_architecture_options() -> None:
     options = {"levels": 5, "spacing": 10, "gain": 2.0, "compression_epsilon": 0.1}
     model = zoo.build("prnet", 5, SHORT, compile=False, **options)
     assert model.get_layer("peak_coding").levels == 5 and model.get_layer("peak_coding").epsilon == 0.1
-    assert model.get_layer("position_cells").output.shape[1:] == (math.ceil(SHORT / 10), 7)
+    assert model.get_layer("position_cells").output.shape[1:] == (math.ceil(2 * SHORT / 10), 7)
     assert model.get_layer("gain").scale == 2.0 * 20
 
 
@@ -287,3 +293,50 @@ def test_robust_build_round_trips_with_safe_mode(tmp_path: pathlib.Path) -> None
     assert {k: restored.get_layer("peak_coding").get_config()[k] for k in ROBUST} == ROBUST
     x, _ = noisy(3, seed=1)
     np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+# ------------------------------------------------------------- positions relative to the strongest apex
+@pytest.mark.parametrize("num_classes", [500, 27])
+def test_relative_positions_cost_against_cnn6(num_classes: int) -> None:
+    model = zoo.build("prnet", num_classes=num_classes, compile=False)  # 400 cells: offsets -5000..4999
+    assert zoo.count_flops(model) == 2 * 400 * CHANNELS * num_classes
+    cnn6 = zoo.build("cnn6", num_classes=num_classes, compile=False)
+    assert model.count_params() * 5 < cnn6.count_params()
+    assert zoo.count_flops(model) * 100 < zoo.count_flops(cnn6)
+
+
+def test_relative_to_strongest_reindexes_by_the_offset_from_the_strongest_apex() -> None:
+    code = np.zeros((2, 10, 2), dtype=np.float32)
+    code[0, [2, 5, 9], 1] = [0.5, 1.0, 0.3]  # strongest apex at 5
+    code[0, [2, 5, 9], 0] = [7.0, 8.0, 9.0]
+    out = keras.ops.convert_to_numpy(RelativeToStrongest()(code))
+    assert out.shape == (2, 20, 2)
+    assert np.flatnonzero(out[0, :, 1]).tolist() == [10 - 3, 10, 10 + 4]
+    assert out[0, [7, 10, 14], 0].tolist() == [7.0, 8.0, 9.0]
+    assert not out[1].any()  # no apex: an all-zero code stays zero
+
+
+def test_relative_positions_ignore_a_shift_of_the_whole_pattern() -> None:
+    positions = np.array([[60, 100, 170], [60 + 23, 100 + 23, 170 + 23], [60, 100 + 23, 170]])
+    x = render(positions, np.tile([0.4, 1.0, 0.2], (3, 1)), np.full(3, 3.0), SHORT)
+    x = (x / x.max(axis=1, keepdims=True)).astype(np.float32)[..., None]
+    keras.utils.set_random_seed(0)
+    relative = zoo.build("prnet", 5, SHORT, compile=False, positions="relative").predict(x, verbose=0)
+    np.testing.assert_allclose(relative[0], relative[1], rtol=1e-6)  # the whole pattern shifted
+    assert np.abs(relative[0] - relative[2]).max() > 1e-4  # one peak moved: the code changes
+    absolute = zoo.build("prnet", 5, SHORT, compile=False, positions="absolute").predict(x, verbose=0)
+    assert np.abs(absolute[0] - absolute[1]).max() > 1e-4
+
+
+def test_relative_build_round_trips_with_safe_mode(tmp_path: pathlib.Path) -> None:
+    model = zoo.build("prnet", 4, SHORT, compile=False, positions="relative")
+    model.save(tmp_path / "relative.keras")
+    restored = keras.saving.load_model(tmp_path / "relative.keras", safe_mode=True)
+    assert isinstance(restored.get_layer("relative_to_strongest"), RelativeToStrongest)
+    x = spectra(3, seed=4)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_bad_positions_value_is_one_line() -> None:
+    with pytest.raises(ValueError, match=r"^positions must be one of absolute, relative, got 'center'$"):
+        zoo.build("prnet", 5, SHORT, compile=False, positions="center")

@@ -322,10 +322,11 @@ _register(ModelInfo(
     defaults=_defaults(
         fc_widths=(), fc_dropout=0.0, fc_activation=None,
         levels=11, spacing=25, gain=30.0, compression_epsilon=0.01, smooth=0, background=0, noise=0.0,
+        positions="relative",
     ),
-    params_500=1_400_500, params_27=75_627,
-    description="Peak apexes coded by log height (11 levels), presence and position (triangular cells of "
-    "25 points), fixed gain, one linear softmax layer.",
+    params_500=2_800_500, params_27=151_227,
+    description="Peak apexes coded by log height (11 levels), presence and offset from the strongest apex "
+    "(triangular cells of 25 points), fixed gain, one linear softmax layer.",
 ))  # fmt: skip
 
 

@@ -29,17 +29,29 @@ PRNet therefore is a fixed, parameter-free *peak encoder* and one trained linear
    read-out linear in ``h`` cannot: it needs class biases the protocol's learning rate cannot grow in
    time); the presence channel lets a minor peak of any height, even one smaller than seen in training,
    count as present.
-3. **Position code.** Two box filters of 2·``spacing`` points and a stride of ``spacing`` (25) splat every
+3. **Positions relative to the strongest apex** (``positions="relative"``, the default since v3).
+   :class:`RelativeToStrongest` re-indexes the code by each apex's offset from the spectrum's strongest
+   apex (whose height is exactly 1 after max normalisation). The test spectra are shifted *as a whole*
+   (the same offset for every peak, like a zero-offset or sample-displacement error in XRD), which an
+   offset code ignores entirely; in training, where every peak is jittered on its own, an offset varies
+   by a triangular ±100 points (the difference of two uniform ±50 jitters), so the read-out's evidence
+   between two position classes changes smoothly and its boundary falls at their midpoint. With absolute
+   positions (v2, ``positions="absolute"``) the training densities of two neighbouring classes are flat
+   and equal over their 30-point overlap, so where a boundary lands inside it is left to noise — the
+   position-overlap errors of v2. The price: when two peaks compete for "strongest" (heights within the
+   variation of each other) the anchor flips between them; use ``positions="absolute"`` for such data.
+   The offsets span ``2 · length`` points (twice the cells of v2).
+4. **Position cells.** Two box filters of 2·``spacing`` points and a stride of ``spacing`` (25) splat every
    apex onto triangular position cells (half-width 50 points, the jitter range): each peak's code is
    spread linearly over the neighbouring cells, so the logits vary piecewise linearly with a peak's
    position, and each cell's weight is learned from all training peaks within ±50 points (less noise in
    where the boundary lands than with narrow cells).
-4. **Gain and bias feature.** A fixed ``Rescaling(gain · 2 · spacing)`` gives every apex a code of total
+5. **Gain and bias feature.** A fixed ``Rescaling(gain · 2 · spacing)`` gives every apex a code of total
    mass 2 · ``gain`` (60; every point lies under two overlapping cells): equivalent to a ``gain``-fold
    learning rate for the read-out alone (the protocol's Adam 3e-4 is unchanged). A constant channel
    (``gain / cells`` in every cell) acts as a fast class bias: the evidence for a class is sometimes the
    *absence* of a minor peak, which a sum over peaks cannot express.
-5. **Read-out.** Flatten (cells × (levels + 3)) → Dense(classes, softmax) — the zoo's head with no hidden
+6. **Read-out.** Flatten (cells × (levels + 3)) → Dense(classes, softmax) — the zoo's head with no hidden
    layers (``fc_widths`` can add some).
 
 Cost at 5000 points and 27 classes: 75,627 parameters, all in the read-out, and 0.15 MFLOP per spectrum by
@@ -79,6 +91,8 @@ APEX_WINDOW = 11
 APEX_THRESHOLD = 0.002
 #: Extra channels of the peak code besides the height levels: presence and log-compressed height.
 EXTRA_CHANNELS = 2
+#: Position code: absolute (index in the spectrum) or relative to the strongest apex.
+POSITIONS = ("absolute", "relative")
 
 
 @keras.saving.register_keras_serializable(package="spectrazoo")
@@ -204,6 +218,33 @@ class AppendConstant(keras.layers.Layer):
         return {**super().get_config(), "value": self.value}
 
 
+@keras.saving.register_keras_serializable(package="spectrazoo")
+class RelativeToStrongest(keras.layers.Layer):
+    """Re-index a ``(batch, length, channels)`` peak code by the offset from the strongest apex.
+
+    Output position ``i`` (of ``2 · length``) holds the input at ``anchor + i − length``, zero outside the
+    spectrum, so the strongest apex always lands at ``length`` and every other apex at its distance from
+    it. The anchor is the position of the largest value in the last channel (PeakCoding's coded height:
+    1 at the spectrum's maximum, 0 off the apexes). A shift of the whole pattern leaves the output
+    unchanged.
+    """
+
+    def call(self, inputs: Any) -> Any:
+        length = inputs.shape[1]
+        if length is None:
+            raise ValueError("RelativeToStrongest needs a fixed input length")
+        anchor = ops.cast(ops.argmax(inputs[..., -1], axis=1), "int32")
+        source = ops.arange(2 * length, dtype="int32")[None, :] + anchor[:, None] - length
+        source = ops.where(ops.logical_and(source >= 0, source < length), source, length)
+        padded = ops.concatenate([inputs, ops.zeros_like(inputs[:, :1])], axis=1)  # index length: zeros
+        index = ops.broadcast_to(source[..., None], (ops.shape(inputs)[0], 2 * length, inputs.shape[2]))
+        return ops.take_along_axis(padded, index, axis=1)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        batch, length, channels = input_shape
+        return (batch, None if length is None else 2 * length, channels)
+
+
 def check_epsilon(field: str, value: Any) -> float:
     """Validate a finite number > 0 (a compression constant, the gain); one-line ``ValueError`` otherwise."""
     valid = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
@@ -224,8 +265,10 @@ def trunk(
     smooth: int = 0,
     background: int = 0,
     noise: float = 0.0,
+    positions: str = "absolute",
 ) -> Any:
-    """Peak apexes → height levels, presence, log height → triangular position cells → gain, bias channel."""
+    """Peak apexes → height levels, presence, log height → [relative to the strongest apex] → triangular
+    position cells → gain, bias channel."""
     if batch_norm or conv_dropout:
         raise ValueError("prnet has no convolutions: batch_norm and conv_dropout must stay off")
     levels = check_int("levels", levels, minimum=2)
@@ -233,7 +276,11 @@ def trunk(
     gain = check_epsilon("gain", gain)
     epsilon = check_epsilon("compression_epsilon", compression_epsilon)
     robust = {"smooth": smooth, "background": background, "noise": noise}
+    if positions not in POSITIONS:
+        raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
     x = PeakCoding(levels, epsilon, name="peak_coding", **robust)(x)
+    if positions == "relative":
+        x = RelativeToStrongest(name="relative_to_strongest")(x)
     x = keras.layers.AveragePooling1D(2 * spacing, 1, padding="same", name="position_box1")(x)
     x = keras.layers.AveragePooling1D(2 * spacing, spacing, padding="same", name="position_cells")(x)
     x = keras.layers.Rescaling(gain * 2 * spacing, name="gain")(x)
