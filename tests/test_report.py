@@ -333,6 +333,19 @@ def test_results_path_that_is_a_directory(main, tmp_path, capsys):
     assert "not a results file" in capsys.readouterr().err
 
 
+def test_rewriting_a_report_removes_its_stale_figures_only(main, tmp_path):
+    out = tmp_path / "out"
+    results = write_rows(tmp_path / "r.jsonl", [make_row("cnn6", "relu", 0, 2)])
+    assert main(["report", str(results), "--out", str(out)]) == 0
+    assert (out / "figures" / "challenge_confusion_10_as_9.png").is_file()
+    (out / "figures" / "notes.png").write_bytes(PNG_SIGNATURE)  # not the report's: kept
+    write_rows(results, [make_row("cnn6", "relu", 0, 1)])  # only the (1, 0) pair is confused now
+    assert main(["report", str(results), "--out", str(out)]) == 0
+    names = sorted(path.name for path in (out / "figures").iterdir())
+    own = ["challenge_accuracy.png", "challenge_confusion_1_as_0.png", "challenge_loss.png"]
+    assert names == [*own, "notes.png"]
+
+
 def test_max_pairs_zero_draws_no_pair_figures(main, tmp_path):
     results = write_rows(tmp_path / "r.jsonl", [make_row("cnn6", "relu", 0, 2)])
     assert main(["report", str(results), "--out", str(tmp_path / "out"), "--max-pairs", "0"]) == 0

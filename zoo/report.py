@@ -552,6 +552,13 @@ def _ablation_section(dataset: str, groups: Sequence[Group]) -> list[str]:
 
 
 # --- figures ------------------------------------------------------------------------------------------
+#: File names of the figures the report writes (other files in the figures folder are left alone).
+OWN_FIGURE_PATTERNS = ("*_accuracy.png", "*_loss.png", "*_confusion_*_as_*.png")
+
+
+def _own_figures(figures: Path) -> list[Path]:
+    """The report's own figures already in ``figures`` (from an earlier report)."""
+    return sorted({path for pattern in OWN_FIGURE_PATTERNS for path in figures.glob(pattern)})
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -805,6 +812,8 @@ def write_report(
     out_dir = Path(out_dir)
     figures = out_dir / FIGURES_DIR
     figures.mkdir(parents=True, exist_ok=True)
+    for stale in _own_figures(figures):  # a pair no longer confused must not keep its old figure
+        stale.unlink()
     n_runs = sum(len(g.runs) for groups in grouped.values() for g in groups)
     lines = [
         "# Study report",
