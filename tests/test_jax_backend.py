@@ -30,12 +30,12 @@ SCRIPT = textwrap.dedent(
     from zoo.runner import Protocol, plan_runs, run_benchmark
 
     out = sys.argv[1]
-    specs = plan_runs("mini", ["cnn2"], ["relu"], [0])
+    specs = plan_runs("mini", ["cnn2"], ["relu"], [0]) + plan_runs("mini", ["prnet"], seeds=[0])
     rows = run_benchmark(specs, Protocol(max_epochs=2), out, saved_models_dir=out + "/saved",
                          cross_tests=["mini"], verbose=0)
-    row = {key: rows[0][key] for key in ("backend", "epochs_run", "test_accuracy", "cross_tests",
-                                         "tensorboard_dir")}
-    print(json.dumps({**row, "tensorflow_loaded": "tensorflow" in sys.modules}))
+    keys = ("model", "backend", "epochs_run", "test_accuracy", "cross_tests", "tensorboard_dir")
+    summary = [{key: row[key] for key in keys} for row in rows]
+    print(json.dumps({"rows": summary, "tensorflow_loaded": "tensorflow" in sys.modules}))
     """
 )
 
@@ -47,12 +47,13 @@ def test_runner_trains_from_numpy_arrays_without_tensorflow(tmp_path):
         env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    row = json.loads(result.stdout.strip().splitlines()[-1])
-    assert row["backend"] == "jax" and not row["tensorflow_loaded"]
-    assert row["epochs_run"] == 2 and row["tensorboard_dir"] is None
-    assert row["cross_tests"]["mini"]["test_accuracy"] == row["test_accuracy"]
-    export = tmp_path / "saved" / "mini" / "cnn2-relu-seed0"
-    assert (export / "model.keras").exists() and json.loads((export / "metadata.json").read_text())[
-        "model"
-    ] == "cnn2"
-    assert (tmp_path / "runs" / "cnn2-relu-seed0" / "history.csv").exists()
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not output["tensorflow_loaded"]
+    assert [row["model"] for row in output["rows"]] == ["cnn2", "prnet"]  # PRNet: gather, argmax
+    for row, run in zip(output["rows"], ["cnn2-relu-seed0", "prnet-default-seed0"], strict=True):
+        assert row["backend"] == "jax" and row["epochs_run"] == 2 and row["tensorboard_dir"] is None
+        assert row["cross_tests"]["mini"]["test_accuracy"] == row["test_accuracy"]
+        export = tmp_path / "saved" / "mini" / run
+        assert (export / "model.keras").exists()
+        assert json.loads((export / "metadata.json").read_text())["model"] == row["model"]
+        assert (tmp_path / "runs" / run / "history.csv").exists()
