@@ -14,7 +14,7 @@ skipped, the interrupted one resumes at its last finished epoch. Then:
 
     spectrazoo report benchmarks/results/challenge/results.jsonl
 
-Usage:  python benchmarks/study.py [--max-epochs 30] [--stage 1|2|3|all] [--out DIR]
+Usage:  python benchmarks/study.py [--max-epochs 30] [--stage 1|2|3|all] [--fc linear,relu] [--out DIR]
 """
 
 from __future__ import annotations
@@ -34,20 +34,33 @@ VARIANTS_BY_COST = ("vgg_mod", "cnn6_bn", "cnn6_convdo", "cnn_bn_mod", "resnet_m
 CROSS_TESTS = {"challenge": ("challenge_realistic",), "challenge_realistic": ("challenge",)}
 
 
-def study_plan(dataset: str = "challenge", stage: str = "all") -> list[RunSpec]:
+#: The FC activations the challenge plan compares.
+FC_ACTIVATIONS = ("linear", "relu")
+
+
+def study_plan(
+    dataset: str = "challenge", stage: str = "all", fc: tuple[str, ...] = FC_ACTIVATIONS
+) -> list[RunSpec]:
     """The runs of the study, in the order they are trained.
 
-    ``benchmark`` (and configs derived from it) get the paper's 500-class study instead: the eight
-    published models at their published FC activation, seeds 0–4 (stage 1 only).
+    ``fc`` keeps only the runs of those FC activations (runs without that choice — ResNet, the ablation
+    variants at their published setup — stay). ``benchmark`` (and configs derived from it) get the paper's
+    500-class study instead: the eight published models at their published FC activation, seeds 0–4
+    (stage 1 only).
     """
+    unknown = sorted(set(fc) - set(FC_ACTIVATIONS))
+    if unknown or not fc:
+        raise ValueError(
+            f"--fc: choose from {', '.join(FC_ACTIVATIONS)}, got {', '.join(unknown) or 'nothing'}"
+        )
     if dataset.startswith("benchmark"):
         published = (*PUBLISHED_BY_COST, *NO_FC)
         return plan_runs(dataset, published, ("default",), seeds=range(5)) if stage in ("1", "all") else []
     stages = {
-        "1": plan_runs(dataset, PUBLISHED_BY_COST, ("linear", "relu"), seeds=(0,))
+        "1": plan_runs(dataset, PUBLISHED_BY_COST, fc, seeds=(0,))
         + plan_runs(dataset, NO_FC, ("default",), seeds=(0,)),
         "2": plan_runs(dataset, VARIANTS_BY_COST, ("default",), seeds=(0,)),
-        "3": plan_runs(dataset, ("cnn2", "cnn6"), ("linear", "relu"), seeds=(1, 2)),
+        "3": plan_runs(dataset, ("cnn2", "cnn6"), fc, seeds=(1, 2)),
     }
     return [spec for key in (stages if stage == "all" else [stage]) for spec in stages[key]]
 
@@ -59,6 +72,11 @@ def main() -> None:
     parser.add_argument("--dataset", default="challenge")
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--stage", default="all", choices=("1", "2", "3", "all"))
+    parser.add_argument(
+        "--fc",
+        default=",".join(FC_ACTIVATIONS),
+        help="comma-separated FC activations to train (default both; relu alone: a shorter robustness study)",
+    )
     parser.add_argument("--out", default=None, help="default benchmarks/results/<dataset>")
     parser.add_argument("--saved-models", default="saved_models")
     parser.add_argument(
@@ -75,7 +93,8 @@ def main() -> None:
     )
     try:  # a bad argument is one line and exit status 2, before anything is trained
         get_config(args.dataset)
-        plan, protocol = study_plan(args.dataset, args.stage), Protocol(max_epochs=args.max_epochs)
+        fc = tuple(name.strip() for name in args.fc.split(",") if name.strip())
+        plan, protocol = study_plan(args.dataset, args.stage, fc), Protocol(max_epochs=args.max_epochs)
         check_cross_tests(args.dataset, cross_tests)
     except (ValueError, UserError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")

@@ -17,6 +17,7 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
     [
         ("study.py", ["--max-epochs", "0"], "max_epochs: must be a positive integer"),
         ("study.py", ["--dataset", "nope"], "config: must be one of"),
+        ("study.py", ["--fc", "relu,tanh"], "--fc: choose from linear, relu, got tanh"),
         ("study.py", ["--cross-test", "mini"], "--cross-test mini: 10 classes x 1000 points does not match"),
         ("tfds_build.py", ["--configs", "mini,nope"], "got 'nope'"),
     ],

@@ -33,3 +33,13 @@ def test_benchmark_plan_is_the_papers_five_seeds_of_the_published_models():
 def test_robustness_cross_tests_pair_challenge_with_challenge_realistic():
     assert study.CROSS_TESTS["challenge"] == ("challenge_realistic",)
     assert study.CROSS_TESTS["challenge_realistic"] == ("challenge",)
+
+
+def test_fc_keeps_one_activation_and_the_runs_without_that_choice():
+    plan = study.study_plan("challenge_realistic", "1", ("relu",))
+    assert [(s.model, s.variant) for s in plan] == [
+        *((m, "relu") for m in study.PUBLISHED_BY_COST),
+        ("resnet", "default"),
+    ]
+    assert study.study_plan("challenge", "2", ("relu",)) == study.study_plan("challenge", "2")
+    assert Counter(s.variant for s in study.study_plan("challenge", "3", ("linear",))) == {"linear": 4}
