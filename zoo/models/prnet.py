@@ -265,7 +265,7 @@ def trunk(
     smooth: int = 0,
     background: int = 0,
     noise: float = 0.0,
-    positions: str = "absolute",
+    positions: str = "relative",
 ) -> Any:
     """Peak apexes → height levels, presence, log height → [relative to the strongest apex] → triangular
     position cells → gain, bias channel."""
@@ -281,7 +281,17 @@ def trunk(
     x = PeakCoding(levels, epsilon, name="peak_coding", **robust)(x)
     if positions == "relative":
         x = RelativeToStrongest(name="relative_to_strongest")(x)
-    x = keras.layers.AveragePooling1D(2 * spacing, 1, padding="same", name="position_box1")(x)
-    x = keras.layers.AveragePooling1D(2 * spacing, spacing, padding="same", name="position_cells")(x)
-    x = keras.layers.Rescaling(gain * 2 * spacing, name="gain")(x)
+    x = position_cells(x, spacing, gain, named=True)
     return AppendConstant(gain / x.shape[1], name="bias_channel")(x)
+
+
+def position_cells(x: Any, spacing: int, gain: float, *, named: bool = False) -> Any:
+    """Splat a ``(length, channels)`` peak code onto triangular cells (half-width ``2 · spacing``, stride
+    ``spacing``) and scale it by ``gain · 2 · spacing`` (each apex: total mass ``2 · gain``).
+
+    ``named`` gives the layers PRNet's names (one use per model); the design script calls it unnamed.
+    """
+    names = ("position_box1", "position_cells", "gain") if named else (None, None, None)
+    x = keras.layers.AveragePooling1D(2 * spacing, 1, padding="same", name=names[0])(x)
+    x = keras.layers.AveragePooling1D(2 * spacing, spacing, padding="same", name=names[1])(x)
+    return keras.layers.Rescaling(gain * 2 * spacing, name=names[2])(x)
