@@ -16,17 +16,23 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-import keras
-import numpy as np
+from zoo.cli import import_tensorflow_quietly
 
-import zoo
-from synthetic_spectra.config import get_config
-from synthetic_spectra.generator import generate, render
-from synthetic_spectra.normalize import normalize_max
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import_tensorflow_quietly()  # its C++ start-up lines stay off stderr (errors are one line)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import zoo  # noqa: E402
+from synthetic_spectra.config import get_config  # noqa: E402
+from synthetic_spectra.generator import generate, render  # noqa: E402
+from synthetic_spectra.normalize import normalize_max  # noqa: E402
 
 DATASET = "challenge"
 PROBE_SHIFTS = (-28, -20, 0, 20, 28)
@@ -432,21 +438,39 @@ def final_runs(seeds: tuple[int, ...] = (0, 1, 2), epochs: int = 30) -> None:
                   cross_tests=["challenge"], verbose=0)  # fmt: skip
 
 
+def check_arguments(candidate: str | None, final: bool, epochs: int, dataset: str) -> None:
+    """Raise ``ValueError`` (one line for people) for a bad command line, before anything is generated."""
+    if not final and candidate is None:
+        raise ValueError("name a candidate or pass --final")
+    if candidate is not None and candidate not in CANDIDATES:
+        raise ValueError(f"candidate: must be one of {', '.join(sorted(CANDIDATES))}, got {candidate!r}")
+    if epochs < 1:
+        raise ValueError(f"--epochs: must be a positive integer, got {epochs}")
+    config = get_config(dataset)
+    if (config.num_classes, config.datapoints) != (27, 5000):
+        raise ValueError(
+            f"--dataset {dataset}: the candidates are built for 27 classes x 5000 points (challenge, "
+            f"challenge_realistic), got {config.num_classes} x {config.datapoints}"
+        )
+
+
 def main() -> None:
-    """Command line."""
+    """Command line: a bad argument is one stderr line and exit status 2."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("candidate", nargs="?", choices=sorted(CANDIDATES))
+    parser.add_argument("candidate", nargs="?", help=f"one of: {', '.join(sorted(CANDIDATES))}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--dataset", default=DATASET, help="training/validation config (probes: its classes)")
     parser.add_argument("--final", action="store_true", help="the robust option's final runs (seeds 0-2)")
     args = parser.parse_args()
+    try:
+        check_arguments(args.candidate, args.final, args.epochs, args.dataset)
+    except ValueError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     if args.final:
         final_runs(epochs=args.epochs)
-    elif args.candidate:
-        train(args.candidate, args.seed, args.epochs, args.dataset)
     else:
-        parser.error("name a candidate or pass --final")
+        train(args.candidate, args.seed, args.epochs, args.dataset)
 
 
 if __name__ == "__main__":
