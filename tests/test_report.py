@@ -163,11 +163,27 @@ def test_paper_figures_beside_ours(challenge_report):
     _, text = challenge_report
     bn, cnn6, resnet = (median_accuracy(m, "relu") for m in ("cnn6_bn", "cnn6", "resnet"))
     ours = f"{bn:.2f} % (relu, 2 seeds) → {cnn6:.2f} % (relu, 3 seeds)"
-    assert f"| cnn6_bn → cnn6 | BN removed | 67.90 % → 85.19 % | {ours} |" in text
-    assert f"| 3.70 % → 80.74 % | {resnet:.2f} % (relu, 1 seed) → — |" in text
+    assert (
+        f"| cnn6_bn → cnn6 | BN removed | 67.90 % → 85.19 % | {ours} | +17.29 | {cnn6 - bn:+.2f} | " in text
+    )
+    assert f"| 3.70 % → 80.74 % | {resnet:.2f} % (relu, 1 seed) → — | +77.04 | — | — |" in text
     assert "cnn_bn → cnn_bn_mod" not in text  # neither model was run
     assert f"cnn6 (relu) {cnn6:.2f} %; best cnn6 (relu) {cnn6:.2f} % | yes |" in text
     assert f"| ≈ 3.70 % | resnet (relu) median {resnet:.2f} % |" in text
+
+
+def test_ablation_direction_is_compared_with_the_papers(challenge_report, tmp_path):
+    _, text = challenge_report  # cnn6 relu (20, 15, 25 wrong) beats cnn6_bn (55, 49): the paper's direction
+    assert (
+        f"| +17.29 | {median_accuracy('cnn6', 'relu') - median_accuracy('cnn6_bn', 'relu'):+.2f} | yes |"
+        in text
+    )
+    assert "in the paper's direction for 1 of 1 pairs run so far." in text
+    # conv dropout that helps here (10 wrong against 20) goes against the paper (removing it helped, +5.56)
+    rows = [make_row("cnn6", "relu", 0, 20), make_row("cnn6_convdo", "default", 0, 10)]
+    text = write_report(write_rows(tmp_path / "results.jsonl", rows), tmp_path / "out").read_text()
+    assert f"| +5.56 | {100 * (10 - 20) / 162:+.2f} | no |" in text
+    assert "in the paper's direction for 0 of 1 pairs run so far." in text
 
 
 def test_failure_modes_are_counted(challenge_report):

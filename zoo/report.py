@@ -523,7 +523,7 @@ def _fc_section(dataset: str, groups: Sequence[Group]) -> list[str]:
 def _ablation_section(dataset: str, groups: Sequence[Group]) -> list[str]:
     if dataset != paper.ABLATION_DATASET:
         return []
-    rows = []
+    rows, agree, compared = [], 0, 0
     for pair in paper.ABLATION_PAIRS:
         ours = [_find(groups, pair.original), _find(groups, pair.modified)]
         if not any(ours):
@@ -532,12 +532,23 @@ def _ablation_section(dataset: str, groups: Sequence[Group]) -> list[str]:
             f"{_pct(g.accuracy.median)} ({g.variant}, {_plural(len(g.runs), 'seed')})" if g else "—"
             for g in ours
         ]
+        change, same = "—", "—"
+        original, modified = ours
+        if original and modified:
+            delta = modified.accuracy.median - original.accuracy.median
+            paper_delta = pair.median_modified - pair.median_original
+            change, compared = f"{delta:+.2f}", compared + 1
+            agree += delta * paper_delta > 0
+            same = _yes_no(delta * paper_delta > 0)
         rows.append(
             (
                 f"{pair.original} → {pair.modified}",
                 pair.change,
                 f"{_pct(pair.median_original)} → {_pct(pair.median_modified)}",
                 " → ".join(cells),
+                f"{pair.median_modified - pair.median_original:+.2f}",
+                change,
+                same,
             )
         )
     if not rows:
@@ -545,9 +556,13 @@ def _ablation_section(dataset: str, groups: Sequence[Group]) -> list[str]:
     return [
         "### Ablation pairs (original → modified)",
         "",
-        f"Median test accuracy over seeds; ours: the {paper.ABLATION_VARIANT} variant where a model has one.",
+        f"Median test accuracy over seeds; ours: the {paper.ABLATION_VARIANT} variant where a model has one. "
+        f"The change moves our accuracy in the paper's direction for {agree} of {compared} pairs run so far.",
         "",
-        *_table(["Pair", "Change", "Paper", "Ours"], rows),
+        *_table(
+            ["Pair", "Change", "Paper", "Ours", "Δ paper (points)", "Δ ours (points)", "Paper's direction"],
+            rows,
+        ),
     ]
 
 
