@@ -438,7 +438,7 @@ def final_runs(seeds: tuple[int, ...] = (0, 1, 2), epochs: int = 30) -> None:
                   cross_tests=["challenge"], verbose=0)  # fmt: skip
 
 
-def check_arguments(candidate: str | None, final: bool, epochs: int, dataset: str) -> None:
+def check_arguments(candidate: str | None, final: bool, epochs: int, dataset: str, seed: int = 0) -> None:
     """Raise ``ValueError`` (one line for people) for a bad command line, before anything is generated."""
     if not final and candidate is None:
         raise ValueError("name a candidate or pass --final")
@@ -446,6 +446,8 @@ def check_arguments(candidate: str | None, final: bool, epochs: int, dataset: st
         raise ValueError(f"candidate: must be one of {', '.join(sorted(CANDIDATES))}, got {candidate!r}")
     if epochs < 1:
         raise ValueError(f"--epochs: must be a positive integer, got {epochs}")
+    if seed < 0:
+        raise ValueError(f"--seed: must be a non-negative integer, got {seed}")
     config = get_config(dataset)
     if (config.num_classes, config.datapoints) != (27, 5000):
         raise ValueError(
@@ -464,7 +466,7 @@ def main() -> None:
     parser.add_argument("--final", action="store_true", help="the robust option's final runs (seeds 0-2)")
     args = parser.parse_args()
     try:
-        check_arguments(args.candidate, args.final, args.epochs, args.dataset)
+        check_arguments(args.candidate, args.final, args.epochs, args.dataset, args.seed)
     except ValueError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     if args.final:

@@ -532,21 +532,21 @@ def _ablation_section(dataset: str, groups: Sequence[Group]) -> list[str]:
             f"{_pct(g.accuracy.median)} ({g.variant}, {_plural(len(g.runs), 'seed')})" if g else "—"
             for g in ours
         ]
+        paper_delta = pair.median_modified - pair.median_original
         change, same = "—", "—"
         original, modified = ours
         if original and modified:
             delta = modified.accuracy.median - original.accuracy.median
-            paper_delta = pair.median_modified - pair.median_original
-            change, compared = f"{delta:+.2f}", compared + 1
-            agree += delta * paper_delta > 0
-            same = _yes_no(delta * paper_delta > 0)
+            agrees = delta * paper_delta > 0
+            change, same = f"{delta:+.2f}", _yes_no(agrees)
+            compared, agree = compared + 1, agree + agrees
         rows.append(
             (
                 f"{pair.original} → {pair.modified}",
                 pair.change,
                 f"{_pct(pair.median_original)} → {_pct(pair.median_modified)}",
                 " → ".join(cells),
-                f"{pair.median_modified - pair.median_original:+.2f}",
+                f"{paper_delta:+.2f}",
                 change,
                 same,
             )
