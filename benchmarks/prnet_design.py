@@ -35,6 +35,8 @@ from synthetic_spectra.generator import generate, render  # noqa: E402
 from synthetic_spectra.normalize import normalize_max  # noqa: E402
 
 DATASET = "challenge"
+#: The input and output size every candidate is built for (challenge and challenge_realistic).
+NUM_CLASSES, DATAPOINTS = 27, 5000
 PROBE_SHIFTS = (-28, -20, 0, 20, 28)
 PROBE_VARIATIONS = (-0.025, 0.0, 0.025)
 PROBE_SIGMAS = (2.0, 3.5)
@@ -76,7 +78,8 @@ def arrays(split: str, dataset: str = DATASET) -> tuple[np.ndarray, np.ndarray]:
 
 def prnet(**options: Any) -> Callable[[], keras.Model]:
     """A PRNet build with some options changed: v2 (absolute positions) unless ``positions`` is given."""
-    return lambda: zoo.build("prnet", 27, 5000, compile=False, **{"positions": "absolute", **options})
+    options = {"positions": "absolute", **options}
+    return lambda: zoo.build("prnet", NUM_CLASSES, DATAPOINTS, compile=False, **options)
 
 
 def absolute_and_relative(gain: float = 30.0, spacing: int = 25) -> Callable[[], keras.Model]:
@@ -89,13 +92,13 @@ def absolute_and_relative(gain: float = 30.0, spacing: int = 25) -> Callable[[],
     from zoo.models.prnet import PeakCoding, RelativeToStrongest, position_cells
 
     def build() -> keras.Model:
-        inputs = keras.Input((5000, 1))
+        inputs = keras.Input((DATAPOINTS, 1))
         code = PeakCoding(11)(inputs)
         relative = RelativeToStrongest()(code)
         cells = [position_cells(c, spacing, gain) for c in (code, relative)]
         x = keras.layers.Concatenate(axis=1)(cells)
         x = keras.layers.Flatten()(Bias(gain / x.shape[1])(x))
-        outputs = keras.layers.Dense(27, activation="softmax")(x)
+        outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(x)
         return keras.Model(inputs, outputs, name="candidate")
 
     return build
@@ -126,7 +129,7 @@ def candidate(
     from zoo.models.prnet import LogCompression
 
     def build() -> keras.Model:
-        inputs = keras.Input((5000, 1))
+        inputs = keras.Input((DATAPOINTS, 1))
         x = inputs
         for index in range(passes):
             x = keras.layers.AveragePooling1D(box, 1, padding="same", name=f"blur{index}")(x)
@@ -145,7 +148,7 @@ def candidate(
             x = keras.layers.Dropout(rate)(x) if rate else x
             x = keras.layers.Dense(width, activation="relu")(x)
         x = keras.layers.Dropout(rate)(x) if rate else x
-        outputs = keras.layers.Dense(27, activation="softmax")(x)
+        outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(x)
         return keras.Model(inputs, outputs, name="candidate")
 
     return build
@@ -216,7 +219,7 @@ def splat(
     """[blur] → max-normalise → peak apexes → height levels → triangular position cells → gain → linear."""
 
     def build() -> keras.Model:
-        inputs = keras.Input((5000, 1))
+        inputs = keras.Input((DATAPOINTS, 1))
         x = inputs
         for index in range(2 if blur else 0):
             x = keras.layers.AveragePooling1D(blur, 1, padding="same", name=f"blur{index}")(x)
@@ -228,7 +231,7 @@ def splat(
             x = AppendConstant(bias / (2 * spacing * x.shape[1]))(x)
         x = keras.layers.Rescaling(gain * 2 * spacing)(x)
         x = keras.layers.Flatten()(x)
-        outputs = keras.layers.Dense(27, activation="softmax")(x)
+        outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(x)
         return keras.Model(inputs, outputs, name="candidate")
 
     return build
@@ -242,12 +245,12 @@ def peaks(
     from zoo.models.prnet import PeakCoding, position_cells
 
     def build() -> keras.Model:
-        inputs = keras.Input((5000, 1))
+        inputs = keras.Input((DATAPOINTS, 1))
         x = position_cells(PeakCoding(levels, linear_levels=linear)(inputs), spacing, gain)
         x = Bias(gain / x.shape[1])(x)
         init = "zeros" if zero_init else "glorot_uniform"
         x = keras.layers.Flatten()(x)
-        outputs = keras.layers.Dense(27, activation="softmax", kernel_initializer=init)(x)
+        outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", kernel_initializer=init)(x)
         return keras.Model(inputs, outputs, name="candidate")
 
     return build
@@ -266,12 +269,12 @@ def multiscale(
         return keras.layers.Flatten()(keras.layers.Rescaling(gain * 2 * step)(x))
 
     def build() -> keras.Model:
-        inputs = keras.Input((5000, 1))
+        inputs = keras.Input((DATAPOINTS, 1))
         code = PeakCoding(11, linear_levels=linear)(inputs)
         fine = code[..., 11:] if split else code
         x = keras.layers.Concatenate()([cells(fine, spacing), cells(code[..., :11], coarse)])
         x = Bias(gain)(x[:, None, :])
-        outputs = keras.layers.Dense(27, activation="softmax")(keras.layers.Flatten()(x))
+        outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(keras.layers.Flatten()(x))
         return keras.Model(inputs, outputs, name="candidate")
 
     return build
@@ -305,7 +308,7 @@ def moments(spacing: int = 100, channels: str = "presence", gain: float = 30.0) 
     from zoo.models.prnet import PeakCoding
 
     def build() -> keras.Model:
-        inputs = keras.Input((5000, 1))
+        inputs = keras.Input((DATAPOINTS, 1))
         code = PeakCoding(11)(inputs)
         if channels == "presence":  # moments of presence and log height only
             code = keras.layers.Concatenate()([code[..., 11:], code[..., :11]])
@@ -315,7 +318,7 @@ def moments(spacing: int = 100, channels: str = "presence", gain: float = 30.0) 
         x = CellMoments(spacing, count)(code)
         x = keras.layers.Rescaling(gain)(x)
         x = Bias(gain / x.shape[1])(x)
-        outputs = keras.layers.Dense(27, activation="softmax")(keras.layers.Flatten()(x))
+        outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(keras.layers.Flatten()(x))
         return keras.Model(inputs, outputs, name="candidate")
 
     return build
@@ -390,10 +393,10 @@ def train(name: str, seed: int, epochs: int, dataset: str = DATASET) -> None:
     start = time.time()
     history = model.fit(
         x_train,
-        np.eye(27)[y_train],
+        np.eye(NUM_CLASSES)[y_train],
         batch_size=128,
         epochs=epochs,
-        validation_data=(x_val, np.eye(27)[y_val]),
+        validation_data=(x_val, np.eye(NUM_CLASSES)[y_val]),
         callbacks=callbacks,
         verbose=0,
     )
@@ -442,6 +445,11 @@ def check_arguments(candidate: str | None, final: bool, epochs: int, dataset: st
     """Raise ``ValueError`` (one line for people) for a bad command line, before anything is generated."""
     if not final and candidate is None:
         raise ValueError("name a candidate or pass --final")
+    if final and (candidate is not None or dataset != DATASET or seed != 0):
+        raise ValueError(
+            "--final: runs the robust option on challenge_realistic, seeds 0-2; "
+            "give no candidate, --dataset or --seed with it"
+        )
     if candidate is not None and candidate not in CANDIDATES:
         raise ValueError(f"candidate: must be one of {', '.join(sorted(CANDIDATES))}, got {candidate!r}")
     if epochs < 1:
@@ -449,10 +457,10 @@ def check_arguments(candidate: str | None, final: bool, epochs: int, dataset: st
     if seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {seed}")
     config = get_config(dataset)
-    if (config.num_classes, config.datapoints) != (27, 5000):
+    if (config.num_classes, config.datapoints) != (NUM_CLASSES, DATAPOINTS):
         raise ValueError(
-            f"--dataset {dataset}: the candidates are built for 27 classes x 5000 points (challenge, "
-            f"challenge_realistic), got {config.num_classes} x {config.datapoints}"
+            f"--dataset {dataset}: the candidates are built for {NUM_CLASSES} classes x {DATAPOINTS} points "
+            f"(challenge, challenge_realistic), got {config.num_classes} x {config.datapoints}"
         )
 
 
