@@ -178,12 +178,19 @@ def test_ablation_direction_is_compared_with_the_papers(challenge_report, tmp_pa
         f"| +17.29 | {median_accuracy('cnn6', 'relu') - median_accuracy('cnn6_bn', 'relu'):+.2f} | yes |"
         in text
     )
-    assert "in the paper's direction for 1 of 1 pairs run so far." in text
+    assert "in the paper's direction for 1 of 1 pairs run so far (the paper has 5)." in text
     # conv dropout that helps here (10 wrong against 20) goes against the paper (removing it helped, +5.56)
     rows = [make_row("cnn6", "relu", 0, 20), make_row("cnn6_convdo", "default", 0, 10)]
     text = write_report(write_rows(tmp_path / "results.jsonl", rows), tmp_path / "out").read_text()
     assert f"| +5.56 | {100 * (10 - 20) / 162:+.2f} | no |" in text
-    assert "in the paper's direction for 0 of 1 pairs run so far." in text
+    assert "in the paper's direction for 0 of 1 pairs run so far (the paper has 5)." in text
+    # every pair run: the count says so; only resnet → resnet_mod (60 → 30 wrong) moves as in the paper
+    errors = {"cnn_bn": 30, "cnn_bn_mod": 40, "resnet": 60, "resnet_mod": 30, "cnn6_bn": 10, "cnn6": 20}
+    errors |= {"cnn6_convdo": 10, "vgg": 20, "vgg_mod": 30}
+    with_fc = ("cnn_bn", "cnn6", "vgg")
+    rows = [make_row(m, "relu" if m in with_fc else "default", 0, e) for m, e in errors.items()]
+    text = write_report(write_rows(tmp_path / "all.jsonl", rows), tmp_path / "all").read_text()
+    assert "in the paper's direction for 1 of 5 pairs (all the paper's pairs)." in text
 
 
 def test_failure_modes_are_counted(challenge_report):

@@ -553,11 +553,13 @@ def _ablation_section(dataset: str, groups: Sequence[Group]) -> list[str]:
         )
     if not rows:
         return []
+    total = len(paper.ABLATION_PAIRS)
+    scope = "(all the paper's pairs)" if compared == total else f"run so far (the paper has {total})"
     return [
         "### Ablation pairs (original → modified)",
         "",
         f"Median test accuracy over seeds; ours: the {paper.ABLATION_VARIANT} variant where a model has one. "
-        f"The change moves our accuracy in the paper's direction for {agree} of {compared} pairs run so far.",
+        f"The change moves our accuracy in the paper's direction for {agree} of {compared} pairs {scope}.",
         "",
         *_table(
             ["Pair", "Change", "Paper", "Ours", "Δ paper (points)", "Δ ours (points)", "Paper's direction"],
