@@ -441,11 +441,16 @@ def final_runs(seeds: tuple[int, ...] = (0, 1, 2), epochs: int = 30) -> None:
                   cross_tests=["challenge"], verbose=0)  # fmt: skip
 
 
-def check_arguments(candidate: str | None, final: bool, epochs: int, dataset: str, seed: int = 0) -> None:
-    """Raise ``ValueError`` (one line for people) for a bad command line, before anything is generated."""
+def check_arguments(
+    candidate: str | None, final: bool, epochs: int, dataset: str | None = None, seed: int | None = None
+) -> None:
+    """Raise ``ValueError`` (one line for people) for a bad command line, before anything is generated.
+
+    ``dataset`` and ``seed`` are ``None`` when not given (``DATASET`` and 0 then apply to a candidate).
+    """
     if not final and candidate is None:
         raise ValueError("name a candidate or pass --final")
-    if final and (candidate is not None or dataset != DATASET or seed != 0):
+    if final and (candidate, dataset, seed) != (None, None, None):
         raise ValueError(
             "--final: runs the robust option on challenge_realistic, seeds 0-2; "
             "give no candidate, --dataset or --seed with it"
@@ -454,8 +459,9 @@ def check_arguments(candidate: str | None, final: bool, epochs: int, dataset: st
         raise ValueError(f"candidate: must be one of {', '.join(sorted(CANDIDATES))}, got {candidate!r}")
     if epochs < 1:
         raise ValueError(f"--epochs: must be a positive integer, got {epochs}")
-    if seed < 0:
+    if seed is not None and seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer, got {seed}")
+    dataset = DATASET if dataset is None else dataset
     config = get_config(dataset)
     if (config.num_classes, config.datapoints) != (NUM_CLASSES, DATAPOINTS):
         raise ValueError(
@@ -468,9 +474,11 @@ def main() -> None:
     """Command line: a bad argument is one stderr line and exit status 2."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("candidate", nargs="?", help=f"one of: {', '.join(sorted(CANDIDATES))}")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="candidate runs only (default 0)")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--dataset", default=DATASET, help="training/validation config (probes: its classes)")
+    parser.add_argument(
+        "--dataset", help=f"training/validation config (probes: its classes; default {DATASET})"
+    )
     parser.add_argument("--final", action="store_true", help="the robust option's final runs (seeds 0-2)")
     args = parser.parse_args()
     try:
@@ -480,7 +488,9 @@ def main() -> None:
     if args.final:
         final_runs(epochs=args.epochs)
     else:
-        train(args.candidate, args.seed, args.epochs, args.dataset)
+        seed = 0 if args.seed is None else args.seed
+        dataset = DATASET if args.dataset is None else args.dataset
+        train(args.candidate, seed, args.epochs, dataset)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
         ("prnet_design.py", ["relative", "--epochs", "0"], "--epochs: must be a positive integer"),
         ("prnet_design.py", ["relative", "--seed", "-1"], "--seed: must be a non-negative integer"),
         ("prnet_design.py", ["relative", "--final"], "give no candidate, --dataset or --seed with it"),
+        ("prnet_design.py", ["--final", "--seed", "0"], "give no candidate, --dataset or --seed with it"),
+        ("prnet_design.py", ["--final", "--dataset", "challenge"], "give no candidate, --dataset or --seed"),
     ],
 )
 def test_bad_argument_is_one_line_and_exit_2(script, args, message, tmp_path):
