@@ -34,8 +34,10 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import UserError
+from zoo.precision import dtype_policy, resolve_precision
 
 RESULTS_FILE = "results.jsonl"
+SETTINGS_FILE = "settings.json"
 SCHEMA_VERSION = 1
 STRATEGIES = ("default", "mirrored", "multiworker")
 
@@ -248,6 +250,23 @@ def is_chief() -> bool:
     return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and "chief" not in cluster
 
 
+def accelerators() -> list[str]:
+    """Names of the accelerators the Keras backend trains on (empty on a CPU-only machine)."""
+    if backend() == "jax":
+        import jax
+
+        return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if backend() == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
 def hardware() -> str:
     """A one-line description of the machine: CPU model and cores, plus accelerators if any."""
     cpu = platform.processor() or platform.machine()
@@ -257,18 +276,9 @@ def hardware() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     description = f"{os.cpu_count()}-core CPU ({cpu})"
-    if backend() == "jax":
-        import jax
-
-        accelerators = [d.device_kind for d in jax.devices() if d.platform != "cpu"]
-        if accelerators:
-            description += f" + {len(accelerators)}x {accelerators[0]}"
-    elif backend() == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            description += f" + {len(gpus)} GPU"
+    found = accelerators()
+    if found:
+        description += f" + {len(found)}x {found[0]}"
     return description
 
 
@@ -406,6 +416,21 @@ def _initial_epoch(backup_dir: pathlib.Path) -> int:
     return int(json.loads(metadata.read_text())["epoch"])
 
 
+def _check_settings(run_dir: pathlib.Path, settings: Mapping[str, Any], spec: RunSpec) -> None:
+    """Refuse to resume a run with other execution settings than it started with (one clear error)."""
+    path = run_dir / SETTINGS_FILE
+    if not path.exists() or not _initial_epoch(run_dir / "backup"):
+        return
+    started = json.loads(path.read_text())
+    changed = sorted(key for key in settings if key in started and started[key] != settings[key])
+    if changed:
+        key = changed[0]
+        raise UserError(
+            f"{spec.run_id} was started with {key}={started[key]!r}, not {settings[key]!r}: resume it with "
+            f"the same setting, or delete {run_dir} to start it over"
+        )
+
+
 def protocol_callbacks(protocol: Protocol, *, verbose: int) -> tuple[Any, Any]:
     """The protocol's ``(ReduceLROnPlateau, EarlyStopping)`` on ``val_loss``, in the order they must run."""
     import keras
@@ -463,12 +488,18 @@ def train_run(
     data_dir: str | None = None,
     strategy: Any = None,
     cross_tests: Sequence[str] = (),
+    precision: str = "float32",
+    jit_compile: bool | str = "auto",
     verbose: int = 2,
 ) -> dict[str, Any]:
     """Train one run with the protocol (resuming if a backup exists); return its results row.
 
     ``cross_tests`` names other dataset configs (same classes and length) whose test splits the best
     weights are also evaluated on, e.g. ``challenge_realistic`` for a model trained on ``challenge``.
+    ``precision`` (see :mod:`zoo.precision`) and ``jit_compile`` (XLA: ``"auto"``, ``True``, ``False``)
+    change how fast the run trains, not the model or the protocol; the best weights are evaluated and
+    exported in float32 whatever the training precision. A resumed run must use the settings it started
+    with.
     """
     import keras
 
@@ -480,16 +511,20 @@ def train_run(
     run_dir = pathlib.Path(out_dir) / "runs" / spec.name
     if not chief:  # workers write their own logs and backups, apart from the chief's
         run_dir = run_dir / f"worker-{json.loads(os.environ['TF_CONFIG'])['task']['index']}"
+    precision = resolve_precision(precision, accelerator=bool(accelerators()))
+    settings = {"precision": precision, "jit_compile": jit_compile}
+    _check_settings(run_dir, settings, spec)
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / SETTINGS_FILE).write_text(json.dumps(settings))
     initial_epoch = _initial_epoch(run_dir / "backup")
     if initial_epoch:
         print(f"[{spec.run_id}] resuming at epoch {initial_epoch + 1}", flush=True)
 
     data = load_data(spec.dataset, protocol, spec.seed, initial_epoch, data_dir=data_dir)
     set_seed(spec.seed)
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+    with strategy.scope() if strategy is not None else contextlib.nullcontext(), dtype_policy(precision):
         model = zoo.build(spec.model, data.num_classes, data.datapoints, compile=False, **spec.build_kwargs)
-        zoo.compile_model(model, learning_rate=protocol.learning_rate)
+        zoo.compile_model(model, learning_rate=protocol.learning_rate, jit_compile=jit_compile)
     callbacks, early_stopping = make_callbacks(protocol, run_dir, verbose=verbose)
 
     set_seed(spec.seed)
@@ -510,7 +545,7 @@ def train_run(
         verbose=verbose,
         **options,
     )
-    if multiworker:  # test and export from a plain copy of the trained weights, outside the strategy
+    if multiworker or precision != "float32":  # test and export a plain float32 copy of the weights
         trained, model = model, zoo.build(spec.model, data.num_classes, data.datapoints, **spec.build_kwargs)
         model.set_weights(trained.get_weights())
     fit_seconds = time.perf_counter() - started
@@ -552,6 +587,8 @@ def train_run(
         "versions": versions(),
         "backend": backend(),
         "strategy": strategy_name(strategy),
+        "precision": precision,
+        "jit_compile": jit_compile,
         "tensorboard_dir": str(run_dir / "tb") if backend() == "tensorflow" else None,
         "export_dir": None,
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -600,6 +637,8 @@ def run_benchmark(
     data_dir: str | None = None,
     strategy: str = "default",
     cross_tests: Sequence[str] = (),
+    precision: str = "float32",
+    jit_compile: bool | str = "auto",
     verbose: int = 2,
 ) -> list[dict[str, Any]]:
     """Train every planned run not yet in ``out_dir/results.jsonl``; return the rows of this call.
@@ -630,6 +669,8 @@ def run_benchmark(
             data_dir=data_dir,
             strategy=distribution,
             cross_tests=cross_tests,
+            precision=precision,
+            jit_compile=jit_compile,
             verbose=verbose,
         )
         if is_chief():

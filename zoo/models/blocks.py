@@ -171,7 +171,8 @@ def classifier_head(
         x = dropout(x, rate, name=f"dense{index}_dropout")
         x = keras.layers.Dense(width, activation=activation, name=f"dense{index}")(x)
     x = dropout(x, rate, name="output_dropout")
-    return keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
+    # float32 under any global policy: the softmax (and the loss on it) stay exact under mixed precision.
+    return keras.layers.Dense(num_classes, activation="softmax", name="output", dtype="float32")(x)
 
 
 def spectrum_classifier(name: str, trunk: Trunk, config: BuildConfig) -> keras.Model:

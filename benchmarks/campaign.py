@@ -1,0 +1,145 @@
+"""The study to the protocol's end on this machine: the campaign of issue #14 (resumable, skip-finished).
+
+No epoch cap: every run trains until early stopping (patience 25, min_delta 1e-4, best weights restored)
+or 500 epochs, with the study's protocol (`zoo.runner.Protocol`). Rows go to
+`benchmarks/results/<dataset>_converged/results.jsonl`, never mixed with the 30-epoch rows of
+`benchmarks/results/<dataset>/`. Groups, in the order they are trained (cheapest informative first):
+
+  1. challenge, seed 0: vgg relu, cnn2 relu, cnn2 linear, vgg linear, cnn3 relu, cnn6 relu, cnn6 linear
+     ("CNN6 best, ~90 %" and "ReLU beats linear");
+  2. challenge, seed 0: resnet_mod, cnn6_convdo, cnn6_bn, vgg_mod, cnn_bn relu, cnn_bn_mod, inc3 relu
+     (the ablation pairs);
+  3. benchmark (500 classes), seed 0: vgg relu, cnn2 relu, cnn6 relu ("every model >= 98.9 %");
+  4. challenge, seeds 1-4: vgg, cnn2, cnn6, relu and linear (the paper's five seeds);
+  5. challenge, seed 0: cnn3 linear, inc3 linear, inc6 relu, inc6 linear, cnn_bn linear, resnet.
+
+Kill it at any time and rerun the same command: finished runs are skipped, the interrupted one resumes
+at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
+done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
+
+Usage:  python benchmarks/campaign.py [--groups 1,2,3,4,5] [--precision float32|mixed_bfloat16|auto]
+                                      [--jit-compile auto|on|off] [--list]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+from collections.abc import Sequence
+
+from zoo.errors import UserError
+from zoo.precision import PRECISIONS
+from zoo.runner import RESULTS_FILE, Protocol, RunSpec, plan_runs, read_results, run_benchmark
+
+RESULTS_ROOT = pathlib.Path("benchmarks/results")
+#: The suffix of a dataset's results folder for runs at the protocol's end.
+CONVERGED_SUFFIX = "_converged"
+CROSS_TESTS = {"challenge": ("challenge_realistic",)}
+JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
+
+
+def campaign_groups() -> dict[int, list[RunSpec]]:
+    """The campaign's runs by group (1–5), each group in training order."""
+    relu, linear, published = ("relu",), ("linear",), ("default",)
+    return {
+        1: [
+            *plan_runs("challenge", ("vgg",), relu),
+            *plan_runs("challenge", ("cnn2",), ("relu", "linear")),
+            *plan_runs("challenge", ("vgg",), linear),
+            *plan_runs("challenge", ("cnn3", "cnn6"), relu),
+            *plan_runs("challenge", ("cnn6",), linear),
+        ],
+        2: [
+            *plan_runs("challenge", ("resnet_mod", "cnn6_convdo", "cnn6_bn", "vgg_mod"), published),
+            *plan_runs("challenge", ("cnn_bn",), relu),
+            *plan_runs("challenge", ("cnn_bn_mod",), published),
+            *plan_runs("challenge", ("inc3",), relu),
+        ],
+        3: plan_runs("benchmark", ("vgg", "cnn2", "cnn6"), relu),
+        4: [
+            spec
+            for model in ("vgg", "cnn2", "cnn6")
+            for seed in range(1, 5)
+            for spec in plan_runs("challenge", (model,), ("relu", "linear"), seeds=(seed,))
+        ],
+        5: [
+            *plan_runs("challenge", ("cnn3", "inc3"), linear),
+            *plan_runs("challenge", ("inc6",), ("relu", "linear")),
+            *plan_runs("challenge", ("cnn_bn",), linear),
+            *plan_runs("challenge", ("resnet",), published),
+        ],
+    }
+
+
+def results_dir(dataset: str, root: pathlib.Path = RESULTS_ROOT) -> pathlib.Path:
+    """Where a dataset's rows at the protocol's end are written."""
+    return root / f"{dataset}{CONVERGED_SUFFIX}"
+
+
+def campaign_plan(groups: Sequence[int]) -> list[RunSpec]:
+    """The runs of the chosen groups, in campaign order."""
+    by_group = campaign_groups()
+    unknown = sorted(set(groups) - set(by_group))
+    if unknown or not groups:
+        raise ValueError(f"--groups: choose from {', '.join(map(str, by_group))}, got {unknown or 'nothing'}")
+    return [spec for group in sorted(set(groups)) for spec in by_group[group]]
+
+
+def parse_groups(text: str) -> list[int]:
+    """``"1,2,3"`` → ``[1, 2, 3]`` (one clear error for anything else)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--groups: expected comma-separated group numbers, got {text!r}") from None
+
+
+def print_plan(plan: Sequence[RunSpec], root: pathlib.Path) -> None:
+    """One line per run: done (with accuracy, epochs, stop reason) or still to train."""
+    done: dict[str, dict] = {}
+    for dataset in dict.fromkeys(spec.dataset for spec in plan):
+        done.update({row["run_id"]: row for row in read_results(results_dir(dataset, root) / RESULTS_FILE)})
+    for spec in plan:
+        row = done.get(spec.run_id)
+        status = (
+            f"{row['test_accuracy']:.2%} ({row['misclassified']}/{row['test_size']} wrong), "
+            f"{row['epochs_run']} epochs, {row['stop_reason']}, {row.get('precision', 'float32')}"
+            if row
+            else "to train"
+        )
+        print(f"{spec.run_id:40s} {status}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--groups", default="1,2,3,4,5")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
+    parser.add_argument("--jit-compile", default="auto", choices=tuple(JIT_CHOICES))
+    parser.add_argument("--results-root", default=str(RESULTS_ROOT))
+    parser.add_argument("--saved-models", default="saved_models")
+    parser.add_argument("--list", action="store_true", help="print the plan and what is done, train nothing")
+    args = parser.parse_args()
+    root = pathlib.Path(args.results_root)
+    try:  # a bad argument is one line and exit status 2, before anything is trained
+        plan = campaign_plan(parse_groups(args.groups))
+    except (ValueError, UserError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    if args.list:
+        print_plan(plan, root)
+        return
+    protocol = Protocol()  # the paper's: no epoch cap beyond its 500
+    for spec in plan:  # one run at a time, each into its dataset's results folder
+        run_benchmark(
+            [spec],
+            protocol,
+            results_dir(spec.dataset, root),
+            saved_models_dir=args.saved_models,
+            cross_tests=CROSS_TESTS.get(spec.dataset, ()),
+            precision=args.precision,
+            jit_compile=JIT_CHOICES[args.jit_compile],
+        )
+
+
+if __name__ == "__main__":
+    main()
