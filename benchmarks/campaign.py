@@ -13,11 +13,14 @@ or 500 epochs, with the study's protocol (`zoo.runner.Protocol`). Rows go to
   4. challenge, seeds 1-4: vgg, cnn2, cnn6, relu and linear (the paper's five seeds);
   5. challenge, seed 0: cnn3 linear, inc3 linear, inc6 relu, inc6 linear, cnn_bn linear, resnet.
 
+Group 0 verifies mixed precision: group 1's first run (vgg relu, seed 0) trained again in
+`mixed_bfloat16`, into `benchmarks/results/precision_check/<dataset>/`, to compare with its float32 row.
+
 Kill it at any time and rerun the same command: finished runs are skipped, the interrupted one resumes
 at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
 done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
 
-Usage:  python benchmarks/campaign.py [--groups 1,2,3,4,5] [--precision float32|mixed_bfloat16|auto]
+Usage:  python benchmarks/campaign.py [--groups 0,1,2,3,4,5] [--precision float32|mixed_bfloat16|auto]
                                       [--jit-compile auto|on|off] [--list]
 """
 
@@ -36,12 +39,15 @@ RESULTS_ROOT = pathlib.Path("benchmarks/results")
 CONVERGED_SUFFIX = "_converged"
 CROSS_TESTS = {"challenge": ("challenge_realistic",)}
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
+#: Group 0 (the mixed-precision check): its folder under the results root and its fixed precision.
+PRECISION_CHECK_FOLDER, PRECISION_CHECK_PRECISION = "precision_check", "mixed_bfloat16"
 
 
 def campaign_groups() -> dict[int, list[RunSpec]]:
-    """The campaign's runs by group (1–5), each group in training order."""
+    """The campaign's runs by group (0–5), each group in training order."""
     relu, linear, published = ("relu",), ("linear",), ("default",)
     return {
+        0: plan_runs("challenge", ("vgg",), relu),
         1: [
             *plan_runs("challenge", ("vgg",), relu),
             *plan_runs("challenge", ("cnn2",), ("relu", "linear")),
@@ -71,18 +77,20 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
     }
 
 
-def results_dir(dataset: str, root: pathlib.Path = RESULTS_ROOT) -> pathlib.Path:
-    """Where a dataset's rows at the protocol's end are written."""
+def results_dir(dataset: str, root: pathlib.Path = RESULTS_ROOT, group: int = 1) -> pathlib.Path:
+    """Where a dataset's rows at the protocol's end are written (group 0: the precision check's folder)."""
+    if group == 0:
+        return root / PRECISION_CHECK_FOLDER / dataset
     return root / f"{dataset}{CONVERGED_SUFFIX}"
 
 
-def campaign_plan(groups: Sequence[int]) -> list[RunSpec]:
-    """The runs of the chosen groups, in campaign order."""
+def campaign_plan(groups: Sequence[int]) -> list[tuple[int, RunSpec]]:
+    """``(group, run)`` pairs of the chosen groups, in campaign order."""
     by_group = campaign_groups()
     unknown = sorted(set(groups) - set(by_group))
     if unknown or not groups:
         raise ValueError(f"--groups: choose from {', '.join(map(str, by_group))}, got {unknown or 'nothing'}")
-    return [spec for group in sorted(set(groups)) for spec in by_group[group]]
+    return [(group, spec) for group in sorted(set(groups)) for spec in by_group[group]]
 
 
 def parse_groups(text: str) -> list[int]:
@@ -93,27 +101,28 @@ def parse_groups(text: str) -> list[int]:
         raise ValueError(f"--groups: expected comma-separated group numbers, got {text!r}") from None
 
 
-def print_plan(plan: Sequence[RunSpec], root: pathlib.Path) -> None:
+def print_plan(plan: Sequence[tuple[int, RunSpec]], root: pathlib.Path) -> None:
     """One line per run: done (with accuracy, epochs, stop reason) or still to train."""
-    done: dict[str, dict] = {}
-    for dataset in dict.fromkeys(spec.dataset for spec in plan):
-        done.update({row["run_id"]: row for row in read_results(results_dir(dataset, root) / RESULTS_FILE)})
-    for spec in plan:
-        row = done.get(spec.run_id)
+    done: dict[tuple[int, str], dict] = {}
+    for group, spec in plan:
+        rows = read_results(results_dir(spec.dataset, root, group) / RESULTS_FILE)
+        done.update({(group, row["run_id"]): row for row in rows})
+    for group, spec in plan:
+        row = done.get((group, spec.run_id))
         status = (
             f"{row['test_accuracy']:.2%} ({row['misclassified']}/{row['test_size']} wrong), "
             f"{row['epochs_run']} epochs, {row['stop_reason']}, {row.get('precision', 'float32')}"
             if row
             else "to train"
         )
-        print(f"{spec.run_id:40s} {status}")
+        print(f"{group}  {spec.run_id:40s} {status}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--groups", default="1,2,3,4,5")
+    parser.add_argument("--groups", default="0,1,2,3,4,5")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--jit-compile", default="auto", choices=tuple(JIT_CHOICES))
     parser.add_argument("--results-root", default=str(RESULTS_ROOT))
@@ -129,14 +138,15 @@ def main() -> None:
         print_plan(plan, root)
         return
     protocol = Protocol()  # the paper's: no epoch cap beyond its 500
-    for spec in plan:  # one run at a time, each into its dataset's results folder
+    for group, spec in plan:  # one run at a time, each into its dataset's results folder
+        check = group == 0
         run_benchmark(
             [spec],
             protocol,
-            results_dir(spec.dataset, root),
-            saved_models_dir=args.saved_models,
+            results_dir(spec.dataset, root, group),
+            saved_models_dir=pathlib.Path(args.saved_models, PRECISION_CHECK_FOLDER if check else ""),
             cross_tests=CROSS_TESTS.get(spec.dataset, ()),
-            precision=args.precision,
+            precision=PRECISION_CHECK_PRECISION if check else args.precision,
             jit_compile=JIT_CHOICES[args.jit_compile],
         )
 

@@ -38,6 +38,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "@@throughput "
+#: CPU flags of native bfloat16 arithmetic (the same list the runner's ``--precision auto`` reads).
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Setting:
     env: tuple[tuple[str, str], ...] = ()
     intra_op: int | None = None
     inter_op: int | None = None
+    precision: str = "float32"
+    backend: str = "tensorflow"
+    needs: tuple[str, ...] = ()  # CPU flags (any of them) without which the setting is skipped
 
 
 SETTINGS: dict[str, Setting] = {
@@ -70,6 +75,30 @@ SETTINGS: dict[str, Setting] = {
             "XLA with --xla_cpu_enable_fast_math=true",
             env=(("XLA_FLAGS", "--xla_cpu_enable_fast_math=true"),),
         ),
+        Setting("xla_on", "jit_compile=True: XLA forced", jit_compile=True),
+        Setting(
+            "bf16",
+            "Keras mixed precision mixed_bfloat16 (float32 variables and softmax), XLA auto",
+            precision="mixed_bfloat16",
+            needs=BF16_CPU_FLAGS,
+        ),
+        Setting(
+            "bf16_no_xla",
+            "mixed_bfloat16, jit_compile=False (oneDNN bf16 kernels)",
+            False,
+            precision="mixed_bfloat16",
+            needs=BF16_CPU_FLAGS,
+        ),
+        Setting(
+            "bf16_threads",
+            "mixed_bfloat16, XLA auto, intra-op 2 / inter-op 1 threads",
+            intra_op=2,
+            inter_op=1,
+            precision="mixed_bfloat16",
+            needs=BF16_CPU_FLAGS,
+        ),
+        Setting("jax", "KERAS_BACKEND=jax (XLA-compiled train step), float32", backend="jax"),
+        Setting("torch", "KERAS_BACKEND=torch (PyTorch CPU, eager), float32", backend="torch"),
     )
 }
 
@@ -101,10 +130,17 @@ class Peak:
         )
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    match = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
+    return set(match.group(1).split()) if match else set()
+
+
 def cpu_peak(cores: int | None = None) -> Peak:
     """FP32 peak from /proc/cpuinfo: AVX-512 → 16 lanes, AVX2 → 8, else SSE 4; 2 FMA units per core."""
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    flags = set(re.search(r"^flags\s*:\s*(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
+    flags = cpu_flags()
     lanes = 16 if "avx512f" in flags else 8 if {"avx2", "fma"} <= flags else 4
     mhz = [float(value) for value in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)]
     max_mhz = _lscpu_max_mhz()
@@ -169,6 +205,7 @@ def run_worker(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)
     x = rng.random((args.batch_size, args.length, 1), dtype=np.float32)
     y = np.eye(args.classes, dtype=np.float32)[rng.integers(0, args.classes, args.batch_size)]
+    keras.config.set_dtype_policy(setting.precision)
     model = zoo.build(args.models[0], args.classes, args.length, compile=False)
     zoo.compile_model(model, jit_compile=setting.jit_compile)
     record: dict[str, Any] = {
@@ -220,7 +257,12 @@ def _subprocess(args: argparse.Namespace, extra: Sequence[str], env: dict[str, s
 
 
 def _env(setting: Setting) -> dict[str, str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **dict(setting.env)}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "KERAS_BACKEND": setting.backend,
+        **dict(setting.env),
+    }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
@@ -236,8 +278,9 @@ def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, 
     lines = [
         f"Batch {args.batch_size}, {args.length} points, {args.classes} classes; {args.warmup} warm-up + "
         f"{args.steps} timed steps. Peak: {peak.derivation()}.",
-        f"Host: {platform.node()} ({platform.processor() or platform.machine()}), Python "
-        f"{platform.python_version()}; load average {' / '.join(loads)} (before / after).",
+        f"Host: {platform.node()} ({_cpu_model()}), Python {platform.python_version()}; load average "
+        f"{' / '.join(loads)} (before / after). Native bfloat16: "
+        f"{', '.join(sorted(set(BF16_CPU_FLAGS) & cpu_flags())) or 'none (no AVX512_BF16, no AMX)'}.",
         "",
         "| model | setting | params | GFLOP/spectrum (fwd) | train spectra/s | ×baseline | train GFLOP/s | "
         "% peak | cpu% | GFLOP/cpu-s | % core peak | first step s | infer spectra/s | ×baseline | "
@@ -273,8 +316,15 @@ def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, 
         f"({peak.core_gflops:.1f} GFLOP/s) it measures kernel efficiency independently of how many cores "
         "the run got on a shared machine.",
     ]
-    lines += [summary for summary in (_best_line(records, peak, "cnn6"),) if summary]
+    models = dict.fromkeys(r["model"] for r in records)
+    lines += [summary for summary in (_best_line(records, peak, model) for model in models) if summary]
     return "\n".join(lines)
+
+
+def _cpu_model() -> str:
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    match = re.search(r"^model name\s*:\s*(.*)$", text, re.M)
+    return match.group(1).strip() if match else platform.processor() or platform.machine()
 
 
 def _best_line(records: list[dict[str, Any]], peak: Peak, model: str) -> str | None:
@@ -359,11 +409,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     loads = [" ".join(f"{v:.2f}" for v in os.getloadavg())]
     print(f"FP32 peak: {peak.derivation()}", flush=True)
     print(f"load average before: {loads[0]}", flush=True)
+    flags = cpu_flags()
     records = []
     for model in args.models:
         for name in args.settings:
-            record = _subprocess(
-                args, ["--worker", "--setting", name, "--models", model], _env(SETTINGS[name])
+            needs = SETTINGS[name].needs
+            record = (
+                _subprocess(args, ["--worker", "--setting", name, "--models", model], _env(SETTINGS[name]))
+                if not needs or set(needs) & flags
+                else {"error": f"skipped: the CPU has none of {', '.join(needs)}"}
             )
             records.append({"model": model, "setting": name, **record})
             summary = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,6 +68,21 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         np.savez(self._seed_states_path, **{f"s{i}": state for i, state in enumerate(seed_states)})
         _write_atomically(self._state_path, json.dumps({"epoch": epoch + 1, "callbacks": states}))
         super().on_epoch_end(epoch, logs)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``epoch_seconds`` (wall time of the epoch, validation included) to each epoch's logs.
+
+    Put it before the ``CSVLogger``: the history file then holds every epoch's time, and a run that was
+    killed and resumed still knows its total training time (the sum over its epochs).
+    """
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._started
 
 
 def _plain(value: Any) -> Any:

@@ -452,11 +452,12 @@ def make_callbacks(protocol: Protocol, run_dir: pathlib.Path, *, verbose: int) -
     """The protocol's callbacks in the order they must run; returns ``(callbacks, early_stopping)``."""
     import keras
 
-    from zoo.callbacks import ResumableBackup
+    from zoo.callbacks import EpochTimer, ResumableBackup
 
     reduce_lr, early_stopping = protocol_callbacks(protocol, verbose=verbose)
     callbacks = [
         reduce_lr,  # first: it adds `learning_rate` to the epoch logs the others record
+        EpochTimer(),  # adds `epoch_seconds` to the logs, before the CSVLogger writes them
         early_stopping,
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
@@ -579,7 +580,8 @@ def train_run(
         "lr_factor": protocol.lr_factor,
         "batch_size": protocol.batch_size,
         "params": int(model.count_params()),
-        "wall_time_s": round(fit_seconds, 2),
+        # every epoch of the run, across resumes (the last process alone if it predates `epoch_seconds`)
+        "wall_time_s": round(sum(history.get("epoch_seconds", [])) or fit_seconds, 2),
         "train_spectra_per_s": round(epochs_this_process * data.n_train / fit_seconds, 2)
         if fit_seconds > 0 and epochs_this_process
         else None,
