@@ -589,6 +589,7 @@ def train_run(
         "versions": versions(),
         "backend": backend(),
         "strategy": strategy_name(strategy),
+        "device": (accelerators() or ["cpu"])[0],
         "precision": precision,
         "jit_compile": jit_compile,
         "tensorboard_dir": str(run_dir / "tb") if backend() == "tensorflow" else None,
@@ -641,9 +642,13 @@ def run_benchmark(
     cross_tests: Sequence[str] = (),
     precision: str = "float32",
     jit_compile: bool | str = "auto",
+    work_dir: str | os.PathLike | None = None,
     verbose: int = 2,
 ) -> list[dict[str, Any]]:
     """Train every planned run not yet in ``out_dir/results.jsonl``; return the rows of this call.
+
+    Each run's logs and per-epoch backups go to ``work_dir/runs/<run>/`` (default: ``out_dir``), so the
+    results folder can be kept small where only the rows must travel (``benchmarks/gpu_study.py``).
 
     ``verbose`` is Keras' ``fit`` verbosity (2: one line per epoch; 0: silent); a line per run is
     always printed.
@@ -666,7 +671,7 @@ def run_benchmark(
         row = train_run(
             spec,
             protocol,
-            out_dir,
+            out_dir if work_dir is None else work_dir,
             saved_models_dir=saved_models_dir,
             data_dir=data_dir,
             strategy=distribution,

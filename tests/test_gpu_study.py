@@ -1,0 +1,75 @@
+"""benchmarks/gpu_study.py on the CPU with the JAX backend and TensorFlow hidden, as on the GPU machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("jax")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "gpu_study.py"
+HIDE_TENSORFLOW = """
+import importlib.machinery
+_find = importlib.machinery.PathFinder.find_spec
+def _hide(cls, name, path=None, target=None):
+    if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
+        return None
+    return _find(name, path, target)
+importlib.machinery.PathFinder.find_spec = classmethod(_hide)
+"""
+
+
+def _call(tmp_path: pathlib.Path, *args: str, budget: float) -> tuple[subprocess.CompletedProcess, float]:
+    hide = tmp_path / "no_tensorflow"
+    hide.mkdir(exist_ok=True)
+    (hide / "sitecustomize.py").write_text(HIDE_TENSORFLOW)
+    env = {**os.environ, "PYTHONPATH": str(hide), "JAX_PLATFORMS": "cpu"}
+    command = [sys.executable, str(SCRIPT), "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"),
+               "--datasets", "mini", "--models", "vgg", "--max-epochs", "2", "--workers", "2",
+               "--budget-s", str(budget), *args]  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
+    return result, time.monotonic() - started
+
+
+def _rows(tmp_path: pathlib.Path) -> list[dict]:
+    path = tmp_path / "out" / "mini" / "results.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_rows_land_budget_holds_and_a_second_call_skips_finished_runs(tmp_path):
+    result, _ = _call(tmp_path, "--seeds", "0", budget=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = _rows(tmp_path)
+    assert sorted(row["run_id"] for row in rows) == ["mini/vgg-linear-seed0", "mini/vgg-relu-seed0"]
+    for row in rows:  # the CPU runner's schema, trained with JAX, no TensorFlow, nothing exported
+        assert row["backend"] == "jax" and row["device"] == "cpu" and row["epochs_run"] == 2
+        assert row["export_dir"] is None and row["precision"] == "float32"
+    assert not (tmp_path / "out" / "mini" / "runs").exists()  # backups stay in --work
+
+    # Seeds 0-1 with a budget too short for a run: seed 0 is skipped, seed 1 stopped at the budget.
+    result, seconds = _call(tmp_path, "--seeds", "0-1", budget=20)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 runs to train, 2 finished before" in result.stdout
+    assert "budget reached: stopping 2 run(s)" in result.stdout
+    assert seconds < 20 + 15  # the budget, plus the interpreter's start
+    assert len(_rows(tmp_path)) == 2
+
+
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path):
+    for args, message in (
+        (["--models", "nope"], "--models: unknown model 'nope'"),
+        (["--datasets", "nope"], "nope"),
+        (["--seeds", "x"], "seeds: expected"),
+    ):
+        result, _ = _call(tmp_path, *args, budget=60)
+        assert result.returncode == 2 and message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out").exists()
