@@ -1,0 +1,134 @@
+"""The README's table of runs at the protocol's end, generated from the committed results rows.
+
+Reads `benchmarks/results/<dataset>_converged/results.jsonl` (the campaign of `benchmarks/campaign.py`, no
+epoch cap) and the mixed-precision check of `benchmarks/results/precision_check/`, and renders one line per
+run beside the paper's figure where the paper gives one. `--write` replaces the block between the README's
+markers; `--check` exits 1 if the README's block differs from what the rows give (a test runs it), so the
+table cannot drift from the rows it rests on.
+
+    python benchmarks/converged_table.py --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+DATASETS = ("challenge", "benchmark")
+BEGIN, END = "<!-- converged-table:begin -->", "<!-- converged-table:end -->"
+
+
+def paper_figures() -> dict[tuple[str, str, str], str]:
+    """The paper's figure per (dataset, model, variant), where it states one (medians over 5 seeds)."""
+    from zoo import paper
+
+    figures: dict[tuple[str, str, str], str] = {}
+    for pair in paper.ABLATION_PAIRS:
+        for model, median in ((pair.original, pair.median_original), (pair.modified, pair.median_modified)):
+            variant = paper.ABLATION_VARIANT if model in ("cnn6", "vgg", "cnn_bn") else "default"
+            figures[(paper.ABLATION_DATASET, model, variant)] = f"{median:.2f} % (median)"
+    best = paper.BENCHMARK_BEST_MEAN_MISCLASSIFIED
+    figures[(paper.BENCHMARK_DATASET, paper.BENCHMARK_BEST_MODEL, "relu")] = f"≈ {best:.0f} wrong (mean)"
+    return figures
+
+
+def load_rows(results: pathlib.Path = RESULTS) -> list[dict[str, Any]]:
+    """Every converged row, in the study's model order (dataset, model, variant, seed)."""
+    from zoo import paper
+    from zoo.runner import read_results
+
+    rows = [row for d in DATASETS for row in read_results(results / f"{d}_converged" / "results.jsonl")]
+    order = {name: i for i, name in enumerate(paper.MODEL_ORDER)}
+    return sorted(
+        rows,
+        key=lambda r: (DATASETS.index(r["dataset"]), order.get(r["model"], 99), r["variant"], r["seed"]),
+    )
+
+
+def _cpu(hardware: str) -> str:
+    """``2-core CPU (AMD EPYC)`` → ``AMD EPYC``; accelerators kept."""
+    inside = hardware.split("(", 1)[1].rsplit(")", 1)[0] if "(" in hardware else hardware
+    extra = hardware.rsplit(")", 1)[1].strip() if ")" in hardware else ""
+    return f"{inside} {extra}".strip()
+
+
+def _paper_cell(row: Mapping[str, Any], figures: Mapping[tuple[str, str, str], str]) -> str:
+    key = (row["dataset"], row["model"], row["variant"])
+    if key in figures:
+        return figures[key]
+    return "≥ 98.9 %" if row["dataset"] == "benchmark" else "–"
+
+
+def render(rows: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]] = ()) -> str:
+    """Markdown: one line per run, then the precision check against its float32 twin."""
+    figures = paper_figures()
+    lines = [
+        "| dataset | model | FC | seed | test accuracy | wrong | paper | epochs (best) | stop | wall | "
+        "precision | CPU |",
+        "|---|---|---|---:|---:|---:|---|---|---|---:|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['dataset']} | {row['model']} | {row['variant']} | {row['seed']} | "
+            f"{100 * row['test_accuracy']:.2f} % | {row['misclassified']}/{row['test_size']} | "
+            f"{_paper_cell(row, figures)} | {row['epochs_run']} ({row['best_epoch'] + 1}) | "
+            f"{row['stop_reason'].replace('_', ' ')} | {row['wall_time_s'] / 60:.1f} min | "
+            f"{row.get('precision', 'float32')} | {_cpu(row['hardware'])} |"
+        )
+    by_id = {row["run_id"]: row for row in rows}
+    for check in checks:
+        twin = by_id.get(check["run_id"])
+        if twin is None:
+            continue
+        lines += [
+            "",
+            f"Precision check, `{check['run_id']}`: {check.get('precision')} "
+            f"{100 * check['test_accuracy']:.2f} % ({check['misclassified']} wrong, {check['epochs_run']} "
+            f"epochs, {check['wall_time_s'] / 60:.1f} min) against {twin.get('precision', 'float32')} "
+            f"{100 * twin['test_accuracy']:.2f} % ({twin['misclassified']} wrong, {twin['epochs_run']} "
+            f"epochs, {twin['wall_time_s'] / 60:.1f} min); both {_cpu(check['hardware'])}.",
+        ]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with the part between the markers replaced by ``block`` (markers must exist once)."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise ValueError(f"README must hold {BEGIN} and {END} once each")
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    return f"{head}{BEGIN}\n{block}\n{END}{tail}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="rewrite the README's block")
+    mode.add_argument("--check", action="store_true", help="exit 1 if the README's block is stale")
+    args = parser.parse_args(argv)
+    from zoo.runner import read_results
+
+    checks = read_results(RESULTS / "precision_check" / "challenge" / "results.jsonl")
+    block = render(load_rows(), checks)
+    if not (args.write or args.check):
+        print(block)
+        return 0
+    text = README.read_text(encoding="utf-8")
+    updated = replace_block(text, block)
+    if args.check:
+        if updated != text:
+            print("README's converged table is stale: run python benchmarks/converged_table.py --write")
+            return 1
+        return 0
+    README.write_text(updated, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

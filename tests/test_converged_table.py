@@ -1,0 +1,42 @@
+"""The README's table of runs at the protocol's end is what the committed rows give."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def table():
+    path = ROOT / "benchmarks" / "converged_table.py"
+    spec = importlib.util.spec_from_file_location("converged_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_block_matches_the_committed_rows(table):
+    assert table.main(["--check"]) == 0, "run: python benchmarks/converged_table.py --write"
+
+
+def test_render_shows_the_paper_figure_and_the_stop_reason(table):
+    row = {"dataset": "challenge", "model": "cnn6", "variant": "relu", "seed": 0, "test_accuracy": 0.8519,
+           "misclassified": 24, "test_size": 162, "epochs_run": 134, "best_epoch": 108,
+           "stop_reason": "early_stopping", "wall_time_s": 2220.0, "precision": "float32",
+           "hardware": "2-core CPU (AMD EPYC)", "run_id": "challenge/cnn6-relu-seed0"}  # fmt: skip
+    check = {**row, "precision": "mixed_bfloat16", "test_accuracy": 0.85, "wall_time_s": 1300.0}
+    text = table.render([row], [check])
+    line = "| challenge | cnn6 | relu | 0 | 85.19 % | 24/162 | 85.19 % (median) | 134 (109) | early stopping"
+    assert line in text
+    assert "Precision check, `challenge/cnn6-relu-seed0`: mixed_bfloat16 85.00 %" in text
+
+
+def test_replace_block_needs_both_markers_once(table):
+    with pytest.raises(ValueError, match="once each"):
+        table.replace_block("no markers here", "x")
+    text = f"a\n{table.BEGIN}\nold\n{table.END}\nb"
+    assert table.replace_block(text, "new") == f"a\n{table.BEGIN}\nnew\n{table.END}\nb"
