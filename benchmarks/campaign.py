@@ -13,6 +13,8 @@ or 500 epochs, with the study's protocol (`zoo.runner.Protocol`). Rows go to
   4. challenge, seeds 1-4: vgg, cnn2, cnn6, relu and linear (the paper's five seeds);
   5. challenge, seed 0: cnn3 linear, inc3 linear, inc6 relu, inc6 linear, cnn_bn linear, resnet.
 
+Group 6, run after group 1 by default: PRNet (this project's model) on challenge, seed 0, so that a
+converged PRNet exists for the presets (issue #19; ~15 min, cheaper than any group-2 run).
 Group 0 verifies mixed precision: group 1's first run (vgg relu, seed 0) trained again in
 `mixed_bfloat16`, into `benchmarks/results/precision_check/<dataset>/`, to compare with its float32 row.
 
@@ -20,7 +22,7 @@ Kill it at any time and rerun the same command: finished runs are skipped, the i
 at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
 done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
 
-Usage:  python benchmarks/campaign.py [--groups 0,1,2,3,4,5] [--precision float32|mixed_bfloat16|auto]
+Usage:  python benchmarks/campaign.py [--groups 0,1,6,2,3,4,5] [--precision float32|mixed_bfloat16|auto]
                                       [--jit-compile auto|on|off] [--list]
 """
 
@@ -44,7 +46,7 @@ PRECISION_CHECK_FOLDER, PRECISION_CHECK_PRECISION = "precision_check", "mixed_bf
 
 
 def campaign_groups() -> dict[int, list[RunSpec]]:
-    """The campaign's runs by group (0–5), each group in training order."""
+    """The campaign's runs by group (0–6), each group in training order."""
     relu, linear, published = ("relu",), ("linear",), ("default",)
     return {
         0: plan_runs("challenge", ("vgg",), relu),
@@ -74,6 +76,7 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
             *plan_runs("challenge", ("cnn_bn",), linear),
             *plan_runs("challenge", ("resnet",), published),
         ],
+        6: plan_runs("challenge", ("prnet",), published),
     }
 
 
@@ -85,12 +88,12 @@ def results_dir(dataset: str, root: pathlib.Path = RESULTS_ROOT, group: int = 1)
 
 
 def campaign_plan(groups: Sequence[int]) -> list[tuple[int, RunSpec]]:
-    """``(group, run)`` pairs of the chosen groups, in campaign order."""
+    """``(group, run)`` pairs of the chosen groups, in the order given (each group once)."""
     by_group = campaign_groups()
     unknown = sorted(set(groups) - set(by_group))
     if unknown or not groups:
         raise ValueError(f"--groups: choose from {', '.join(map(str, by_group))}, got {unknown or 'nothing'}")
-    return [(group, spec) for group in sorted(set(groups)) for spec in by_group[group]]
+    return [(group, spec) for group in dict.fromkeys(groups) for spec in by_group[group]]
 
 
 def parse_groups(text: str) -> list[int]:
@@ -122,7 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--groups", default="0,1,2,3,4,5")
+    parser.add_argument("--groups", default="0,1,6,2,3,4,5")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--jit-compile", default="auto", choices=tuple(JIT_CHOICES))
     parser.add_argument("--results-root", default=str(RESULTS_ROOT))

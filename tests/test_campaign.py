@@ -1,0 +1,55 @@
+"""The campaign of benchmarks/campaign.py: the issue's groups, their order, where rows go, bad arguments."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "campaign.py"
+spec = importlib.util.spec_from_file_location("campaign", SCRIPT)
+campaign = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(campaign)
+
+
+def _names(group: int) -> list[str]:
+    return [f"{s.dataset}/{s.model}-{s.variant}-seed{s.seed}" for s in campaign.campaign_groups()[group]]
+
+
+def test_groups_follow_the_issue():
+    assert _names(1) == [
+        "challenge/vgg-relu-seed0", "challenge/cnn2-relu-seed0", "challenge/cnn2-linear-seed0",
+        "challenge/vgg-linear-seed0", "challenge/cnn3-relu-seed0", "challenge/cnn6-relu-seed0",
+        "challenge/cnn6-linear-seed0",
+    ]  # fmt: skip
+    assert {name.split("/")[1].split("-")[0] for name in _names(2)} == {
+        "resnet_mod", "cnn6_convdo", "cnn6_bn", "vgg_mod", "cnn_bn", "cnn_bn_mod", "inc3"
+    }  # fmt: skip
+    assert _names(3) == ["benchmark/vgg-relu-seed0", "benchmark/cnn2-relu-seed0", "benchmark/cnn6-relu-seed0"]
+    group4 = campaign.campaign_groups()[4]
+    assert len(group4) == 3 * 4 * 2 and {s.seed for s in group4} == {1, 2, 3, 4}
+    assert _names(0) == ["challenge/vgg-relu-seed0"] and _names(6) == ["challenge/prnet-default-seed0"]
+    every = [s.run_id for g in (1, 2, 3, 4, 5, 6) for s in campaign.campaign_groups()[g]]
+    assert len(every) == len(set(every))  # no run twice across groups 1-6
+
+
+def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones(tmp_path):
+    plan = campaign.campaign_plan([1, 6, 2, 1])
+    assert [g for g, _ in plan][:8] == [1] * 7 + [6] and plan[7][1].model == "prnet"
+    assert campaign.results_dir("challenge", tmp_path) == tmp_path / "challenge_converged"
+    assert campaign.results_dir("challenge", tmp_path, 0) == tmp_path / "precision_check" / "challenge"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--groups", "9"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
+     (["--precision", "fp8"], "invalid choice")],
+)  # fmt: skip
+def test_bad_arguments_are_one_line_and_exit_2(args, message, tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPT), "--results-root", str(tmp_path), *args],
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 2 and message in result.stderr
+    assert not list(tmp_path.iterdir())
