@@ -19,9 +19,8 @@ from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-README = ROOT / "README.md"
 DATASETS = ("challenge", "benchmark")
-BEGIN, END = "<!-- converged-table:begin -->", "<!-- converged-table:end -->"
+BLOCK = "converged-table"
 
 
 def paper_figures() -> dict[tuple[str, str, str], str]:
@@ -97,16 +96,8 @@ def render(rows: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with the part between the markers replaced by ``block`` (markers must exist once)."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise ValueError(f"README must hold {BEGIN} and {END} once each")
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
-    return f"{head}{BEGIN}\n{block}\n{END}{tail}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))  # readme_blocks, when loaded by a test
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="rewrite the README's block")
@@ -119,14 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (args.write or args.check):
         print(block)
         return 0
-    text = README.read_text(encoding="utf-8")
-    updated = replace_block(text, block)
+    from readme_blocks import block_is_current, write_block
+
     if args.check:
-        if updated != text:
+        if not block_is_current(BLOCK, block):
             print("README's converged table is stale: run python benchmarks/converged_table.py --write")
             return 1
         return 0
-    README.write_text(updated, encoding="utf-8")
+    write_block(BLOCK, block)
     return 0
 
 

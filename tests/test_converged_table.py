@@ -36,7 +36,9 @@ def test_render_shows_the_paper_figure_and_the_stop_reason(table):
 
 
 def test_replace_block_needs_both_markers_once(table):
+    from readme_blocks import markers, replace_block
+
     with pytest.raises(ValueError, match="once each"):
-        table.replace_block("no markers here", "x")
-    text = f"a\n{table.BEGIN}\nold\n{table.END}\nb"
-    assert table.replace_block(text, "new") == f"a\n{table.BEGIN}\nnew\n{table.END}\nb"
+        replace_block("no markers here", "t", "x")
+    begin, end = markers("t")
+    assert replace_block(f"a\n{begin}\nold\n{end}\nb", "t", "new") == f"a\n{begin}\nnew\n{end}\nb"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
 from zoo.export import export
+from zoo.presets import from_preset, get_preset, list_presets
 from zoo.registry import ModelInfo, Paper, build, get_model_info, list_models
 
 if TYPE_CHECKING:
@@ -31,8 +32,11 @@ __all__ = [
     "compile_model",
     "count_flops",
     "export",
+    "from_preset",
     "get_model_info",
+    "get_preset",
     "list_models",
+    "list_presets",
     "load",
 ]
 
