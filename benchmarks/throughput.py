@@ -60,9 +60,13 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     setting.name: setting
     for setting in (
-        Setting("baseline", "Keras defaults: jit_compile='auto' (XLA on the TF backend), TF thread pools"),
+        Setting(
+            "baseline",
+            "Keras defaults: jit_compile='auto' (Keras turns XLA off for TensorFlow on a CPU-only machine), "
+            "TF thread pools",
+        ),
         Setting("no_xla", "jit_compile=False: TF graph mode with oneDNN kernels", jit_compile=False),
-        Setting("xla_threads", "XLA, intra-op 2 / inter-op 1 threads", intra_op=2, inter_op=1),
+        Setting("threads", "jit_compile='auto', intra-op 2 / inter-op 1 threads", intra_op=2, inter_op=1),
         Setting("no_xla_threads", "no XLA, intra-op 2 / inter-op 1 threads", False, intra_op=2, inter_op=1),
         Setting(
             "no_xla_no_onednn",
@@ -78,7 +82,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("xla_on", "jit_compile=True: XLA forced", jit_compile=True),
         Setting(
             "bf16",
-            "Keras mixed precision mixed_bfloat16 (float32 variables and softmax), XLA auto",
+            "Keras mixed precision mixed_bfloat16 (float32 variables and softmax), jit_compile='auto'",
             precision="mixed_bfloat16",
             needs=BF16_CPU_FLAGS,
         ),
@@ -91,7 +95,7 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting(
             "bf16_threads",
-            "mixed_bfloat16, XLA auto, intra-op 2 / inter-op 1 threads",
+            "mixed_bfloat16, jit_compile='auto', intra-op 2 / inter-op 1 threads",
             intra_op=2,
             inter_op=1,
             precision="mixed_bfloat16",
