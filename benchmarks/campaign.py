@@ -1,7 +1,7 @@
 """The study to the protocol's end on this machine: the campaign of issue #14 (resumable, skip-finished).
 
 No epoch cap: every run trains until early stopping (patience 25, min_delta 1e-4, best weights restored)
-or 500 epochs, with the study's protocol (`zoo.runner.Protocol`). Rows go to
+or 500 epochs, with the study's protocol (`zoo.training.protocol.Protocol`). Rows go to
 `benchmarks/results/<dataset>_converged/results.jsonl`, never mixed with the 30-epoch rows of
 `benchmarks/results/<dataset>/`. Groups, in the order they are trained (cheapest informative first):
 
@@ -33,8 +33,10 @@ import pathlib
 from collections.abc import Sequence
 
 from zoo.errors import UserError
-from zoo.precision import PRECISIONS
-from zoo.runner import RESULTS_FILE, Protocol, RunSpec, plan_runs, read_results, run_benchmark
+from zoo.training.precision import PRECISIONS
+from zoo.training.protocol import Protocol, RunSpec, plan_runs
+from zoo.training.results import RESULTS_FILE, read_results
+from zoo.training.runner import run_benchmark
 
 RESULTS_ROOT = pathlib.Path("benchmarks/results")
 #: The suffix of a dataset's results folder for runs at the protocol's end.

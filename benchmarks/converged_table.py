@@ -25,7 +25,7 @@ BLOCK = "converged-table"
 
 def paper_figures() -> dict[tuple[str, str, str], str]:
     """The paper's figure per (dataset, model, variant), where it states one (medians over 5 seeds)."""
-    from zoo import paper
+    from zoo.study import paper
 
     figures: dict[tuple[str, str, str], str] = {}
     for pair in paper.ABLATION_PAIRS:
@@ -39,8 +39,8 @@ def paper_figures() -> dict[tuple[str, str, str], str]:
 
 def load_rows(results: pathlib.Path = RESULTS) -> list[dict[str, Any]]:
     """Every converged row, in the study's model order (dataset, model, variant, seed)."""
-    from zoo import paper
-    from zoo.runner import read_results
+    from zoo.study import paper
+    from zoo.training.results import read_results
 
     rows = [row for d in DATASETS for row in read_results(results / f"{d}_converged" / "results.jsonl")]
     order = {name: i for i, name in enumerate(paper.MODEL_ORDER)}
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--write", action="store_true", help="rewrite the README's block")
     mode.add_argument("--check", action="store_true", help="exit 1 if the README's block is stale")
     args = parser.parse_args(argv)
-    from zoo.runner import read_results
+    from zoo.training.results import read_results
 
     checks = read_results(RESULTS / "precision_check" / "challenge" / "results.jsonl")
     block = render(load_rows(), checks)

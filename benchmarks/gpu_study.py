@@ -82,7 +82,7 @@ def paper_plan(
 
 def finished_run_ids(folders: Sequence[pathlib.Path]) -> set[str]:
     """Run ids of every row under the given folders (``*/results.jsonl`` and ``results.jsonl``)."""
-    from zoo.runner import RESULTS_FILE, read_results
+    from zoo.training.results import RESULTS_FILE, read_results
 
     found: set[str] = set()
     for folder in folders:
@@ -94,7 +94,8 @@ def finished_run_ids(folders: Sequence[pathlib.Path]) -> set[str]:
 # --------------------------------------------------------------------------------------------- worker
 def run_worker(args: argparse.Namespace) -> int:
     """Train one run (resuming from ``--work`` if a backup is there) and append its row to ``OUT``."""
-    from zoo.runner import Protocol, plan_runs, run_benchmark
+    from zoo.training.protocol import Protocol, plan_runs
+    from zoo.training.runner import run_benchmark
 
     dataset, name = args.run.split("/", 1)
     model, variant, seed = _parse_name(name)
@@ -189,7 +190,7 @@ def run_parent(args: argparse.Namespace) -> int:
 
 
 def _seeds(text: str) -> list[int]:
-    from zoo.runner import parse_seeds
+    from zoo.training.protocol import parse_seeds
 
     return parse_seeds(text)
 
@@ -215,8 +216,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
     try:  # every argument checked before anything starts: one line, exit status 2
         from synthetic_spectra.config import get_config
-        from zoo.precision import resolve_precision
-        from zoo.registry import list_models
+        from zoo.models.registry import list_models
+        from zoo.training.precision import resolve_precision
 
         args.datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]
         for name in args.datasets:

@@ -1,4 +1,4 @@
-"""Inference speed of an exported model through :mod:`zoo.predict`, against raw ``model.predict``.
+"""Inference speed of an exported model through :mod:`zoo.inference.predict`, against raw ``model.predict``.
 
 Reports, in one run on this machine:
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     import zoo
-    from zoo.predict import load
+    from zoo.inference.predict import load
 
     with tempfile.TemporaryDirectory(prefix="inference-bench-") as tmp:
         if args.model is None:
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     flops = zoo.count_flops(model) if args.model is None else None
     best, best_cpu = min((s["p50"], s["cpu"]) for name, s in single.items() if name.startswith("Predictor"))
     lines = [
-        f"# Inference speed: {args.arch if args.model is None else export_path} through `zoo.predict`",
+        f"# Inference speed: {args.arch if args.model is None else export_path} through `zoo.load`",
         "",
         f"- CPU: {cpu_name()}, {os.cpu_count()} logical cores; Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}",

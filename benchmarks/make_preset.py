@@ -3,7 +3,7 @@
 The row's export (``model.keras``) is loaded, its weights are copied into the preset's architecture and
 saved without optimizer state to ``saved_models/presets/<name>.weights.h5``; the preset is evaluated on its
 dataset's test split and accepted only if it reproduces the row's misclassification count exactly. Then the
-entry (replacing one of the same name) is written to ``zoo/presets.json``. ``--recipe-only`` records a
+entry (replacing one of the same name) is written to ``zoo/models/presets.json``. ``--recipe-only`` records a
 preset whose weights are too large to commit (``spectrazoo preset build NAME`` retrains it).
 
     python benchmarks/make_preset.py --name vgg_relu_challenge \\
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from zoo.errors import UserError
-from zoo.presets import (
+from zoo.models.presets import (
     PRESETS_FILE,
     Preset,
     evaluate_on_test_split,
@@ -28,7 +28,7 @@ from zoo.presets import (
     presets_dir,
     sha256_of,
 )
-from zoo.runner import read_results
+from zoo.training.results import read_results
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: The README block holding the presets table.
@@ -42,7 +42,7 @@ def make_preset(args: argparse.Namespace) -> Preset:
     import keras
 
     from synthetic_spectra.config import get_config
-    from zoo.presets import build_preset_model
+    from zoo.models.presets import build_preset_model
 
     rows = {row["run_id"]: row for row in read_results(args.results)}
     if args.run_id not in rows:

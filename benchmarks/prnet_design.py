@@ -9,7 +9,7 @@ split, whose shifts, heights and sigma differ); the test split is never touched 
 ReduceLROnPlateau and EarlyStopping as in ``spectrazoo benchmark``; the batches are shuffled by
 ``Model.fit`` (not the runner's seeded pipeline). ``--dataset challenge_realistic`` trains and validates on
 the noisy set (candidates ``robust_*``: PRNet's robust option; the probes stay clean renders of its classes);
-``--final`` runs the chosen robust option through ``zoo.runner`` (seeds 0-2, cross-test on challenge).
+``--final`` runs the chosen robust option through the runner (seeds 0-2, cross-test on challenge).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from zoo.cli import import_tensorflow_quietly
+from zoo.commands.cli import import_tensorflow_quietly
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import_tensorflow_quietly()  # its C++ start-up lines stay off stderr (errors are one line)
@@ -154,56 +154,6 @@ def candidate(
     return build
 
 
-@keras.saving.register_keras_serializable(package="design")
-class PeakCode(keras.layers.Layer):
-    """Apexes of peaks (local maxima above a threshold), their heights coded on triangular levels."""
-
-    def __init__(
-        self,
-        window: int = 11,
-        threshold: float = 0.002,
-        levels: int = 21,
-        epsilon: float = 0.01,
-        extra: bool = False,
-        periods: tuple[int, ...] = (),
-        height: bool = False,
-        **kw,
-    ):
-        super().__init__(**kw)
-        self.window, self.threshold, self.levels, self.epsilon = window, threshold, levels, epsilon
-        self.extra, self.periods, self.height = extra, periods, height
-
-    def call(self, x: Any) -> Any:
-        ops = keras.ops
-        local = ops.max_pool(x, self.window, 1, padding="same")
-        apex = ops.logical_and(x >= local, x > self.threshold)
-        u = ops.log1p(ops.maximum(x, 0.0) / self.epsilon) / np.log1p(1.0 / self.epsilon)
-        centres = ops.linspace(0.0, 1.0, max(self.levels, 2))
-        code = ops.relu(1.0 - ops.abs(u - centres) * (max(self.levels, 2) - 1))
-        parts = [code] if self.levels else []
-        if self.extra:
-            parts += [ops.ones_like(u), u]
-        if self.height:
-            parts += [x]
-        if self.periods:
-            t = ops.arange(x.shape[1], dtype="float32")[None, :, None]
-            for period in self.periods:
-                parts += [ops.sin(2 * np.pi * t / period) + 0 * u, ops.cos(2 * np.pi * t / period) + 0 * u]
-        return ops.where(apex, ops.concatenate(parts, axis=-1), 0.0)
-
-
-@keras.saving.register_keras_serializable(package="design")
-class AppendConstant(keras.layers.Layer):
-    """Append a channel of one constant value (a bias feature that the later gain speeds up)."""
-
-    def __init__(self, value: float, **kw):
-        super().__init__(**kw)
-        self.value = value
-
-    def call(self, x: Any) -> Any:
-        return keras.ops.concatenate([x, keras.ops.full_like(x[..., :1], self.value)], axis=-1)
-
-
 def splat(
     *,
     blur: int = 0,
@@ -216,7 +166,11 @@ def splat(
     bias: float = 0.0,
     height: bool = False,
 ) -> Callable[[], keras.Model]:
-    """[blur] → max-normalise → peak apexes → height levels → triangular position cells → gain → linear."""
+    """[blur] → max-normalise → peak apexes → height levels → triangular position cells → gain → linear.
+
+    The peak code is the zoo's :class:`~zoo.models.prnet.PeakCoding` with its design options.
+    """
+    from zoo.models.prnet import AppendConstant, PeakCoding
 
     def build() -> keras.Model:
         inputs = keras.Input((DATAPOINTS, 1))
@@ -224,7 +178,9 @@ def splat(
         for index in range(2 if blur else 0):
             x = keras.layers.AveragePooling1D(blur, 1, padding="same", name=f"blur{index}")(x)
         x = MaxNorm()(x)
-        x = PeakCode(window=window, levels=levels, extra=extra, periods=periods, height=height)(x)
+        x = PeakCoding(
+            levels, window=window, extra_channels=extra, linear_height=height, periods=periods
+        )(x)
         x = keras.layers.AveragePooling1D(2 * spacing, 1, padding="same")(x)
         x = keras.layers.AveragePooling1D(2 * spacing, spacing, padding="same")(x)
         if bias:
@@ -431,12 +387,13 @@ FINAL_OUT = "benchmarks/results/new_model_realistic"
 
 
 def final_runs(seeds: tuple[int, ...] = (0, 1, 2), epochs: int = 30) -> None:
-    """The robust option of the registry's PRNet (v3) through ``zoo.runner``: variant ``robust`` on
+    """The robust option of the registry's PRNet (v3) through ``zoo.training.runner``: variant ``robust`` on
     challenge_realistic, cross-tested on challenge (v2's rows: ``results_v2_absolute.jsonl`` there)."""
-    from zoo.runner import Protocol, RunSpec, run_benchmark
+    from zoo.training.protocol import Protocol, RunSpec
+    from zoo.training.runner import run_benchmark
 
     toggles = tuple(sorted({**ROBUST, "fc_activation": None}.items()))
-    specs = [RunSpec("challenge_realistic", "prnet", seed, "robust", toggles) for seed in seeds]
+    specs = [RunSpec(get_config("challenge_realistic"), "prnet", seed, "robust", toggles) for seed in seeds]
     run_benchmark(specs, Protocol(max_epochs=epochs), FINAL_OUT, saved_models_dir="saved_models",
                   cross_tests=["challenge"], verbose=0)  # fmt: skip
 

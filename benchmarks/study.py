@@ -8,7 +8,7 @@ The plan for `challenge` (and `challenge_realistic`), cheapest first so that par
 For `benchmark` (500 classes, a GPU job: `KERAS_BACKEND=jax python benchmarks/study.py --dataset benchmark
 --max-epochs 500`) it is the paper's: the eight published models at their published FC activation, seeds 0-4.
 Every model is also tested on `challenge_realistic` (the robustness table of issue #7; `--cross-test`).
-Every run uses the study's protocol (see `zoo.runner.Protocol`) with an epoch cap (default 30 on a
+Every run uses the study's protocol (see `zoo.training.protocol.Protocol`) with an epoch cap (default 30 on a
 2-core CPU; the paper allowed 500). Kill it at any time and rerun the same command: finished runs are
 skipped, the interrupted one resumes at its last finished epoch. Then:
 
@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 
-from synthetic_spectra.config import get_config
+from synthetic_spectra.config import DatasetConfig, get_config
 from zoo.errors import UserError
-from zoo.runner import Protocol, RunSpec, check_cross_tests, plan_runs, run_benchmark
+from zoo.training.data import check_cross_tests
+from zoo.training.protocol import Protocol, RunSpec, plan_runs
+from zoo.training.runner import run_benchmark
 
 #: Published models in rough order of CPU cost (cheapest first).
 PUBLISHED_BY_COST = ("cnn2", "vgg", "cnn3", "cnn6", "cnn_bn", "inc3", "inc6")
@@ -39,28 +41,29 @@ FC_ACTIVATIONS = ("linear", "relu")
 
 
 def study_plan(
-    dataset: str = "challenge", stage: str = "all", fc: tuple[str, ...] = FC_ACTIVATIONS
+    dataset: str | DatasetConfig = "challenge", stage: str = "all", fc: tuple[str, ...] = FC_ACTIVATIONS
 ) -> list[RunSpec]:
     """The runs of the study, in the order they are trained.
 
     ``fc`` keeps only the runs of those FC activations (runs without that choice — ResNet, the ablation
     variants at their published setup — stay). ``benchmark`` (and configs derived from it) get the paper's
     500-class study instead: the eight published models at their published FC activation, seeds 0–4
-    (stage 1 only).
+    (stage 1 only). ``dataset`` is resolved to its config here, once.
     """
+    config = get_config(dataset)
     unknown = sorted(set(fc) - set(FC_ACTIVATIONS))
     if unknown or not fc:
         raise ValueError(
             f"--fc: choose from {', '.join(FC_ACTIVATIONS)}, got {', '.join(unknown) or 'nothing'}"
         )
-    if dataset.startswith("benchmark"):
+    if config.name.startswith("benchmark"):
         published = (*PUBLISHED_BY_COST, *NO_FC)
-        return plan_runs(dataset, published, ("default",), seeds=range(5)) if stage in ("1", "all") else []
+        return plan_runs(config, published, ("default",), seeds=range(5)) if stage in ("1", "all") else []
     stages = {
-        "1": plan_runs(dataset, PUBLISHED_BY_COST, fc, seeds=(0,))
-        + plan_runs(dataset, NO_FC, ("default",), seeds=(0,)),
-        "2": plan_runs(dataset, VARIANTS_BY_COST, ("default",), seeds=(0,)),
-        "3": plan_runs(dataset, ("cnn2", "cnn6"), fc, seeds=(1, 2)),
+        "1": plan_runs(config, PUBLISHED_BY_COST, fc, seeds=(0,))
+        + plan_runs(config, NO_FC, ("default",), seeds=(0,)),
+        "2": plan_runs(config, VARIANTS_BY_COST, ("default",), seeds=(0,)),
+        "3": plan_runs(config, ("cnn2", "cnn6"), fc, seeds=(1, 2)),
     }
     return [spec for key in (stages if stage == "all" else [stage]) for spec in stages[key]]
 
@@ -92,10 +95,11 @@ def main() -> None:
         else [name.strip() for name in args.cross_test.split(",") if name.strip()]
     )
     try:  # a bad argument is one line and exit status 2, before anything is trained
-        get_config(args.dataset)
+        config = get_config(args.dataset)
+        cross_configs = [get_config(name) for name in cross_tests]
         fc = tuple(name.strip() for name in args.fc.split(",") if name.strip())
-        plan, protocol = study_plan(args.dataset, args.stage, fc), Protocol(max_epochs=args.max_epochs)
-        check_cross_tests(args.dataset, cross_tests)
+        plan, protocol = study_plan(config, args.stage, fc), Protocol(max_epochs=args.max_epochs)
+        check_cross_tests(config, cross_configs)
     except (ValueError, UserError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     run_benchmark(
@@ -103,7 +107,7 @@ def main() -> None:
         protocol,
         args.out or f"benchmarks/results/{args.dataset}",
         saved_models_dir=args.saved_models,
-        cross_tests=cross_tests,
+        cross_tests=cross_configs,
     )
 
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from zoo.cli import import_tensorflow_quietly
+from zoo.commands.cli import import_tensorflow_quietly
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import_tensorflow_quietly()  # its C++ start-up lines stay off stderr (errors are one line)
@@ -32,7 +32,7 @@ import tensorflow_datasets as tfds  # noqa: E402
 from synthetic_spectra.config import get_config  # noqa: E402
 from synthetic_spectra.generator import generate  # noqa: E402
 from synthetic_spectra.synthetic_spectra_dataset_builder import builder  # noqa: E402
-from zoo.runner import hardware  # noqa: E402
+from zoo.training.environment import hardware  # noqa: E402
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, float]:

@@ -385,7 +385,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--setting", default="baseline", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    from zoo.registry import list_models
+    from zoo.models.registry import list_models
 
     args.models = list_models() if args.models == "all" else [m.strip() for m in args.models.split(",") if m]
     args.settings = (

@@ -1,4 +1,5 @@
-"""Failure modes of misclassifications (zoo.analysis): the challenge's groups and hand-built pairs."""
+"""Failure modes of misclassifications (zoo.study.failure_modes): the challenge's
+groups and hand-built pairs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from synthetic_spectra import get_config
-from zoo.analysis import (
+from zoo.study.failure_modes import (
     INDISTINGUISHABLE,
     INTENSITY_OVERLAP,
     MINOR_PEAK,

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import yaml
 
-from synthetic_spectra.classes import CHALLENGE_CLASSES, class_table, draw_class_table
+from synthetic_spectra.classes import CHALLENGE_CLASSES, draw_class_table
 from synthetic_spectra.config import (
     BENCHMARK_TEST_PATTERNS,
     BUILTIN_CONFIGS,
     DatasetConfig,
     TestSpec,
     canonical_split,
+    class_table,
     get_config,
     load_config,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from zoo.cli import main
+from zoo.commands.cli import main
 
 
 def test_demo_trains_exports_analyses_and_its_examples_can_be_predicted(tfds_data_dir, tmp_path, capsys):

@@ -26,7 +26,7 @@ METADATA_KEYS = {
     "datapoints", "input_dtype", "normalization", "dataset", "metrics", "keras_version",
     "tensorflow_version", "created",
 }  # fmt: skip
-export_module = sys.modules["zoo.export"]  # the attribute zoo.export is the function
+export_module = sys.modules["zoo.inference.export"]  # the attribute zoo.export is the function
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ import pytest
 
 from synthetic_spectra.config import BUILTIN_CONFIGS, get_config, load_config
 from synthetic_spectra.generator import generate
-from zoo.cli import main
+from zoo.commands.cli import main
 
 ERROR = "spectrazoo generate: error: "
 FILE_SUFFIXES = {"train": "train", "validation": "val", "test": "test"}

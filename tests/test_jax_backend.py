@@ -27,7 +27,8 @@ SCRIPT = textwrap.dedent(
         return path_finder(name, path, target)
 
     importlib.machinery.PathFinder.find_spec = classmethod(find_spec)
-    from zoo.runner import Protocol, plan_runs, run_benchmark
+    from zoo.training.protocol import Protocol, plan_runs
+    from zoo.training.runner import run_benchmark
 
     out = sys.argv[1]
     specs = plan_runs("mini", ["cnn2"], ["relu"], [0]) + plan_runs("mini", ["prnet"], seeds=[0])

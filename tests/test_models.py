@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.flops import count_flops, flops_by_layer
+from zoo.study.flops import count_flops, flops_by_layer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPEC = json.loads((ROOT / "tests" / "fixtures" / "zoo_param_counts.json").read_text())["params"]
@@ -291,7 +291,7 @@ def test_keras_file_round_trip(name: str, train: bool, tmp_path: pathlib.Path) -
 
 # ------------------------------------------------------------------------------------ backend purity
 MODEL_SOURCES = sorted((ROOT / "zoo" / "models").glob("*.py")) + [
-    ROOT / "zoo" / name for name in ("registry.py", "compile.py", "flops.py", "__init__.py")
+    ROOT / "zoo" / name for name in ("study/flops.py", "__init__.py")
 ]
 
 

@@ -18,7 +18,7 @@ import pytest
 import zoo
 from synthetic_spectra.generator import render
 from zoo.models.prnet import AppendConstant, LogCompression, PeakCoding, RelativeToStrongest
-from zoo.registry import get_model_info
+from zoo.models.registry import get_model_info
 
 SHORT = 256
 PARAMS = {500: 2_800_500, 27: 151_227}  # at 5000 points, registry defaults (positions relative)

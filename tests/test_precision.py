@@ -8,8 +8,9 @@ import statistics
 import pytest
 
 from zoo.errors import UserError
-from zoo.precision import cpu_bf16_flags, resolve_precision
-from zoo.runner import Protocol, plan_runs, run_benchmark
+from zoo.training.precision import cpu_bf16_flags, resolve_precision
+from zoo.training.protocol import Protocol, plan_runs
+from zoo.training.runner import run_benchmark
 
 EPOCHS = 6
 SEEDS = (0, 1, 2)

@@ -1,7 +1,7 @@
-"""Inference on files: ``zoo.predict.load`` and ``spectrazoo predict`` on a model trained on ``mini``.
+"""Inference on files: ``zoo.load`` and ``spectrazoo predict`` on a model trained on ``mini``.
 
 One tiny VGG is trained for an epoch and exported once per module; every test reuses it. The CLI is run
-in-process (``zoo.cli.main``) except for one subprocess check of the real stderr stream.
+in-process (``zoo.commands.cli.main``) except for one subprocess check of the real stderr stream.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ keras = pytest.importorskip("keras")
 pytest.importorskip("tensorflow")
 
 import zoo  # noqa: E402
-from zoo.cli import main  # noqa: E402
+from zoo.commands.cli import main  # noqa: E402
 from zoo.errors import UserError  # noqa: E402
-from zoo.predict import load  # noqa: E402
-from zoo.spectra_io import resample  # noqa: E402
+from zoo.inference.predict import load  # noqa: E402
+from zoo.inference.spectra_io import resample  # noqa: E402
 
 DATAPOINTS = 1000
 NUM_CLASSES = 10

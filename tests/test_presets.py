@@ -10,7 +10,7 @@ import pytest
 
 import zoo
 from zoo.errors import UserError
-from zoo.presets import evaluate_on_test_split, get_preset, preset_table_markdown
+from zoo.models.presets import evaluate_on_test_split, get_preset, preset_table_markdown
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 COMMITTED = [name for name in zoo.list_presets() if get_preset(name).committed]

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 import zoo
-from zoo.cli import main
-from zoo.registry import TOGGLES, get_model_info, list_models, resolve_config
+from zoo.commands.cli import main
+from zoo.models.registry import TOGGLES, get_model_info, list_models, resolve_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPEC = json.loads((ROOT / "tests" / "fixtures" / "zoo_param_counts.json").read_text())["params"]

@@ -1,4 +1,4 @@
-"""The study report (zoo.report, ``spectrazoo report``) on small synthetic results files."""
+"""The study report (zoo.study.report, ``spectrazoo report``) on small synthetic results files."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import zoo.cli
-from zoo.analysis import INTENSITY_OVERLAP, MINOR_PEAK, MODES, OTHER, POSITION_OVERLAP
-from zoo.report import read_results, write_report
+import zoo.commands.cli
+from zoo.study.failure_modes import INTENSITY_OVERLAP, MINOR_PEAK, MODES, OTHER, POSITION_OVERLAP
+from zoo.study.report import read_results, write_report
 
 CHALLENGE_TEST_SIZE, CHALLENGE_PER_CLASS = 162, 6
 BENCHMARK_TEST_SIZE, BENCHMARK_PER_CLASS = 4500, 9
@@ -23,10 +23,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture
 def main(monkeypatch):
-    """``zoo.cli.main`` with the report command registered (the lead adds it to COMMAND_MODULES)."""
-    if "zoo.commands.report" not in zoo.cli.COMMAND_MODULES:
-        monkeypatch.setattr(zoo.cli, "COMMAND_MODULES", (*zoo.cli.COMMAND_MODULES, "zoo.commands.report"))
-    return zoo.cli.main
+    """``zoo.commands.cli.main`` with the report command registered (the lead adds it to COMMAND_MODULES)."""
+    if "zoo.commands.report" not in zoo.commands.cli.COMMAND_MODULES:
+        monkeypatch.setattr(
+            zoo.commands.cli, "COMMAND_MODULES", (*zoo.commands.cli.COMMAND_MODULES, "zoo.commands.report")
+        )
+    return zoo.commands.cli.main
 
 
 def make_row(model, variant, seed, errors, *, dataset="challenge", confusions=CONFUSIONS, run_id=None):

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from zoo.runner import Protocol, parse_seeds, plan_runs, read_history, read_results, run_benchmark
+from zoo.training.protocol import Protocol, parse_seeds, plan_runs
+from zoo.training.results import read_history, read_results
+from zoo.training.runner import run_benchmark
 
 EPOCHS = 5
 COMMAND = [sys.executable, "-m", "zoo", "benchmark", "--dataset", "mini", "--models", "vgg"]
@@ -170,7 +172,7 @@ def test_parse_seeds():
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, monkeypatch, capsys):
-    from zoo.cli import main
+    from zoo.commands.cli import main
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     out = tmp_path / "out"
@@ -183,7 +185,7 @@ def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, monkeypatch
 
 
 def test_multiworker_with_malformed_tf_config_is_one_line(monkeypatch, tmp_path, capsys):
-    from zoo.cli import main
+    from zoo.commands.cli import main
 
     monkeypatch.setenv("TF_CONFIG", "{not json")
     args = ["benchmark", "--dataset", "mini", "--models", "vgg", "--strategy", "multiworker"]
@@ -195,7 +197,7 @@ def test_multiworker_with_malformed_tf_config_is_one_line(monkeypatch, tmp_path,
 
 
 def test_bad_argument_message_is_one_line(capsys, tmp_path):
-    from zoo.cli import main
+    from zoo.commands.cli import main
 
     assert main(["benchmark", "--dataset", "mini", "--models", "nope", "--out", str(tmp_path)]) == 2
     captured = capsys.readouterr()

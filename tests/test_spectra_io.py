@@ -1,4 +1,5 @@
-"""Reading spectra files (.npy/.npz/text), globs and resampling: :mod:`zoo.spectra_io` (pure NumPy)."""
+"""Reading spectra files (.npy/.npz/text), globs and resampling: :mod:`zoo.inference.spectra_io`
+(pure NumPy)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.spectra_io import SpectraFile, expand_paths, read_many, read_spectra, resample
+from zoo.inference.spectra_io import SpectraFile, expand_paths, read_many, read_spectra, resample
 
 SPECTRA = np.array([[0.0, 1.5, 3.0, 0.25], [2.0, 0.5, 0.0, 1.0], [1e-3, 2e3, -1.0, 4.0]])
 

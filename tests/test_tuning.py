@@ -17,11 +17,11 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from zoo.cli import main
 from zoo.commands.benchmark import read_hparams
-from zoo.registry import build_args_of
-from zoo.runner import plan_runs
-from zoo.tuning import Choice, Range, SearchSpace, SpectraHyperModel
+from zoo.commands.cli import main
+from zoo.models.registry import build_args_of
+from zoo.training.protocol import plan_runs
+from zoo.training.tuning import Choice, Range, SearchSpace, SpectraHyperModel
 
 BASE = ["--dataset", "mini", "--base", "vgg", "--quiet"]
 

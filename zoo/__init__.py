@@ -15,14 +15,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
-from zoo.export import export
-from zoo.presets import from_preset, get_preset, list_presets
-from zoo.registry import ModelInfo, Paper, build, get_model_info, list_models
+from zoo.inference.export import export
+from zoo.models.presets import from_preset, get_preset, list_presets
+from zoo.models.registry import ModelInfo, Paper, build, get_model_info, list_models
 
 if TYPE_CHECKING:
-    from zoo.compile import compile_model
-    from zoo.flops import count_flops
-    from zoo.predict import load
+    from zoo.inference.predict import load
+    from zoo.models.compile import compile_model
+    from zoo.study.flops import count_flops
 
 __all__ = [
     "ModelInfo",
@@ -41,7 +41,11 @@ __all__ = [
 ]
 
 #: Public functions whose modules import Keras (or are not needed by every user), loaded on first access.
-_LAZY = {"compile_model": "zoo.compile", "count_flops": "zoo.flops", "load": "zoo.predict"}
+_LAZY = {
+    "compile_model": "zoo.models.compile",
+    "count_flops": "zoo.study.flops",
+    "load": "zoo.inference.predict",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,6 @@
 
 import sys
 
-from zoo.cli import main
+from zoo.commands.cli import main
 
 sys.exit(main())

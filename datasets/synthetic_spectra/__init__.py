@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from synthetic_spectra.classes import class_table, draw_class_table
+from synthetic_spectra.classes import draw_class_table
 from synthetic_spectra.config import (
     BUILTIN_CONFIGS,
     SPLITS,
@@ -28,6 +28,7 @@ from synthetic_spectra.config import (
     TestOverride,
     TestSpec,
     canonical_split,
+    class_table,
     get_config,
     load_config,
 )

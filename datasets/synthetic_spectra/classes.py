@@ -11,13 +11,7 @@ datasets (see :mod:`synthetic_spectra.config`) can ask for one instead of listin
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from synthetic_spectra.config import DatasetConfig
 
 #: Per class: peak positions (ascending) and their heights.
 Positions = tuple[tuple[int, ...], ...]
@@ -135,18 +129,3 @@ def challenge_class_table() -> tuple[Positions, Heights]:
         tuple(positions for positions, _ in CHALLENGE_CLASSES),
         tuple(heights for _, heights in CHALLENGE_CLASSES),
     )
-
-
-def class_table(name_or_config: str | os.PathLike[str] | DatasetConfig) -> list[dict[str, list]]:
-    """Return a config's class table in the published JSON layout.
-
-    ``name_or_config`` is anything :func:`synthetic_spectra.config.get_config` accepts. The result is
-    ``[{"peak_positions": [...], "peak_heights": [...]}, ...]``, one entry per class in label order.
-    """
-    from synthetic_spectra.config import get_config  # config imports this module
-
-    config = get_config(name_or_config)
-    return [
-        {"peak_positions": list(positions), "peak_heights": list(heights)}
-        for positions, heights in zip(config.positions, config.heights, strict=True)
-    ]

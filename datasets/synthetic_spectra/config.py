@@ -680,6 +680,20 @@ def get_config(name_or_config_or_path: str | os.PathLike[str] | DatasetConfig) -
     raise ValueError(f"config: {expected}, got {value!r}")
 
 
+
+def class_table(name_or_config: str | os.PathLike[str] | DatasetConfig) -> list[dict[str, list]]:
+    """Return a config's class table in the published JSON layout.
+
+    ``name_or_config`` is anything :func:`synthetic_spectra.config.get_config` accepts. The result is
+    ``[{"peak_positions": [...], "peak_heights": [...]}, ...]``, one entry per class in label order.
+    """
+    config = get_config(name_or_config)
+    return [
+        {"peak_positions": list(positions), "peak_heights": list(heights)}
+        for positions, heights in zip(config.positions, config.heights, strict=True)
+    ]
+
+
 __all__ = [
     "BENCHMARK_TEST_PATTERNS",
     "BUILTIN_CONFIGS",
@@ -694,6 +708,7 @@ __all__ = [
     "TestOverride",
     "TestSpec",
     "canonical_split",
+    "class_table",
     "get_config",
     "load_config",
 ]

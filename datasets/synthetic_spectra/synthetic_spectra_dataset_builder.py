@@ -32,6 +32,19 @@ from synthetic_spectra.generator import iter_class_batches, iter_mixture_batches
 _HOMEPAGE = "https://doi.org/10.1038/s41524-023-01055-y"
 
 
+def builtin_name(config: str | os.PathLike | DatasetConfig) -> str | None:
+    """The built-in name of ``config`` (its name or an equal ``DatasetConfig``: same TFDS data), else None."""
+    if isinstance(config, str):
+        return config if config in BUILTIN_CONFIGS else None
+    if (
+        isinstance(config, DatasetConfig)
+        and config.name in BUILTIN_CONFIGS
+        and config == get_config(config.name)
+    ):
+        return config.name
+    return None
+
+
 class SyntheticSpectraConfig(tfds.core.BuilderConfig):
     """A TFDS builder config wrapping one :class:`~synthetic_spectra.config.DatasetConfig`."""
 
@@ -49,7 +62,7 @@ class SyntheticSpectraConfig(tfds.core.BuilderConfig):
         rebuilding never reuses data prepared from the old content.
         """
         dataset_config = get_config(config)
-        if isinstance(config, str) and config in BUILTIN_CONFIGS:
+        if builtin_name(config) is not None:
             return cls(dataset_config)
         digest = hashlib.sha256(json.dumps(dataset_config.to_dict(), sort_keys=True).encode()).hexdigest()
         return cls(dataset_config, name=f"{dataset_config.name}-{digest[:10]}")
@@ -139,6 +152,7 @@ def builder(
     config: str | os.PathLike | DatasetConfig = "benchmark", *, data_dir: str | os.PathLike | None = None
 ) -> Builder:
     """Return the builder for a built-in config name, a config file or a ``DatasetConfig``."""
-    if isinstance(config, str) and config in BUILTIN_CONFIGS:
-        return Builder(config=config, data_dir=data_dir)
+    name = builtin_name(config)
+    if name is not None:
+        return Builder(config=name, data_dir=data_dir)
     return Builder(config=SyntheticSpectraConfig.from_any(config), data_dir=data_dir)

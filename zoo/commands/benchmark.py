@@ -68,8 +68,9 @@ def read_hparams(path: str) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Validate everything first (nothing is trained on a bad argument), then run the study."""
     from synthetic_spectra.config import get_config
-    from zoo.registry import list_models
-    from zoo.runner import Protocol, parse_seeds, plan_runs, run_benchmark
+    from zoo.models.registry import list_models
+    from zoo.training.protocol import Protocol, parse_seeds, plan_runs
+    from zoo.training.runner import run_benchmark
 
     config = get_config(args.dataset)
     models = (
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     )
     hparams = read_hparams(args.hparams) if args.hparams else None
     specs = plan_runs(
-        args.dataset, models, activations, parse_seeds(args.seeds), hparams=hparams,
+        config, models, activations, parse_seeds(args.seeds), hparams=hparams,
         variant_suffix="-tuned" if hparams else "",
     )  # fmt: skip
     out = args.out or f"benchmarks/results/{config.name}"
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         saved_models_dir=None if args.no_export else args.saved_models,
         data_dir=args.data_dir,
         strategy=args.strategy,
-        cross_tests=[name.strip() for name in args.cross_test.split(",") if name.strip()],
+        cross_tests=[get_config(name.strip()) for name in args.cross_test.split(",") if name.strip()],
         verbose=0 if args.quiet else 2,
     )
     return 0

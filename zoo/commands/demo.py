@@ -62,13 +62,15 @@ def _write_example_spectra(config: Any, out: pathlib.Path) -> pathlib.Path:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; every step prints what it did."""
-    from zoo.analysis import summarize
-    from zoo.runner import Protocol, plan_runs, read_results, run_benchmark
+    from zoo.study.failure_modes import summarize
+    from zoo.training.protocol import Protocol, plan_runs
+    from zoo.training.results import read_results
+    from zoo.training.runner import run_benchmark
 
     if args.epochs < 1:
         raise ValueError(f"--epochs: must be >= 1, got {args.epochs}")
     config = _summarise_dataset(args.dataset, args.data_dir)
-    (spec,) = plan_runs(args.dataset, [args.model], [args.fc_activation], [0])
+    (spec,) = plan_runs(config, [args.model], [args.fc_activation], [0])
     results_dir = args.out / "results"
     print(f"\n== Training {spec.model} ({spec.variant} FC), seed 0, at most {args.epochs} epochs")
     run_benchmark([spec], Protocol(max_epochs=args.epochs), results_dir,

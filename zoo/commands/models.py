@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from zoo.registry import ModelInfo, get_model_info, list_models
+from zoo.models.registry import ModelInfo, get_model_info, list_models
 
 COLUMNS: tuple[str, ...] = (
     "name", "display name", "domain", "source", "FC widths", "FC act", "FC drop", "conv drop", "BN",

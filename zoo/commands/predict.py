@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from zoo.checks import int_argument
 
 if TYPE_CHECKING:
-    from zoo.spectra_io import SpectraFile
+    from zoo.inference.spectra_io import SpectraFile
 
 FORMATS: tuple[str, ...] = ("table", "json", "csv")
 
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     """Read and validate every file, predict, then print the results."""
     import numpy as np
 
-    from zoo.predict import load
-    from zoo.spectra_io import read_many
+    from zoo.inference.predict import load
+    from zoo.inference.spectra_io import read_many
 
     files = read_many(args.files)
     predictor = load(args.model, batch_size=args.batch_size)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from zoo.checks import int_argument
-from zoo.report import DEFAULT_MAX_PAIRS, write_report
+from zoo.study.report import DEFAULT_MAX_PAIRS, write_report
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -102,8 +102,8 @@ def parse_widths(option: str, text: str) -> list[tuple[int, ...]]:
 
 
 def search_space(args: argparse.Namespace) -> Any:
-    """The :class:`zoo.tuning.SearchSpace` of the defaults narrowed by the search-space options."""
-    from zoo.tuning import SearchSpace
+    """The :class:`zoo.training.tuning.SearchSpace` of the defaults narrowed by the search-space options."""
+    from zoo.training.tuning import SearchSpace
 
     parsers = {
         "fc_activation": _items,
@@ -123,9 +123,10 @@ def search_space(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Validate everything (nothing is trained on a bad argument), then search, tabulate and retrain."""
-    from zoo.registry import list_models
-    from zoo.runner import Protocol
-    from zoo.tuning import run_search
+    from synthetic_spectra.config import get_config
+    from zoo.models.registry import list_models
+    from zoo.training.protocol import Protocol
+    from zoo.training.tuning import run_search
 
     if args.base not in list_models():
         raise UserError(f"--base: unknown model {args.base!r}; choose one of {', '.join(list_models())}")
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         lr_patience=args.lr_patience,
     )
     result = run_search(
-        args.dataset,
+        get_config(args.dataset),
         args.base,
         tuner=args.tuner,
         max_trials=args.max_trials,

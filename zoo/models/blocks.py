@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import keras
 
-from zoo.registry import BuildConfig
+from zoo.models.build_config import BuildConfig
 
 #: A Keras activation name, or a factory ``factory(name=...) -> keras.layers.Layer`` (e.g. a LeakyReLU).
 ActivationSpec = str | Callable[..., keras.layers.Layer]

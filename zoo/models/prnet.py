@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -128,6 +129,11 @@ class PeakCoding(keras.layers.Layer):
     ``levels`` triangular memberships of the log-compressed height ``u`` (levels evenly spaced on [0, 1]),
     then 1 (presence) and ``u``.
 
+    Design options (for the candidates of ``benchmarks/prnet_design.py``; PRNet uses the defaults):
+    ``levels=0`` drops the height levels, ``extra_channels=False`` drops presence and ``u``,
+    ``linear_height`` appends the relative height itself, and ``periods`` append ``sin`` and ``cos`` of the
+    position with each period (points), in that order.
+
     Robust option for noisy spectra (all off by default): ``smooth`` > 1 filters the spectrum with two box
     passes of ``smooth`` points, ``background`` > 1 subtracts its morphological opening over ``background``
     points (a baseline under peaks narrower than the window), and ``noise`` > 0 raises the threshold to
@@ -145,17 +151,24 @@ class PeakCoding(keras.layers.Layer):
         smooth: int = 0,
         background: int = 0,
         noise: float = 0.0,
+        extra_channels: bool = True,
+        linear_height: bool = False,
+        periods: Sequence[int] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.linear_levels = bool(linear_levels)
+        self.extra_channels = bool(extra_channels)
+        self.linear_height = bool(linear_height)
+        self.periods = tuple(check_int(f"periods[{i}]", period) for i, period in enumerate(periods))
         self.smooth = check_int("smooth", smooth, minimum=0)
         self.background = check_int("background", background, minimum=0)
         valid = not isinstance(noise, bool) and isinstance(noise, numbers.Real) and math.isfinite(noise)
         if not (valid and noise >= 0):
             raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
         self.noise = float(noise)
-        self.levels = check_int("levels", levels, minimum=2)
+        no_levels = levels == 0 and not isinstance(levels, bool)
+        self.levels = 0 if no_levels else check_int("levels", levels, minimum=2)
         self.epsilon = check_epsilon("epsilon", epsilon)
         self.window = check_int("window", window, minimum=1)
         self.threshold = float(threshold)
@@ -177,14 +190,30 @@ class PeakCoding(keras.layers.Layer):
         local_max = ops.max_pool(x, self.window, 1, padding="same")
         apex = ops.logical_and(x >= local_max, x > threshold)
         u = ops.log1p(ops.maximum(x, 0.0) / self.epsilon) / math.log1p(1.0 / self.epsilon)
-        centres = ops.linspace(0.0, 1.0, self.levels)
-        level_of = ops.minimum(x, 1.0) if self.linear_levels else u
-        memberships = ops.relu(1.0 - ops.abs(level_of - centres) * (self.levels - 1))
-        code = ops.concatenate([memberships, ops.ones_like(u), u], axis=-1)
+        parts = []
+        if self.levels:
+            centres = ops.linspace(0.0, 1.0, self.levels)
+            level_of = ops.minimum(x, 1.0) if self.linear_levels else u
+            parts.append(ops.relu(1.0 - ops.abs(level_of - centres) * (self.levels - 1)))
+        if self.extra_channels:
+            parts += [ops.ones_like(u), u]
+        if self.linear_height:
+            parts.append(x)
+        position = ops.arange(x.shape[1], dtype="float32")[None, :, None] + ops.zeros_like(u)
+        for period in self.periods:
+            angle = 2.0 * math.pi * position / period
+            parts += [ops.sin(angle), ops.cos(angle)]
+        code = ops.concatenate(parts, axis=-1)
         return ops.where(apex, code, ops.zeros_like(code))
 
+    @property
+    def channels(self) -> int:
+        """Channels of the code: levels, presence and ``u``, the height, two per period."""
+        extra = EXTRA_CHANNELS if self.extra_channels else 0
+        return self.levels + extra + int(self.linear_height) + 2 * len(self.periods)
+
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return (*input_shape[:-1], self.levels + EXTRA_CHANNELS)
+        return (*input_shape[:-1], self.channels)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -197,6 +226,9 @@ class PeakCoding(keras.layers.Layer):
             "smooth": self.smooth,
             "background": self.background,
             "noise": self.noise,
+            "extra_channels": self.extra_channels,
+            "linear_height": self.linear_height,
+            "periods": list(self.periods),
         }
 
 

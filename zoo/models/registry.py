@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from zoo.checks import check_int
+from zoo.models.build_config import BuildConfig
 
 if TYPE_CHECKING:
     import keras
@@ -344,33 +345,6 @@ def get_model_info(name: str) -> ModelInfo:
 
 
 # ------------------------------------------------------------------------------------- configuration
-@dataclasses.dataclass(frozen=True)
-class BuildConfig:
-    """Fully resolved, validated arguments of one build (what the builders receive)."""
-
-    num_classes: int
-    input_length: int
-    fc_activation: str | None
-    fc_dropout: float
-    conv_dropout: float
-    batch_norm: bool
-    fc_widths: tuple[int, ...]
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def as_build_args(self) -> dict[str, Any]:
-        """Keyword arguments that make :func:`build` rebuild exactly this model (JSON-serialisable)."""
-        return {
-            "num_classes": self.num_classes,
-            "input_length": self.input_length,
-            "fc_activation": self.fc_activation,
-            "fc_dropout": self.fc_dropout,
-            "conv_dropout": self.conv_dropout,
-            "batch_norm": self.batch_norm,
-            "fc_widths": list(self.fc_widths),
-            **self.options,
-        }
-
-
 def _rate(field: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{field} must be a number in [0, 1), got {value!r}")
@@ -438,7 +412,7 @@ def resolve_config(
 
 
 # ---------------------------------------------------------------------------------------------- build
-#: Models built by :func:`build` -> (registry name, build arguments); read by :func:`zoo.export.export`.
+#: Models built by :func:`build` -> (registry name, build arguments); read by :func:`zoo.export`.
 _BUILT: weakref.WeakKeyDictionary[Any, tuple[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
@@ -494,7 +468,7 @@ def build(
 
     model = spectrum_classifier(name, _load_builder(info.builder), config)
     if compile:
-        from zoo.compile import compile_model
+        from zoo.models.compile import compile_model
 
         compile_model(model)
     _BUILT[model] = (name, config.as_build_args())

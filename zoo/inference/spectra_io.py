@@ -1,6 +1,6 @@
 """Reading measured spectra from files, and resampling them onto a model's grid.
 
-Pure NumPy (no TensorFlow): used by ``spectrazoo predict`` and :mod:`zoo.predict`.
+Pure NumPy (no TensorFlow): used by ``spectrazoo predict`` and :mod:`zoo.inference.predict`.
 
 Supported files (the suffix decides the reader):
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
-from zoo.registry import build_args_of, get_model_info, list_models
+from zoo.models.registry import build_args_of, get_model_info, list_models
 
 if TYPE_CHECKING:
     import keras

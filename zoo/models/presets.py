@@ -3,8 +3,8 @@
 A preset is a name (``vgg_relu_challenge``), an architecture with its toggles, the dataset it was trained
 on, the protocol it ran (epochs, stop reason, seed, precision, backend), the results row it comes from
 (file and run id), that row's test accuracy and misclassification count, and a weights file (float32
-weights only, no optimizer state) with its SHA-256. The table lives in ``zoo/presets.json``; the weights
-in ``saved_models/presets/`` of a checkout (or the folder named by ``SPECTRAZOO_PRESETS``).
+weights only, no optimizer state) with its SHA-256. The table lives in ``zoo/models/presets.json``; the
+weights in ``saved_models/presets/`` of a checkout (or the folder named by ``SPECTRAZOO_PRESETS``).
 
     >>> import zoo
     >>> model = zoo.from_preset("vgg_relu_challenge")   # a Keras model, checksum verified
@@ -34,7 +34,7 @@ PRESETS_FILE = pathlib.Path(__file__).with_name("presets.json")
 #: Environment variable naming a folder of preset weights (default: ``saved_models/presets``).
 PRESETS_DIR_VARIABLE = "SPECTRAZOO_PRESETS"
 #: Where a checkout keeps the committed weights.
-CHECKOUT_PRESETS_DIR = pathlib.Path(__file__).resolve().parents[1] / "saved_models" / "presets"
+CHECKOUT_PRESETS_DIR = pathlib.Path(__file__).resolve().parents[2] / "saved_models" / "presets"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +140,7 @@ def verified_weights(preset: Preset, weights_dir: str | os.PathLike | None = Non
 
 def build_preset_model(preset: Preset) -> keras.Model:
     """The preset's architecture with its toggles, untrained, compiled with the study's optimizer."""
-    from zoo.registry import build
+    from zoo.models.registry import build
 
     return build(preset.model, preset.num_classes, preset.datapoints, **dict(preset.toggles))
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import UserError
-from zoo.spectra_io import resample as resample_spectra
+from zoo.inference.spectra_io import resample as resample_spectra
 
 EXPORT_FORMAT = "spectrazoo-export"
 SUPPORTED_FORMAT_VERSION = 1
@@ -90,7 +90,7 @@ class Predictor:
         Args:
             spectra: one spectrum (1-D) or one per row (2-D), any real dtype.
             resample: interpolate spectra of another length onto the model's grid
-                (:func:`zoo.spectra_io.resample`) instead of refusing them.
+                (:func:`zoo.inference.spectra_io.resample`) instead of refusing them.
             axis: the x values of the spectra (ascending), used by resampling; default evenly spaced.
             names: a name per spectrum for error messages (default ``spectra[i]``).
 

@@ -43,7 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zoo.paper import MINOR_PEAK_FRACTION
+from zoo.study.paper import MINOR_PEAK_FRACTION
 
 MINOR_PEAK = "minor peak"
 POSITION_OVERLAP = "position overlap"

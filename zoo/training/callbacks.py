@@ -1,4 +1,5 @@
-"""Keras callbacks the protocol needs beyond Keras' own."""
+"""The protocol's callbacks: ReduceLROnPlateau and EarlyStopping on ``val_loss``, the run's logs, and
+:class:`ResumableBackup`, which Keras' own backup needed to resume a run exactly."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Any
 
 import keras
 import numpy as np
+
+from zoo.training.environment import backend
+from zoo.training.protocol import Protocol
 
 #: Attributes that make up the resumable state of the stateful protocol callbacks.
 _STATE_FIELDS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
@@ -96,3 +100,34 @@ def _write_atomically(path: pathlib.Path, text: str) -> None:
     staging = path.with_suffix(path.suffix + ".tmp")
     staging.write_text(text)
     staging.replace(path)
+
+
+def protocol_callbacks(protocol: Protocol, *, verbose: int) -> tuple[Any, Any]:
+    """The protocol's ``(ReduceLROnPlateau, EarlyStopping)`` on ``val_loss``, in the order they must run."""
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=protocol.lr_factor, patience=protocol.lr_patience, verbose=min(verbose, 1)
+    )
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss",
+        patience=protocol.es_patience,
+        min_delta=protocol.es_min_delta,
+        restore_best_weights=True,
+        verbose=min(verbose, 1),
+    )
+    return reduce_lr, early_stopping
+
+
+def make_callbacks(protocol: Protocol, run_dir: pathlib.Path, *, verbose: int) -> tuple[list[Any], Any]:
+    """The protocol's callbacks in the order they must run; returns ``(callbacks, early_stopping)``."""
+    reduce_lr, early_stopping = protocol_callbacks(protocol, verbose=verbose)
+    callbacks = [
+        reduce_lr,  # first: it adds `learning_rate` to the epoch logs the others record
+        EpochTimer(),  # adds `epoch_seconds` to the logs, before the CSVLogger writes them
+        early_stopping,
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+    ]
+    if backend() == "tensorflow":
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), write_graph=False))
+    # Last: it saves the state the callbacks above reached at the end of each epoch.
+    callbacks.append(ResumableBackup(str(run_dir / "backup"), stateful=[reduce_lr, early_stopping]))
+    return callbacks, early_stopping

@@ -1,0 +1,127 @@
+"""The data of one run: train, validation and test inputs of a resolved dataset config.
+
+With the TensorFlow backend they come from TFDS through :func:`synthetic_spectra.input_pipeline` (tf.data:
+per-spectrum max normalisation, seeded resumable shuffles); with JAX or PyTorch from the NumPy generator's
+arrays through :class:`zoo.training.array_data.ShuffledArrayBatches`, without importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from synthetic_spectra.config import DatasetConfig
+from zoo.errors import UserError
+from zoo.training.environment import backend
+from zoo.training.protocol import Protocol
+
+
+@dataclasses.dataclass
+class RunData:
+    """Model-ready training/validation/test inputs for one run."""
+
+    train: Any
+    validation: Any
+    test: Any
+    test_labels: np.ndarray
+    steps_per_epoch: int
+    num_classes: int
+    datapoints: int
+    n_train: int
+
+
+def _numpy_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, **kwargs: Any) -> Any:
+    import keras
+
+    from zoo.training.array_data import ShuffledArrayBatches
+
+    return ShuffledArrayBatches(x, keras.utils.to_categorical(y, num_classes), batch_size, **kwargs)
+
+
+def load_data(
+    config: DatasetConfig, protocol: Protocol, seed: int, initial_epoch: int, *, data_dir: str | None = None
+) -> RunData:
+    """Train (seeded, per-epoch shuffles from ``initial_epoch`` on), validation and test inputs."""
+    dataset_config = config
+    n_train = dataset_config.split_size("train")
+    steps = math.ceil(n_train / protocol.batch_size)
+    num_classes = dataset_config.num_classes
+    if backend() == "tensorflow":
+        from synthetic_spectra.pipeline import input_pipeline
+
+        def split(name: str, **kwargs: Any) -> Any:
+            return input_pipeline(config, name, protocol.batch_size, data_dir=data_dir, **kwargs)
+
+        train = split("train", shuffle_seed=seed, epochs=protocol.max_epochs, initial_epoch=initial_epoch)
+        validation = split("validation")
+    else:
+        train = _numpy_batches(
+            *_normalized_arrays(dataset_config, "train"), num_classes, protocol.batch_size,
+            seed=seed, initial_epoch=initial_epoch,
+        )  # fmt: skip
+        validation = _numpy_batches(
+            *_normalized_arrays(dataset_config, "validation"), num_classes, protocol.batch_size
+        )
+    test, test_labels = load_test(config, protocol.batch_size, data_dir=data_dir)
+    return RunData(
+        train=train,
+        validation=validation,
+        test=test,
+        test_labels=np.asarray(test_labels),
+        steps_per_epoch=steps,
+        num_classes=num_classes,
+        datapoints=dataset_config.datapoints,
+        n_train=n_train,
+    )
+
+
+def _normalized_arrays(dataset_config: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split from the NumPy generator, max-normalised, shaped ``(n, datapoints, 1)``."""
+    from synthetic_spectra.generator import generate
+    from synthetic_spectra.normalize import normalize_max
+
+    x, y = generate(dataset_config, split)
+    return normalize_max(x)[..., np.newaxis], y
+
+
+def load_test(
+    config: DatasetConfig, batch_size: int, *, data_dir: str | None = None
+) -> tuple[Any, np.ndarray]:
+    """The test split of a dataset config as model inputs (canonical order) and its integer labels."""
+    dataset_config = config
+    if backend() == "tensorflow":
+        from synthetic_spectra.pipeline import input_pipeline
+
+        test = input_pipeline(config, "test", batch_size, data_dir=data_dir)
+        labels = np.concatenate([np.argmax(y, axis=-1) for _, y in test.as_numpy_iterator()])
+        return test, labels
+    x_test, labels = _normalized_arrays(dataset_config, "test")
+    return _numpy_batches(x_test, labels, dataset_config.num_classes, batch_size), np.asarray(labels)
+
+
+def check_cross_tests(trained_on: DatasetConfig, cross_tests: Sequence[DatasetConfig]) -> None:
+    """Validate the extra test sets of a run: same classes and input length as the training dataset."""
+    for other in cross_tests:
+        if (other.num_classes, other.datapoints) != (trained_on.num_classes, trained_on.datapoints):
+            raise UserError(
+                f"--cross-test {other.name}: {other.num_classes} classes x {other.datapoints} points "
+                f"does not match {trained_on.name} ({trained_on.num_classes} x {trained_on.datapoints})"
+            )
+
+
+def evaluate_test(model: Any, test: Any, labels: np.ndarray) -> dict[str, Any]:
+    """Accuracy and misclassified samples of a model on one test set."""
+    predictions = np.argmax(model.predict(test, verbose=0), axis=-1)
+    wrong = np.flatnonzero(predictions != labels)
+    return {
+        "test_accuracy": float(1.0 - wrong.size / len(labels)),
+        "test_size": len(labels),
+        "misclassified": int(wrong.size),
+        "misclassified_samples": [
+            {"index": int(i), "true": int(labels[i]), "pred": int(predictions[i])} for i in wrong
+        ],
+    }

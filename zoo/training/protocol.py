@@ -1,0 +1,135 @@
+"""The study's training protocol and the plan of runs.
+
+:class:`Protocol` holds the protocol's hyper-parameters (the paper's by default); a :class:`RunSpec` is one
+(dataset config, model, variant, seed) run, and :func:`plan_runs` lays out every combination, resolving the
+dataset once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from synthetic_spectra.config import DatasetConfig, get_config
+from zoo.models.registry import TOGGLES, get_model_info
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """Hyper-parameters of the study's training protocol (the paper's values by default)."""
+
+    max_epochs: int = 500
+    batch_size: int = 128
+    learning_rate: float = 3e-4
+    lr_factor: float = 0.5  # the paper; the authors' script used the Keras default 0.1
+    lr_patience: int = 10
+    es_patience: int = 25
+    es_min_delta: float = 1e-4
+
+    def __post_init__(self) -> None:
+        for field in ("max_epochs", "batch_size", "lr_patience", "es_patience"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{field}: must be a positive integer, got {value!r}")
+        if not 0.0 < self.lr_factor < 1.0:
+            raise ValueError(f"lr_factor: must be in (0, 1), got {self.lr_factor!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate: must be positive, got {self.learning_rate!r}")
+        if self.es_min_delta < 0:
+            raise ValueError(f"es_min_delta: must be >= 0, got {self.es_min_delta!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One training run: which data (a resolved config), which model with which toggles, which seed."""
+
+    config: DatasetConfig
+    model: str
+    seed: int
+    variant: str
+    toggles: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def dataset(self) -> str:
+        """The dataset config's name (the row's ``dataset`` and the export folder)."""
+        return self.config.name
+
+    @property
+    def name(self) -> str:
+        """Folder-safe name, e.g. ``cnn6-relu-seed0``."""
+        return f"{self.model}-{self.variant}-seed{self.seed}"
+
+    @property
+    def run_id(self) -> str:
+        """Unique key of the run in ``results.jsonl``."""
+        return f"{self.dataset}/{self.name}"
+
+    @property
+    def build_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`zoo.build` (toggles left at ``None`` are omitted)."""
+        return {key: value for key, value in self.toggles if value is not None}
+
+
+# ---------------------------------------------------------------------------------------- planning
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` → ``[0, 1, 2, 3, 4]``; ``"0,3,7"`` → ``[0, 3, 7]``; ranges and lists combine."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not match:
+            raise ValueError(f"seeds: expected e.g. '0-4' or '0,2,5', got {text!r}")
+        low, high = int(match[1]), int(match[2] or match[1])
+        if high < low:
+            raise ValueError(f"seeds: range {part!r} is empty")
+        seeds.extend(range(low, high + 1))
+    return list(dict.fromkeys(seeds))
+
+
+def plan_runs(
+    dataset: str | os.PathLike[str] | DatasetConfig,
+    models: Sequence[str],
+    fc_activations: Sequence[str | None] = (None,),
+    seeds: Sequence[int] = (0,),
+    *,
+    hparams: Mapping[str, Any] | None = None,
+    variant_suffix: str = "",
+) -> list[RunSpec]:
+    """Every (model, FC activation, seed) combination as a :class:`RunSpec`.
+
+    ``dataset`` (a built-in name, a config file or a config) is resolved here, once, for every run.
+
+    ``None`` or ``"default"`` as activation means the model's published default. An explicit FC
+    activation for a model without hidden FC layers (ResNet) is an error, as in :func:`zoo.build`.
+    ``hparams`` (e.g. a tuner's best toggles, or a model's own options such as PRNet's ``smooth``) are
+    applied to every run; each must be a toggle or an option of every planned model.
+    """
+    config = get_config(dataset)
+    extra = dict(hparams or {})
+    activations = list(dict.fromkeys(None if a in (None, "default") else a for a in fc_activations))
+    specs: list[RunSpec] = []
+    for model in models:
+        info = get_model_info(model)
+        known = {*TOGGLES, *info.defaults}
+        unknown = sorted(set(extra) - known)
+        if unknown:
+            raise ValueError(
+                f"hparams: {model} has no option {unknown[0]!r}; expected some of {', '.join(sorted(known))}"
+            )
+        if not extra.get("fc_widths", info.defaults["fc_widths"]) and any(activations):
+            raise ValueError(
+                f"fc_activation cannot apply to {model}: it has no hidden FC layers "
+                "(use 'default', or add FC layers with fc_widths)"
+            )
+        for activation in activations:
+            toggles = {**extra, "fc_activation": activation or extra.get("fc_activation")}
+            variant = (toggles["fc_activation"] or "default") + variant_suffix
+            items = tuple(sorted((k, _jsonable(v)) for k, v in toggles.items()))
+            specs.extend(RunSpec(config, model, int(seed), variant, items) for seed in seeds)
+    return specs
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

@@ -1,0 +1,285 @@
+"""The study's runner: train, evaluate, export, record.
+
+One *run* is a :class:`~zoo.training.protocol.RunSpec`. :func:`run_benchmark` trains every planned run with
+the protocol of Schuetzke et al. (2023) — per-spectrum max normalisation, Adam 3e-4, batch 128,
+ReduceLROnPlateau and EarlyStopping on ``val_loss``, at most 500 epochs, the seed set before building and
+before fitting with op determinism — then evaluates the best weights on the test split, exports them with
+:func:`zoo.export` and appends one row to ``results.jsonl``. Finished runs are skipped when the same
+command is repeated; a killed run resumes from its last finished epoch (Keras ``BackupAndRestore`` plus the
+state of the early-stopping and learning-rate callbacks) and ends with the same result as an uninterrupted
+one. The data come from :mod:`zoo.training.data`, the machine and strategies from
+:mod:`zoo.training.environment`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import pathlib
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from synthetic_spectra.config import DatasetConfig, get_config
+from zoo.errors import UserError
+from zoo.models.registry import build
+from zoo.training.data import check_cross_tests, evaluate_test, load_data, load_test
+from zoo.training.environment import (
+    accelerators,
+    backend,
+    hardware,
+    is_chief,
+    is_multiworker,
+    make_strategy,
+    set_seed,
+    strategy_name,
+    versions,
+)
+from zoo.training.precision import dtype_policy, resolve_precision
+from zoo.training.protocol import Protocol, RunSpec
+from zoo.training.results import RESULTS_FILE, SCHEMA_VERSION, append_result, read_history, read_results
+
+SETTINGS_FILE = "settings.json"
+
+
+def _initial_epoch(backup_dir: pathlib.Path) -> int:
+    """The epoch a resumed run starts at (0 for a fresh one), from Keras' BackupAndRestore metadata."""
+    metadata = backup_dir / "training_metadata.json"
+    if not metadata.exists():
+        return 0
+    return int(json.loads(metadata.read_text())["epoch"])
+
+
+def _check_settings(run_dir: pathlib.Path, settings: Mapping[str, Any], spec: RunSpec) -> None:
+    """Refuse to resume a run with other execution settings than it started with (one clear error)."""
+    path = run_dir / SETTINGS_FILE
+    if not path.exists() or not _initial_epoch(run_dir / "backup"):
+        return
+    started = json.loads(path.read_text())
+    changed = sorted(key for key in settings if key in started and started[key] != settings[key])
+    if changed:
+        key = changed[0]
+        raise UserError(
+            f"{spec.run_id} was started with {key}={started[key]!r}, not {settings[key]!r}: resume it with "
+            f"the same setting, or delete {run_dir} to start it over"
+        )
+
+
+def train_run(
+    spec: RunSpec,
+    protocol: Protocol,
+    out_dir: str | os.PathLike,
+    *,
+    saved_models_dir: str | os.PathLike | None = "saved_models",
+    data_dir: str | None = None,
+    strategy: Any = None,
+    cross_tests: Sequence[DatasetConfig] = (),
+    precision: str = "float32",
+    jit_compile: bool | str = "auto",
+    verbose: int = 2,
+) -> dict[str, Any]:
+    """Train one run with the protocol (resuming if a backup exists); return its results row.
+
+    ``cross_tests`` are other dataset configs (same classes and length) whose test splits the best
+    weights are also evaluated on, e.g. ``challenge_realistic`` for a model trained on ``challenge``.
+    ``precision`` (see :mod:`~zoo.training.precision`) and ``jit_compile`` (XLA: ``"auto"``, ``True``,
+    ``False``)
+    change how fast the run trains, not the model or the protocol; the best weights are evaluated and
+    exported in float32 whatever the training precision. A resumed run must use the settings it started
+    with.
+    """
+    import keras
+
+    from zoo.models.compile import compile_model
+    from zoo.training.callbacks import make_callbacks
+
+    dataset_config = spec.config
+    chief = is_chief()
+    run_dir = pathlib.Path(out_dir) / "runs" / spec.name
+    if not chief:  # workers write their own logs and backups, apart from the chief's
+        run_dir = run_dir / f"worker-{json.loads(os.environ['TF_CONFIG'])['task']['index']}"
+    precision = resolve_precision(precision, accelerator=bool(accelerators()))
+    settings = {"precision": precision, "jit_compile": jit_compile}
+    _check_settings(run_dir, settings, spec)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / SETTINGS_FILE).write_text(json.dumps(settings))
+    initial_epoch = _initial_epoch(run_dir / "backup")
+    if initial_epoch:
+        print(f"[{spec.run_id}] resuming at epoch {initial_epoch + 1}", flush=True)
+
+    data = load_data(dataset_config, protocol, spec.seed, initial_epoch, data_dir=data_dir)
+    set_seed(spec.seed)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext(), dtype_policy(precision):
+        model = build(spec.model, data.num_classes, data.datapoints, compile=False, **spec.build_kwargs)
+        compile_model(model, learning_rate=protocol.learning_rate, jit_compile=jit_compile)
+    callbacks, early_stopping = make_callbacks(protocol, run_dir, verbose=verbose)
+
+    set_seed(spec.seed)
+    started = time.perf_counter()
+    multiworker = is_multiworker(strategy)
+    if multiworker:  # Keras' fit fails there (keras-team/keras#20585): our own loop
+        from zoo.training.distributed import DistributedFit
+
+        fit, options = DistributedFit(model, strategy).fit, {}
+    else:
+        fit, options = model.fit, {"shuffle": False}  # the input pipeline shuffles, seeded and resumable
+    fit_history = fit(
+        data.train,
+        validation_data=data.validation,
+        epochs=protocol.max_epochs,
+        steps_per_epoch=data.steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        **options,
+    )
+    if multiworker or precision != "float32":  # test and export a plain float32 copy of the weights
+        trained, model = model, build(spec.model, data.num_classes, data.datapoints, **spec.build_kwargs)
+        model.set_weights(trained.get_weights())
+    fit_seconds = time.perf_counter() - started
+    epochs_this_process = len(fit_history.epoch)
+
+    history = read_history(run_dir / "history.csv")
+    epochs_run = len(history.get("loss", []))
+    own_test = evaluate_test(model, data.test, data.test_labels)
+    cross = {
+        other.name: evaluate_test(model, *load_test(other, protocol.batch_size, data_dir=data_dir))
+        for other in cross_tests
+    }
+    best_epoch = int(np.argmin(history["val_loss"])) if history.get("val_loss") else None
+    row = {
+        "schema": SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "dataset": spec.dataset,
+        "model": spec.model,
+        "variant": spec.variant,
+        "toggles": dict(spec.toggles),
+        "seed": spec.seed,
+        "max_epochs": protocol.max_epochs,
+        "epochs_run": epochs_run,
+        "stop_reason": "early_stopping" if early_stopping.stopped_epoch > 0 else "max_epochs",
+        "best_epoch": best_epoch,
+        "best_val_loss": history["val_loss"][best_epoch] if best_epoch is not None else None,
+        "val_accuracy": history["val_accuracy"][best_epoch] if best_epoch is not None else None,
+        **own_test,
+        "cross_tests": cross,
+        "history": history,
+        "lr_factor": protocol.lr_factor,
+        "batch_size": protocol.batch_size,
+        "params": int(model.count_params()),
+        # every epoch of the run, across resumes (the last process alone if it predates `epoch_seconds`)
+        "wall_time_s": round(sum(history.get("epoch_seconds", [])) or fit_seconds, 2),
+        "train_spectra_per_s": round(epochs_this_process * data.n_train / fit_seconds, 2)
+        if fit_seconds > 0 and epochs_this_process
+        else None,
+        "hardware": hardware(),
+        "versions": versions(),
+        "backend": backend(),
+        "strategy": strategy_name(strategy),
+        "device": (accelerators() or ["cpu"])[0],
+        "precision": precision,
+        "jit_compile": jit_compile,
+        "tensorboard_dir": str(run_dir / "tb") if backend() == "tensorflow" else None,
+        "export_dir": None,
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if saved_models_dir is not None and chief:
+        row["export_dir"] = str(export_run(model, spec, row, dataset_config, saved_models_dir))
+    keras.backend.clear_session()
+    return row
+
+
+def export_run(
+    model: Any,
+    spec: RunSpec,
+    row: Mapping[str, Any],
+    dataset_config: DatasetConfig,
+    saved_models_dir: str | os.PathLike,
+) -> pathlib.Path:
+    """Export the run's best weights to ``saved_models/<dataset>/<model>-<variant>-seed<k>/``."""
+    from zoo.inference.export import export
+
+    target = pathlib.Path(saved_models_dir) / spec.dataset / spec.name
+    metrics = {key: row[key] for key in ("test_accuracy", "val_accuracy", "best_val_loss", "misclassified")}
+    if backend() != "tensorflow":  # a SavedModel needs TensorFlow: keep the .keras file and metadata
+        target.mkdir(parents=True, exist_ok=True)
+        model.save(target / "model.keras")
+        (target / "metadata.json").write_text(json.dumps({"model": spec.model, "metrics": metrics}, indent=2))
+        return target
+    return export(
+        model,
+        target,
+        dataset_config=dataset_config,
+        class_names=dataset_config.class_names(),
+        metrics={**metrics, "seed": spec.seed, "epochs_run": row["epochs_run"]},
+        model_name=spec.model,
+        overwrite=True,
+    )
+
+
+# ------------------------------------------------------------------------------------------ study
+def run_benchmark(
+    specs: Iterable[RunSpec],
+    protocol: Protocol = Protocol(),
+    out_dir: str | os.PathLike = "benchmarks/results",
+    *,
+    saved_models_dir: str | os.PathLike | None = "saved_models",
+    data_dir: str | None = None,
+    strategy: str = "default",
+    cross_tests: Sequence[str | os.PathLike[str] | DatasetConfig] = (),
+    precision: str = "float32",
+    jit_compile: bool | str = "auto",
+    work_dir: str | os.PathLike | None = None,
+    verbose: int = 2,
+) -> list[dict[str, Any]]:
+    """Train every planned run not yet in ``out_dir/results.jsonl``; return the rows of this call.
+
+    Each run's logs and per-epoch backups go to ``work_dir/runs/<run>/`` (default: ``out_dir``), so the
+    results folder can be kept small where only the rows must travel (``benchmarks/gpu_study.py``).
+
+    ``cross_tests`` (names, files or configs of test sets with the same classes and length) are resolved
+    here, once, and checked against every planned dataset before anything is trained.
+
+    ``verbose`` is Keras' ``fit`` verbosity (2: one line per epoch; 0: silent); a line per run is
+    always printed.
+    """
+    specs = list(specs)
+    cross_configs = [get_config(other) for other in dict.fromkeys(cross_tests)]
+    for trained_on in {spec.dataset: spec.config for spec in specs}.values():
+        check_cross_tests(trained_on, cross_configs)
+    distribution = make_strategy(strategy)
+    out_dir = pathlib.Path(out_dir)  # created only once the arguments are valid
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / RESULTS_FILE
+    done = {row.get("run_id") for row in read_results(results_path)}
+    rows = []
+    for spec in specs:
+        if spec.run_id in done:
+            print(f"[{spec.run_id}] already finished, skipped", flush=True)
+            continue
+        print(f"[{spec.run_id}] training (max {protocol.max_epochs} epochs)", flush=True)
+        row = train_run(
+            spec,
+            protocol,
+            out_dir if work_dir is None else work_dir,
+            saved_models_dir=saved_models_dir,
+            data_dir=data_dir,
+            strategy=distribution,
+            cross_tests=cross_configs,
+            precision=precision,
+            jit_compile=jit_compile,
+            verbose=verbose,
+        )
+        if is_chief():
+            append_result(results_path, row)
+        print(
+            f"[{spec.run_id}] test accuracy {row['test_accuracy']:.4f} "
+            f"({row['misclassified']}/{row['test_size']} wrong), {row['epochs_run']} epochs, "
+            f"{row['stop_reason']}",
+            flush=True,
+        )
+        rows.append(row)
+    return rows

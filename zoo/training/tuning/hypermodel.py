@@ -1,0 +1,198 @@
+"""The hypermodel (:class:`SpectraHyperModel`: any zoo model with its toggles drawn from a search space) and
+the seeded KerasTuner tuners that search it, local or distributed."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import keras_tuner
+
+from zoo.errors import UserError
+from zoo.models.compile import compile_model
+from zoo.models.registry import build, get_model_info, resolve_config
+from zoo.training.environment import set_seed
+from zoo.training.tuning.space import Choice, Range, SearchSpace, tidy
+
+
+class SpectraHyperModel(keras_tuner.HyperModel):
+    """A registered zoo architecture with its toggles (and optionally widths and learning rate) searched.
+
+    Args:
+        base: registry name of the architecture (see :func:`zoo.list_models`).
+        num_classes: units of the softmax output.
+        input_length: data points per spectrum.
+        space: the search space (default: :class:`SearchSpace` ``()``).
+        seed: seed set before building and before fitting (``seed + k`` for execution ``k`` of a trial when
+            run by the tuners of :func:`run_search`).
+
+    The hyperparameter names are the :func:`zoo.build` toggles plus ``learning_rate``. A dimension that does
+    not apply is left out: ``fc_activation`` for a base without hidden FC layers (unless ``fc_widths`` is
+    searched).
+    """
+
+    def __init__(
+        self,
+        base: str = "cnn6",
+        num_classes: int = 27,
+        input_length: int = 5000,
+        *,
+        space: SearchSpace | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(name=f"spectra_{base}", tunable=True)
+        self.info = get_model_info(base)
+        self.num_classes = num_classes
+        self.input_length = input_length
+        self.space = space if space is not None else SearchSpace()
+        self.seed = seed
+        #: Seed of the next build and fit; the tuners of :func:`run_search` set it per execution.
+        self.execution_seed = seed
+        self.has_fc_layers = self.space.fc_widths is not None or bool(self.info.defaults["fc_widths"])
+        # Fail now, not in the first trial, for a space the base cannot take.
+        resolve_config(self.info, num_classes=num_classes, input_length=input_length, **self.toggles(None))
+
+    @property
+    def base(self) -> str:
+        """Registry name of the tuned architecture."""
+        return self.info.name
+
+    def dimensions(self) -> dict[str, Choice | Range]:
+        """The searched dimensions that apply to the base, by hyperparameter name."""
+        space = {field.name: getattr(self.space, field.name) for field in dataclasses.fields(self.space)}
+        if space["fc_widths"] is None:
+            del space["fc_widths"]
+        if not self.has_fc_layers:
+            del space["fc_activation"]
+        return space
+
+    def declare_hyperparameters(self, hp: keras_tuner.HyperParameters) -> None:
+        """Declare every dimension in ``hp`` (KerasTuner calls this before the first trial)."""
+        self.values(hp)
+
+    def values(self, hp: keras_tuner.HyperParameters | None) -> dict[str, Any]:
+        """The value of every dimension in ``hp`` (declared on first use); ``None``: each default."""
+        return {name: _hp_value(hp, name, dimension) for name, dimension in self.dimensions().items()}
+
+    def toggles(self, hp: keras_tuner.HyperParameters | None) -> dict[str, Any]:
+        """The :func:`zoo.build` toggles for ``hp`` (JSON-ready: ``fc_widths`` is a list)."""
+        values = self.values(hp)
+        values.pop("learning_rate")
+        if "fc_widths" in values:
+            values["fc_widths"] = list(values["fc_widths"])
+        return values
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """Build and compile the base with the toggles and learning rate of ``hp``."""
+        values = self.values(hp)
+        learning_rate = values.pop("learning_rate")
+        set_seed(self.execution_seed)
+        model = build(self.base, self.num_classes, self.input_length, compile=False, **values)
+        return compile_model(model, learning_rate=learning_rate)
+
+    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        """Fit with the seed of this execution set first (as the benchmark runner does)."""
+        set_seed(self.execution_seed)
+        return model.fit(*args, **kwargs)
+
+
+def _hp_value(hp: keras_tuner.HyperParameters | None, name: str, dimension: Choice | Range) -> Any:
+    """Declare ``dimension`` as hyperparameter ``name`` and return its value (``hp=None``: the default)."""
+    if isinstance(dimension, Choice):
+        encoded = [_encode(value) for value in dimension.values]
+        if hp is None:
+            value = encoded[0]
+        elif dimension.fixed:
+            value = hp.Fixed(name, encoded[0])
+        elif all(isinstance(item, bool) for item in encoded):  # hp.Choice would turn them into 0 and 1
+            value = hp.Boolean(name, default=encoded[0])
+        else:
+            value = hp.Choice(name, encoded)
+        return _decode(name, value)
+    if hp is None:
+        value = dimension.low
+    elif dimension.fixed:
+        value = hp.Fixed(name, dimension.low)
+    else:
+        sampling = "log" if dimension.log else "linear"
+        value = hp.Float(name, dimension.low, dimension.high, step=dimension.step, sampling=sampling)
+    return tidy(float(value))
+
+
+def _encode(value: Any) -> Any:
+    """KerasTuner choices hold scalars: width tuples become ``"3100-1200"``."""
+    return "-".join(str(width) for width in value) if isinstance(value, tuple) else value
+
+
+def _decode(name: str, value: Any) -> Any:
+    return tuple(int(width) for width in value.split("-")) if name == "fc_widths" else value
+
+
+# ------------------------------------------------------------------------------------------ tuners
+class _SeededExecutions:
+    """Tuner mixin: execution ``k`` of a trial builds and fits with seed ``hypermodel.seed + k``.
+
+    All trials use the same seeds (common random numbers: the configurations are compared on the same
+    initialisations and batch orders). It also records which trials this process ran and prints one line
+    per trial.
+    """
+
+    hypermodel: SpectraHyperModel
+    tuner_id: str
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.trials_run: list[str] = []
+        self._execution = 0
+
+    def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        super().on_trial_begin(trial)
+        self._execution = 0
+
+    def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        self.hypermodel.execution_seed = self.hypermodel.seed + self._execution
+        self._execution += 1
+        return super()._build_and_fit_model(trial, *args, **kwargs)
+
+    def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        super().on_trial_end(trial)
+        self.trials_run.append(trial.trial_id)
+        print(f"[tuner {self.tuner_id}] trial {trial.trial_id} {trial.status}", flush=True)
+
+
+class SpectraRandomSearch(_SeededExecutions, keras_tuner.RandomSearch):
+    """``keras_tuner.RandomSearch`` with per-execution seeds."""
+
+
+class SpectraBayesianOptimization(_SeededExecutions, keras_tuner.BayesianOptimization):
+    """``keras_tuner.BayesianOptimization`` with per-execution seeds."""
+
+
+class SpectraHyperband(_SeededExecutions, keras_tuner.Hyperband):
+    """``keras_tuner.Hyperband`` with per-execution seeds (epochs per trial = Hyperband's ``max_epochs``)."""
+
+
+#: ``--tuner`` name -> tuner class.
+TUNERS: Mapping[str, type[keras_tuner.Tuner]] = {
+    "random": SpectraRandomSearch,
+    "bayesian": SpectraBayesianOptimization,
+    "hyperband": SpectraHyperband,
+}
+
+
+def distributed_role() -> str | None:
+    """``"chief"`` or ``"worker"`` from the KerasTuner environment variables; ``None`` for a local search."""
+    names = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+    present = [name for name in names if os.environ.get(name)]
+    if not present:
+        return None
+    if len(present) < len(names):
+        missing = next(name for name in names if name not in present)
+        raise UserError(f"distributed tuning: {', '.join(present)} set but {missing} is not")
+    port = os.environ["KERASTUNER_ORACLE_PORT"]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"KERASTUNER_ORACLE_PORT: expected a port number, got {port!r}")
+    return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"

@@ -1,0 +1,287 @@
+"""The search run (:func:`run_search`): resume checks, the search itself, the best hyperparameters and the
+retraining of the best configuration with the benchmark runner."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import keras_tuner
+
+from synthetic_spectra.config import DatasetConfig, get_config
+from zoo.checks import check_int
+from zoo.errors import UserError
+from zoo.training.data import load_data
+from zoo.training.environment import backend
+from zoo.training.protocol import Protocol, plan_runs
+from zoo.training.results import read_results
+from zoo.training.runner import run_benchmark
+from zoo.training.tuning.hypermodel import TUNERS, SpectraHyperModel, distributed_role
+from zoo.training.tuning.space import SearchSpace
+from zoo.training.tuning.tables import trial_rows, write_trials_table
+
+#: Objective name -> direction.
+OBJECTIVES: Mapping[str, str] = {"val_accuracy": "max", "val_loss": "min"}
+#: Fields of the retrained model's results row kept under ``final`` in ``best_hparams.json``.
+FINAL_FIELDS: tuple[str, ...] = (
+    "run_id",
+    "test_accuracy",
+    "misclassified",
+    "test_size",
+    "val_accuracy",
+    "epochs_run",
+    "export_dir",
+)
+BEST_HPARAMS = "best_hparams.json"
+SEARCH_FILE = "search.json"
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """What :func:`run_search` did. On a worker only ``role`` and ``trials_run`` are filled in."""
+
+    role: str
+    trials_run: list[str]
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    best: dict[str, Any] | None = None
+    final: dict[str, Any] | None = None
+    paths: dict[str, pathlib.Path] = dataclasses.field(default_factory=dict)
+
+
+def _check_resumable(project_dir: pathlib.Path, identity: Mapping[str, Any]) -> None:
+    """Refuse to resume a project that was started with other settings (KerasTuner would mix them)."""
+    path = project_dir / SEARCH_FILE
+    if not path.exists():
+        return
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    changed = next((key for key in identity if recorded.get(key) != identity[key]), None)
+    if changed is not None:
+        raise UserError(
+            f"project {project_dir} was started with {changed}={json.dumps(recorded.get(changed))}, "
+            f"not {json.dumps(identity[changed])}; pass overwrite (--overwrite) or another project dir"
+        )
+
+
+def _retrain_best(
+    dataset: DatasetConfig,
+    best: Mapping[str, Any],
+    protocol: Protocol,
+    epochs: int,
+    run_dir: pathlib.Path,
+    saved_models_dir: str | os.PathLike | None,
+    data_dir: str | None,
+    verbose: int,
+) -> dict[str, Any]:
+    """Train the best configuration with the benchmark runner (test accuracy, export); its results row.
+
+    The run lives in ``run_dir``: rerunning the search finds it finished (or resumes it if it was killed).
+    """
+    toggles, seeds = best["toggles"], [best["seed"]]
+    specs = plan_runs(dataset, [best["base"]], seeds=seeds, hparams=toggles, variant_suffix="-tuned")
+    print(f"retraining the best configuration for up to {epochs} epochs", flush=True)
+    run_benchmark(
+        specs,
+        dataclasses.replace(protocol, max_epochs=epochs, learning_rate=best["learning_rate"]),
+        run_dir,
+        saved_models_dir=saved_models_dir,
+        data_dir=data_dir,
+        verbose=verbose,
+    )
+    row = read_results(run_dir / "results.jsonl")[-1]
+    final = {key: row.get(key) for key in FINAL_FIELDS}
+    print(
+        f"final model (best configuration retrained, seed {best['seed']}): test accuracy "
+        f"{final['test_accuracy']:.4f} ({final['misclassified']}/{final['test_size']} wrong), "
+        f"exported to {final['export_dir']}",
+        flush=True,
+    )
+    return final
+
+
+def run_search(
+    dataset: str | os.PathLike[str] | DatasetConfig,
+    base: str = "cnn6",
+    *,
+    tuner: str = "random",
+    max_trials: int = 10,
+    executions_per_trial: int = 1,
+    space: SearchSpace | None = None,
+    objective: str = "val_accuracy",
+    protocol: Protocol | None = None,
+    project_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    seed: int = 0,
+    final_epochs: int | None = None,
+    out_dir: str | os.PathLike | None = None,
+    saved_models_dir: str | os.PathLike | None = "saved_models",
+    data_dir: str | None = None,
+    verbose: int = 2,
+) -> SearchResult:
+    """Search ``base``'s toggles on ``dataset``; write the trials table and best hyperparameters; retrain.
+
+    Args:
+        dataset: dataset config (``challenge``, ``mini``, a config file or a config), resolved here once.
+        base: registry name of the architecture to tune.
+        tuner: ``random``, ``bayesian`` or ``hyperband``.
+        max_trials: trials in the search, counting those of earlier runs of the same project (resume: call
+            again with a larger number). For Hyperband, a cap on its own schedule.
+        executions_per_trial: trainings per trial (seeds ``seed … seed+K-1``), their metrics averaged.
+        space: the search space (default :class:`SearchSpace` ``()``).
+        objective: ``val_accuracy`` (maximised) or ``val_loss`` (minimised), at the trial's best epoch.
+        protocol: batch size, patiences and ``max_epochs`` = epochs per trial (default ``Protocol()`` with
+            10 epochs).
+        project_dir: KerasTuner's state, checkpoints and TensorBoard logs (default
+            ``runs/tuning/<dataset>-<base>-<tuner>``); an existing project is resumed.
+        overwrite: delete an existing project and start over.
+        seed: seed of the tuner, of the training shuffles and of every model (see :class:`SpectraHyperModel`).
+        final_epochs: epochs of the retraining of the best configuration with the full protocol (test
+            accuracy, export); default ``protocol.max_epochs``; 0 skips it.
+        out_dir: where ``trials.csv``, ``trials.md`` and ``best_hparams.json`` go (default ``project_dir``).
+        saved_models_dir: export root of the retrained model (``None``: no export).
+        data_dir: TFDS data directory.
+        verbose: Keras ``fit`` verbosity (KerasTuner prints a summary per trial).
+
+    Returns:
+        A :class:`SearchResult`. A distributed worker only runs trials and returns the ids it ran.
+
+    Raises:
+        ValueError, UserError: one line naming the bad argument, before anything is trained.
+    """
+    from zoo.training.callbacks import protocol_callbacks
+
+    dataset_config = get_config(dataset)
+    if tuner not in TUNERS:
+        raise ValueError(f"tuner: expected one of {', '.join(TUNERS)}, got {tuner!r}")
+    if tuner == "bayesian" and importlib.util.find_spec("sklearn") is None:
+        raise UserError("tuner 'bayesian': KerasTuner needs scikit-learn for it (pip install scikit-learn)")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    max_trials = check_int("max_trials", max_trials)
+    executions_per_trial = check_int("executions_per_trial", executions_per_trial)
+    seed = check_int("seed", seed, minimum=0)
+    protocol = protocol if protocol is not None else Protocol(max_epochs=10)
+    final_epochs = check_int(
+        "final_epochs", protocol.max_epochs if final_epochs is None else final_epochs, minimum=0
+    )
+    role = distributed_role()
+    if overwrite and role == "worker":
+        raise UserError("overwrite: only the chief (or a local search) may start a project over")
+    hypermodel = SpectraHyperModel(
+        base, dataset_config.num_classes, dataset_config.datapoints, space=space, seed=seed
+    )
+    project_dir = pathlib.Path(project_dir or f"runs/tuning/{dataset_config.name}-{base}-{tuner}")
+    identity = {
+        "dataset": dataset_config.name,
+        "base": base,
+        "tuner": tuner,
+        "objective": objective,
+        "space": hypermodel.space.to_json(),
+        "epochs": protocol.max_epochs,
+        "batch_size": protocol.batch_size,
+        "executions_per_trial": executions_per_trial,
+        "seed": seed,
+    }
+    if role != "worker" and not overwrite:
+        _check_resumable(project_dir, identity)
+
+    schedule = {"max_epochs": protocol.max_epochs} if tuner == "hyperband" else {"max_trials": max_trials}
+    search = TUNERS[tuner](
+        hypermodel,
+        objective=keras_tuner.Objective(objective, OBJECTIVES[objective]),
+        executions_per_trial=executions_per_trial,
+        seed=seed,
+        directory=str(project_dir.parent),
+        project_name=project_dir.name,
+        overwrite=overwrite,
+        **schedule,
+    )
+    if role != "worker":  # a worker's oracle is a client of the chief's
+        if tuner == "hyperband":
+            search.oracle.max_trials = max_trials  # Hyperband has no max_trials of its own; Oracle honours it
+        project_dir.mkdir(parents=True, exist_ok=True)  # KerasTuner's overwrite removed it
+        (project_dir / SEARCH_FILE).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+
+    if role == "chief":
+        if search.remaining_trials:  # the chief serves until its workers have asked for every trial
+            print(f"[tuner chief] serving the oracle on {os.environ['KERASTUNER_ORACLE_IP']}:"
+                  f"{os.environ['KERASTUNER_ORACLE_PORT']}", flush=True)  # fmt: skip
+            search.search()
+            search.save()  # the oracle last saved itself before it let go of the final trials
+    else:
+        data = load_data(dataset_config, protocol, seed, 0, data_dir=data_dir)
+        callbacks = list(protocol_callbacks(protocol, verbose=verbose))
+        if backend() == "tensorflow":  # KerasTuner gives each trial its own log dir plus the HParams data
+            callbacks.append(
+                keras.callbacks.TensorBoard(log_dir=str(project_dir / "tensorboard"), write_graph=False)
+            )
+        search.search(
+            data.train,  # the test split is never part of the search
+            validation_data=data.validation,
+            epochs=protocol.max_epochs,
+            steps_per_epoch=data.steps_per_epoch,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=verbose,
+        )
+    if role == "worker":
+        return SearchResult(role="worker", trials_run=list(search.trials_run))
+
+    oracle = search.oracle
+    rows = trial_rows(oracle, list(hypermodel.dimensions()))
+    out_dir = pathlib.Path(out_dir) if out_dir is not None else project_dir
+    epochs = f"up to {protocol.max_epochs}" if tuner == "hyperband" else str(protocol.max_epochs)
+    title = (
+        f"{tuner} search over {base} on {dataset_config.name}: {len(rows)} trials, {epochs} epochs each, "
+        f"objective {objective} ({OBJECTIVES[objective]})"
+    )
+    csv_path, md_path = write_trials_table(rows, out_dir, title=title)
+    paths = {"trials_csv": csv_path, "trials_markdown": md_path, "project_dir": project_dir}
+    best_trials = [trial for trial in oracle.get_best_trials(1) if trial.status == "COMPLETED"]
+    if not best_trials:
+        raise UserError(
+            f"no trial of {project_dir} completed; see the trial messages in its trial_*/trial.json"
+        )
+    best_trial = best_trials[0]
+    best = {
+        "toggles": hypermodel.toggles(best_trial.hyperparameters),
+        "learning_rate": hypermodel.values(best_trial.hyperparameters)["learning_rate"],
+        "base": base,
+        "dataset": dataset_config.name,
+        "tuner": tuner,
+        "objective": {"name": objective, "direction": OBJECTIVES[objective]},
+        "score": float(best_trial.score),
+        "trial_id": best_trial.trial_id,
+        "trials": len(rows),
+        "epochs_per_trial": protocol.max_epochs,
+        "seed": seed,
+        "final": None,
+    }
+    print(
+        f"best of {len(rows)} trials: trial {best['trial_id']}, {objective} {best['score']:.4f}", flush=True
+    )
+    print("best hyperparameters: " + json.dumps({**best["toggles"], "learning_rate": best["learning_rate"]}))
+
+    final = None
+    if final_epochs:
+        final_dir = project_dir / "final" / f"trial_{best_trial.trial_id}-epochs{final_epochs}"
+        final = _retrain_best(
+            dataset_config, best, protocol, final_epochs, final_dir, saved_models_dir, data_dir, verbose
+        )
+        best["final"] = final
+    best_path = out_dir / BEST_HPARAMS
+    best_path.write_text(json.dumps(best, indent=2) + "\n", encoding="utf-8")
+    paths["best_hparams"] = best_path
+    return SearchResult(
+        role=role or "local",
+        trials_run=list(search.trials_run),
+        rows=rows,
+        best=best,
+        final=final,
+        paths=paths,
+    )
