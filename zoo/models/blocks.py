@@ -1,6 +1,6 @@
-"""Building blocks shared by the zoo's architectures: conv units, conv/pool stages, inception and residual
-blocks, the fully connected head, and :func:`spectrum_classifier`, which wires a trunk and the head into a
-``keras.Model``.
+"""Building blocks shared by the zoo's architectures: conv units, conv/pool stages (max, average or no
+pooling), inception and residual blocks, an LSTM stage, the fully connected heads (plain, or with batch
+normalisation), and :func:`spectrum_classifier`, which wires a trunk and a head into a ``keras.Model``.
 
 Pure Keras 3 (``keras.layers`` / ``keras.ops`` only), so every model also builds under the JAX, PyTorch or
 NumPy backends. Layer names follow the papers' tables: ``conv1``, ``maxpool1``, ``dense0``, ``output``...
@@ -39,13 +39,26 @@ class Conv:
     strides: int = 1
 
 
+#: Pooling layers a :class:`Stage` can end with.
+POOLS: tuple[str, ...] = ("max", "avg", "none")
+
+
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """Convolutions followed by ``MaxPool1D(pool_size, pool_strides)`` ("valid" padding)."""
+    """Convolutions followed by a ``pool`` pooling layer (``pool_size``, ``pool_strides``, "valid" padding).
+
+    ``pool="max"`` (the default) is ``MaxPool1D``, ``"avg"`` is ``AveragePooling1D``, ``"none"`` ends the
+    stage with its last convolution (the pool sizes are then ignored).
+    """
 
     convs: tuple[Conv, ...]
     pool_size: int
     pool_strides: int
+    pool: str = "max"
+
+    def __post_init__(self) -> None:
+        if self.pool not in POOLS:
+            raise ValueError(f"Stage.pool must be one of {', '.join(POOLS)}, got {self.pool!r}")
 
 
 def check_activation(field: str, activation: str) -> None:
@@ -92,12 +105,22 @@ def conv_unit(
     return activation(name=f"{name}_act")(x)
 
 
-def max_pool(x: Any, pool_size: int, strides: int, name: str) -> Any:
-    """``MaxPool1D`` ("valid"); :class:`InputTooShortError` if the input is shorter than the window."""
+def _check_window(x: Any, pool_size: int, name: str) -> None:
     length = x.shape[1]
     if length is not None and length < pool_size:
         raise InputTooShortError(f"layer {name!r} (pool size {pool_size}) would receive {length} point(s)")
+
+
+def max_pool(x: Any, pool_size: int, strides: int, name: str) -> Any:
+    """``MaxPool1D`` ("valid"); :class:`InputTooShortError` if the input is shorter than the window."""
+    _check_window(x, pool_size, name)
     return keras.layers.MaxPool1D(pool_size, strides=strides, padding="valid", name=name)(x)
+
+
+def avg_pool(x: Any, pool_size: int, strides: int, name: str) -> Any:
+    """``AveragePooling1D`` ("valid"); :class:`InputTooShortError` if the input is shorter than the window."""
+    _check_window(x, pool_size, name)
+    return keras.layers.AveragePooling1D(pool_size, strides=strides, padding="valid", name=name)(x)
 
 
 def conv_pool_stages(
@@ -107,19 +130,37 @@ def conv_pool_stages(
     activation: ActivationSpec = "relu",
     batch_norm: bool,
     conv_dropout: float,
+    dropout_before_pool: bool = False,
+    dropout_after_last_stage: bool = True,
 ) -> Any:
-    """Stacks of conv units, each stage closed by a max pool and (if ``conv_dropout``) a Dropout.
+    """Stacks of conv units, each stage closed by its pool and (if ``conv_dropout``) a Dropout.
 
-    Convolutions are numbered ``conv1, conv2, ...`` across stages, pools ``maxpool1, ...``.
+    Convolutions are numbered ``conv1, conv2, ...`` across stages, pools ``maxpool1`` / ``avgpool1``, ...
+    by stage. The Dropout follows the pool (``<pool>_dropout``), or, with ``dropout_before_pool`` or in a
+    stage without pooling, the stage's last convolution (``conv<k>_dropout``).
+    ``dropout_after_last_stage=False`` leaves the last stage without one (for trunks whose next layer is
+    the head's own Dropout, or an LSTM).
     """
     conv_index = 0
     for stage_index, stage in enumerate(stages, start=1):
         for conv in stage.convs:
             conv_index += 1
             x = conv_unit(x, conv, activation=activation, batch_norm=batch_norm, name=f"conv{conv_index}")
-        x = max_pool(x, stage.pool_size, stage.pool_strides, name=f"maxpool{stage_index}")
-        x = dropout(x, conv_dropout, name=f"maxpool{stage_index}_dropout")
+        rate = conv_dropout if dropout_after_last_stage or stage_index < len(stages) else 0.0
+        if stage.pool == "none" or dropout_before_pool:
+            x = dropout(x, rate, name=f"conv{conv_index}_dropout")
+        if stage.pool != "none":
+            pool = max_pool if stage.pool == "max" else avg_pool
+            name = f"{stage.pool}pool{stage_index}"
+            x = pool(x, stage.pool_size, stage.pool_strides, name=name)
+            if not dropout_before_pool:
+                x = dropout(x, rate, name=f"{name}_dropout")
     return x
+
+
+def lstm_stage(x: Any, units: int, name: str = "lstm") -> Any:
+    """``LSTM(units)`` with Keras defaults, returning its last hidden state ``(batch, units)``."""
+    return keras.layers.LSTM(units, name=name)(x)
 
 
 def inception_block(x: Any, filters: Sequence[int], *, batch_norm: bool, name: str) -> Any:
@@ -162,6 +203,12 @@ def residual_block(
     return keras.layers.Activation("relu", name=f"{name}_out")(y)
 
 
+def softmax_output(x: Any, num_classes: int) -> Any:
+    """``Dense(num_classes, softmax)`` named ``output``, in float32 under any global dtype policy."""
+    # float32 under any global policy: the softmax (and the loss on it) stay exact under mixed precision.
+    return keras.layers.Dense(num_classes, activation="softmax", name="output", dtype="float32")(x)
+
+
 def classifier_head(
     x: Any, *, num_classes: int, widths: Sequence[int], activation: str | None, rate: float
 ) -> Any:
@@ -171,12 +218,40 @@ def classifier_head(
         x = dropout(x, rate, name=f"dense{index}_dropout")
         x = keras.layers.Dense(width, activation=activation, name=f"dense{index}")(x)
     x = dropout(x, rate, name="output_dropout")
-    # float32 under any global policy: the softmax (and the loss on it) stay exact under mixed precision.
-    return keras.layers.Dense(num_classes, activation="softmax", name="output", dtype="float32")(x)
+    return softmax_output(x, num_classes)
 
 
-def spectrum_classifier(name: str, trunk: Trunk, config: BuildConfig) -> keras.Model:
-    """Input ``(input_length, 1)`` → ``trunk`` → :func:`classifier_head`, as a functional ``keras.Model``.
+def bn_classifier_head(
+    x: Any, *, num_classes: int, widths: Sequence[int], activation: str | None, rate: float
+) -> Any:
+    """Flatten → [Dense(w) → BatchNormalization → activation → Dropout] per hidden width → softmax output.
+
+    The head with batch normalisation inside: each hidden Dense is linear (bias kept), BN sits between it and
+    its activation, and the Dropout comes after the activation only (none between Flatten and the first
+    Dense, none at all without hidden layers).
+    """
+    x = keras.layers.Flatten(name="flatten")(x)
+    for index, width in enumerate(widths):
+        x = keras.layers.Dense(width, name=f"dense{index}")(x)
+        x = keras.layers.BatchNormalization(name=f"dense{index}_bn")(x)
+        if activation not in (None, "linear"):
+            x = keras.layers.Activation(activation, name=f"dense{index}_act")(x)
+        x = dropout(x, rate, name=f"dense{index}_dropout")
+    return softmax_output(x, num_classes)
+
+
+class Head(Protocol):
+    """Classifier on top of a trunk: features → softmax probabilities (see :func:`classifier_head`)."""
+
+    def __call__(
+        self, x: Any, *, num_classes: int, widths: Sequence[int], activation: str | None, rate: float
+    ) -> Any: ...
+
+
+def spectrum_classifier(
+    name: str, trunk: Trunk, config: BuildConfig, head: Head = classifier_head
+) -> keras.Model:
+    """Input ``(input_length, 1)`` → ``trunk`` → ``head`` (:func:`classifier_head`) as a ``keras.Model``.
 
     Raises:
         ValueError: one line, for an unknown activation or an input too short for the trunk's pooling.
@@ -190,7 +265,7 @@ def spectrum_classifier(name: str, trunk: Trunk, config: BuildConfig) -> keras.M
         )
     except InputTooShortError as exc:
         raise ValueError(f"input_length={config.input_length} is too short for {name}: {exc}") from None
-    outputs = classifier_head(
+    outputs = head(
         features,
         num_classes=config.num_classes,
         widths=config.fc_widths,

@@ -78,6 +78,7 @@ class ModelInfo:
     params_27: int
     description: str
     base: str | None = None
+    head: str = "zoo.models.blocks:classifier_head"
 
     @property
     def year(self) -> int:
@@ -203,6 +204,7 @@ def _variant(
             params_27=params[1],
             description=description,
             base=base,
+            head=parent.head,
         )
     )
 
@@ -299,6 +301,139 @@ _variant(
 )  # fmt: skip
 
 
+# ------------------------------------------------- the eight more of the authors' later benchmark (issue #17)
+@dataclasses.dataclass(frozen=True)
+class BenchmarkCode(Paper):
+    """A model known only from the authors' benchmark code (no paper cited there, none confirmed)."""
+
+    @property
+    def short(self) -> str:
+        """``"as implemented in the authors' benchmark code"``."""
+        return "as implemented in the authors' benchmark code"
+
+    @property
+    def citation(self) -> str:
+        """The short form, then the repository, commit and file."""
+        return f"{self.short}: {self.venue} ({self.year}); no paper cited. {self.title}."
+
+
+#: The authors' second benchmark of 1-D spectroscopy CNNs: where the eight models below are implemented.
+BENCHMARK_REPOSITORY = "github.com/jschuetzke/spectra-model-benchmark, commit 9511ce9"
+
+
+def _benchmark_code(module: str, what: str) -> BenchmarkCode:
+    return BenchmarkCode(
+        authors="Schuetzke, J.",
+        year=2024,
+        title=what,
+        venue=f"{BENCHMARK_REPOSITORY}, model_implementations/{module}.py",
+    )
+
+
+PARK_2017 = Paper(
+    authors="Park, W. B., Chung, J., Jung, J., Sohn, K., Singh, S. P., Pyo, M., Shin, N. & Sohn, K.-S.",
+    year=2017,
+    title="Classification of crystal structure using a convolutional neural network",
+    venue="IUCrJ 4, 486-494",
+    doi="10.1107/S205225251700714X",
+)
+VECSEI_2019 = Paper(
+    authors="Vecsei, P. M., Choo, K., Chang, J. & Neupert, T.",
+    year=2019,
+    title="Neural network based classification of crystal symmetries from x-ray diffraction patterns",
+    venue="Physical Review B 99, 245120",
+    doi="10.1103/PhysRevB.99.245120",
+)
+FAN_2019 = Paper(
+    authors="Fan, X., Ming, W., Zeng, H., Zhang, Z. & Lu, H.",
+    year=2019,
+    title="Deep learning-based component identification for the Raman spectra of mixtures",
+    venue="Analyst 144, 1789-1798",
+    doi="10.1039/C8AN02212G",
+)
+OVIEDO_2019 = Paper(
+    authors="Oviedo, F., Ren, Z., Sun, S., Settens, C., Liu, Z., Hartono, N. T. P., Ramasamy, S., "
+    "DeCost, B. L., Tian, S. I. P., Romano, G., Kusne, A. G. & Buonassisi, T.",
+    year=2019,
+    title="Fast and interpretable classification of small X-ray diffraction datasets using data "
+    "augmentation and deep neural networks",
+    venue="npj Computational Materials 5, 60",
+    doi="10.1038/s41524-019-0196-x",
+)
+#: Domain of the models whose source the benchmark code does not name.
+NOT_STATED = "not stated"
+_ATTRIBUTED = "Attributed by the benchmark code's module name; the paper's own network was not compared."
+
+_register(ModelInfo(
+    name="park", display_name="Park", paper=PARK_2017, domain="XRD", builder="zoo.models.park:park_trunk",
+    defaults=_defaults(fc_widths=(700, 70), fc_dropout=0.3, fc_activation="relu"),
+    params_500=3_205_510, params_27=3_171_927,
+    description="Three strided convs (80 filters, kernels 100/50/25) with average pools, FC 700-70 (ReLU). "
+    + _ATTRIBUTED,
+))  # fmt: skip
+_register(ModelInfo(
+    name="vecsei", display_name="Vecsei", paper=VECSEI_2019, domain="XRD",
+    builder="zoo.models.park:vecsei_trunk",
+    defaults=_defaults(fc_widths=(2300, 1150), fc_dropout=0.5, fc_activation="relu", conv_dropout=0.3),
+    params_500=12_360_190, params_27=11_815_767,
+    description="Park's trunk with Dropout(0.3) before each average pool, FC 2300-1150 (ReLU). "
+    + _ATTRIBUTED,
+))  # fmt: skip
+_register(ModelInfo(
+    name="fan", display_name="Fan (DeepCID)", paper=FAN_2019, domain="Raman", builder="zoo.models.fan:trunk",
+    defaults=_defaults(fc_widths=(3584, 1024), fc_dropout=0.3, fc_activation="relu", conv_dropout=0.3),
+    params_500=290_917_620, params_27=290_432_795,
+    description="Two conv/max-pool stages (32, 64 filters, kernel 5) and a 3584-1024 ReLU head: 290 M "
+    "parameters at 5000 points. " + _ATTRIBUTED,
+))  # fmt: skip
+_register(ModelInfo(
+    name="oviedo", display_name="Oviedo (a-CNN)", paper=OVIEDO_2019, domain="XRD",
+    builder="zoo.models.oviedo:trunk",
+    defaults=_defaults(fc_widths=(), fc_dropout=0.0, fc_activation="relu"),
+    params_500=25_044, params_27=9_435,
+    description="Thin-film XRD: three non-overlapping strided convs (32 filters) and global average pooling; "
+    "no hidden FC layers. " + _ATTRIBUTED,
+))  # fmt: skip
+_register(ModelInfo(
+    name="sang", display_name="Sang", domain=NOT_STATED, builder="zoo.models.sang:trunk",
+    paper=_benchmark_code("sang", "VGG-19-like CNN with a batch-normalised FC head"),
+    head="zoo.models.blocks:bn_classifier_head",
+    defaults=_defaults(fc_widths=(512,), fc_dropout=0.5, fc_activation="relu"),
+    params_500=47_831_604, params_27=47_588_955,
+    description="16 convs (kernel 3, 64-512 filters) in 5 max-pool stages; head Dense 512 -> BN -> ReLU -> "
+    "Dropout 0.5. 7.7 GFLOP per spectrum.",
+))  # fmt: skip
+_register(ModelInfo(
+    name="mozaffari", display_name="Mozaffari", domain=NOT_STATED, builder="zoo.models.mozaffari:trunk",
+    paper=_benchmark_code(
+        "mozaffari", "one-convolution CNN; which Mozaffari & Tay paper it follows, if any, is unknown"
+    ),
+    defaults=_defaults(fc_widths=(64,), fc_dropout=0.0, fc_activation="relu"),
+    params_500=10_272_692, params_27=10_241_947,
+    description="One conv (32 filters, kernel 3), no pooling, one ReLU FC layer of 64 on the full-length "
+    "map.",
+))  # fmt: skip
+_register(ModelInfo(
+    name="bhattacharya", display_name="Bhattacharya", domain=NOT_STATED,
+    builder="zoo.models.bhattacharya:trunk",
+    paper=_benchmark_code("bhattacharya", "CNN-LSTM"),
+    defaults=_defaults(fc_widths=(500, 500), fc_dropout=0.2, fc_activation="relu", conv_dropout=0.2),
+    params_500=555_036, params_27=318_063,
+    description="Four conv (kernel 2)/max-pool stages, an LSTM(32) on the remaining sequence, FC 500-500 "
+    "(ReLU).",
+))  # fmt: skip
+_register(ModelInfo(
+    name="schuetzke", display_name="Schuetzke", domain=NOT_STATED, builder="zoo.models.schuetzke:trunk",
+    paper=_benchmark_code("schuetzke", "configurable plain CNN of the repository's owner"),
+    defaults=_defaults(
+        fc_widths=(100,), fc_dropout=0.35, fc_activation="relu", num_layers=5, filters=64, kernel=127
+    ),
+    params_500=1_716_904, params_27=1_669_131,
+    description="Five conv/max-pool stages (64 filters, kernels 127 // i: 127, 63, 42, 31, 25), one ReLU FC "
+    "layer of 100.",
+))  # fmt: skip
+
+
 # ----------------------------------------------------------------------- this project's own architectures
 @dataclasses.dataclass(frozen=True)
 class ProjectWork(Paper):
@@ -333,7 +468,7 @@ _register(ModelInfo(
 
 # ------------------------------------------------------------------------------------------ look-ups
 def list_models(*, include_variants: bool = True) -> list[str]:
-    """Names of the registered models, the eight published ones first, then the study's variants."""
+    """Registered names: the study's eight, its variants, the later benchmark's eight, this project's own."""
     return [name for name, info in _REGISTRY.items() if include_variants or info.base is None]
 
 
@@ -466,7 +601,7 @@ def build(
     )
     from zoo.models.blocks import spectrum_classifier
 
-    model = spectrum_classifier(name, _load_builder(info.builder), config)
+    model = spectrum_classifier(name, _load_builder(info.builder), config, head=_load_builder(info.head))
     if compile:
         from zoo.models.compile import compile_model
 
