@@ -1,7 +1,9 @@
 """The model zoo's builders: exact parameter counts, toggles, forward passes, errors, ``.keras`` round trip.
 
-Parameter counts are checked against ``tests/fixtures/zoo_param_counts.json`` (copied from the spec) with
-``compile=False`` and the session cleared between builds; forward passes use short inputs only.
+Parameter counts (and, where the spec gives them, forward FLOPs) are checked against
+``tests/fixtures/zoo_param_counts.json`` (copied from the specs) with ``compile=False`` and the session
+cleared between builds; forward passes use short inputs only. ``fan`` (290 M parameters at 5000 points) is
+built once.
 """
 
 from __future__ import annotations
@@ -19,8 +21,13 @@ import zoo
 from zoo.study.flops import count_flops, flops_by_layer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SPEC = json.loads((ROOT / "tests" / "fixtures" / "zoo_param_counts.json").read_text())["params"]
+FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "zoo_param_counts.json").read_text())
+SPEC, FLOPS = FIXTURE["params"], FIXTURE["forward_flops"]
 SHORT = 256  # input length of the forward-pass tests
+#: Models whose trunk needs more than SHORT points (park's strided convs and average pools need >= 311).
+SHORT_FOR = {"park": 500, "vecsei": 500}
+#: Built once at 5000 points (1.2 GB of weights): its 500-class count follows from the same build.
+HEAVY = {"fan"}
 
 
 @pytest.fixture
@@ -51,10 +58,23 @@ def test_the_study_models_are_registered_first() -> None:
 
 @pytest.mark.usefixtures("fresh_session")
 @pytest.mark.parametrize("num_classes", [500, 27])
-@pytest.mark.parametrize("name", list(SPEC))
+@pytest.mark.parametrize("name", [name for name in SPEC if name not in HEAVY])
 def test_parameter_count_matches_spec(name: str, num_classes: int) -> None:
     model = zoo.build(name, num_classes=num_classes, compile=False)
     assert model.count_params() == SPEC[name][str(num_classes)]
+    if name in FLOPS:
+        assert count_flops(model) == FLOPS[name][str(num_classes)]
+
+
+@pytest.mark.usefixtures("fresh_session")
+@pytest.mark.parametrize("name", sorted(HEAVY))
+def test_heavy_model_counts_from_one_build(name: str) -> None:
+    """One build at 27 classes; the 500-class figures differ only in the output layer (F + 1 inputs)."""
+    model = zoo.build(name, num_classes=27, compile=False)
+    width = model.get_layer("output").input.shape[-1]
+    assert (model.count_params(), count_flops(model)) == (SPEC[name]["27"], FLOPS[name]["27"])
+    assert model.count_params() + (width + 1) * (500 - 27) == SPEC[name]["500"]
+    assert count_flops(model) + 2 * width * (500 - 27) == FLOPS[name]["500"]
 
 
 # -------------------------------------------------------------------------------------- toggles
@@ -184,8 +204,9 @@ def test_readable_layer_names() -> None:
 # ---------------------------------------------------------------------------------- forward pass
 @pytest.mark.parametrize("name", list(SPEC))
 def test_forward_pass_on_short_input(name: str) -> None:
-    model = zoo.build(name, num_classes=3, input_length=SHORT, compile=False)
-    probabilities = model.predict(spectra(2), verbose=0)
+    length = SHORT_FOR.get(name, SHORT)
+    model = zoo.build(name, num_classes=3, input_length=length, compile=False)
+    probabilities = model.predict(spectra(2, length), verbose=0)
     assert probabilities.shape == (2, 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
