@@ -23,7 +23,9 @@ def register(subparsers: Any) -> None:
         description="List every registered model: paper, domain, published defaults and parameter counts.",
     )
     parser.add_argument("--format", choices=("table", "json", "markdown"), default="table")
-    parser.add_argument("--no-variants", action="store_true", help="only the eight published models")
+    parser.add_argument(
+        "--no-variants", action="store_true", help="without the ablation variants (published models, our own)"
+    )
     parser.set_defaults(handler=run)
 
 

@@ -380,14 +380,14 @@ _register(ModelInfo(
     + _ATTRIBUTED,
 ))  # fmt: skip
 _register(ModelInfo(
-    name="fan", display_name="Fan (DeepCID)", paper=FAN_2019, domain="Raman", builder="zoo.models.fan:trunk",
+    name="fan", display_name="Fan", paper=FAN_2019, domain="Raman", builder="zoo.models.fan:trunk",
     defaults=_defaults(fc_widths=(3584, 1024), fc_dropout=0.3, fc_activation="relu", conv_dropout=0.3),
     params_500=290_917_620, params_27=290_432_795,
     description="Two conv/max-pool stages (32, 64 filters, kernel 5) and a 3584-1024 ReLU head: 290 M "
     "parameters at 5000 points. " + _ATTRIBUTED,
 ))  # fmt: skip
 _register(ModelInfo(
-    name="oviedo", display_name="Oviedo (a-CNN)", paper=OVIEDO_2019, domain="XRD",
+    name="oviedo", display_name="Oviedo", paper=OVIEDO_2019, domain="XRD",
     builder="zoo.models.oviedo:trunk",
     defaults=_defaults(fc_widths=(), fc_dropout=0.0, fc_activation="relu"),
     params_500=25_044, params_27=9_435,
