@@ -78,6 +78,7 @@ class ModelInfo:
     params_27: int
     description: str
     base: str | None = None
+    #: ``module:function`` of the classifier head (:func:`zoo.models.blocks.classifier_head` but for sang).
     head: str = "zoo.models.blocks:classifier_head"
 
     @property
@@ -577,8 +578,10 @@ def build(
         input_length: data points per spectrum; the model input is ``(input_length, 1)``.
         fc_activation: activation of the hidden FC layers (``"linear"``, ``"relu"`` or any Keras name).
         fc_dropout: dropout rate before every FC layer (0 adds no Dropout layers).
-        conv_dropout: dropout rate after every pooling stage (after every residual stage for ResNet).
-        batch_norm: batch normalisation between every convolution and its activation.
+        conv_dropout: dropout rate after every pooling stage (after every residual stage for ResNet; each
+            model's module says where, e.g. before the pools for ``vecsei``, after each conv without pools).
+        batch_norm: batch normalisation between every convolution and its activation (``sang``'s head has
+            its own BN whatever this says: see ``ModelInfo.head``).
         fc_widths: widths of the hidden FC layers (``()`` for none).
         compile: compile with :func:`zoo.compile_model` (the study's optimizer and loss).
         **options: architecture-specific arguments listed in ``get_model_info(name).options``
