@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import sys
 
 import keras
 import numpy as np
@@ -20,6 +21,7 @@ import zoo
 from zoo.cli import main
 from zoo.registry import get_model_info, list_models
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 MORE = ["park", "vecsei", "fan", "oviedo", "sang", "mozaffari", "bhattacharya", "schuetzke"]
 STUDY = ["cnn2", "cnn3", "inc3", "inc6", "cnn6", "cnn_bn", "vgg", "resnet"]
 LENGTH = 500  # the short input of these tests (park's trunk needs >= 311 points)
@@ -307,3 +309,14 @@ def test_export_load_predict(name: str, tmp_path: pathlib.Path) -> None:
     for source in (path, path / "model.keras"):
         np.testing.assert_allclose(zoo.load(source).predict(raw), expected, atol=1e-5)
     assert zoo.load(path).classify(raw[:1], top_k=1)[0][0][0] == "abc"[int(expected[0].argmax())]
+
+
+def test_readme_registry_table_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from readme_blocks import block_is_current
+
+    assert main(["models", "--format", "markdown", "--no-variants"]) == 0
+    table = capsys.readouterr().out.strip()
+    assert block_is_current("registry-table", table), (
+        "paste the output of: spectrazoo models --format markdown --no-variants"
+    )
