@@ -66,8 +66,8 @@ def test_runner_trains_from_numpy_arrays_without_tensorflow(tmp_path):
 
 
 #: The eight of the authors' later benchmark: name -> input length of the forward pass.
-MORE = {"park": 500, "vecsei": 500, "fan": 128, "oviedo": 500, "sang": 128, "mozaffari": 500,
-        "bhattacharya": 500, "schuetzke": 500}  # fmt: skip
+MORE = {"park": 320, "vecsei": 320, "fan": 64, "oviedo": 120, "sang": 64, "mozaffari": 64,
+        "bhattacharya": 64, "schuetzke": 64}  # fmt: skip
 MODELS_SCRIPT = HIDE_TENSORFLOW + textwrap.dedent(
     """
     import keras
@@ -80,7 +80,7 @@ MODELS_SCRIPT = HIDE_TENSORFLOW + textwrap.dedent(
         x = np.random.default_rng(0).random((4, length, 1), dtype=np.float32)
         model = zoo.build(name, num_classes=3, input_length=length)
         record = {"probabilities": model.predict(x, verbose=0).tolist()}
-        if name in trained:  # one training step: LSTM and the BN head in training mode
+        if name in trained:  # one training step (the LSTM)
             y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
             record["loss"] = float(model.train_on_batch(x, y, return_dict=True)["loss"])
         if name != "fan":  # 290 M parameters at 5000 points: counted under TensorFlow only
@@ -94,10 +94,11 @@ MODELS_SCRIPT = HIDE_TENSORFLOW + textwrap.dedent(
 
 
 def test_more_models_build_predict_and_train_under_jax() -> None:
+    """Forward passes at short inputs (park's trunk needs >= 311 points), one training step, exact counts."""
     spec = json.loads((pathlib.Path(__file__).parent / "fixtures" / "zoo_param_counts.json").read_text())
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
-        [sys.executable, "-c", MODELS_SCRIPT, json.dumps(MORE), "bhattacharya,sang"],
+        [sys.executable, "-c", MODELS_SCRIPT, json.dumps(MORE), "bhattacharya"],
         env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -110,4 +111,4 @@ def test_more_models_build_predict_and_train_under_jax() -> None:
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
         if name != "fan":
             assert record["params_27"] == spec["params"][name]["27"], name
-    assert all(np.isfinite(output["models"][name]["loss"]) for name in ("bhattacharya", "sang"))
+    assert np.isfinite(output["models"]["bhattacharya"]["loss"])
