@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.cli import main
-from zoo.registry import get_model_info, list_models
+from zoo.commands.cli import main
+from zoo.models.registry import get_model_info, list_models
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MORE = ["park", "vecsei", "fan", "oviedo", "sang", "mozaffari", "bhattacharya", "schuetzke"]
