@@ -31,7 +31,8 @@ def test_groups_follow_the_issue():
     assert _names(3) == ["benchmark/vgg-relu-seed0", "benchmark/cnn2-relu-seed0", "benchmark/cnn6-relu-seed0"]
     group4 = campaign.campaign_groups()[4]
     assert len(group4) == 3 * 4 * 2 and {s.seed for s in group4} == {1, 2, 3, 4}
-    assert _names(0) == ["challenge/vgg-relu-seed0"] and _names(6) == ["challenge/prnet-default-seed0"]
+    assert _names(0) == ["challenge/vgg-relu-seed0", "challenge/cnn6-relu-seed0"]
+    assert _names(6) == ["challenge/prnet-default-seed0"]
     every = [s.run_id for g in (1, 2, 3, 4, 5, 6) for s in campaign.campaign_groups()[g]]
     assert len(every) == len(set(every))  # no run twice across groups 1-6
 
@@ -53,3 +54,17 @@ def test_bad_arguments_are_one_line_and_exit_2(args, message, tmp_path):
                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert result.returncode == 2 and message in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_precision_check_trains_in_the_other_precision_than_its_row(tmp_path):
+    from zoo.training.results import append_result
+
+    vgg, cnn6 = campaign.campaign_groups()[0]
+    folder = campaign.results_dir("challenge", tmp_path)
+    folder.mkdir(parents=True)
+    append_result(folder / "results.jsonl", {"run_id": vgg.run_id, "precision": "float32"})
+    append_result(folder / "results.jsonl", {"run_id": cnn6.run_id, "precision": "mixed_bfloat16"})
+    assert campaign.check_precision(vgg, tmp_path, "auto") == "mixed_bfloat16"
+    assert campaign.check_precision(cnn6, tmp_path, "auto") == "float32"
+    (folder / "results.jsonl").unlink()  # no row yet: the other one than the campaign's own precision
+    assert campaign.check_precision(vgg, tmp_path, "float32") == "mixed_bfloat16"
