@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
+import subprocess
 import sys
 
 import pytest
 
 import zoo
 from zoo.errors import UserError
-from zoo.models.presets import evaluate_on_test_split, get_preset, preset_table_markdown
+from zoo.models.presets import Preset, evaluate_on_test_split, get_preset, preset_table_markdown
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 COMMITTED = [name for name in zoo.list_presets() if get_preset(name).committed]
@@ -54,3 +56,66 @@ def test_readme_table_is_generated_from_the_registry():
     from readme_blocks import block_is_current
 
     assert block_is_current("presets-table", preset_table_markdown()), "run benchmarks/make_preset.py"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=env,
+                          timeout=600, check=False)  # fmt: skip
+
+
+def test_predict_and_models_know_the_presets(tmp_path):
+    import numpy as np
+
+    from synthetic_spectra.generator import generate
+
+    x, _ = generate("challenge", "test")
+    np.save(tmp_path / "two.npy", x[:2])
+    model = f"preset:{COMMITTED[0]}"
+    result = _cli("predict", "--model", model, "--format", "json", str(tmp_path / "two.npy"))
+    assert result.returncode == 0, result.stderr
+    assert "class_0" in result.stdout
+    listed = _cli("models", "--presets")
+    assert listed.returncode == 0 and f"`{COMMITTED[0]}`" in listed.stdout
+    unknown = _cli("preset", "build", "nope")
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
+    assert "unknown preset 'nope'" in unknown.stderr
+
+
+def _mini_preset(**recorded) -> Preset:
+    """A recipe for CNN6 on `mini` (a larger model than the committed presets), 2 epochs."""
+    from synthetic_spectra.config import get_config
+
+    config = get_config("mini")
+    return Preset.from_dict({
+        "name": "cnn6_relu_mini", "model": "cnn6", "toggles": {"fc_activation": "relu"}, "dataset": "mini",
+        "num_classes": config.num_classes, "datapoints": config.datapoints, "seed": 0,
+        "protocol": {"max_epochs": 2, "batch_size": 128, "lr_factor": 0.5, "precision": "float32",
+                     "jit_compile": "auto", "epochs_run": 2, "stop_reason": "max_epochs"},
+        "source": {"results": "-", "run_id": "mini/cnn6-relu-seed0"}, "params": 0,
+        "weights": "cnn6_relu_mini.weights.h5",
+        "sha256": "-", "size_bytes": 0, "hardware": "-", "committed": False, "paper": "–",
+        "test_size": config.split_size("test"), **recorded,
+    })  # fmt: skip
+
+
+def test_a_preset_is_rebuilt_from_its_recipe_and_says_whether_it_reproduced(tfds_data_dir, tmp_path):
+    from zoo.models.presets import build_preset_model, verified_weights
+    from zoo.training.presets import build_preset
+
+    wrong = _mini_preset(test_accuracy=0.0, misclassified=-1)
+    first = build_preset(wrong, tmp_path / "first", weights_dir=tmp_path / "presets", verbose=0)
+    assert not first.reproduced and first.row["epochs_run"] == 2
+    row = first.row
+    recorded = _mini_preset(test_accuracy=row["test_accuracy"], misclassified=row["misclassified"])
+    second = build_preset(recorded, tmp_path / "second", weights_dir=tmp_path / "presets", verbose=0)
+    assert second.reproduced, second.summary()  # same recipe, same seed: the same result
+    model = build_preset_model(recorded)
+    model.load_weights(verified_weights(recorded, tmp_path / "presets"))  # checked against the build record
+    _, misclassified, _ = evaluate_on_test_split(model, "mini")
+    assert misclassified == recorded.misclassified
+    data = bytearray(second.weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    second.weights.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="not the built"):
+        verified_weights(recorded, tmp_path / "presets")

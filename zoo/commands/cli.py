@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "zoo.commands.benchmark",
     "zoo.commands.report",
     "zoo.commands.predict",
+    "zoo.commands.preset",
     "zoo.commands.demo",
     "zoo.commands.tune",
 )

@@ -26,6 +26,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-variants", action="store_true", help="without the ablation variants (published models, our own)"
     )
+    parser.add_argument(
+        "--presets", action="store_true", help="list the trained presets instead (see spectrazoo preset)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -63,7 +66,12 @@ def format_table(rows: Sequence[Sequence[str]], *, markdown: bool = False) -> st
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the registry in the requested format; return 0."""
+    """Print the registry in the requested format (or the presets table); return 0."""
+    if args.presets:
+        from zoo.models.presets import preset_table_markdown
+
+        print(preset_table_markdown())
+        return 0
     infos = [get_model_info(name) for name in list_models(include_variants=not args.no_variants)]
     if args.format == "json":
         print(json.dumps([info.to_dict() for info in infos], indent=2))

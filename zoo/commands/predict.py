@@ -48,7 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="spectra files or glob patterns")
     parser.add_argument(
-        "--model", required=True, metavar="PATH", help="export directory (zoo.export) or .keras file"
+        "--model",
+        required=True,
+        metavar="PATH",
+        help="export directory (zoo.export), .keras file or preset:NAME (spectrazoo preset list)",
     )
     parser.add_argument("--top-k", type=int_argument(1), default=3, metavar="K", help="classes to show (3)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (table)")

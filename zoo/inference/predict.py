@@ -40,6 +40,10 @@ DEFAULT_BATCH_SIZE = 128
 Forward = Callable[[np.ndarray], np.ndarray]
 
 
+#: ``zoo.load("preset:NAME")`` loads a preset of the zoo (:mod:`zoo.models.presets`).
+PRESET_PREFIX = "preset:"
+
+
 class Predictor:
     """A loaded model that turns raw spectra into class probabilities.
 
@@ -181,7 +185,7 @@ def validate_spectra(spectra: np.ndarray, names: Sequence[str]) -> np.ndarray:
 def load(
     path: str | os.PathLike[str], *, batch_size: int = DEFAULT_BATCH_SIZE, jit_compile: bool = False
 ) -> Predictor:
-    """Load an export directory (:func:`zoo.export`) or a ``.keras`` file as a :class:`Predictor`.
+    """Load an export directory (:func:`zoo.export`), a ``.keras`` file or ``preset:NAME`` as a Predictor.
 
     ``jit_compile=True`` compiles the model with XLA: a few percent less CPU per call for CNN6 on a
     2-core CPU (``benchmarks/results/inference.md``), but every new batch size costs a compilation
@@ -191,6 +195,8 @@ def load(
         UserError: one line, for a missing path, a directory that is not an export, a corrupted
             model, or a ``.keras`` file that would need unsafe deserialisation.
     """
+    if str(path).startswith(PRESET_PREFIX):
+        return _load_preset(str(path)[len(PRESET_PREFIX) :], batch_size, jit_compile)
     path = Path(path)
     if not path.exists():
         raise UserError(f"model path {str(path)!r} does not exist")
@@ -334,11 +340,37 @@ def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
             f"{path}: {found} {METADATA_FILE} beside it; classes named class_{0:0{width}d}... by output index"
         )
 
+    return Predictor(_keras_forward(model), metadata, path, batch_size=batch_size, note=note)
+
+
+def _keras_forward(model: Any) -> Forward:
+    """Raw spectra → probabilities through a Keras model that takes max-normalised ``(points, 1)`` input."""
+
     def forward(batch: np.ndarray) -> np.ndarray:
         normalised = batch / batch.max(axis=1, keepdims=True)
         return np.asarray(model.predict_on_batch(normalised[:, :, np.newaxis]), dtype=np.float32)
 
-    return Predictor(forward, metadata, path, batch_size=batch_size, note=note)
+    return forward
+
+
+def _load_preset(name: str, batch_size: int, jit_compile: bool) -> Predictor:
+    """A preset of :mod:`zoo.models.presets` as a Predictor (class names from its dataset's config)."""
+    from synthetic_spectra.config import get_config
+    from zoo.models.presets import from_preset, get_preset
+
+    preset = get_preset(name)
+    model = from_preset(name)
+    model.jit_compile = jit_compile
+    metadata = {
+        "model": preset.model,
+        "preset": preset.name,
+        "num_classes": preset.num_classes,
+        "class_names": get_config(preset.dataset).class_names(),
+        "datapoints": preset.datapoints,
+        "normalization": "per_spectrum_max",
+        "metrics": {"test_accuracy": preset.test_accuracy, "misclassified": preset.misclassified},
+    }
+    return Predictor(_keras_forward(model), metadata, preset.weights_path(), batch_size=batch_size)
 
 
 def _as_2d(spectra: Any) -> np.ndarray:

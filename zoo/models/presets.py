@@ -9,8 +9,9 @@ weights in ``saved_models/presets/`` of a checkout (or the folder named by ``SPE
     >>> import zoo
     >>> model = zoo.from_preset("vgg_relu_challenge")   # a Keras model, checksum verified
 
-A preset whose weights are not committed (too large for the repository) can be retrained from its recipe:
-``spectrazoo preset build NAME`` (see :func:`zoo.training.presets.build_preset`).
+A preset whose weights are not committed (too large for the repository) is retrained from its recipe by
+``spectrazoo preset build NAME`` (:func:`zoo.training.presets.build_preset`), which writes the weights and
+a build record (their SHA-256, and whether the rebuild reproduced the recorded numbers) beside them.
 """
 
 from __future__ import annotations
@@ -123,17 +124,36 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+#: Suffix of the record a local rebuild (``spectrazoo preset build``) writes beside its weights.
+BUILT_SUFFIX = ".built.json"
+
+
+def built_record_path(preset: Preset, weights_dir: str | os.PathLike | None = None) -> pathlib.Path:
+    """Where a local rebuild of ``preset`` records its own checksum and result."""
+    return preset.weights_path(weights_dir).with_name(f"{preset.name}{BUILT_SUFFIX}")
+
+
 def verified_weights(preset: Preset, weights_dir: str | os.PathLike | None = None) -> pathlib.Path:
-    """The preset's weights file after checking that it exists and its SHA-256 is the recorded one."""
+    """The preset's weights file after checking that it exists and its SHA-256 is the expected one.
+
+    Committed weights must match the SHA-256 in the table; weights rebuilt locally from the recipe (not
+    committed) must match the checksum their build recorded beside them.
+    """
     path = preset.weights_path(weights_dir)
     if not path.exists():
         how = "" if preset.committed else f" (not committed: spectrazoo preset build {preset.name})"
         raise UserError(f"preset {preset.name!r}: weights file {path} does not exist{how}")
+    expected, whose = preset.sha256, "recorded"
+    if not preset.committed:
+        record = built_record_path(preset, weights_dir)
+        if not record.exists():
+            raise UserError(f"preset {preset.name!r}: {path} has no build record {record.name}; rebuild it")
+        expected, whose = json.loads(record.read_text(encoding="utf-8"))["sha256"], "built"
     actual = sha256_of(path)
-    if actual != preset.sha256:
+    if actual != expected:
         raise UserError(
-            f"preset {preset.name!r}: {path} has SHA-256 {actual[:12]}…, not the recorded "
-            f"{preset.sha256[:12]}… (corrupted or replaced weights)"
+            f"preset {preset.name!r}: {path} has SHA-256 {actual[:12]}…, not the {whose} "
+            f"{expected[:12]}… (corrupted or replaced weights)"
         )
     return path
 
