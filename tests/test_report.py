@@ -377,3 +377,23 @@ def test_max_pairs_zero_draws_no_pair_figures(main, tmp_path):
     text = (tmp_path / "out" / "report.md").read_text()
     assert "Not listed: 2 pairs with 2 misclassifications." in text
     assert not list((tmp_path / "out" / "figures").glob("*_confusion_*"))
+
+
+def test_capped_and_converged_rows_of_one_run_are_reported_apart(tmp_path):
+    capped = [make_row("cnn6", v, 0, e) for v, e in (("linear", 50), ("relu", 61))]  # linear ahead if capped
+    converged = [{**make_row("cnn6", v, 0, e), "max_epochs": 500} for v, e in (("linear", 40), ("relu", 20))]
+    files = []
+    for name, rows in (("capped", capped), ("converged", converged)):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        files.append(path)
+    text = write_report(files, tmp_path / "report").read_text()
+    assert "4 runs" in text  # same run ids, different experiments: nothing merged away
+    converged_at, capped_at = text.index("— protocol's end"), text.index("— 60-epoch cap")
+    assert converged_at < capped_at  # the protocol's end first
+    converged_part, capped_part = text[converged_at:capped_at], text[capped_at:]
+    assert "87.65" in converged_part and "87.65" not in capped_part  # CNN6 ReLU: 20 of 162 wrong
+    assert "62.35" in capped_part and "62.35" not in converged_part  # CNN6 ReLU capped: 61 wrong
+    assert "ReLU is better for 1 of 1" in converged_part and "ReLU is better for 0 of 1" in capped_part
+    figures = set(p.name for p in (tmp_path / "report" / "figures").iterdir())
+    assert {"challenge_converged_accuracy.png", "challenge_60ep_accuracy.png"} <= figures

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from zoo.study.failure_section import analysis_section
 from zoo.study.plots import FIGURES_DIR, own_figures, plot_accuracy, plot_losses
-from zoo.study.runs import group_runs, read_results
+from zoo.study.runs import Group, group_runs, read_results, regime, regime_slug, split_regimes
 from zoo.study.tables import (
     ablation_section,
     fc_section,
@@ -52,34 +52,50 @@ def write_report(
     paths = [Path(results_path)] if isinstance(results_path, str | Path) else [Path(p) for p in results_path]
     if not paths:
         raise ValueError("no results file given")
-    merged = {run.run_id: run for path in paths for run in read_results(path)}
-    grouped = group_runs(merged.values())
+    # a capped and an uncapped row of one run_id are two experiments: keep both, never merge them
+    merged = {(run.run_id, regime(run)): run for path in paths for run in read_results(path)}
+    by_regime = {name: group_runs(runs) for name, runs in split_regimes(merged.values()).items()}
     out_dir = Path(out_dir)
     figures = out_dir / FIGURES_DIR
     figures.mkdir(parents=True, exist_ok=True)
     for stale in own_figures(figures):  # a pair no longer confused must not keep its old figure
         stale.unlink()
-    n_runs = sum(len(g.runs) for groups in grouped.values() for g in groups)
+    n_runs = len(merged)
+    datasets = dict.fromkeys(d for grouped in by_regime.values() for d in grouped)
     lines = [
         "# Study report",
         "",
         f"Results: {', '.join(f'`{path}`' for path in paths)}, {n_runs} runs on "
-        f"{', '.join(f'`{d}`' for d in grouped)}. Accuracies are "
+        f"{', '.join(f'`{d}`' for d in datasets)}. Accuracies are "
         "percentages of the test set; statistics are over seeds. Paper: Schuetzke, Szymanski & Reischl, "
-        "npj Comput. Mater. (2023).",
+        "npj Comput. Mater. (2023). Runs at the protocol's end (up to 500 epochs) and runs with an epoch cap "
+        "are reported apart, never in one table or comparison.",
         "",
     ]
+    for name, grouped in by_regime.items():
+        lines += _regime_sections(name, grouped, figures, max_pairs, single=len(by_regime) == 1)
+    report = out_dir / REPORT_NAME
+    report.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return report
+
+
+def _regime_sections(
+    name: str, grouped: dict[str, list[Group]], figures: Path, max_pairs: int, *, single: bool
+) -> list[str]:
+    """The sections of every dataset of one regime (figure names carry the regime unless it is alone)."""
+    lines: list[str] = []
     for dataset, groups in grouped.items():
-        plot_accuracy(groups, figures / f"{dataset}_accuracy.png")
-        plot_losses(groups, figures / f"{dataset}_loss.png")
+        stem = dataset if single else f"{dataset}_{regime_slug(name)}"
+        plot_accuracy(groups, figures / f"{stem}_accuracy.png")
+        plot_losses(groups, figures / f"{stem}_loss.png")
         lines += [
-            f"## Dataset `{dataset}`",
+            f"## Dataset `{dataset}` — {name}",
             "",
             *setup_section(groups),
             *results_section(groups),
-            f"![test accuracy]({FIGURES_DIR}/{dataset}_accuracy.png)",
+            f"![test accuracy]({FIGURES_DIR}/{stem}_accuracy.png)",
             "",
-            f"![loss curves]({FIGURES_DIR}/{dataset}_loss.png)",
+            f"![loss curves]({FIGURES_DIR}/{stem}_loss.png)",
             "",
             *paper_section(dataset, groups),
             *fc_section(dataset, groups),
@@ -87,6 +103,4 @@ def write_report(
             *robustness_section(dataset, groups),
             *analysis_section(dataset, groups, figures, max_pairs),
         ]
-    report = out_dir / REPORT_NAME
-    report.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    return report
+    return lines

@@ -228,6 +228,32 @@ def ordered(names: Iterable[str], preferred: Sequence[str]) -> list[str]:
     return sorted(set(names), key=lambda name: (rank.get(name, len(rank)), name))
 
 
+def regime(run: Run) -> str:
+    """``"protocol's end"`` for a run allowed the paper's epochs, else ``"N-epoch cap"``.
+
+    Capped runs and runs at the end of the protocol are different experiments: the report never puts them
+    in one table or one comparison.
+    """
+    return PROTOCOL_END if run.max_epochs >= paper.MAX_EPOCHS else f"{run.max_epochs}-epoch cap"
+
+
+#: The regime of runs trained with the paper's epoch limit (early stopping or 500 epochs).
+PROTOCOL_END = "protocol's end"
+
+
+def split_regimes(runs: Iterable[Run]) -> dict[str, list[Run]]:
+    """Runs by :func:`regime`, the protocol's end first, then caps from the largest."""
+    by_regime: dict[str, list[Run]] = {}
+    for run in sorted(runs, key=lambda r: -r.max_epochs):
+        by_regime.setdefault(regime(run), []).append(run)
+    return by_regime
+
+
+def regime_slug(name: str) -> str:
+    """A file-name part for a regime: ``converged`` or ``30ep``."""
+    return "converged" if name == PROTOCOL_END else f"{name.split('-')[0]}ep"
+
+
 def group_runs(runs: Iterable[Run]) -> dict[str, list[Group]]:
     """Runs grouped per dataset, then per model and variant, in the study's order."""
     buckets: dict[tuple[str, str, str], list[Run]] = defaultdict(list)
