@@ -124,8 +124,8 @@ def analysis_section(dataset: str, groups: Sequence[Group], figures: Path, max_p
     summary = summarize(data.config, ((t, p) for r in runs for _, t, p in r.samples))
     lines += [
         "Failure mode of every misclassified test spectrum, derived from the two class fingerprints (rule: "
-        f"`zoo/study/failure_modes.py`; here: {Tolerances.from_config(data.config).describe()}). Counts are summed "
-        "over seeds.",
+        f"`zoo/study/failure_modes.py`; here: {Tolerances.from_config(data.config).describe()}). Counts are "
+        "summed over seeds.",
         "",
         *_mode_table(groups, summary),
         *_pair_table(dataset, groups, summary, data, figures, max_pairs),
