@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import statistics
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -96,6 +97,90 @@ def render(rows: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]
     return "\n".join(lines)
 
 
+Summary = tuple[float, list[int], set[str]]  # median test accuracy (%), seeds, precisions
+
+
+def _medians(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], Summary]:
+    """``(dataset, model, variant)`` → (median test accuracy in %, seeds, precisions) over the rows."""
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["model"], row["variant"]), []).append(row)
+    return {
+        key: (
+            100 * statistics.median(r["test_accuracy"] for r in runs),
+            sorted(r["seed"] for r in runs),
+            {r.get("precision", "float32") for r in runs},
+        )
+        for key, runs in groups.items()
+    }
+
+
+def _seeds(seeds: Sequence[int]) -> str:
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"median of seeds {', '.join(map(str, seeds))}"
+
+
+def claims(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The paper's claims against the converged rows: each holds, fails, or is open (a side is missing)."""
+    from zoo.study import paper
+
+    med = _medians(rows)
+    lines = ["", "The paper's claims, recomputed from these rows only (open until both sides have run):", ""]
+    fc = []
+    for model in paper.MODEL_ORDER:
+        relu, linear = med.get(("challenge", model, "relu")), med.get(("challenge", model, "linear"))
+        if relu and linear:
+            verdict = "tie" if relu[0] == linear[0] else "ReLU ahead" if relu[0] > linear[0] else "linear ahead"
+            mixed = ""
+            if relu[2] != linear[2]:
+                mixed = f"; ReLU {'/'.join(relu[2])}, linear {'/'.join(linear[2])}"
+            fc.append(f"{model} {relu[0]:.2f} vs {linear[0]:.2f} % ({verdict}; {_seeds(relu[1])}{mixed})")
+    wins = sum("ReLU ahead" in item for item in fc)
+    lines.append(
+        "- **ReLU FC beats linear FC for every model** (`challenge`): "
+        + (f"ReLU ahead for {wins} of {len(fc)} models run both ways: {'; '.join(fc)}." if fc else "open.")
+    )
+    challenge = {k: v for k, v in med.items() if k[0] == "challenge" and k[1] in paper.MODEL_ORDER[:8]}
+    if ("challenge", "cnn6", "relu") in challenge:
+        ranked = sorted(challenge.items(), key=lambda kv: -kv[1][0])
+        best, rank = ranked[0], [k for k, _ in ranked].index(("challenge", "cnn6", "relu")) + 1
+        cnn6 = challenge[("challenge", "cnn6", "relu")][0]
+        lines.append(
+            f"- **CNN6 best on `challenge`, near 90 %**: CNN6 ReLU {cnn6:.2f} % ranks {rank} of "
+            f"{len(ranked)} published setups run so far (best: {best[0][1]} {best[0][2]} {best[1][0]:.2f} %)."
+        )
+    else:
+        lines.append("- **CNN6 best on `challenge`, near 90 %**: open.")
+    pairs = []
+    for pair in paper.ABLATION_PAIRS:
+        sides = []
+        for model in (pair.original, pair.modified):
+            variant = paper.ABLATION_VARIANT if ("challenge", model, "relu") in med else "default"
+            sides.append(med.get(("challenge", model, variant)))
+        if all(sides):
+            ours = sides[1][0] - sides[0][0]
+            same = (ours > 0) == (pair.median_modified > pair.median_original)
+            theirs = pair.median_modified - pair.median_original
+            direction = "same" if same else "opposite"
+            pairs.append(
+                f"{pair.original} → {pair.modified} {ours:+.2f} points (paper {theirs:+.2f}; {direction} direction)"
+            )
+    lines.append(
+        "- **The five ablations' directions** (`challenge`): "
+        + (f"{len(pairs)} of 5 pairs run: {'; '.join(pairs)}." if pairs else "open.")
+    )
+    bench = {k[1]: v for k, v in med.items() if k[0] == "benchmark"}
+    lines.append(
+        f"- **Every model ≥ {paper.BENCHMARK_MIN_ACCURACY} % on `benchmark`**: "
+        + (
+            "; ".join(f"{m} {v[0]:.2f} % ({'holds' if v[0] >= paper.BENCHMARK_MIN_ACCURACY else 'fails'})"
+                      for m, v in bench.items()) + f" ({len(bench)} of 8 models run)."
+            if bench
+            else "open (no `benchmark` row yet)."
+        )
+    )  # fmt: skip
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     sys.path.insert(0, str(pathlib.Path(__file__).parent))  # readme_blocks, when loaded by a test
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -106,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from zoo.training.results import read_results
 
     checks = read_results(RESULTS / "precision_check" / "challenge" / "results.jsonl")
-    block = render(load_rows(), checks)
+    rows = load_rows()
+    block = "\n".join([render(rows, checks), *claims(rows)])
     if not (args.write or args.check):
         print(block)
         return 0
