@@ -129,7 +129,8 @@ def claims(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     for model in paper.MODEL_ORDER:
         relu, linear = med.get(("challenge", model, "relu")), med.get(("challenge", model, "linear"))
         if relu and linear:
-            verdict = "tie" if relu[0] == linear[0] else "ReLU ahead" if relu[0] > linear[0] else "linear ahead"
+            ahead = "ReLU ahead" if relu[0] > linear[0] else "linear ahead"
+            verdict = "tie" if relu[0] == linear[0] else ahead
             mixed = ""
             if relu[2] != linear[2]:
                 mixed = f"; ReLU {'/'.join(relu[2])}, linear {'/'.join(linear[2])}"
@@ -160,10 +161,8 @@ def claims(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             ours = sides[1][0] - sides[0][0]
             same = (ours > 0) == (pair.median_modified > pair.median_original)
             theirs = pair.median_modified - pair.median_original
-            direction = "same" if same else "opposite"
-            pairs.append(
-                f"{pair.original} → {pair.modified} {ours:+.2f} points (paper {theirs:+.2f}; {direction} direction)"
-            )
+            direction = "same direction" if same else "opposite direction"
+            pairs.append(f"{pair.original} → {pair.modified} {ours:+.2f} points (paper {theirs:+.2f}; {direction})")
     lines.append(
         "- **The five ablations' directions** (`challenge`): "
         + (f"{len(pairs)} of 5 pairs run: {'; '.join(pairs)}." if pairs else "open.")
