@@ -162,7 +162,8 @@ def claims(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             same = (ours > 0) == (pair.median_modified > pair.median_original)
             theirs = pair.median_modified - pair.median_original
             direction = "same direction" if same else "opposite direction"
-            pairs.append(f"{pair.original} → {pair.modified} {ours:+.2f} points (paper {theirs:+.2f}; {direction})")
+            change = f"{ours:+.2f} points (paper {theirs:+.2f}; {direction})"
+            pairs.append(f"{pair.original} → {pair.modified} {change}")
     lines.append(
         "- **The five ablations' directions** (`challenge`): "
         + (f"{len(pairs)} of 5 pairs run: {'; '.join(pairs)}." if pairs else "open.")
