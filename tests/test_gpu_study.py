@@ -13,17 +13,10 @@ import pytest
 
 pytest.importorskip("jax")
 
+from no_tensorflow import HIDE_TENSORFLOW
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_study.py"
-HIDE_TENSORFLOW = """
-import importlib.machinery
-_find = importlib.machinery.PathFinder.find_spec
-def _hide(cls, name, path=None, target=None):
-    if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
-        return None
-    return _find(name, path, target)
-importlib.machinery.PathFinder.find_spec = classmethod(_hide)
-"""
 
 
 def _call(tmp_path: pathlib.Path, *args: str, budget: float) -> tuple[subprocess.CompletedProcess, float]:

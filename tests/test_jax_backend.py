@@ -15,21 +15,8 @@ import pytest
 
 pytest.importorskip("jax")
 
-HIDE_TENSORFLOW = """
-import importlib.machinery
-import json
-import sys
+from no_tensorflow import HIDE_TENSORFLOW
 
-# TensorFlow and TFDS are invisible, as if not installed (imports fail, find_spec returns None).
-path_finder = importlib.machinery.PathFinder.find_spec
-
-def find_spec(cls, name, path=None, target=None):
-    if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
-        return None
-    return path_finder(name, path, target)
-
-importlib.machinery.PathFinder.find_spec = classmethod(find_spec)
-"""
 SCRIPT = HIDE_TENSORFLOW + textwrap.dedent(
     """
     from zoo.training.protocol import Protocol, plan_runs

@@ -86,3 +86,19 @@ def test_a_run_cannot_resume_in_another_precision(tfds_data_dir, tmp_path):
     with pytest.raises(UserError, match="started with precision='float32', not 'mixed_bfloat16'"):
         run_benchmark(spec, Protocol(max_epochs=3), tmp_path, saved_models_dir=None,
                       precision="mixed_bfloat16", verbose=0)  # fmt: skip
+
+
+def test_prnet_trains_under_mixed_precision_with_a_float32_front_end():
+    import keras
+    import numpy as np
+
+    import zoo
+    from zoo.training.precision import dtype_policy
+
+    with dtype_policy("mixed_bfloat16"):
+        model = zoo.build("prnet", 3, 200)
+    assert model.get_layer("peak_coding").compute_dtype == "float32"
+    assert model.get_layer("output").compute_dtype == "float32"
+    x = np.random.default_rng(0).random((8, 200, 1)).astype("float32")
+    loss = model.train_on_batch(x, keras.utils.to_categorical(np.arange(8) % 3, 3))
+    assert np.isfinite(np.ravel(loss)[0])

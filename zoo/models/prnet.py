@@ -92,6 +92,10 @@ APEX_WINDOW = 11
 APEX_THRESHOLD = 0.002
 #: Extra channels of the peak code besides the height levels: presence and log-compressed height.
 EXTRA_CHANNELS = 2
+#: The fixed front end computes in float32 under any global dtype policy (mixed precision included): its
+#: apex detection, height levels and position cells are exact comparisons and sums, not learned weights.
+FRONT_END_DTYPE = "float32"
+
 #: Position code: absolute (index in the spectrum) or relative to the strongest apex.
 POSITIONS = ("absolute", "relative")
 
@@ -310,11 +314,11 @@ def trunk(
     robust = {"smooth": smooth, "background": background, "noise": noise}
     if positions not in POSITIONS:
         raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
-    x = PeakCoding(levels, epsilon, name="peak_coding", **robust)(x)
+    x = PeakCoding(levels, epsilon, name="peak_coding", dtype=FRONT_END_DTYPE, **robust)(x)
     if positions == "relative":
-        x = RelativeToStrongest(name="relative_to_strongest")(x)
+        x = RelativeToStrongest(name="relative_to_strongest", dtype=FRONT_END_DTYPE)(x)
     x = position_cells(x, spacing, gain, named=True)
-    return AppendConstant(gain / x.shape[1], name="bias_channel")(x)
+    return AppendConstant(gain / x.shape[1], name="bias_channel", dtype=FRONT_END_DTYPE)(x)
 
 
 def position_cells(x: Any, spacing: int, gain: float, *, named: bool = False) -> Any:
@@ -324,6 +328,7 @@ def position_cells(x: Any, spacing: int, gain: float, *, named: bool = False) ->
     ``named`` gives the layers PRNet's names (one use per model); the design script calls it unnamed.
     """
     names = ("position_box1", "position_cells", "gain") if named else (None, None, None)
-    x = keras.layers.AveragePooling1D(2 * spacing, 1, padding="same", name=names[0])(x)
-    x = keras.layers.AveragePooling1D(2 * spacing, spacing, padding="same", name=names[1])(x)
-    return keras.layers.Rescaling(gain * 2 * spacing, name=names[2])(x)
+    dtype = FRONT_END_DTYPE
+    x = keras.layers.AveragePooling1D(2 * spacing, 1, padding="same", name=names[0], dtype=dtype)(x)
+    x = keras.layers.AveragePooling1D(2 * spacing, spacing, padding="same", name=names[1], dtype=dtype)(x)
+    return keras.layers.Rescaling(gain * 2 * spacing, name=names[2], dtype=dtype)(x)
