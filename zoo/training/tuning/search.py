@@ -104,6 +104,41 @@ def _retrain_best(
     return final
 
 
+def oracle_seed(seed: int) -> int:
+    """The seed given to KerasTuner's oracle for ``seed``: ``seed + 1``.
+
+    KerasTuner treats a seed of 0 as "no seed" and draws a random one, so ``--seed 0`` would not be
+    reproducible; shifting by one keeps every seed distinct and never 0.
+    """
+    return seed + 1
+
+
+def build_tuner(
+    tuner: str,
+    hypermodel: SpectraHyperModel,
+    *,
+    objective: str,
+    max_trials: int,
+    epochs: int,
+    executions_per_trial: int,
+    project_dir: pathlib.Path,
+    overwrite: bool,
+) -> keras_tuner.Tuner:
+    """The KerasTuner tuner of :func:`run_search`, its oracle seeded with :func:`oracle_seed` of the
+    hypermodel's seed (a resumed project keeps the seed its oracle saved)."""
+    schedule = {"max_epochs": epochs} if tuner == "hyperband" else {"max_trials": max_trials}
+    return TUNERS[tuner](
+        hypermodel,
+        objective=keras_tuner.Objective(objective, OBJECTIVES[objective]),
+        executions_per_trial=executions_per_trial,
+        seed=oracle_seed(hypermodel.seed),
+        directory=str(project_dir.parent),
+        project_name=project_dir.name,
+        overwrite=overwrite,
+        **schedule,
+    )
+
+
 def run_search(
     dataset: str | os.PathLike[str] | DatasetConfig,
     base: str = "cnn6",
@@ -190,16 +225,15 @@ def run_search(
     if role != "worker" and not overwrite:
         _check_resumable(project_dir, identity)
 
-    schedule = {"max_epochs": protocol.max_epochs} if tuner == "hyperband" else {"max_trials": max_trials}
-    search = TUNERS[tuner](
+    search = build_tuner(
+        tuner,
         hypermodel,
-        objective=keras_tuner.Objective(objective, OBJECTIVES[objective]),
+        objective=objective,
+        max_trials=max_trials,
+        epochs=protocol.max_epochs,
         executions_per_trial=executions_per_trial,
-        seed=seed,
-        directory=str(project_dir.parent),
-        project_name=project_dir.name,
+        project_dir=project_dir,
         overwrite=overwrite,
-        **schedule,
     )
     if role != "worker":  # a worker's oracle is a client of the chief's
         if tuner == "hyperband":
