@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 import pathlib
 import sys
 
@@ -17,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
+from synthetic_spectra.config import get_config
 from zoo.errors import UserError
 
 LENGTH, CLASSES = 300, 4
@@ -121,12 +123,93 @@ def test_keras_file(exported: Exported) -> None:
     )
 
 
-def test_spectrum_without_positive_maximum_gives_nan(exported: Exported) -> None:
+def test_spectrum_without_positive_maximum_is_flagged_invalid(exported: Exported) -> None:
     raw = exported.raw.copy()
-    raw[1] = 0.0
+    raw[1], raw[3] = 0.0, -raw[3]
     loaded = tf.saved_model.load(str(exported.path))  # keep a reference: its variables die with it
     probabilities = loaded.serve(tf.constant(raw)).numpy()
-    assert np.isnan(probabilities[1]).all() and np.isfinite(np.delete(probabilities, 1, axis=0)).all()
+    assert (
+        np.isnan(probabilities[[1, 3]]).all() and np.isfinite(np.delete(probabilities, [1, 3], axis=0)).all()
+    )
+    for name in ("serving_default", "top_k"):
+        inputs = {"spectra": tf.constant(raw)} | ({"k": tf.constant(2)} if name == "top_k" else {})
+        result = loaded.signatures[name](**inputs)
+        assert result["valid"].numpy().tolist() == [True, False, True, False, True, True]
+    assert result["classes"].numpy()[1].tolist() == [b"", b""]
+
+
+def test_float32_and_float64_any_batch_size(exported: Exported) -> None:
+    loaded = tf.saved_model.load(str(exported.path))
+    expected = exported.model.predict(normalise(exported.raw), verbose=0)
+    for dtype in (np.float32, np.float64):
+        for rows in (slice(0, 1), slice(0, 6)):
+            got = loaded.serve(tf.constant(exported.raw[rows].astype(dtype))).numpy()
+            np.testing.assert_allclose(got, expected[rows], atol=1e-5)
+    result = loaded.signatures["serve_float64"](spectra=tf.constant(exported.raw.astype(np.float64)))
+    np.testing.assert_allclose(result["probabilities"].numpy(), expected, atol=1e-5)
+    assert result["valid"].numpy().all()
+
+
+def test_wrong_length_names_the_expected_length(exported: Exported) -> None:
+    loaded = tf.saved_model.load(str(exported.path))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"expected {LENGTH} points per spectrum"):
+        loaded.serve(tf.constant(exported.raw[:, :-1]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"expected {LENGTH} points per spectrum"):
+        loaded.signatures["serve_float64"](spectra=tf.zeros((2, LENGTH + 5), tf.float64))
+
+
+def test_class_names_and_top_k_travel_inside_the_saved_model(exported: Exported) -> None:
+    loaded = tf.saved_model.load(str(exported.path))
+    assert [name.decode() for name in loaded.class_names().numpy()] == CLASS_NAMES
+    assert set(loaded.signatures) == {
+        "serving_default",
+        "serve_float64",
+        "top_k",
+        "top_k_float64",
+        "class_names",
+    }
+    expected = exported.model.predict(normalise(exported.raw), verbose=0)
+    order = np.argsort(-expected, axis=1)[:, :3]
+    for name, dtype in (("top_k", tf.float32), ("top_k_float64", tf.float64)):
+        result = loaded.signatures[name](spectra=tf.constant(exported.raw, dtype), k=tf.constant(3))
+        names = np.array(CLASS_NAMES)[order]
+        assert result["classes"].numpy().astype(str).tolist() == names.tolist()
+        np.testing.assert_allclose(
+            result["probabilities"].numpy(), np.take_along_axis(expected, order, 1), atol=1e-5
+        )
+    assert loaded.top_k(tf.constant(exported.raw), tf.constant(99))["classes"].shape == (6, CLASSES)
+
+
+def test_weights_are_stored_once_without_optimizer_state(exported: Exported) -> None:
+    """The fixture's model was trained (Adam holds two more copies): neither file may carry them."""
+    weights = sum(int(np.prod(v.shape)) * 4 for v in exported.model.weights)
+    assert exported.model.optimizer.variables and len(exported.model.optimizer.variables) > 2
+    saved = sum(p.stat().st_size for p in (exported.path / "variables").iterdir())
+    assert saved < 1.2 * weights + 20_000, (saved, weights)  # before: twice the weights
+    assert (exported.path / "model.keras").stat().st_size < 1.2 * weights + 40_000  # before: 3x (Adam's m, v)
+    restored = keras.saving.load_model(exported.path / "model.keras")
+    assert (
+        restored.optimizer is None
+        or not restored.optimizer.variables
+        or all(not np.any(keras.ops.convert_to_numpy(v)) for v in restored.optimizer.variables[2:])
+    )
+
+
+def test_export_directory_has_normal_permissions(exported: Exported) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    assert exported.path.stat().st_mode & 0o777 == 0o777 & ~umask  # tempfile.mkdtemp made it 0700
+
+
+def test_default_class_names_are_the_datasets(tmp_path: pathlib.Path) -> None:
+    tiny = keras.Sequential([keras.Input((LENGTH, 1)), keras.layers.Flatten(), keras.layers.Dense(27)])
+    path = zoo.export(tiny, tmp_path / "tiny", dataset_config="challenge")
+    assert (
+        json.loads((path / "metadata.json").read_text())["class_names"]
+        == get_config("challenge").class_names()
+    )
+    loaded = tf.saved_model.load(str(path))
+    assert loaded.class_names().numpy()[26] == b"class_026"
 
 
 def test_existing_export_is_not_overwritten(exported: Exported) -> None:
@@ -159,10 +242,10 @@ def test_invalid_metadata_writes_nothing(
 def test_failure_while_writing_leaves_nothing(
     exported: Exported, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(model: keras.Model) -> keras.Model:
+    def broken(model: keras.Model, class_names: list[str]) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(export_module, "serving_model", broken)
+    monkeypatch.setattr(export_module, "serving_module", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         zoo.export(exported.model, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
@@ -194,7 +277,7 @@ def test_custom_model_and_overwrite(tmp_path: pathlib.Path) -> None:
     zoo.export(custom, target, metrics={"seed": 0})
     metadata = json.loads((target / "metadata.json").read_text())
     assert (metadata["model"], metadata["display_name"], metadata["build_args"]) == ("custom", "tiny", {})
-    assert metadata["class_names"] == ["0", "1", "2"] and metadata["dataset"] is None
+    assert metadata["class_names"] == ["class_000", "class_001", "class_002"] and metadata["dataset"] is None
 
     zoo.export(custom, target, metrics={"seed": 1}, overwrite=True)
     assert json.loads((target / "metadata.json").read_text())["metrics"] == {"seed": 1.0}

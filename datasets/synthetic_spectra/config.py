@@ -98,6 +98,15 @@ _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _PATTERN_SYNTAX = re.compile(r"([PLR])(H[+-]?)")
 
 
+def default_class_names(num_classes: int) -> list[str]:
+    """``["class_000", "class_001", ...]``: zero padded to 3 digits, more for >= 1000 classes.
+
+    The one class naming of the project: datasets, exports and models without metadata all use it.
+    """
+    width = max(3, len(str(num_classes - 1)))
+    return [f"class_{c:0{width}d}" for c in range(num_classes)]
+
+
 def canonical_split(split: str) -> str:
     """Return the canonical name of a split (``"val"`` -> ``"validation"``); ValueError if unknown."""
     name = SPLIT_ALIASES.get(split, split) if isinstance(split, str) else split
@@ -380,9 +389,8 @@ class DatasetConfig:
         return sum(self.samples_per_class(split))
 
     def class_names(self) -> list[str]:
-        """``["class_000", "class_001", ...]``: zero padded to 3 digits, more for >= 1000 classes."""
-        width = max(3, len(str(self.num_classes - 1)))
-        return [f"class_{c:0{width}d}" for c in range(self.num_classes)]
+        """``["class_000", "class_001", ...]``: :func:`default_class_names` of ``num_classes``."""
+        return default_class_names(self.num_classes)
 
     # ----------------------------------------------------------------------------------- conversion
     def to_dict(self) -> dict[str, Any]:

@@ -2,11 +2,16 @@
 
 ``export(model, path)`` writes ``path/`` containing
 
-* a TensorFlow SavedModel whose ``serve`` endpoint takes RAW spectra ``float32[batch, datapoints]``, divides
-  each by its own maximum, adds the channel axis and returns ``float32[batch, num_classes]`` probabilities
-  (load with ``tf.saved_model.load(path).serve(x)`` or
-  ``keras.layers.TFSMLayer(path, call_endpoint="serve")``);
-* ``model.keras``: the Keras model itself (input ``(datapoints, 1)``, max-normalised spectra);
+* a TensorFlow SavedModel on RAW spectra ``[batch, datapoints]``, float32 or float64, any batch size, each
+  divided by its own maximum inside the model. ``tf.saved_model.load(path)`` gives ``serve(x)`` →
+  probabilities ``float32[batch, num_classes]``, ``top_k(x, k)`` → ``{"classes", "probabilities",
+  "valid"}`` and ``class_names()``; ``keras.layers.TFSMLayer(path, call_endpoint="serve")`` works too. The
+  signatures for TF Serving: ``serving_default`` / ``serve_float64`` → ``{"probabilities", "valid"}``,
+  ``top_k`` / ``top_k_float64`` and ``class_names``. A wrong length fails with a message naming the
+  expected one; a spectrum without a positive maximum gets ``valid`` False and NaN probabilities. The
+  weights are stored once, with no optimizer state;
+* ``model.keras``: the Keras model itself (input ``(datapoints, 1)``, max-normalised spectra), without
+  its optimizer's state;
 * ``metadata.json``: format, model name, build arguments, class names, dataset, metrics, versions.
 
 Everything is written into a temporary sibling directory that is renamed at the end, so a failure never
@@ -20,7 +25,7 @@ import json
 import math
 import pathlib
 import shutil
-import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +34,7 @@ from zoo.models.registry import build_args_of, get_model_info, list_models
 
 if TYPE_CHECKING:
     import keras
+    import tensorflow as tf
 
 FORMAT = "spectrazoo-export"
 FORMAT_VERSION = 1
@@ -37,18 +43,75 @@ KERAS_FILE = "model.keras"
 SERVING_ENDPOINT = "serve"
 
 
-def serving_model(model: keras.Model) -> keras.Model:
-    """Wrap ``model`` to take raw spectra ``(batch, datapoints)``: max-normalise, add channel axis, call."""
-    import keras
+def serving_module(
+    model: keras.Model, class_names: Sequence[str]
+) -> tuple[tf.Module, dict[str, tf.types.experimental.ConcreteFunction]]:
+    """The SavedModel's object (``serve``, ``top_k`` and ``class_names`` over ``model``'s weights) and its
+    signatures for TF Serving (``serving_default``, ``serve_float64``, ``top_k``, ``top_k_float64``,
+    ``class_names``).
 
-    from zoo.models.layers import NaNForInvalidSpectra, PerSpectrumMaxNormalization
+    Both ``serve`` and ``top_k`` take raw spectra ``[batch, datapoints]`` in float32 or float64, check the
+    length (``InvalidArgumentError`` naming it), divide each spectrum by its own maximum and run ``model``.
+    A spectrum without a positive maximum (all zero, negative, NaN) gets ``valid`` False, NaN
+    probabilities and (``top_k``) empty class names.
+    """
+    import tensorflow as tf
 
-    datapoints = _datapoints(model)
-    spectra = keras.Input(shape=(datapoints,), dtype="float32", name="spectra")
-    x = PerSpectrumMaxNormalization(name="max_normalization")(spectra)
-    x = keras.layers.Reshape((datapoints, 1), name="add_channel_axis")(x)
-    probabilities = NaNForInvalidSpectra(name="nan_for_invalid_spectra")([spectra, model(x, training=False)])
-    return keras.Model(spectra, probabilities, name=f"{model.name}_serving")
+    datapoints, num_classes = _datapoints(model), _num_classes(model)
+    names = tf.constant(list(class_names))
+
+    def probabilities(spectra: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        check = tf.debugging.assert_equal(
+            tf.shape(spectra)[1],
+            datapoints,
+            message=f"spectra: expected {datapoints} points per spectrum (shape [batch, {datapoints}]), got",
+        )
+        with tf.control_dependencies([check]):  # the check runs first; no static shape may fail before it
+            spectra = tf.compat.v1.placeholder_with_default(spectra, [None, None])
+        spectra = tf.reshape(spectra, [-1, datapoints])
+        peak = tf.reduce_max(spectra, axis=1, keepdims=True)
+        valid = peak > 0
+        scaled = tf.cast(spectra / tf.where(valid, peak, tf.ones_like(peak)), tf.float32)
+        output = tf.cast(model(scaled[..., tf.newaxis], training=False), tf.float32)
+        return tf.where(valid, output, tf.fill(tf.shape(output), float("nan"))), valid[:, 0]
+
+    def serve(spectra: tf.Tensor) -> tf.Tensor:
+        return probabilities(spectra)[0]
+
+    def serve_with_validity(spectra: tf.Tensor) -> dict[str, tf.Tensor]:
+        output, valid = probabilities(spectra)
+        return {"probabilities": output, "valid": valid}
+
+    def top_k(spectra: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
+        output, valid = probabilities(spectra)
+        values, indices = tf.math.top_k(output, tf.clip_by_value(k, 1, num_classes))
+        classes = tf.where(valid[:, tf.newaxis], tf.gather(names, indices), tf.constant(""))
+        return {"classes": classes, "probabilities": values, "valid": valid}
+
+    module = tf.Module(name="spectrazoo_serving")
+    module.model_weights = [variable.value for variable in model.weights]  # saved once, by these references
+    module.serve = tf.function(serve, autograph=False)
+    module.top_k = tf.function(top_k, autograph=False)
+    module.class_names = tf.function(lambda: names, input_signature=[], autograph=False)
+    signatures = {}
+    for dtype in ("float32", "float64"):
+        spectra = tf.TensorSpec([None, None], dtype, name="spectra")
+        k = tf.TensorSpec([], tf.int32, name="k")
+        module.serve.get_concrete_function(spectra)
+        module.top_k.get_concrete_function(spectra, k)
+        suffix = "" if dtype == "float32" else "_float64"
+        signatures.update(
+            {
+                ("serving_default" if dtype == "float32" else "serve_float64"): tf.function(
+                    serve_with_validity, autograph=False
+                ).get_concrete_function(spectra),
+                f"top_k{suffix}": module.top_k.get_concrete_function(spectra, k),
+            }
+        )
+    signatures["class_names"] = tf.function(
+        lambda: {"class_names": names}, input_signature=[], autograph=False
+    ).get_concrete_function()
+    return module, signatures
 
 
 def _datapoints(model: keras.Model) -> int:
@@ -74,7 +137,9 @@ def _check_target(path: pathlib.Path, overwrite: bool) -> None:
 
 def _class_names(class_names: Sequence[str] | None, num_classes: int) -> list[str]:
     if class_names is None:
-        return [str(index) for index in range(num_classes)]
+        from synthetic_spectra.config import default_class_names
+
+        return default_class_names(num_classes)
     if isinstance(class_names, str) or not all(isinstance(name, str) for name in class_names):
         raise UserError(f"class_names must be a list of strings, got {class_names!r:.80}")
     if len(class_names) != num_classes:
@@ -167,7 +232,7 @@ def export(
         model: a Keras model with input ``(datapoints, 1)`` and softmax output ``(num_classes,)``.
         path: target directory; must not exist or be empty unless ``overwrite``.
         dataset_config: the dataset config name (or an object with ``.name``) the model was trained on.
-        class_names: one label per class (default ``"0" ... "N-1"``).
+        class_names: one label per class (default ``class_000``, ``class_001``, … as in the datasets).
         metrics: evaluation results to record (numbers).
         model_name: registry name (default: recorded by :func:`zoo.build`, else ``"custom"``).
         build_args: arguments that rebuild the model with :func:`zoo.build` (default: recorded ones).
@@ -187,17 +252,34 @@ def export(
         model_name=model_name,
         build_args=build_args,
     )
+    import tensorflow as tf
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    staging.mkdir()  # the umask's permissions (tempfile.mkdtemp would make the export 0700)
     try:
-        serving_model(model).export(str(staging), format="tf_saved_model", verbose=False)
-        model.save(staging / KERAS_FILE)
+        module, signatures = serving_module(model, metadata["class_names"])
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        save_without_optimizer(model, staging / KERAS_FILE)
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
         _replace(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
+
+
+def save_without_optimizer(model: keras.Model, path: pathlib.Path) -> None:
+    """``model.save(path)`` without the optimizer's state (its compile settings are kept)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        model.save(path)
+        return
+    model.optimizer = None
+    try:
+        model.save(path)
+    finally:
+        model.optimizer = optimizer
 
 
 def _replace(staging: pathlib.Path, path: pathlib.Path) -> None:

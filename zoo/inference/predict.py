@@ -327,17 +327,19 @@ def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
                 f"but {path.name} takes {datapoints} points / {num_classes} classes"
             )
     else:
-        width = max(3, len(str(num_classes - 1)))
+        from synthetic_spectra.config import default_class_names
+
+        names = default_class_names(num_classes)
         metadata = {
             "model": path.stem,
             "num_classes": num_classes,
-            "class_names": [f"class_{i:0{width}d}" for i in range(num_classes)],
+            "class_names": names,
             "datapoints": datapoints,
             "normalization": "per_spectrum_max",
         }
         found = "no" if beside is None else "ignored a non-spectrazoo"
         note = (
-            f"{path}: {found} {METADATA_FILE} beside it; classes named class_{0:0{width}d}... by output index"
+            f"{path}: {found} {METADATA_FILE} beside it; classes named {names[0]}... by output index"
         )
 
     return Predictor(_keras_forward(model), metadata, path, batch_size=batch_size, note=note)
