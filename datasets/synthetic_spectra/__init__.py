@@ -5,7 +5,8 @@ NumPy generator (importable without TensorFlow)::
     from synthetic_spectra import generate
     x, y = generate("challenge", "test")          # float64 [162, 5000], int64 [162]
 
-TFDS (importing this package registers the ``synthetic_spectra`` builder when TFDS is installed)::
+TFDS (importing this package registers the ``synthetic_spectra`` builder when TFDS is installed; TFDS
+itself is not imported: the builder registers the moment TFDS is, so the import stays light)::
 
     import synthetic_spectra, tensorflow_datasets as tfds
     ds = tfds.load("synthetic_spectra/challenge", split="test")
@@ -17,7 +18,10 @@ tf.data input pipeline (normalised, cached, seeded shuffle, batched)::
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import sys
+from types import ModuleType
 from typing import Any
 
 from synthetic_spectra.classes import draw_class_table
@@ -71,9 +75,45 @@ _LAZY = {
     "Builder": "synthetic_spectra.synthetic_spectra_dataset_builder",
 }
 
-if importlib.util.find_spec("tensorflow_datasets") is not None:
-    # Registers the `synthetic_spectra` TFDS builder, as `tfds.load("synthetic_spectra/...")` expects.
-    from synthetic_spectra import synthetic_spectra_dataset_builder  # noqa: F401
+_BUILDER_MODULE = "synthetic_spectra.synthetic_spectra_dataset_builder"
+
+
+class _RegisteringLoader:
+    """Wraps TFDS's own loader: runs it, then imports the builder module (which registers the builder)."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:  # resource readers, get_source, ...: TFDS's loader answers
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: Any) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        importlib.import_module(_BUILDER_MODULE)
+
+
+class _RegisterWhenTfdsLoads:
+    """A one-shot import hook: the first ``import tensorflow_datasets`` also registers our builder."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "tensorflow_datasets":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _RegisteringLoader(spec.loader)
+        return spec
+
+
+# `tfds.load("synthetic_spectra/...")` needs the builder registered; TFDS (and through it TensorFlow) takes
+# about a second to import, so it is registered now only when TFDS is already loaded, else when it loads.
+if "tensorflow_datasets" in sys.modules:
+    importlib.import_module(_BUILDER_MODULE)
+elif importlib.util.find_spec("tensorflow_datasets") is not None:
+    sys.meta_path.insert(0, _RegisterWhenTfdsLoads())
 
 
 def __getattr__(name: str) -> Any:

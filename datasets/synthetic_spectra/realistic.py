@@ -26,7 +26,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import comb
 
 from synthetic_spectra.config import SPLITS, canonical_split
 from synthetic_spectra.options import LORENTZIAN_TRUNCATE, Background, Coupling, Mixture, Noise, PeakShape
@@ -140,6 +139,8 @@ def polynomial_background(
     degree: int, amplitude: tuple[float, float], rng: np.random.Generator, n: int, datapoints: int
 ) -> np.ndarray:
     """``[n, datapoints]`` random Bernstein polynomials of ``degree``, each in ``[0, a]``."""
+    from scipy.special import comb  # SciPy only here: `import synthetic_spectra` stays light
+
     t = _axis(datapoints)
     k = np.arange(degree + 1)[:, None]
     basis = comb(degree, k) * t**k * (1.0 - t) ** (degree - k)  # [degree + 1, datapoints]

@@ -3,7 +3,9 @@
 Each sub-command lives in its own module under :mod:`zoo.commands` and exposes
 ``register(subparsers)``; the module adds its parser and sets ``handler`` to a
 function ``handler(args) -> int``. Heavy imports (TensorFlow, Keras) happen inside
-the handlers so that ``spectrazoo --help`` stays fast.
+the handlers so that ``spectrazoo --help`` stays fast. A command that neither trains nor loads a model
+sets ``needs_tensorflow=False`` as a parser default; for the others :func:`main` imports TensorFlow
+first, with its start-up log lines kept off stderr.
 
 Errors meant for people raise :class:`zoo.errors.UserError` (or ``ValueError`` /
 ``FileNotFoundError`` from validation code); :func:`main` prints them as one line on
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -43,12 +46,21 @@ class _OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def package_version() -> str:
+    """The installed ``spectrazoo`` distribution's version ("unknown" when run from an uninstalled tree)."""
+    try:
+        return importlib.metadata.version("spectrazoo")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every available sub-command registered."""
     parser = _OneLineParser(
         prog="spectrazoo",
         description="Synthetic spectra datasets and a Keras model zoo for 1-D spectroscopy.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     subparsers.required = True
     for module_name in COMMAND_MODULES:
@@ -93,8 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:  # no command: the usage with the command list, as a usage error
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
-    import_tensorflow_quietly()
+    if getattr(args, "needs_tensorflow", True):
+        import_tensorflow_quietly()
     try:
         return int(args.handler(args) or 0)
     except (UserError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:

@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_tensorflow=False)
 
 
 def array_files(out: Path, split: str) -> tuple[Path, Path]:

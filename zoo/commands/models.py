@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--presets", action="store_true", help="list the trained presets instead (see spectrazoo preset)"
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_tensorflow=False)
 
 
 def _row(info: ModelInfo) -> tuple[str, ...]:

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"confused class pairs listed and drawn per dataset, most frequent first ({DEFAULT_MAX_PAIRS})",
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_tensorflow=False)
 
 
 def run(args: argparse.Namespace) -> int:
