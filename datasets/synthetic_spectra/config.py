@@ -638,8 +638,9 @@ def load_config(path: str | os.PathLike[str]) -> DatasetConfig:
 
     Raises:
         FileNotFoundError: the file does not exist (one line naming it).
-        ValueError: the file is empty, not valid JSON/YAML, or describes an invalid config; the
-            one-line message names the file, the field and the bad value.
+        ValueError: the file is empty, not valid JSON/YAML, describes an invalid config, or takes a
+            built-in config's name without being that config; the one-line message names the file,
+            the field and the bad value.
     """
     path = Path(path)
     if not path.is_file():
@@ -664,9 +665,14 @@ def load_config(path: str | os.PathLike[str]) -> DatasetConfig:
     except Exception as exc:  # yaml.YAMLError and its subclasses
         raise ValueError(f"{path}: not valid YAML ({_first_line(exc)})") from None
     try:
-        return DatasetConfig.from_dict(data)
+        config = DatasetConfig.from_dict(data)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
+    if config.name in BUILTIN_CONFIGS and config != _builtin(config.name):  # an exact copy may keep it
+        raise ValueError(
+            f"{path}: name {config.name!r} is a built-in config's; give this config another name"
+        )
+    return config
 
 
 def _first_line(exc: BaseException) -> str:
@@ -686,7 +692,6 @@ def get_config(name_or_config_or_path: str | os.PathLike[str] | DatasetConfig) -
             return load_config(path)
     expected = f"must be one of {', '.join(BUILTIN_CONFIGS)} or a {'/'.join(CONFIG_SUFFIXES)} file"
     raise ValueError(f"config: {expected}, got {value!r}")
-
 
 
 def class_table(name_or_config: str | os.PathLike[str] | DatasetConfig) -> list[dict[str, list]]:

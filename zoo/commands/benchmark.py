@@ -16,8 +16,8 @@ def register(subparsers: Any) -> None:
         "benchmark",
         help="train (model, FC activation, seed) runs with the study's protocol",
         description="Train every (model, FC activation, seed) combination with the protocol of "
-        "Schuetzke et al. (2023), evaluate on the test split, export to saved_models/ and append a row "
-        "per run to OUT/results.jsonl. Finished runs are skipped; killed runs resume.",
+        "Schuetzke et al. (2023), evaluate on the test split, export to OUT/saved_models/ and append a "
+        "row per run to OUT/results.jsonl. Finished runs are skipped; killed runs resume.",
     )
     parser.add_argument(
         "--dataset", required=True, help="a built-in config (benchmark, challenge, ...) or a config file"
@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--es-patience", type=int, default=25)
     parser.add_argument("--hparams", help="JSON file of toggles applied to every run (e.g. from `tune`)")
     parser.add_argument("--out", help="results folder (default benchmarks/results/<dataset>)")
-    parser.add_argument("--saved-models", default="saved_models", help="export root (default saved_models)")
+    parser.add_argument("--saved-models", metavar="DIR", help="export root (default OUT/saved_models)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing exports of these runs")
     parser.add_argument("--no-export", action="store_true", help="do not export the trained models")
     parser.add_argument("--data-dir", help="TFDS data directory")
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"))
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from synthetic_spectra.config import get_config
     from zoo.models.registry import list_models
     from zoo.training.protocol import Protocol, parse_seeds, plan_runs
-    from zoo.training.runner import run_benchmark
+    from zoo.training.runner import export_target, pending_runs, run_benchmark
 
     config = get_config(args.dataset)
     models = (
@@ -91,15 +92,22 @@ def run(args: argparse.Namespace) -> int:
         config, models, activations, parse_seeds(args.seeds), hparams=hparams,
         variant_suffix="-tuned" if hparams else "",
     )  # fmt: skip
-    out = args.out or f"benchmarks/results/{config.name}"
-    run_benchmark(
+    out = pathlib.Path(args.out or f"benchmarks/results/{config.name}")
+    saved_models = None if args.no_export else pathlib.Path(args.saved_models or out / "saved_models")
+    if saved_models is not None and not args.overwrite:
+        taken = [export_target(saved_models, spec) for spec in pending_runs(specs, out)]
+        taken = [target for target in taken if target.exists()]
+        if taken:
+            raise UserError(f"{taken[0]}: an export already exists (use --overwrite to replace it)")
+    rows = run_benchmark(
         specs,
         protocol,
         out,
-        saved_models_dir=None if args.no_export else args.saved_models,
+        saved_models_dir=saved_models,
         data_dir=args.data_dir,
         strategy=args.strategy,
         cross_tests=[get_config(name.strip()) for name in args.cross_test.split(",") if name.strip()],
         verbose=0 if args.quiet else 2,
+        overwrite_exports=args.overwrite,
     )
-    return 0
+    return 1 if any(row.get("export_error") for row in rows) else 0

@@ -4,8 +4,11 @@ Writes ``x_train.npy``, ``y_train.npy``, ``x_val.npy``, ``y_val.npy``, ``x_test.
 ``y_test.npy`` (the published layout: raw spectra ``[n, datapoints]``, int64 labels ``[n]``, rows in
 canonical class-major order) and ``config.json`` (the full config, loadable with ``--config``).
 Spectra are float64 by default, bit-for-bit what :func:`synthetic_spectra.generate` returns;
-``--dtype float32`` halves the size. Each split streams class by class into a memory-mapped file,
-so memory stays small whatever the size; a file appears under its final name only once complete.
+``--dtype float32`` halves the size. A mixture config (``challenge_mixtures``) writes ``x_*``,
+``labels_*`` (multi-hot int64 ``[n, classes]``) and ``fractions_*`` (float64 ``[n, classes]``) instead
+of ``y_*``. Each split streams block by block into a memory-mapped file, so memory stays small
+whatever the size; a file appears under its final name only once complete. The arrays' size is checked
+against the free disk space before anything is written.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,49 +68,118 @@ def array_files(out: Path, split: str) -> tuple[Path, Path]:
     return out / f"x_{FILE_SUFFIXES[split]}.npy", out / f"y_{FILE_SUFFIXES[split]}.npy"
 
 
+def split_arrays(config: Any, split: str, dtype: str) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Array prefix -> (dtype, shape) of one split: ``x``, ``y``; a mixture config ``x``, ``labels``,
+    ``fractions`` (multi-hot int64 and float64 ``[n, classes]``)."""
+    size = config.split_size(split)
+    arrays = {"x": (dtype, (size, config.datapoints))}
+    if config.is_mixture:
+        return {
+            **arrays,
+            "labels": ("int64", (size, config.num_classes)),
+            "fractions": ("float64", (size, config.num_classes)),
+        }
+    return {**arrays, "y": ("int64", (size,))}
+
+
+def split_files(out: Path, config: Any, split: str, dtype: str) -> dict[str, Path]:
+    """Array prefix -> its ``.npy`` file in ``out``, e.g. ``x`` -> ``out/x_val.npy``."""
+    return {
+        prefix: out / f"{prefix}_{FILE_SUFFIXES[split]}.npy" for prefix in split_arrays(config, split, dtype)
+    }
+
+
+def _batches(config: Any, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    from synthetic_spectra.generator import iter_class_batches, iter_mixture_batches
+
+    if config.is_mixture:
+        for start, part in iter_mixture_batches(config, split):
+            yield start, {"x": part.spectra, "labels": part.labels, "fractions": part.fractions}
+    else:
+        for start, spectra, labels in iter_class_batches(config, split):
+            yield start, {"x": spectra, "y": labels}
+
+
+def _nbytes(dtype: str, shape: tuple[int, ...]) -> int:
+    import numpy as np
+
+    return int(np.dtype(dtype).itemsize) * math.prod(shape)
+
+
+def check_space(config: Any, splits: list[str], dtype: str, out: Path) -> None:
+    """UserError (before anything is written) if the splits cannot fit on ``out``'s file system."""
+    needed = sum(_nbytes(*spec) for split in splits for spec in split_arrays(config, split, dtype).values())
+    existing = next(folder for folder in (out, *out.parents) if folder.exists())
+    free = shutil.disk_usage(existing).free
+    if needed > free:
+        raise UserError(
+            f"{config.name}: the arrays need {needed / 1e9:,.1f} GB, {existing} has {free / 1e9:,.1f} GB free"
+        )
+
+
+def make_output_folder(out: Path) -> None:
+    """Create ``out`` (UserError naming it as the output folder if that fails)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot create the output folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: the output folder is not writable")
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate the requested splits into ``args.out``; return the exit status."""
-    import numpy as np
     from numpy.lib.format import open_memmap
     from tqdm import tqdm
 
     from synthetic_spectra.config import canonical_split, get_config
-    from synthetic_spectra.generator import iter_class_batches
 
     config = get_config(args.config)
     splits = list(dict.fromkeys(canonical_split(split) for split in args.splits))
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a directory")
     config_text = json.dumps(config.to_dict(), indent=1) + "\n"
     config_path = out / CONFIG_FILE
-    existing = [path for split in splits for path in array_files(out, split) if path.exists()]
+    files = {split: split_files(out, config, split, args.dtype) for split in splits}
+    existing = [path for paths in files.values() for path in paths.values() if path.exists()]
     if config_path.exists() and config_path.read_text(encoding="utf-8") != config_text:
         existing.append(config_path)  # the same config may stay: more splits can be added later
     if existing and not args.force:
         raise UserError(f"{existing[0]}: already exists (use --force to overwrite)")
-    out.mkdir(parents=True, exist_ok=True)
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]
+    make_output_folder(out)
+    try:
+        check_space(config, splits, args.dtype, out)
+    except UserError:
+        for folder in created:  # nothing left behind: the folders this call made, innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
     for split in splits:
-        size = config.split_size(split)
-        x_path, y_path = array_files(out, split)
-        partial = [path.with_name(f".{path.name}.partial") for path in (x_path, y_path)]
+        arrays = split_arrays(config, split, args.dtype)
+        partial = {prefix: path.with_name(f".{path.name}.partial") for prefix, path in files[split].items()}
         try:
-            x = open_memmap(partial[0], mode="w+", dtype=args.dtype, shape=(size, config.datapoints))
-            y = open_memmap(partial[1], mode="w+", dtype=np.int64, shape=(size,))
+            memmaps = {
+                prefix: open_memmap(partial[prefix], mode="w+", dtype=dtype, shape=shape)
+                for prefix, (dtype, shape) in arrays.items()
+            }
             title = f"{config.name} {split}"
-            with tqdm(total=size, desc=title, unit=" spectra", disable=args.no_progress) as bar:
-                for start, spectra, labels in iter_class_batches(config, split):
-                    x[start : start + len(spectra)] = spectra
-                    y[start : start + len(labels)] = labels
-                    bar.update(len(spectra))
-            x.flush()
-            y.flush()
-            del x, y
-            os.replace(partial[0], x_path)
-            os.replace(partial[1], y_path)
+            with tqdm(
+                total=config.split_size(split), desc=title, unit=" spectra", disable=args.no_progress
+            ) as bar:
+                for start, batch in _batches(config, split):
+                    for prefix, values in batch.items():
+                        memmaps[prefix][start : start + len(values)] = values
+                    bar.update(len(batch["x"]))
+            for memmap in memmaps.values():
+                memmap.flush()
+            del memmaps
+            for prefix, path in files[split].items():
+                os.replace(partial[prefix], path)
         finally:
-            for path in partial:
+            for path in partial.values():
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
     config_path.write_text(config_text, encoding="utf-8")

@@ -22,6 +22,7 @@ errors name the line number (from 1, as an editor shows it). Every problem is a 
 from __future__ import annotations
 
 import glob
+import math
 import os
 import re
 import zipfile
@@ -138,10 +139,36 @@ def resample(spectra: np.ndarray, datapoints: int, axis: np.ndarray | None = Non
     return spectra[..., lower] * (1.0 - weight) + spectra[..., lower + 1] * weight
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def _check_npy_header(path: Path) -> None:
+    """ValueError unless the header is readable and the file holds the data it promises (read nothing else).
+
+    A corrupt or hostile header may claim terabytes; this check comes before NumPy allocates anything.
+    """
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     with path.open("rb") as handle:
         if handle.read(6) != b"\x93NUMPY":
             raise ValueError(f"{path}: not a NumPy .npy file (bad header)")
+        handle.seek(0)
+        try:
+            reader = readers.get(np.lib.format.read_magic(handle))
+            if reader is None:  # a newer format version: NumPy's own checks only
+                return
+            shape, _, dtype = reader(handle)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"{path}: truncated or corrupted .npy file ({exc})") from None
+        if dtype.hasobject:
+            raise ValueError(f"{path}: holds Python objects, which are never unpickled")
+        promised = dtype.itemsize * math.prod(shape)
+        held = path.stat().st_size - handle.tell()
+    if promised > held:
+        raise ValueError(
+            f"{path}: truncated or corrupted .npy file (its header promises {promised:,} bytes of data, "
+            f"the file holds {held:,})"
+        )
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    _check_npy_header(path)
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from synthetic_spectra.config import DatasetConfig, get_config
-from zoo.models.registry import TOGGLES, get_model_info
+from zoo.models.registry import TOGGLES, ModelInfo, get_model_info, resolve_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +104,8 @@ def plan_runs(
     ``None`` or ``"default"`` as activation means the model's published default. An explicit FC
     activation for a model without hidden FC layers (ResNet) is an error, as in :func:`zoo.build`.
     ``hparams`` (e.g. a tuner's best toggles, or a model's own options such as PRNet's ``smooth``) are
-    applied to every run; each must be a toggle or an option of every planned model.
+    applied to every run; each must be a toggle or an option of every planned model. Every run's build
+    arguments are validated here (values, Keras activation names), so a bad one fails before any output.
     """
     config = get_config(dataset)
     extra = dict(hparams or {})
@@ -125,10 +126,21 @@ def plan_runs(
             )
         for activation in activations:
             toggles = {**extra, "fc_activation": activation or extra.get("fc_activation")}
+            _check_build(config, info, toggles)
             variant = (toggles["fc_activation"] or "default") + variant_suffix
             items = tuple(sorted((k, _jsonable(v)) for k, v in toggles.items()))
             specs.extend(RunSpec(config, model, int(seed), variant, items) for seed in seeds)
     return specs
+
+
+def _check_build(config: DatasetConfig, info: ModelInfo, toggles: Mapping[str, Any]) -> None:
+    """One-line ValueError if ``toggles`` cannot build ``info``'s model (checked before any training)."""
+    from zoo.models.blocks import check_activation  # Keras: planning happens only where training follows
+
+    build = {key: value for key, value in toggles.items() if value is not None}
+    resolved = resolve_config(info, num_classes=config.num_classes, input_length=config.datapoints, **build)
+    if resolved.fc_activation is not None:
+        check_activation("fc_activation", resolved.fc_activation)
 
 
 def _jsonable(value: Any) -> Any:

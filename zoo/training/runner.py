@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import pathlib
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -81,8 +82,12 @@ def train_run(
     precision: str = "float32",
     jit_compile: bool | str = "auto",
     verbose: int = 2,
+    overwrite_export: bool = True,
 ) -> dict[str, Any]:
     """Train one run with the protocol (resuming if a backup exists); return its results row.
+
+    An export that fails (e.g. an existing one with ``overwrite_export=False``) does not lose the trained
+    run: the row keeps ``export_dir`` None and says why in ``export_error``.
 
     ``cross_tests`` are other dataset configs (same classes and length) whose test splits the best
     weights are also evaluated on, e.g. ``challenge_realistic`` for a model trained on ``challenge``.
@@ -187,7 +192,13 @@ def train_run(
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if saved_models_dir is not None and chief:
-        row["export_dir"] = str(export_run(model, spec, row, dataset_config, saved_models_dir))
+        try:
+            target = export_run(
+                model, spec, row, dataset_config, saved_models_dir, overwrite=overwrite_export
+            )
+            row["export_dir"] = str(target)
+        except Exception as exc:  # the trained run is worth more than its export: keep the row
+            row["export_error"] = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
     keras.backend.clear_session()
     return row
 
@@ -198,11 +209,15 @@ def export_run(
     row: Mapping[str, Any],
     dataset_config: DatasetConfig,
     saved_models_dir: str | os.PathLike,
+    *,
+    overwrite: bool = True,
 ) -> pathlib.Path:
     """Export the run's best weights to ``saved_models/<dataset>/<model>-<variant>-seed<k>/``."""
     from zoo.inference.export import export
 
-    target = pathlib.Path(saved_models_dir) / spec.dataset / spec.name
+    target = export_target(saved_models_dir, spec)
+    if not overwrite and target.exists():
+        raise FileExistsError(f"{target}: an export already exists (use --overwrite to replace it)")
     metrics = {key: row[key] for key in ("test_accuracy", "val_accuracy", "best_val_loss", "misclassified")}
     if backend() != "tensorflow":  # a SavedModel needs TensorFlow: keep the .keras file and metadata
         target.mkdir(parents=True, exist_ok=True)
@@ -220,6 +235,17 @@ def export_run(
     )
 
 
+def export_target(saved_models_dir: str | os.PathLike, spec: RunSpec) -> pathlib.Path:
+    """Where :func:`export_run` puts ``spec``'s export: ``saved_models_dir/<dataset>/<run name>``."""
+    return pathlib.Path(saved_models_dir) / spec.dataset / spec.name
+
+
+def pending_runs(specs: Iterable[RunSpec], out_dir: str | os.PathLike) -> list[RunSpec]:
+    """The runs of ``specs`` with no row in ``out_dir/results.jsonl`` (those run_benchmark trains)."""
+    done = {row.get("run_id") for row in read_results(pathlib.Path(out_dir) / RESULTS_FILE)}
+    return [spec for spec in specs if spec.run_id not in done]
+
+
 # ------------------------------------------------------------------------------------------ study
 def run_benchmark(
     specs: Iterable[RunSpec],
@@ -234,6 +260,7 @@ def run_benchmark(
     jit_compile: bool | str = "auto",
     work_dir: str | os.PathLike | None = None,
     verbose: int = 2,
+    overwrite_exports: bool = True,
 ) -> list[dict[str, Any]]:
     """Train every planned run not yet in ``out_dir/results.jsonl``; return the rows of this call.
 
@@ -244,7 +271,8 @@ def run_benchmark(
     here, once, and checked against every planned dataset before anything is trained.
 
     ``verbose`` is Keras' ``fit`` verbosity (2: one line per epoch; 0: silent); a line per run is
-    always printed.
+    always printed. With ``overwrite_exports=False`` an existing export is kept and the run's row records
+    the refusal (``export_error``).
     """
     specs = list(specs)
     cross_configs = [get_config(other) for other in dict.fromkeys(cross_tests)]
@@ -272,9 +300,12 @@ def run_benchmark(
             precision=precision,
             jit_compile=jit_compile,
             verbose=verbose,
+            overwrite_export=overwrite_exports,
         )
         if is_chief():
             append_result(results_path, row)
+        if row.get("export_error"):
+            print(f"[{spec.run_id}] not exported: {row['export_error']}", file=sys.stderr, flush=True)
         print(
             f"[{spec.run_id}] test accuracy {row['test_accuracy']:.4f} "
             f"({row['misclassified']}/{row['test_size']} wrong), {row['epochs_run']} epochs, "
