@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import importlib.util
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from zoo.errors import UserError
 
@@ -46,8 +46,21 @@ class _OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (``importlib.metadata`` costs start-up time)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        sys.stdout.write(f"{parser.prog} {package_version()}\n")
+        parser.exit()
+
+
 def package_version() -> str:
     """The installed ``spectrazoo`` distribution's version ("unknown" when run from an uninstalled tree)."""
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("spectrazoo")
     except importlib.metadata.PackageNotFoundError:
@@ -60,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="spectrazoo",
         description="Synthetic spectra datasets and a Keras model zoo for 1-D spectroscopy.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     subparsers.required = True
     for module_name in COMMAND_MODULES:
