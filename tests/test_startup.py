@@ -36,7 +36,7 @@ def test_import_synthetic_spectra_loads_no_tfds_tensorflow_or_scipy() -> None:
     assert _heavy_modules("import synthetic_spectra") == []
 
 
-@pytest.mark.parametrize("argv", [("models",), ("models", "--format", "json")])
+@pytest.mark.parametrize("argv", [("models",), ("models", "--format", "json"), ("models", "--presets")])
 def test_models_command_loads_no_tensorflow_or_keras(argv: tuple[str, ...]) -> None:
     assert _heavy_modules(_cli(*argv)) == []
 

@@ -12,6 +12,7 @@ import pytest
 from synthetic_spectra.config import get_config
 from synthetic_spectra.generator import generate_mixtures
 from zoo.commands.cli import main
+from zoo.errors import UserError
 from zoo.inference.spectra_io import read_spectra
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -143,9 +144,10 @@ def test_a_failed_export_keeps_the_trained_runs_row(tmp_path: Path, tfds_data_di
     taken = export_target(tmp_path / "saved", specs[0])
     taken.mkdir(parents=True)
     (taken / "keep.txt").write_text("an earlier export")
-    rows = run_benchmark(specs, Protocol(max_epochs=1), tmp_path, saved_models_dir=tmp_path / "saved",
-                         verbose=0, overwrite_exports=False)  # fmt: skip
+    with pytest.raises(UserError, match="trained and recorded, but not exported"):
+        run_benchmark(specs, Protocol(max_epochs=1), tmp_path, saved_models_dir=tmp_path / "saved",
+                      verbose=0, overwrite_exports=False)  # fmt: skip
     (row,) = read_results(tmp_path / "results.jsonl")
-    assert row["run_id"] == rows[0]["run_id"] and row["export_dir"] is None
+    assert row["run_id"] == specs[0].run_id and row["export_dir"] is None
     assert row["export_error"].startswith("FileExistsError: ") and "--overwrite" in row["export_error"]
     assert [path.name for path in taken.iterdir()] == ["keep.txt"]

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         taken = [target for target in taken if target.exists()]
         if taken:
             raise UserError(f"{taken[0]}: an export already exists (use --overwrite to replace it)")
-    rows = run_benchmark(
+    run_benchmark(
         specs,
         protocol,
         out,
@@ -110,4 +110,4 @@ def run(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 2,
         overwrite_exports=args.overwrite,
     )
-    return 1 if any(row.get("export_error") for row in rows) else 0
+    return 0

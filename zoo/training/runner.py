@@ -18,7 +18,6 @@ import datetime as dt
 import json
 import os
 import pathlib
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -271,8 +270,8 @@ def run_benchmark(
     here, once, and checked against every planned dataset before anything is trained.
 
     ``verbose`` is Keras' ``fit`` verbosity (2: one line per epoch; 0: silent); a line per run is
-    always printed. With ``overwrite_exports=False`` an existing export is kept and the run's row records
-    the refusal (``export_error``).
+    always printed. A failed export (with ``overwrite_exports=False``: an existing one) raises UserError
+    only after the run's row, with ``export_error``, is in ``results.jsonl``; an existing export is kept.
     """
     specs = list(specs)
     cross_configs = [get_config(other) for other in dict.fromkeys(cross_tests)]
@@ -304,8 +303,8 @@ def run_benchmark(
         )
         if is_chief():
             append_result(results_path, row)
-        if row.get("export_error"):
-            print(f"[{spec.run_id}] not exported: {row['export_error']}", file=sys.stderr, flush=True)
+        if row.get("export_error"):  # the row is safe in results.jsonl; now the failure may stop the study
+            raise UserError(f"{spec.run_id}: trained and recorded, but not exported ({row['export_error']})")
         print(
             f"[{spec.run_id}] test accuracy {row['test_accuracy']:.4f} "
             f"({row['misclassified']}/{row['test_size']} wrong), {row['epochs_run']} epochs, "
