@@ -32,6 +32,9 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir: str, stateful: Sequence[keras.callbacks.Callback], **kwargs: Any) -> None:
+        # Keras writes its weights file in place: a kill during that write leaves a file that cannot be
+        # read. ``double_checkpoint`` keeps the previous epoch's files and falls back to them.
+        kwargs.setdefault("double_checkpoint", True)
         super().__init__(backup_dir, **kwargs)
         self._stateful = list(stateful)
         self._state_path = pathlib.Path(backup_dir) / "callback_state.json"
