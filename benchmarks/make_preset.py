@@ -42,6 +42,7 @@ def make_preset(args: argparse.Namespace) -> Preset:
     import keras
 
     from synthetic_spectra.config import get_config
+    from zoo.inference.predict import import_custom_layers
     from zoo.models.presets import build_preset_model
 
     rows = {row["run_id"]: row for row in read_results(args.results)}
@@ -61,6 +62,7 @@ def make_preset(args: argparse.Namespace) -> Preset:
         params=row["params"], weights=weights, sha256="", size_bytes=0, hardware=row["hardware"],
         committed=not args.recipe_only, paper=args.paper,
     )  # fmt: skip
+    import_custom_layers()  # PRNet's layers, for loading its .keras file
     trained = keras.saving.load_model(pathlib.Path(args.export) / "model.keras", compile=False)
     model = build_preset_model(draft)
     model.set_weights(trained.get_weights())

@@ -14,6 +14,7 @@ import os
 import pathlib
 from typing import Any
 
+from zoo.inference.predict import import_custom_layers
 from zoo.models.presets import Preset, built_record_path, presets_dir, sha256_of
 from zoo.training.protocol import Protocol, plan_runs
 from zoo.training.results import RESULTS_FILE, read_results
@@ -75,6 +76,7 @@ def build_preset(
         verbose=verbose,
     )
     row = {r["run_id"]: r for r in read_results(work_dir / RESULTS_FILE)}[spec.run_id]
+    import_custom_layers()  # PRNet's layers, for loading its .keras file
     model = keras.saving.load_model(pathlib.Path(row["export_dir"]) / "model.keras", compile=False)
     target = presets_dir(weights_dir) / preset.weights
     target.parent.mkdir(parents=True, exist_ok=True)
