@@ -34,6 +34,7 @@ import argparse
 import pathlib
 from collections.abc import Sequence
 
+from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
 from zoo.training.precision import PRECISIONS, resolve_precision
 from zoo.training.protocol import Protocol, RunSpec, plan_runs
@@ -146,6 +147,7 @@ def main() -> None:
     parser.add_argument("--saved-models", default="saved_models")
     parser.add_argument("--list", action="store_true", help="print the plan and what is done, train nothing")
     args = parser.parse_args()
+    import_tensorflow_quietly()  # validation builds Keras objects: TF's C++ start-up lines stay off stderr
     root = pathlib.Path(args.results_root)
     try:  # a bad argument is one line and exit status 2, before anything is trained
         plan = campaign_plan(parse_groups(args.groups))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 
 from synthetic_spectra.config import DatasetConfig, get_config
+from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
 from zoo.training.data import check_cross_tests
 from zoo.training.protocol import Protocol, RunSpec, plan_runs
@@ -89,6 +90,7 @@ def main() -> None:
         "challenge_realistic for challenge and challenge for challenge_realistic: the robustness table)",
     )
     args = parser.parse_args()
+    import_tensorflow_quietly()  # validation builds Keras objects: TF's C++ start-up lines stay off stderr
     cross_tests = (
         CROSS_TESTS.get(args.dataset, ())
         if args.cross_test is None
