@@ -69,15 +69,16 @@ def render(rows: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]
     """Markdown: one line per run, then the precision check against its float32 twin."""
     figures = paper_figures()
     lines = [
-        "| dataset | model | FC | seed | test accuracy | wrong | paper | epochs (best) | stop | wall | "
-        "precision | CPU |",
-        "|---|---|---|---:|---:|---:|---|---|---|---:|---|---|",
+        "| dataset | model | FC | seed | test accuracy | wrong | paper | val accuracy | epochs (best) | "
+        "stop | wall | precision | CPU |",
+        "|---|---|---|---:|---:|---:|---|---:|---|---|---:|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['dataset']} | {row['model']} | {row['variant']} | {row['seed']} | "
             f"{100 * row['test_accuracy']:.2f} % | {row['misclassified']}/{row['test_size']} | "
-            f"{_paper_cell(row, figures)} | {row['epochs_run']} ({row['best_epoch'] + 1}) | "
+            f"{_paper_cell(row, figures)} | {100 * row['val_accuracy']:.2f} % | "
+            f"{row['epochs_run']} ({row['best_epoch'] + 1}) | "
             f"{row['stop_reason'].replace('_', ' ')} | {row['wall_time_s'] / 60:.1f} min | "
             f"{row.get('precision', 'float32')} | {_cpu(row['hardware'])} |"
         )

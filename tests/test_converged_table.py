@@ -25,12 +25,12 @@ def test_readme_block_matches_the_committed_rows(table):
 
 def test_render_shows_the_paper_figure_and_the_stop_reason(table):
     row = {"dataset": "challenge", "model": "cnn6", "variant": "relu", "seed": 0, "test_accuracy": 0.8519,
-           "misclassified": 24, "test_size": 162, "epochs_run": 134, "best_epoch": 108,
+           "misclassified": 24, "test_size": 162, "val_accuracy": 0.8, "epochs_run": 134, "best_epoch": 108,
            "stop_reason": "early_stopping", "wall_time_s": 2220.0, "precision": "float32",
            "hardware": "2-core CPU (AMD EPYC)", "run_id": "challenge/cnn6-relu-seed0"}  # fmt: skip
     check = {**row, "precision": "mixed_bfloat16", "test_accuracy": 0.85, "wall_time_s": 1300.0}
     text = table.render([row], [check])
-    line = "| challenge | cnn6 | relu | 0 | 85.19 % | 24/162 | 85.19 % (median) | 134 (109) | early stopping"
+    line = "| challenge | cnn6 | relu | 0 | 85.19 % | 24/162 | 85.19 % (median) | 80.00 % | 134 (109) | early"
     assert line in text
     assert "Precision check, `challenge/cnn6-relu-seed0`: mixed_bfloat16 85.00 %" in text
 
