@@ -194,8 +194,8 @@ def evaluate_on_test_split(model: keras.Model, dataset: str, batch_size: int = 1
 def preset_table_markdown() -> str:
     """The README's presets table, generated from the registry (one line per preset)."""
     lines = [
-        "| preset | model (toggles) | params | data | test accuracy | wrong | paper | epochs (stop) | seed | "
-        "weights |",
+        "| preset | model (toggles) | params | data | test accuracy | wrong | paper | "
+        "epochs (stop, precision) | seed | weights |",
         "|---|---|---:|---|---:|---:|---|---|---:|---|",
     ]
     for preset in _table().values():
@@ -205,7 +205,8 @@ def preset_table_markdown() -> str:
         lines.append(
             f"| `{preset.name}` | {preset.model} ({toggles}) | {preset.params:,} | {preset.dataset} | "
             f"{100 * preset.test_accuracy:.2f} % | {preset.misclassified}/{preset.test_size} | "
-            f"{preset.paper} | {protocol['epochs_run']} ({protocol['stop_reason'].replace('_', ' ')}) | "
+            f"{preset.paper} | {protocol['epochs_run']} ({protocol['stop_reason'].replace('_', ' ')}, "
+            f"{protocol.get('precision') or 'float32'}) | "
             f"{preset.seed} | {size} |"
         )
     return "\n".join(lines)
