@@ -13,6 +13,9 @@ or 500 epochs, with the study's protocol (`zoo.training.protocol.Protocol`). Row
   4. challenge, seeds 1-4: vgg, cnn2, cnn6, relu and linear (the paper's five seeds);
   5. challenge, seed 0: cnn3 linear, inc3 linear, inc6 relu, inc6 linear, cnn_bn linear, resnet.
 
+Group 7 (issue #17), after groups 1-2: the new architectures whose `challenge` epoch is cheap here
+(oviedo, park, mozaffari, vecsei, bhattacharya; seed 0, published defaults); sang, schuetzke and fan are
+too heavy for this CPU at a 500-epoch limit (4.7, 2.3 and 1.1 min per epoch measured).
 Group 6, run after group 1 by default: PRNet (this project's model) on challenge, seed 0, so that a
 converged PRNet exists for the presets (issue #19; ~15 min, cheaper than any group-2 run).
 Group 0 verifies mixed precision: campaign runs trained again in the *other* precision than their row
@@ -24,7 +27,7 @@ Kill it at any time and rerun the same command: finished runs are skipped, the i
 at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
 done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
 
-Usage:  python benchmarks/campaign.py [--groups 0,1,6,2,3,4,5] [--precision float32|mixed_bfloat16|auto]
+Usage:  python benchmarks/campaign.py [--groups 0,1,6,2,7,3,4,5] [--precision float32|mixed_bfloat16|auto]
                                       [--jit-compile auto|on|off] [--list]
 """
 
@@ -53,7 +56,7 @@ OTHER_PRECISION = {"float32": "mixed_bfloat16", "mixed_bfloat16": "float32"}
 
 
 def campaign_groups() -> dict[int, list[RunSpec]]:
-    """The campaign's runs by group (0–6), each group in training order."""
+    """The campaign's runs by group (0–7), each group in training order."""
     relu, linear, published = ("relu",), ("linear",), ("default",)
     return {
         0: plan_runs("challenge", ("vgg", "cnn6"), relu),
@@ -84,6 +87,7 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
             *plan_runs("challenge", ("resnet",), published),
         ],
         6: plan_runs("challenge", ("prnet",), published),
+        7: plan_runs("challenge", ("oviedo", "park", "mozaffari", "vecsei", "bhattacharya"), published),
     }
 
 
@@ -140,7 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--groups", default="0,1,6,2,3,4,5")
+    parser.add_argument("--groups", default="0,1,6,2,7,3,4,5")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--jit-compile", default="auto", choices=tuple(JIT_CHOICES))
     parser.add_argument("--results-root", default=str(RESULTS_ROOT))

@@ -33,7 +33,10 @@ def test_groups_follow_the_issue():
     assert len(group4) == 3 * 4 * 2 and {s.seed for s in group4} == {1, 2, 3, 4}
     assert _names(0) == ["challenge/vgg-relu-seed0", "challenge/cnn6-relu-seed0"]
     assert _names(6) == ["challenge/prnet-default-seed0"]
-    every = [s.run_id for g in (1, 2, 3, 4, 5, 6) for s in campaign.campaign_groups()[g]]
+    assert [s.model for s in campaign.campaign_groups()[7]] == [
+        "oviedo", "park", "mozaffari", "vecsei", "bhattacharya"
+    ]  # fmt: skip
+    every = [s.run_id for g in (1, 2, 3, 4, 5, 6, 7) for s in campaign.campaign_groups()[g]]
     assert len(every) == len(set(every))  # no run twice across groups 1-6
 
 
