@@ -358,10 +358,11 @@ def _keras_forward(model: Any) -> Forward:
 def _load_preset(name: str, batch_size: int, jit_compile: bool) -> Predictor:
     """A preset of :mod:`zoo.models.presets` as a Predictor (class names from its dataset's config)."""
     from synthetic_spectra.config import get_config
-    from zoo.models.presets import from_preset, get_preset
+    from zoo.models.presets import build_preset_model, get_preset, verified_weights
 
-    preset = get_preset(name)
-    model = from_preset(name)
+    preset = get_preset(name)  # the table is read once: from_preset would read it again
+    model = build_preset_model(preset)
+    model.load_weights(verified_weights(preset))
     model.jit_compile = jit_compile
     metadata = {
         "model": preset.model,
