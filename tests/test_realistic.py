@@ -303,11 +303,41 @@ def test_broadening_widens_peaks_together_along_the_axis() -> None:
         np.testing.assert_allclose(widths, expected, rtol=0.03)
 
 
-def test_coupling_off_leaves_positions_and_widths_alone() -> None:
+def test_coupling_off_leaves_positions_heights_and_widths_alone() -> None:
     rng = np.random.default_rng(0)
-    positions, sigmas = np.array([[10, 500, -1]]), np.array([2.5])
-    coupled_positions, coupled_sigmas = realistic.couple(Coupling(), rng, positions, sigmas, 1000)
-    assert coupled_positions is positions and coupled_sigmas is sigmas
+    positions, heights, sigmas = np.array([[10, 500, -1]]), np.array([[1.0, 0.5, 0.0]]), np.array([2.5])
+    coupled = realistic.couple(Coupling(), rng, positions, heights, sigmas, 1000)
+    assert coupled[0] is positions and coupled[1] is heights and coupled[2] is sigmas
+
+
+def test_shift_moves_all_peaks_of_a_spectrum_by_the_same_whole_number() -> None:
+    base = two_peaks(position_shift=5)
+    shifted = dataclasses.replace(base, coupling=Coupling(shift=(-20, 20)))
+    before, after = peak_positions(generate(base, "train")[0]), peak_positions(generate(shifted, "train")[0])
+    moves = after - before
+    np.testing.assert_array_equal(moves[:, 0], moves[:, 1])  # together
+    assert moves.min() >= -20 and moves.max() <= 20 and len(np.unique(moves[:, 0])) > 10
+    fixed = dataclasses.replace(base, coupling=Coupling(shift=7))
+    np.testing.assert_array_equal(peak_positions(generate(fixed, "train")[0]) - before, 7)
+
+
+def test_height_offset_changes_every_lower_peak_by_the_same_amount() -> None:
+    rng = np.random.default_rng(0)
+    positions = np.array([[10, 500, 700, -1]] * 200)
+    heights = np.tile([[1.0, 0.5, 0.02, 0.0]], (200, 1))
+    coupled = realistic.couple(Coupling(height_offset=(-0.03, 0.03)), rng, positions, heights, np.ones(200), 1000)
+    _, new_heights, _ = coupled
+    np.testing.assert_array_equal(new_heights[:, 0], 1.0)  # the highest peak keeps its height
+    change = new_heights[:, 1] - 0.5
+    assert np.abs(change).max() <= 0.03 and np.ptp(change) > 0.04
+    np.testing.assert_allclose(new_heights[:, 2], np.maximum(0.02 + change, 0.0))  # the same change, >= 0
+    np.testing.assert_array_equal(new_heights[:, 3], 0.0)  # padding untouched
+
+
+def test_new_coupled_variations_keep_the_draws_of_strain_and_broadening() -> None:
+    old = two_peaks(coupling=Coupling(strain=(0.0, 0.05), broadening=(0.0, 1.0)))
+    new = dataclasses.replace(old, coupling=Coupling(strain=(0.0, 0.05), broadening=(0.0, 1.0), height_offset=0))
+    np.testing.assert_array_equal(generate(old, "train")[0], generate(new, "train")[0])
 
 
 # --- mixtures --------------------------------------------------------------------------------------

@@ -430,7 +430,9 @@ def _render_realistic(
     before the peak shape's ``eta``, the background and the noise are drawn per spectrum.
     """
     datapoints = config.datapoints
-    positions, sigmas = realistic.couple(config.coupling, rngs.coupling, positions, sigmas, datapoints)
+    positions, heights, sigmas = realistic.couple(
+        config.coupling, rngs.coupling, positions, heights, sigmas, datapoints
+    )
     n = sigmas.shape[0] if components is None else components.size
     eta = realistic.draw_eta(config.peak_shape, rngs.shape, n)
     if eta is not None and components is not None:

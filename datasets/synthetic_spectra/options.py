@@ -17,6 +17,8 @@ them renders exactly the published data. In a config file (all keys optional)::
     coupling:                     # default none
       strain: [-0.01, 0.01]       # all peak positions of a spectrum scale by 1 + strain
       broadening: [0.0, 1.0]      # widths grow along the axis: sigma * (1 + b * position / (datapoints - 1))
+      shift: [-20, 20]            # all peaks of a spectrum move together by this many points (integers)
+      height_offset: [-0.03, 0.03]  # all but the highest peaks change height together (units of the highest)
     mixture:                      # default none: spectra of 2-3 classes with random fractions
       {n_train: 2700, n_val: 540, n_test: 540, components: [2, 3], min_fraction: 0.1}
 
@@ -223,16 +225,24 @@ class Coupling(Section):
     ``strain``: every (already shifted) position ``p`` becomes ``round(p * (1 + strain))``.
     ``broadening``: the peak at ``p`` gets width ``sigma * (1 + broadening * p / (datapoints - 1))``,
     so widths grow together along the axis (as with the angle in diffraction).
+    ``shift``: every position moves by the same whole number of points, drawn uniformly from
+    ``[low, high]`` (both included), then is clipped to the spectrum (as the test design's shifts).
+    ``height_offset``: every peak lower than the spectrum's highest changes its height by the same
+    amount, ``offset * highest`` (heights stay >= 0), as the test design's common height changes.
     """
 
     WHERE: ClassVar[str] = "coupling"
 
     strain: Range | None = None
     broadening: Range | None = None
+    shift: IntRange | None = None
+    height_offset: Range | None = None
 
     def __post_init__(self) -> None:
         self._range("strain", minimum=-MAX_STRAIN, maximum=MAX_STRAIN)
         self._range("broadening", minimum=0.0)
+        self._range("shift", integer=True)
+        self._range("height_offset", minimum=-1.0, maximum=1.0)
 
 
 # ------------------------------------------------------------------------------------------- mixture

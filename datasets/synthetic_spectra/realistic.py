@@ -10,6 +10,8 @@ changes the draws of another. Formulas (``t = index / (datapoints - 1)`` runs fr
   ``FWHM = 2 sqrt(2 ln 2) sigma`` is the FWHM of the Gaussian of the same sigma; cut at ``truncate``
   FWHMs and normalised to sum 1 (so a peak's height is its area, as for the Gaussian);
 * pseudo-Voigt: ``eta * Lorentzian + (1 - eta) * Gaussian``, both of that FWHM;
+* shift: position ``p -> p + s`` (``s`` a whole number of points, the same for every peak);
+* height offset: heights below the spectrum's highest ``H`` become ``max(h + offset * H, 0)``;
 * strain: position ``p -> round(p * (1 + strain))``; broadening: width at ``p`` is
   ``sigma * (1 + broadening * p / (datapoints - 1))``;
 * backgrounds (in units of the spectrum's highest peak value): polynomial
@@ -106,17 +108,26 @@ def couple(
     coupling: Coupling,
     rng: np.random.Generator,
     positions: np.ndarray,
+    heights: np.ndarray,
     sigmas: np.ndarray,
     datapoints: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Apply strain and correlated broadening to ``[n, k]`` positions (padding < 0) and ``[n]`` widths.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the coupled variations to ``[n, k]`` positions (padding < 0) and heights, ``[n]`` widths.
 
-    Returns the new positions (clipped to the spectrum, padding kept) and the widths: ``[n]`` as
-    given without broadening, per peak ``[n, k]`` with it.
+    Order: shift, then strain (both clip to the spectrum, padding kept), broadening, height offset.
+    Returns the new positions, ``[n, k]`` heights and widths (``[n]`` as given without broadening,
+    per peak ``[n, k]`` with it). The stream's draws are fixed
+    whichever variations are on: ``2 n`` uniforms (strain, broadening), then ``2 n`` (shift, offset).
     """
     n = sigmas.shape[0]
     unit = rng.random((2, n))  # strain, broadening: the same draws whichever is on
+    common = rng.random((2, n))  # shift, height offset: drawn after, so older configs keep their draws
     live = positions >= 0
+    if coupling.shift is not None:
+        low, high = coupling.shift
+        moves = low + np.floor(common[0] * (high - low + 1)).astype(np.int64)
+        moved = np.clip(positions + moves[:, None], 0, datapoints - 1)
+        positions = np.where(live, moved, positions)
     if coupling.strain is not None:
         low, high = coupling.strain
         factor = 1.0 + low + (high - low) * unit[0]
@@ -127,7 +138,12 @@ def couple(
         gradient = low + (high - low) * unit[1]
         along = np.where(live, positions, 0) / max(datapoints - 1, 1)
         sigmas = sigmas[:, None] * (1.0 + gradient[:, None] * along)
-    return positions, sigmas
+    if coupling.height_offset is not None:
+        low, high = coupling.height_offset
+        highest = heights.max(axis=1, keepdims=True)
+        offset = (low + (high - low) * common[1])[:, None] * highest
+        heights = np.where(live & (heights < highest), np.maximum(heights + offset, 0.0), heights)
+    return positions, heights, sigmas
 
 
 # ---------------------------------------------------------------------------------------- background
