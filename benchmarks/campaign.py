@@ -18,6 +18,8 @@ Group 7 (issue #17), after groups 1-2: the new architectures whose `challenge` e
 too heavy for this CPU at a 500-epoch limit (4.7, 2.3 and 1.1 min per epoch measured).
 Group 6, run after group 1 by default: PRNet (this project's model) on challenge, seed 0, so that a
 converged PRNet exists for the presets (issue #19; ~15 min, cheaper than any group-2 run).
+Group 8 (issue #15's generalisation panel): PRNet with its robust option, seed 0, trained on
+challenge_realistic (rows in `challenge_realistic_converged/`, cross-tested on challenge) and on challenge.
 Group 0 verifies mixed precision: campaign runs trained again in the *other* precision than their row
 (vgg relu seed 0: its row is float32, the twin mixed_bfloat16; cnn6 relu seed 0: its row is
 mixed_bfloat16, the twin float32), into `benchmarks/results/precision_check/<dataset>/`. CNN6's twin was
@@ -27,7 +29,7 @@ Kill it at any time and rerun the same command: finished runs are skipped, the i
 at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
 done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
 
-Usage:  python benchmarks/campaign.py [--groups 0,1,6,2,7,3,4,5] [--precision float32|mixed_bfloat16|auto]
+Usage:  python benchmarks/campaign.py [--groups 0,1,6,8,2,7,3,4,5] [--precision float32|mixed_bfloat16|auto]
                                       [--jit-compile auto|on|off] [--list]
 """
 
@@ -37,8 +39,10 @@ import argparse
 import pathlib
 from collections.abc import Sequence
 
+from synthetic_spectra.config import get_config
 from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
+from zoo.models.prnet import ROBUST_OPTION
 from zoo.training.precision import PRECISIONS, resolve_precision
 from zoo.training.protocol import Protocol, RunSpec, plan_runs
 from zoo.training.results import RESULTS_FILE, read_results
@@ -47,7 +51,7 @@ from zoo.training.runner import run_benchmark
 RESULTS_ROOT = pathlib.Path("benchmarks/results")
 #: The suffix of a dataset's results folder for runs at the protocol's end.
 CONVERGED_SUFFIX = "_converged"
-CROSS_TESTS = {"challenge": ("challenge_realistic",)}
+CROSS_TESTS = {"challenge": ("challenge_realistic",), "challenge_realistic": ("challenge",)}
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 #: Group 0 (the mixed-precision check): its folder under the results root.
 PRECISION_CHECK_FOLDER = "precision_check"
@@ -56,7 +60,7 @@ OTHER_PRECISION = {"float32": "mixed_bfloat16", "mixed_bfloat16": "float32"}
 
 
 def campaign_groups() -> dict[int, list[RunSpec]]:
-    """The campaign's runs by group (0–7), each group in training order."""
+    """The campaign's runs by group (0–8), each group in training order."""
     relu, linear, published = ("relu",), ("linear",), ("default",)
     return {
         0: plan_runs("challenge", ("vgg", "cnn6"), relu),
@@ -88,7 +92,14 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
         ],
         6: plan_runs("challenge", ("prnet",), published),
         7: plan_runs("challenge", ("oviedo", "park", "mozaffari", "vecsei", "bhattacharya"), published),
+        8: [robust_prnet(dataset) for dataset in ("challenge_realistic", "challenge")],
     }
+
+
+def robust_prnet(dataset: str, seed: int = 0) -> RunSpec:
+    """PRNet with its robust option (variant ``robust``), for the generalisation panel of issue #15."""
+    toggles = tuple(sorted({**ROBUST_OPTION, "fc_activation": None}.items()))
+    return RunSpec(get_config(dataset), "prnet", seed, "robust", toggles)
 
 
 def results_dir(dataset: str, root: pathlib.Path = RESULTS_ROOT, group: int = 1) -> pathlib.Path:
@@ -144,7 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--groups", default="0,1,6,2,7,3,4,5")
+    parser.add_argument("--groups", default="0,1,6,8,2,7,3,4,5")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--jit-compile", default="auto", choices=tuple(JIT_CHOICES))
     parser.add_argument("--results-root", default=str(RESULTS_ROOT))

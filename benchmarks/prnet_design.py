@@ -33,6 +33,7 @@ import zoo  # noqa: E402
 from synthetic_spectra.config import get_config  # noqa: E402
 from synthetic_spectra.generator import generate, render  # noqa: E402
 from synthetic_spectra.normalize import normalize_max  # noqa: E402
+from zoo.models.prnet import ROBUST_OPTION  # noqa: E402
 
 DATASET = "challenge"
 #: The input and output size every candidate is built for (challenge and challenge_realistic).
@@ -178,9 +179,7 @@ def splat(
         for index in range(2 if blur else 0):
             x = keras.layers.AveragePooling1D(blur, 1, padding="same", name=f"blur{index}")(x)
         x = MaxNorm()(x)
-        x = PeakCoding(
-            levels, window=window, extra_channels=extra, linear_height=height, periods=periods
-        )(x)
+        x = PeakCoding(levels, window=window, extra_channels=extra, linear_height=height, periods=periods)(x)
         x = keras.layers.AveragePooling1D(2 * spacing, 1, padding="same")(x)
         x = keras.layers.AveragePooling1D(2 * spacing, spacing, padding="same")(x)
         if bias:
@@ -382,7 +381,7 @@ def train(name: str, seed: int, epochs: int, dataset: str = DATASET) -> None:
 
 
 #: The robust peak encoder chosen on challenge_realistic's validation split (candidate robust_s7_b51_n1.5).
-ROBUST = {"smooth": 7, "background": 51, "noise": 1.5}
+ROBUST = ROBUST_OPTION
 FINAL_OUT = "benchmarks/results/new_model_realistic"
 
 

@@ -36,8 +36,10 @@ def test_groups_follow_the_issue():
     assert [s.model for s in campaign.campaign_groups()[7]] == [
         "oviedo", "park", "mozaffari", "vecsei", "bhattacharya"
     ]  # fmt: skip
-    every = [s.run_id for g in (1, 2, 3, 4, 5, 6, 7) for s in campaign.campaign_groups()[g]]
-    assert len(every) == len(set(every))  # no run twice across groups 1-6
+    assert _names(8) == ["challenge_realistic/prnet-robust-seed0", "challenge/prnet-robust-seed0"]
+    assert all(dict(s.toggles)["noise"] == 1.5 for s in campaign.campaign_groups()[8])
+    every = [s.run_id for g in (1, 2, 3, 4, 5, 6, 7, 8) for s in campaign.campaign_groups()[g]]
+    assert len(every) == len(set(every))  # no run twice across groups 1-8
 
 
 def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones(tmp_path):
@@ -49,7 +51,7 @@ def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--groups", "9"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
+    [(["--groups", "12"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
      (["--precision", "fp8"], "invalid choice")],
 )  # fmt: skip
 def test_bad_arguments_are_one_line_and_exit_2(args, message, tmp_path):

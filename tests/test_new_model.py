@@ -17,7 +17,7 @@ import pytest
 
 import zoo
 from synthetic_spectra.generator import render
-from zoo.models.prnet import AppendConstant, LogCompression, PeakCoding, RelativeToStrongest
+from zoo.models.prnet import ROBUST_OPTION, AppendConstant, LogCompression, PeakCoding, RelativeToStrongest
 from zoo.models.registry import get_model_info
 
 SHORT = 256
@@ -239,6 +239,10 @@ def test_export_and_reload_give_the_same_probabilities(trained: keras.Model, tmp
 
 # ------------------------------------------------------------------------- robust option (noisy spectra)
 ROBUST = {"smooth": 7, "background": 51, "noise": 1.5}
+
+
+def test_the_robust_option_constant_is_the_chosen_candidate() -> None:
+    assert ROBUST_OPTION == ROBUST
 
 
 def noisy(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -325,8 +325,8 @@ def test_height_offset_changes_every_lower_peak_by_the_same_amount() -> None:
     rng = np.random.default_rng(0)
     positions = np.array([[10, 500, 700, -1]] * 200)
     heights = np.tile([[1.0, 0.5, 0.02, 0.0]], (200, 1))
-    coupled = realistic.couple(Coupling(height_offset=(-0.03, 0.03)), rng, positions, heights, np.ones(200), 1000)
-    _, new_heights, _ = coupled
+    offset = Coupling(height_offset=(-0.03, 0.03))
+    _, new_heights, _ = realistic.couple(offset, rng, positions, heights, np.ones(200), 1000)
     np.testing.assert_array_equal(new_heights[:, 0], 1.0)  # the highest peak keeps its height
     change = new_heights[:, 1] - 0.5
     assert np.abs(change).max() <= 0.03 and np.ptp(change) > 0.04
@@ -336,7 +336,8 @@ def test_height_offset_changes_every_lower_peak_by_the_same_amount() -> None:
 
 def test_new_coupled_variations_keep_the_draws_of_strain_and_broadening() -> None:
     old = two_peaks(coupling=Coupling(strain=(0.0, 0.05), broadening=(0.0, 1.0)))
-    new = dataclasses.replace(old, coupling=Coupling(strain=(0.0, 0.05), broadening=(0.0, 1.0), height_offset=0))
+    both = Coupling(strain=(0.0, 0.05), broadening=(0.0, 1.0), height_offset=0)
+    new = dataclasses.replace(old, coupling=both)
     np.testing.assert_array_equal(generate(old, "train")[0], generate(new, "train")[0])
 
 

@@ -96,6 +96,10 @@ EXTRA_CHANNELS = 2
 #: apex detection, height levels and position cells are exact comparisons and sums, not learned weights.
 FRONT_END_DTYPE = "float32"
 
+#: The robust option (smoothing, baseline removal, noise threshold) chosen on challenge_realistic's
+#: validation split (candidate ``robust_s7_b51_n1.5`` of ``benchmarks/prnet_design.py``).
+ROBUST_OPTION = {"smooth": 7, "background": 51, "noise": 1.5}
+
 #: Position code: absolute (index in the spectrum) or relative to the strongest apex.
 POSITIONS = ("absolute", "relative")
 
