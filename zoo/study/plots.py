@@ -28,7 +28,7 @@ def own_figures(figures: Path) -> list[Path]:
     return sorted({path for pattern in OWN_FIGURE_PATTERNS for path in figures.glob(pattern)})
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     """A figure drawn by the Agg canvas, independent of pyplot and its backend (imported on first use)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -40,7 +40,7 @@ def _figure(width: float, height: float) -> Figure:
 
 def plot_accuracy(groups: Sequence[Group], path: Path) -> None:
     """Box plot of the test accuracy per model/variant, each seed drawn as a point beside it."""
-    figure = _figure(max(6.0, 0.55 * len(groups) + 2), 4.5)
+    figure = new_figure(max(6.0, 0.55 * len(groups) + 2), 4.5)
     axes = figure.add_subplot()
     values = [[100 * r.test_accuracy for r in g.runs] for g in groups]
     axes.boxplot(values, showfliers=False)
@@ -61,7 +61,7 @@ def plot_losses(groups: Sequence[Group], path: Path) -> None:
     """Training (solid) and validation (dashed) loss per epoch: one panel per model/variant, colour = seed."""
     columns = min(4, len(groups))
     rows = math.ceil(len(groups) / columns)
-    figure = _figure(3.6 * columns, 2.6 * rows)
+    figure = new_figure(3.6 * columns, 2.6 * rows)
     for panel, group in enumerate(groups, start=1):
         axes = figure.add_subplot(rows, columns, panel)
         for i, run in enumerate(group.runs):
@@ -121,7 +121,7 @@ def plot_pair(data: ClassReferences, pair: ConfusedPair, sample_index: int, path
     half = max(int(Tolerances.from_config(data.config).position_window), 50)
     centre = int(np.argmax(np.abs(true_ref - pred_ref)))
     x = np.arange(len(sample))
-    figure = _figure(9, 5.5)
+    figure = new_figure(9, 5.5)
     for panel, window in enumerate((slice(None), slice(max(0, centre - half), centre + half + 1)), start=1):
         axes = figure.add_subplot(2, 1, panel)
         for values, label, style in curves:

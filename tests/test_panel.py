@@ -1,0 +1,155 @@
+"""The generalisation panel (issue #15): its sets, the evaluation and the command line (on `mini`)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from synthetic_spectra.config import get_config
+from synthetic_spectra.generator import generate
+from zoo.study import panel
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "panel.py"
+
+
+@pytest.fixture(scope="module")
+def sets() -> dict[str, panel.PanelSet]:
+    return {panel_set.name: panel_set for panel_set in panel.panel_sets("mini")}
+
+
+def test_the_panel_has_every_group_with_its_seed_and_size(sets):
+    groups = {s.group for s in sets.values()}
+    assert groups == {"splits", "fresh draws", "test-like", "noise", "background", "peak shape", "shift"}
+    mini = get_config("mini")  # no mini_realistic config: that group is left out
+    assert sets["mini test"].size == mini.split_size("test") and sets["mini test"].seed is None
+    assert sets["fresh draw 1 train"].size == mini.split_size("train")
+    assert sets["test-like jitter 20"].size == mini.num_classes * panel.TEST_LIKE_PER_CLASS
+    assert sets["gaussian snr 100"].size == panel.PERTURBATION_DRAWS * mini.split_size("test")
+    random_seeds = [s.seed for s in sets.values() if s.group not in ("splits", "shift", "fresh draws")]
+    assert len(random_seeds) == len(set(random_seeds))  # each random set has a seed of its own
+
+
+def test_sets_are_deterministic_and_keep_the_labels(sets):
+    for name in ("fresh draw 2 validation", "test-like jitter 10", "poisson 1000 counts"):
+        first, second = sets[name].generate(), sets[name].generate()
+        np.testing.assert_array_equal(first[0], second[0])
+        np.testing.assert_array_equal(first[1], second[1])
+    published, labels = generate("mini", "test")
+    noisy, noisy_labels = sets["gaussian snr 30"].generate()
+    np.testing.assert_array_equal(noisy_labels, np.tile(labels, panel.PERTURBATION_DRAWS))
+    residual = noisy[: len(labels)] - published
+    np.testing.assert_allclose(residual.std(axis=1), published.max(axis=1) / 30, rtol=0.15)
+    assert not np.allclose(noisy[: len(labels)], noisy[len(labels) : 2 * len(labels)])  # draws differ
+
+
+def test_fresh_draws_differ_from_the_published_split(sets):
+    published, labels = generate("mini", "validation")
+    fresh, fresh_labels = sets["fresh draw 1 validation"].generate()
+    np.testing.assert_array_equal(fresh_labels, labels)
+    assert not np.allclose(fresh, published)
+
+
+def test_global_shift_moves_the_whole_test_split(sets):
+    published, _ = generate("mini", "test")
+    shifted, _ = sets["shift +-20"].generate()
+    n = len(published)
+    apex, left, right = (np.argmax(a, axis=1) for a in (published, shifted[:n], shifted[n:]))
+    np.testing.assert_array_equal(left, apex - 20)
+    np.testing.assert_array_equal(right, apex + 20)
+
+
+def test_test_like_spectra_are_test_patterns_shifted_whole(sets):
+    mini = get_config("mini")
+    test, test_labels = generate("mini", "test")
+    unshifted = {
+        int(label): test[np.flatnonzero(test_labels == label)[0]] for label in set(test_labels)
+    }  # "PH"
+    spectra, labels = sets["test-like"].generate()
+    window = np.arange(-mini.test.shift, mini.test.shift + 1)
+    moves = []
+    for spectrum, label in zip(spectra, labels, strict=True):
+        reference = unshifted[int(label)]
+        scores = [np.corrcoef(np.roll(reference, move), spectrum)[0, 1] for move in window]
+        assert max(scores) > 0.99  # the class's pattern, moved whole (heights change by <= 0.04)
+        moves.append(window[int(np.argmax(scores))])
+    assert len(set(moves)) > 2 * mini.test.shift - 2  # shifts spread over the whole range
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    keras.utils.set_random_seed(0)
+    model = zoo.build("prnet", num_classes=10, input_length=1000, compile=False)
+    return zoo.export(model, tmp_path_factory.mktemp("panel") / "prnet", dataset_config="mini")
+
+
+def test_evaluate_scores_each_model_on_each_set_of_its_classes(export, sets):
+    model = panel.PanelModel.load("tiny", str(export))
+    chosen = [sets["mini test"], sets["shift +-40"]]
+    rows = panel.evaluate([model], chosen, hardware="test machine")
+    assert [row["set"] for row in rows] == ["mini test", "shift +-40"]
+    spectra, labels = chosen[1].generate()
+    wrong = int(np.sum(np.argmax(model.predictor.predict(spectra), axis=1) != labels))
+    assert rows[1]["misclassified"] == wrong and rows[1]["accuracy"] == pytest.approx(1 - wrong / labels.size)
+    assert rows[1]["size"] == labels.size and rows[1]["trained_on"] == "mini"
+    other = panel.panel_sets("challenge")[:1]  # other classes: not evaluated
+    assert panel.evaluate([model], other) == []
+
+
+def test_table_and_figure(tmp_path):
+    rows = [
+        {"model": m, "set": s, "group": "g", "description": f"about {s}", "seed": seed, "size": 10,
+         "accuracy": acc, "misclassified": round(10 * (1 - acc))}
+        for m, s, seed, acc in [("A", "one", None, 1.0), ("A", "two", 5, 0.5), ("B", "one", None, 0.9)]
+    ]  # fmt: skip
+    table = panel.markdown_table(rows, {"A": "model a"})
+    assert "| g | one | fixed | 10 | 100.00% (0) | 90.00% (1) |" in table
+    assert "| g | two | 5 | 10 | 50.00% (5) | – |" in table and "- **A**: model a" in table
+    panel.plot_panel(rows, tmp_path / "panel.png")
+    assert (tmp_path / "panel.png").read_bytes()[:4] == b"\x89PNG"
+    panel.write_rows(rows, tmp_path / "rows.jsonl")
+    assert panel.read_rows(tmp_path / "rows.jsonl") == [json.loads(json.dumps(r)) for r in rows]
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_the_command_writes_table_rows_and_figure(export, tmp_path):
+    out = tmp_path / "panel"
+    result = run_script("--model", f"tiny={export}", "--sets", "shift", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = panel.read_rows(out / panel.ROWS_FILE)
+    assert [row["set"] for row in rows] == ["shift +-20", "shift +-40"]
+    assert "tiny" in (out / panel.TABLE_FILE).read_text() and (out / panel.FIGURE_FILE).exists()
+    again = run_script("--model", f"tiny={export}", "--sets", "shift", "--out", str(out))
+    assert again.returncode == 2 and "--overwrite" in again.stderr  # nothing replaced silently
+
+
+@pytest.mark.parametrize(
+    ("model_args", "message"),
+    [
+        (["--model", "no-equals-sign"], "expected LABEL=EXPORT_DIR"),
+        (["--model", "a=/no/such/export"], "does not exist"),
+        (["--model", "a=x", "--model", "a=y"], "given twice"),
+        ([], "at least one"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(model_args, message, tmp_path):
+    result = run_script(*model_args, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
