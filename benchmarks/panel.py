@@ -1,6 +1,6 @@
 """The generalisation panel (issue #15): trained exports on sets beyond the test split.
 
-Evaluates every model on every panel set with its classes (`zoo.study.panel`: the test and validation
+Evaluates every model on every panel set of --dataset's classes (`zoo.study.panel`: the test and validation
 splits, fresh draws, test-like random sets, noise, backgrounds, peak shapes, global shifts, the realistic
 test split) and writes `panel.jsonl` (one row per model and set, with the set's seed and size),
 `panel.md` (the table) and `panel.png` (a heat map) to OUT.
@@ -57,12 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", action="append", default=[], help="LABEL=EXPORT_DIR or LABEL=preset:NAME")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--sets", default="", help="only sets whose name contains this text")
-    parser.add_argument("--dataset", default="challenge", help="the classes of --list (default challenge)")
+    parser.add_argument("--dataset", default="challenge", help="the panel's classes (default challenge)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing panel in OUT")
     parser.add_argument("--list", action="store_true", help="print the sets and exit")
     args = parser.parse_args(argv)
 
-    from zoo.study.panel import FIGURE_FILE, ROWS_FILE, TABLE_FILE, panel_sets
+    from zoo.study.panel import FIGURE_FILE, ROWS_FILE, TABLE_FILE, panel_sets, same_classes
 
     try:
         if args.list:
@@ -71,26 +71,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 line = f"{panel_set.group:12s} {panel_set.name:28s} {panel_set.size:6d}  {seed:9s}"
                 print(line, panel_set.description)
             return 0
-        models = resolve_models(args.model)
         out: Path = args.out
         targets = [out / name for name in (ROWS_FILE, TABLE_FILE, FIGURE_FILE)]
         existing = [str(path) for path in targets if path.exists()]
         if existing and not args.overwrite:
             raise UserError(f"{existing[0]} exists; pass --overwrite to replace the panel")
-        sets = {}
-        for model in models:
-            for panel_set in panel_sets(model.dataset):
-                if args.sets in panel_set.name:
-                    sets.setdefault(panel_set.name, panel_set)
+        models = resolve_models(args.model)
+        sets = [panel_set for panel_set in panel_sets(args.dataset) if args.sets in panel_set.name]
         if not sets:
             raise UserError(f"--sets: no panel set's name contains {args.sets!r}")
+        for model in models:
+            if not same_classes(model.dataset, sets[0].base):
+                raise UserError(
+                    f"--model {model.label}: trained on {model.dataset.name}, whose classes are not "
+                    f"those of --dataset {args.dataset}"
+                )
     except (UserError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
     from zoo.study.panel import evaluate, markdown_table, plot_panel, write_rows
     from zoo.training.environment import hardware
 
-    rows = evaluate(models, sets.values(), hardware=hardware(), progress=print)
+    rows = evaluate(models, sets, hardware=hardware(), progress=print)
     out.mkdir(parents=True, exist_ok=True)
     write_rows(rows, out / ROWS_FILE)
     notes = {model.label: model_note(model) for model in models}
@@ -110,6 +112,9 @@ def resolve_models(arguments: Sequence[str]) -> list[PanelModel]:
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise UserError(f"--model: label {repeated[0]!r} given twice")
+    for _, path in pairs:  # before TensorFlow's start-up: a typo is reported at once
+        if not path.startswith("preset:") and not Path(path).exists():
+            raise UserError(f"--model: model path {path!r} does not exist")
     import_tensorflow_quietly()
     from zoo.study.panel import PanelModel
 

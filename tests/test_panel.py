@@ -99,6 +99,7 @@ def test_evaluate_scores_each_model_on_each_set_of_its_classes(export, sets):
     wrong = int(np.sum(np.argmax(model.predictor.predict(spectra), axis=1) != labels))
     assert rows[1]["misclassified"] == wrong and rows[1]["accuracy"] == pytest.approx(1 - wrong / labels.size)
     assert rows[1]["size"] == labels.size and rows[1]["trained_on"] == "mini"
+    assert rows[0]["bayes_ceiling"] == pytest.approx(1.0) and rows[1]["bayes_ceiling"] is None
     other = panel.panel_sets("challenge")[:1]  # other classes: not evaluated
     assert panel.evaluate([model], other) == []
 
@@ -109,9 +110,10 @@ def test_table_and_figure(tmp_path):
          "accuracy": acc, "misclassified": round(10 * (1 - acc))}
         for m, s, seed, acc in [("A", "one", None, 1.0), ("A", "two", 5, 0.5), ("B", "one", None, 0.9)]
     ]  # fmt: skip
+    rows[1]["bayes_ceiling"] = 0.75
     table = panel.markdown_table(rows, {"A": "model a"})
-    assert "| g | one | fixed | 10 | 100.00% (0) | 90.00% (1) |" in table
-    assert "| g | two | 5 | 10 | 50.00% (5) | – |" in table and "- **A**: model a" in table
+    assert "| g | one | fixed | 10 | – | 100.00% (0) | 90.00% (1) |" in table
+    assert "| g | two | 5 | 10 | 75.00% | 50.00% (5) | – |" in table and "- **A**: model a" in table
     panel.plot_panel(rows, tmp_path / "panel.png")
     assert (tmp_path / "panel.png").read_bytes()[:4] == b"\x89PNG"
     panel.write_rows(rows, tmp_path / "rows.jsonl")
@@ -131,13 +133,16 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_command_writes_table_rows_and_figure(export, tmp_path):
     out = tmp_path / "panel"
-    result = run_script("--model", f"tiny={export}", "--sets", "shift", "--out", str(out))
+    args = ("--model", f"tiny={export}", "--dataset", "mini", "--sets", "shift", "--out", str(out))
+    result = run_script(*args)
     assert result.returncode == 0, result.stderr
     rows = panel.read_rows(out / panel.ROWS_FILE)
     assert [row["set"] for row in rows] == ["shift +-20", "shift +-40"]
     assert "tiny" in (out / panel.TABLE_FILE).read_text() and (out / panel.FIGURE_FILE).exists()
-    again = run_script("--model", f"tiny={export}", "--sets", "shift", "--out", str(out))
+    again = run_script(*args)
     assert again.returncode == 2 and "--overwrite" in again.stderr  # nothing replaced silently
+    other = run_script("--model", f"tiny={export}", "--out", str(tmp_path / "other"))  # challenge's classes
+    assert other.returncode == 2 and "not those of --dataset challenge" in other.stderr
 
 
 @pytest.mark.parametrize(

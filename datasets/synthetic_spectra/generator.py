@@ -503,6 +503,35 @@ def generate(config: ConfigLike, split: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+class SampleParameters(NamedTuple):
+    """The peaks of every sample of a split before rendering, rows in canonical order."""
+
+    labels: np.ndarray  # int64 [n]
+    positions: np.ndarray  # int64 [n, k], padded with -1
+    heights: np.ndarray  # float64 [n, k], padded with 0
+    sigmas: np.ndarray  # float64 [n]
+
+
+def sample_parameters(config: ConfigLike, split: str) -> SampleParameters:
+    """Peak positions, heights and widths of one split's samples, as drawn for :func:`generate`.
+
+    These are the study's variations only (dataset.md §3/§4): the realistic options, drawn while
+    rendering, are not part of them. A mixture config raises ValueError.
+    """
+    chunks = list(_chunks(_single_label(config), split))
+    width = max(chunk.positions.shape[1] for chunk in chunks)
+
+    def padded(array: np.ndarray, fill: float) -> np.ndarray:
+        return np.pad(array, ((0, 0), (0, width - array.shape[1])), constant_values=fill)
+
+    return SampleParameters(
+        np.concatenate([chunk.labels for chunk in chunks]),
+        np.concatenate([padded(chunk.positions, -1) for chunk in chunks]),
+        np.concatenate([padded(chunk.heights, 0.0) for chunk in chunks]),
+        np.concatenate([chunk.sigmas for chunk in chunks]),
+    )
+
+
 class MixtureSplit(NamedTuple):
     """One split of a mixture dataset, rows in order."""
 

@@ -81,13 +81,24 @@ class PanelSet:
         """Number of spectra."""
         return sum(config.split_size(split) for config, split in self.parts)
 
+    def bayes_ceiling(self) -> float | None:
+        """The Bayes classifier's expected accuracy (:mod:`zoo.study.ceiling`) under the training
+        distribution of the set's classes; None for sets with realistic options (not computed)."""
+        if any(config.realistic for config, _ in self.parts):
+            return None
+        from zoo.study.ceiling import split_ceiling
+
+        ceilings = [split_ceiling(config, split) for config, split in self.parts]
+        return sum(c.ceiling * c.size for c in ceilings) / sum(c.size for c in ceilings)
+
     def generate(self) -> tuple[np.ndarray, np.ndarray]:
         """``(spectra [n, datapoints], labels [n])`` of the whole set."""
         arrays = [generate(config, split) for config, split in self.parts]
         return np.concatenate([a for a, _ in arrays]), np.concatenate([b for _, b in arrays])
 
 
-def _same_classes(a: DatasetConfig, b: DatasetConfig) -> bool:
+def same_classes(a: DatasetConfig, b: DatasetConfig) -> bool:
+    """Whether two configs have the same class table (peak positions and heights) and length."""
     return (a.positions, a.heights, a.datapoints) == (b.positions, b.heights, b.datapoints)
 
 
@@ -188,7 +199,7 @@ def panel_sets(dataset: str | DatasetConfig) -> list[PanelSet]:
         realistic_config = get_config(realistic)
     except ValueError:
         realistic_config = None
-    if realistic_config is not None and _same_classes(realistic_config, config):
+    if realistic_config is not None and same_classes(realistic_config, config):
         sets.append(
             PanelSet(f"{realistic} test", "realistic", "all realistic options at once (its test split)",
                      realistic_config.seed, ((realistic_config, "test"),))
@@ -231,10 +242,11 @@ def evaluate(
     """One row per (model, set) with the same classes: accuracy and misclassified count, seed and size."""
     rows = []
     for panel_set in sets:
-        users = [model for model in models if _same_classes(model.dataset, panel_set.base)]
+        users = [model for model in models if same_classes(model.dataset, panel_set.base)]
         if not users:
             continue
         spectra, labels = panel_set.generate()
+        ceiling = panel_set.bayes_ceiling()
         for model in users:
             predicted = np.argmax(model.predictor.predict(spectra), axis=1)
             wrong = int(np.sum(predicted != labels))
@@ -250,6 +262,7 @@ def evaluate(
                     "size": int(labels.size),
                     "accuracy": 1.0 - wrong / labels.size,
                     "misclassified": wrong,
+                    "bayes_ceiling": ceiling,
                     "hardware": hardware,
                 }
             )
@@ -269,11 +282,16 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _grid(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[tuple[str, str, str, int | None, int]]]:
-    """Model labels in first-seen order and the sets ``(name, group, description, seed, size)`` in order."""
+#: A set's columns in the table: name, group, description, seed, size, Bayes ceiling.
+SetKey = tuple[str, str, str, "int | None", int, "float | None"]
+
+
+def _grid(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[SetKey]]:
+    """Model labels in first-seen order and the sets (:data:`SetKey`) in first-seen order."""
     models = list(dict.fromkeys(row["model"] for row in rows))
-    sets = list(dict.fromkeys((r["set"], r["group"], r["description"], r["seed"], r["size"]) for r in rows))
-    return models, sets
+    keys = ("set", "group", "description", "seed", "size", "bayes_ceiling")
+    sets = list(dict.fromkeys(tuple(row.get(key) for key in keys) for row in rows))
+    return models, sets  # type: ignore[arg-type]
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], models_note: Mapping[str, str] | None = None) -> str:
@@ -281,20 +299,27 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], models_note: Mapping[str, 
     models, sets = _grid(rows)
     cell = {(r["model"], r["set"]): r for r in rows}
     lines = [
-        "| group | set | seed | spectra | " + " | ".join(models) + " |",
-        "|---|---|---:|---:|" + "---:|" * len(models),
+        "| group | set | seed | spectra | Bayes ceiling | " + " | ".join(models) + " |",
+        "|---|---|---:|---:|---:|" + "---:|" * len(models),
     ]
-    for name, group, _description, seed, size in sets:
+    for name, group, _description, seed, size, ceiling in sets:
         values = []
         for model in models:
             row = cell.get((model, name))
             values.append("–" if row is None else f"{row['accuracy']:.2%} ({row['misclassified']})")
         seed_text = "fixed" if seed is None else str(seed)
-        lines.append(f"| {group} | {name} | {seed_text} | {size} | " + " | ".join(values) + " |")
+        ceiling_text = "–" if ceiling is None else f"{ceiling:.2%}"
+        lines.append(
+            f"| {group} | {name} | {seed_text} | {size} | {ceiling_text} | " + " | ".join(values) + " |"
+        )
     lines.append("")
-    lines.append("Cells: accuracy (misclassified spectra). Sets:")
+    lines.append(
+        "Cells: accuracy (misclassified spectra). Bayes ceiling: the expected accuracy of a classifier that "
+        "knows the training distribution exactly (`zoo.study.ceiling`; not computed for sets with realistic "
+        "options). Sets:"
+    )
     lines.append("")
-    lines.extend(f"- **{name}**: {description}" for name, _g, description, _s, _n in sets)
+    lines.extend(f"- **{key[0]}**: {key[2]}" for key in sets)
     if models_note:
         lines.append("")
         lines.append("Models:")
@@ -309,7 +334,14 @@ def plot_panel(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
 
     models, sets = _grid(rows)
     cell = {(r["model"], r["set"]): r["accuracy"] for r in rows}
-    grid = np.array([[cell.get((m, s[0]), np.nan) for m in models] for s in sets])
+    ceilings = [np.nan if s[5] is None else s[5] for s in sets]
+    grid = np.array(
+        [
+            [ceiling, *(cell.get((m, s[0]), np.nan) for m in models)]
+            for s, ceiling in zip(sets, ceilings, strict=True)
+        ]
+    )
+    models = ["Bayes ceiling", *models]
     figure = new_figure(2.2 + 1.6 * len(models), 0.9 + 0.32 * len(sets))
     axes = figure.add_subplot()
     image = axes.imshow(grid * 100, cmap="viridis", vmin=0, vmax=100, aspect="auto")
@@ -335,5 +367,6 @@ __all__ = [
     "panel_sets",
     "plot_panel",
     "read_rows",
+    "same_classes",
     "write_rows",
 ]

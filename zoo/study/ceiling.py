@@ -1,0 +1,118 @@
+"""How well can any classifier do? The Bayes ceiling of a split under the training distribution.
+
+Train and validation samples of class ``c`` (dataset.md §3) move each peak to a uniform integer in
+``[p - shift, p + shift - 1]``, draw each varied height uniformly in ``[h - v, h + v]`` (heights of 1.0
+stay 1.0 unless ``vary_unit_height``) and one sigma for all classes alike. Given a sample's exact peaks
+(what the rendered spectrum shows at best), class ``c'`` can have produced it when some one-to-one
+assignment of the sample's peaks to ``c'``'s peaks keeps every position and height in range. All such
+classes give the sample the same density per assignment (the ranges have the same widths for every
+class; the boundary keeps peaks away from the ends), so the posterior of ``c'`` is proportional to its
+number of assignments. The Bayes classifier picks the class of the largest posterior (a tie at
+random), and no classifier does better on average.
+
+The ceiling of a split is that classifier's expected accuracy on the split's samples: an upper bound of
+any model's expected accuracy on such data (a model sees the rendered spectrum, which can hide
+overlapping peaks). For the test split it is the expected accuracy of a classifier that knows the
+training distribution exactly and nothing about the test design (ties broken at random).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synthetic_spectra.config import DatasetConfig, get_config
+from synthetic_spectra.generator import sample_parameters
+
+#: Tolerance of the height comparisons (the heights are float64 sums of a uniform draw).
+TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The Bayes ceiling of one split."""
+
+    split: str
+    size: int
+    ceiling: float  # expected accuracy of the Bayes classifier (ties broken at random)
+    ambiguous: int  # samples more than one class could have produced
+    confusable: dict[int, tuple[int, ...]]  # class -> classes that produced some of its ambiguous samples
+
+
+def _assignments(
+    positions: np.ndarray, heights: np.ndarray, base_positions: np.ndarray, base_heights: np.ndarray,
+    config: DatasetConfig,
+) -> int:  # fmt: skip
+    """Number of one-to-one assignments of a sample's peaks to a class's peaks that keep all in range."""
+    shift, variation = config.position_shift, config.height_variation
+    offsets = positions[:, None] - base_positions[None, :]
+    fits = (offsets >= -shift) & (offsets <= max(shift - 1, 0)) if shift else offsets == 0
+    fixed = (base_heights == 1.0) & (not config.vary_unit_height)
+    height_fits = np.where(
+        fixed[None, :],
+        np.abs(heights[:, None] - 1.0) <= TOLERANCE,
+        np.abs(heights[:, None] - base_heights[None, :]) <= variation + TOLERANCE,
+    )
+    unit_observed = np.abs(heights - 1.0) <= TOLERANCE
+    if not config.vary_unit_height:  # an exact 1.0 comes from a fixed peak (a drawn one: probability 0)
+        height_fits &= ~(unit_observed[:, None] & ~fixed[None, :])
+    fits &= height_fits
+    if not fits.any(axis=1).all() or not fits.any(axis=0).all():
+        return 0
+    return _count_matchings(fits)
+
+
+def _count_matchings(fits: np.ndarray) -> int:
+    """Perfect matchings of a square boolean matrix (its permanent), by dynamic programming over subsets."""
+    count = fits.shape[0]
+    ways = np.zeros(1 << count, dtype=object)  # ways[mask]: the first popcount(mask) rows placed on mask
+    ways[0] = 1
+    for mask in range(1 << count):
+        if not ways[mask]:
+            continue
+        row = mask.bit_count()
+        if row == count:
+            continue
+        for column in np.flatnonzero(fits[row]):
+            bit = 1 << int(column)
+            if not mask & bit:
+                ways[mask | bit] += ways[mask]
+    return int(ways[(1 << count) - 1])
+
+
+def split_ceiling(config: str | DatasetConfig, split: str) -> Ceiling:
+    """The Bayes ceiling of ``split`` under ``config``'s training distribution (see the module doc)."""
+    config = get_config(config)
+    samples = sample_parameters(config, split)
+    base = [(np.array(p), np.array(h)) for p, h in zip(config.positions, config.heights, strict=True)]
+    counts = np.array([len(p) for p, _ in base])
+    sorted_base = {c: np.sort(base[c][0]) for c in range(len(base))}
+    shift = config.position_shift
+    scores = np.empty(samples.labels.size)
+    ambiguous, confusable = 0, {}
+    for row, label in enumerate(samples.labels):
+        live = samples.positions[row] >= 0
+        positions, heights = samples.positions[row][live], samples.heights[row][live]
+        observed = np.sort(positions)
+        weights = {}
+        for other in np.flatnonzero(counts == positions.size):
+            # With equal-width position ranges, some assignment fits only if the sorted one does.
+            gap = observed - sorted_base[other]
+            outside = ((gap < -shift) | (gap > shift - 1)) if shift else gap != 0
+            if outside.any():
+                continue
+            found = _assignments(positions, heights, *base[other], config)
+            if found:
+                weights[int(other)] = found
+        best = max(weights.values(), default=0)
+        winners = [c for c, weight in weights.items() if weight == best]
+        scores[row] = 1.0 / len(winners) if int(label) in winners else 0.0
+        if len(weights) > 1:
+            ambiguous += 1
+            others = set(confusable.get(int(label), ())) | (set(weights) - {int(label)})
+            confusable[int(label)] = tuple(sorted(others))
+    return Ceiling(split, int(samples.labels.size), float(scores.mean()), ambiguous, confusable)
+
+
+__all__ = ["Ceiling", "split_ceiling"]
