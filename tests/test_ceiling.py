@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from synthetic_spectra.config import DatasetConfig, TestSpec
+from synthetic_spectra.generator import sample_parameters
+from synthetic_spectra.options import Coupling
 from zoo.study.ceiling import _count_matchings, split_ceiling
 
 
@@ -44,6 +46,16 @@ def test_heights_tell_classes_apart_where_positions_cannot():
     )
     # Heights 0.45-0.55 against 0.53-0.63: 0.02 of 0.1 shared, so 0.8 + 0.2 / 2 = 0.9.
     assert split_ceiling(config, "train").ceiling == pytest.approx(0.9, abs=0.015)
+
+
+def test_samples_are_judged_as_rendered_under_the_training_distribution():
+    training = single_peaks(300, 700)
+    moved = dataclasses.replace(training, coupling=Coupling(shift=100))  # beyond training's +-50
+    np.testing.assert_array_equal(
+        sample_parameters(moved, "test").positions, sample_parameters(training, "test").positions + 100
+    )
+    assert split_ceiling(training, "test").ceiling == 1.0
+    assert split_ceiling(moved, "test", training).ceiling == 0.0  # no class of training can produce them
 
 
 def test_matchings_are_the_permanent():

@@ -99,7 +99,9 @@ def test_evaluate_scores_each_model_on_each_set_of_its_classes(export, sets):
     wrong = int(np.sum(np.argmax(model.predictor.predict(spectra), axis=1) != labels))
     assert rows[1]["misclassified"] == wrong and rows[1]["accuracy"] == pytest.approx(1 - wrong / labels.size)
     assert rows[1]["size"] == labels.size and rows[1]["trained_on"] == "mini"
-    assert rows[0]["bayes_ceiling"] == pytest.approx(1.0) and rows[1]["bayes_ceiling"] is None
+    assert rows[0]["bayes_ceiling"] == pytest.approx(1.0)  # mini's test shifts stay inside training's
+    assert rows[1]["bayes_ceiling"] < 0.5  # shifted by 40 where training moves peaks by 10 at most
+    assert sets["gaussian snr 100"].bayes_ceiling() is None  # noise: not bounded by the peaks alone
     other = panel.panel_sets("challenge")[:1]  # other classes: not evaluated
     assert panel.evaluate([model], other) == []
 

@@ -509,26 +509,40 @@ class SampleParameters(NamedTuple):
     labels: np.ndarray  # int64 [n]
     positions: np.ndarray  # int64 [n, k], padded with -1
     heights: np.ndarray  # float64 [n, k], padded with 0
-    sigmas: np.ndarray  # float64 [n]
+    sigmas: np.ndarray  # float64 [n], or [n, k] with correlated broadening
 
 
 def sample_parameters(config: ConfigLike, split: str) -> SampleParameters:
-    """Peak positions, heights and widths of one split's samples, as drawn for :func:`generate`.
+    """Peak positions, heights and widths of one split's samples, as :func:`generate` renders them.
 
-    These are the study's variations only (dataset.md §3/§4): the realistic options, drawn while
-    rendering, are not part of them. A mixture config raises ValueError.
+    The study's variations (dataset.md §3/§4) and the coupled ones (``coupling``: shift, strain,
+    broadening, height offset; drawn from the same streams as when rendering); the other realistic
+    options act on the rendered spectra and are not part of them. Widths are ``[n]``, or ``[n, k]``
+    with correlated broadening. A mixture config raises ValueError.
     """
-    chunks = list(_chunks(_single_label(config), split))
-    width = max(chunk.positions.shape[1] for chunk in chunks)
+    config = _single_label(config)
+    parts = []
+    for chunk in _chunks(config, split):
+        for low, high in chunk.class_runs():
+            part = chunk.rows(low, high)
+            positions, heights, sigmas = part.positions, part.heights, part.sigmas
+            if not config.coupling.is_default:
+                rngs = realistic.streams(config.seed, realistic.CLASS_STREAM, split, int(part.labels[0]))
+                positions, heights, sigmas = realistic.couple(
+                    config.coupling, rngs.coupling, positions, heights, sigmas, config.datapoints
+                )
+            parts.append((part.labels, positions, heights, sigmas))
+    width = max(positions.shape[1] for _, positions, _, _ in parts)
 
     def padded(array: np.ndarray, fill: float) -> np.ndarray:
         return np.pad(array, ((0, 0), (0, width - array.shape[1])), constant_values=fill)
 
+    per_peak_widths = any(sigmas.ndim == 2 for *_, sigmas in parts)
     return SampleParameters(
-        np.concatenate([chunk.labels for chunk in chunks]),
-        np.concatenate([padded(chunk.positions, -1) for chunk in chunks]),
-        np.concatenate([padded(chunk.heights, 0.0) for chunk in chunks]),
-        np.concatenate([chunk.sigmas for chunk in chunks]),
+        np.concatenate([labels for labels, *_ in parts]),
+        np.concatenate([padded(positions, -1) for _, positions, _, _ in parts]),
+        np.concatenate([padded(heights, 0.0) for _, _, heights, _ in parts]),
+        np.concatenate([padded(sigmas, 0.0) if per_peak_widths else sigmas for *_, sigmas in parts]),
     )
 
 

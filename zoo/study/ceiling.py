@@ -81,10 +81,16 @@ def _count_matchings(fits: np.ndarray) -> int:
     return int(ways[(1 << count) - 1])
 
 
-def split_ceiling(config: str | DatasetConfig, split: str) -> Ceiling:
-    """The Bayes ceiling of ``split`` under ``config``'s training distribution (see the module doc)."""
-    config = get_config(config)
-    samples = sample_parameters(config, split)
+def split_ceiling(
+    config: str | DatasetConfig, split: str, training: str | DatasetConfig | None = None
+) -> Ceiling:
+    """The Bayes ceiling of ``config``'s ``split`` under ``training``'s distribution (default: ``config``'s).
+
+    ``config`` and ``training`` must have the same classes; the split's samples are taken as rendered
+    (coupled variations included, see :func:`synthetic_spectra.generator.sample_parameters`).
+    """
+    samples = sample_parameters(get_config(config), split)
+    config = get_config(config if training is None else training)
     base = [(np.array(p), np.array(h)) for p, h in zip(config.positions, config.heights, strict=True)]
     counts = np.array([len(p) for p, _ in base])
     sorted_base = {c: np.sort(base[c][0]) for c in range(len(base))}

@@ -70,6 +70,7 @@ class PanelSet:
     description: str
     seed: int | None  # seed of the set's random draws; None: no random numbers (a fixed design)
     parts: tuple[tuple[DatasetConfig, str], ...]
+    training: DatasetConfig | None = None  # the training distribution of the ceiling (default: the base)
 
     @property
     def base(self) -> DatasetConfig:
@@ -82,13 +83,15 @@ class PanelSet:
         return sum(config.split_size(split) for config, split in self.parts)
 
     def bayes_ceiling(self) -> float | None:
-        """The Bayes classifier's expected accuracy (:mod:`zoo.study.ceiling`) under the training
-        distribution of the set's classes; None for sets with realistic options (not computed)."""
-        if any(config.realistic for config, _ in self.parts):
+        """The Bayes classifier's expected accuracy on the set under ``training``'s distribution
+        (:mod:`zoo.study.ceiling`); None for sets whose spectra carry noise, a background or another
+        peak shape (the peak parameters alone do not bound those)."""
+        rendered_only = ("noise", "background", "peak_shape")
+        if any(not getattr(config, name).is_default for config, _ in self.parts for name in rendered_only):
             return None
         from zoo.study.ceiling import split_ceiling
 
-        ceilings = [split_ceiling(config, split) for config, split in self.parts]
+        ceilings = [split_ceiling(config, split, self.training or self.base) for config, split in self.parts]
         return sum(c.ceiling * c.size for c in ceilings) / sum(c.size for c in ceilings)
 
     def generate(self) -> tuple[np.ndarray, np.ndarray]:
@@ -194,6 +197,7 @@ def panel_sets(dataset: str | DatasetConfig) -> list[PanelSet]:
             PanelSet(f"shift +-{points}", "shift",
                      f"the test split shifted by -{points} and +{points} points", None, parts)
         )  # fmt: skip
+    sets = [dataclasses.replace(panel_set, training=config) for panel_set in sets]
     realistic = f"{name}_realistic"
     try:
         realistic_config = get_config(realistic)
