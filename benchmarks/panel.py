@@ -59,17 +59,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sets", default="", help="only sets whose name contains this text")
     parser.add_argument("--dataset", default="challenge", help="the panel's classes (default challenge)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing panel in OUT")
-    parser.add_argument("--list", action="store_true", help="print the sets and exit")
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the sets with their Bayes ceilings and nearest-template accuracies and exit",
+    )
     args = parser.parse_args(argv)
 
     from zoo.study.panel import FIGURE_FILE, ROWS_FILE, TABLE_FILE, panel_sets, same_classes
 
     try:
         if args.list:
+            columns = ("group", "set", "size", "seed", "ceiling", "nearest")
+            print("{:12s} {:28s} {:>6s}  {:9s} {:>8s} {:>8s} description".format(*columns))
             for panel_set in panel_sets(args.dataset):
                 seed = "fixed" if panel_set.seed is None else f"seed {panel_set.seed}"
+                ceiling, nearest = panel_set.bayes_ceiling(), panel_set.nearest_template()
+                ceiling_text = "–" if ceiling is None else f"{ceiling:.2%}"
+                nearest_text = "–" if nearest is None else f"{nearest:.2%}"
                 line = f"{panel_set.group:12s} {panel_set.name:28s} {panel_set.size:6d}  {seed:9s}"
-                print(line, panel_set.description)
+                print(line, f"{ceiling_text:>8s} {nearest_text:>8s}", panel_set.description, flush=True)
             return 0
         out: Path = args.out
         targets = [out / name for name in (ROWS_FILE, TABLE_FILE, FIGURE_FILE)]

@@ -11,7 +11,7 @@ import pytest
 from synthetic_spectra.config import DatasetConfig, TestSpec
 from synthetic_spectra.generator import sample_parameters
 from synthetic_spectra.options import Coupling
-from zoo.study.ceiling import _count_matchings, split_ceiling
+from zoo.study.ceiling import _count_matchings, nearest_template_accuracy, split_ceiling
 
 
 def single_peaks(first: int, second: int, **changes: object) -> DatasetConfig:
@@ -56,6 +56,14 @@ def test_samples_are_judged_as_rendered_under_the_training_distribution():
     )
     assert split_ceiling(training, "test").ceiling == 1.0
     assert split_ceiling(moved, "test", training).ceiling == 0.0  # no class of training can produce them
+
+
+def test_the_nearest_template_breaks_the_ties_the_ceiling_cannot():
+    config = single_peaks(500, 530)
+    # Test spectra at 470, 500, 530 (class 0) and 500, 530, 560 (class 1): the nearest template is right
+    # for 470, 560 and the two unshifted ones; 530 (class 0) and 500 (class 1) are nearer the other.
+    assert nearest_template_accuracy(config, "test") == pytest.approx(4 / 6)
+    assert nearest_template_accuracy(single_peaks(300, 700), "train") == 1.0
 
 
 def test_matchings_are_the_permanent():

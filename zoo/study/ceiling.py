@@ -121,4 +121,32 @@ def split_ceiling(
     return Ceiling(split, int(samples.labels.size), float(scores.mean()), ambiguous, confusable)
 
 
-__all__ = ["Ceiling", "split_ceiling"]
+def nearest_template_accuracy(
+    config: str | DatasetConfig, split: str, training: str | DatasetConfig | None = None
+) -> float:
+    """Accuracy of the nearest-template rule on a split's exact peaks, a reference for the ceiling.
+
+    Each sample goes to the class (with as many peaks) whose sorted peak positions and heights are
+    nearest: ``sum |position offset| / shift + sum |height difference| / variation`` with ``training``'s
+    ranges. It is how a model that prefers the closer class breaks the ties the Bayes classifier
+    cannot; above the ceiling on a split, it shows that split rewards such a preference.
+    """
+    samples = sample_parameters(get_config(config), split)
+    config = get_config(config if training is None else training)
+    shift, variation = max(config.position_shift, 1), max(config.height_variation, TOLERANCE)
+    templates = [(np.array(p), np.array(h)) for p, h in zip(config.positions, config.heights, strict=True)]
+    right = 0
+    for label, positions, heights in zip(samples.labels, samples.positions, samples.heights, strict=True):
+        live = positions >= 0
+        order = np.argsort(positions[live])
+        observed, observed_heights = positions[live][order], heights[live][order]
+        distances = {
+            c: np.abs(observed - p).sum() / shift + np.abs(observed_heights - h).sum() / variation
+            for c, (p, h) in enumerate(templates)
+            if len(p) == observed.size
+        }
+        right += min(distances, key=distances.__getitem__) == label
+    return right / samples.labels.size
+
+
+__all__ = ["Ceiling", "nearest_template_accuracy", "split_ceiling"]

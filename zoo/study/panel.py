@@ -86,13 +86,27 @@ class PanelSet:
         """The Bayes classifier's expected accuracy on the set under ``training``'s distribution
         (:mod:`zoo.study.ceiling`); None for sets whose spectra carry noise, a background or another
         peak shape (the peak parameters alone do not bound those)."""
-        rendered_only = ("noise", "background", "peak_shape")
-        if any(not getattr(config, name).is_default for config, _ in self.parts for name in rendered_only):
+        if not self.bayes_ceiling_applies():
             return None
         from zoo.study.ceiling import split_ceiling
 
         ceilings = [split_ceiling(config, split, self.training or self.base) for config, split in self.parts]
         return sum(c.ceiling * c.size for c in ceilings) / sum(c.size for c in ceilings)
+
+    def nearest_template(self) -> float | None:
+        """The nearest-template rule's accuracy on the set's exact peaks (None where the ceiling is)."""
+        if self.bayes_ceiling_applies():
+            from zoo.study.ceiling import nearest_template_accuracy
+
+            results = [(nearest_template_accuracy(c, split, self.training or self.base), c.split_size(split))
+                       for c, split in self.parts]  # fmt: skip
+            return sum(a * n for a, n in results) / sum(n for _, n in results)
+        return None
+
+    def bayes_ceiling_applies(self) -> bool:
+        """Whether the peaks bound the set (no noise, background or other peak shape on the spectra)."""
+        rendered_only = ("noise", "background", "peak_shape")
+        return all(getattr(config, name).is_default for config, _ in self.parts for name in rendered_only)
 
     def generate(self) -> tuple[np.ndarray, np.ndarray]:
         """``(spectra [n, datapoints], labels [n])`` of the whole set."""
