@@ -24,6 +24,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from synthetic_spectra.augment import Augmentation, parse_augmentation
 from synthetic_spectra.classes import draw_class_table
 from synthetic_spectra.config import (
     BUILTIN_CONFIGS,
@@ -39,6 +40,7 @@ from synthetic_spectra.config import (
 from synthetic_spectra.generator import (
     MixtureSplit,
     generate,
+    generate_augmented,
     generate_mixtures,
     iter_class_batches,
     iter_mixture_batches,
@@ -49,6 +51,7 @@ from synthetic_spectra.normalize import normalize_max
 __all__ = [
     "BUILTIN_CONFIGS",
     "SPLITS",
+    "Augmentation",
     "DatasetConfig",
     "MixtureSplit",
     "TestOverride",
@@ -58,6 +61,7 @@ __all__ = [
     "class_table",
     "draw_class_table",
     "generate",
+    "generate_augmented",
     "generate_mixtures",
     "get_config",
     "input_pipeline",
@@ -65,6 +69,7 @@ __all__ = [
     "iter_mixture_batches",
     "load_config",
     "normalize_max",
+    "parse_augmentation",
     "render",
 ]
 

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from synthetic_spectra.augment import Augmentation
 from synthetic_spectra.config import DatasetConfig, canonical_split, get_config
 
 
@@ -54,9 +55,6 @@ def prepare(
             spectrum = _normalize_max(spectrum, features["index"])
         return spectrum[:, tf.newaxis], features["label"]
 
-    def to_one_hot(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return x, tf.one_hot(y, num_classes, dtype=tf.float32)
-
     examples = dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache:
         examples = examples.cache()
@@ -69,6 +67,15 @@ def prepare(
         batches = examples.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True).batch(batch_size)
     else:
         batches = _epoch_keyed_batches(examples, batch_size, shuffle_seed, initial_epoch, epochs)
+    return _finish(batches, num_classes, one_hot)
+
+
+def _finish(batches: tf.data.Dataset, num_classes: int, one_hot: bool) -> tf.data.Dataset:
+    """One-hot labels (optional), sharding by example, prefetch."""
+
+    def to_one_hot(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return x, tf.one_hot(y, num_classes, dtype=tf.float32)
+
     if one_hot:
         batches = batches.map(to_one_hot, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
@@ -90,9 +97,7 @@ def _epoch_keyed_batches(
     size = int(tf.shape(labels)[0])
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
-        keys = tf.random.stateless_uniform([size], seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        order = tf.argsort(keys)
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return tf.data.Dataset.from_tensor_slices(_epoch_order(size, seed, epoch)).batch(batch_size)
 
     def gather(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.gather(spectra, rows), tf.gather(labels, rows)
@@ -102,6 +107,65 @@ def _epoch_keyed_batches(
         .flat_map(epoch_batches)
         .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     )
+
+
+def _epoch_order(size: int, seed: int | None, epoch: tf.Tensor) -> tf.Tensor:
+    """Epoch ``epoch``'s order of ``size`` rows: a stateless permutation keyed on ``(seed, epoch)``."""
+    if seed is None:
+        return tf.range(size)
+    keys = tf.random.stateless_uniform([size], seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+    return tf.argsort(keys)
+
+
+def augmented_batches(
+    config: DatasetConfig,
+    augment: Augmentation,
+    augment_seed: int,
+    *,
+    batch_size: int,
+    shuffle_seed: int | None,
+    normalize: bool,
+    epochs: int,
+    initial_epoch: int = 0,
+) -> tf.data.Dataset:
+    """Batches of ``(spectrum[datapoints, 1], label)`` of the training split, re-rendered every epoch.
+
+    Epoch ``e`` holds :func:`~synthetic_spectra.generator.generate_augmented` ``(config, "train",
+    augment, augment_seed, e)``, max-normalised in float32 (as :func:`prepare` does), in the order of
+    :func:`prepare`'s epoch-keyed layout: epochs ``initial_epoch … epochs-1`` back to back, each a
+    function of the seeds and its number, so a resumed run sees the batches of the uninterrupted one.
+    The next epoch renders while the current one is consumed.
+    """
+    from synthetic_spectra.generator import check_augmentation, generate_augmented
+
+    check_augmentation(config, augment, augment_seed)
+    if batch_size <= 0:
+        raise ValueError(f"batch_size: must be positive, got {batch_size}")
+    if not 0 <= initial_epoch < epochs:
+        raise ValueError(f"initial_epoch: must be in [0, epochs={epochs}), got {initial_epoch}")
+    size, datapoints = config.split_size("train"), config.datapoints
+    labels = tf.constant(np.repeat(np.arange(config.num_classes), config.samples_per_class("train")))
+
+    def render(epoch: np.int64) -> np.ndarray:
+        spectra, _ = generate_augmented(config, "train", augment, augment_seed, int(epoch), dtype=np.float32)
+        if normalize:
+            maxima = spectra.max(axis=1, keepdims=True)
+            if not np.all(maxima > 0):
+                row = int(np.argmin(maxima))
+                raise ValueError(f"max normalisation needs a positive maximum; row {row} has none")
+            spectra /= maxima
+        return spectra[:, :, np.newaxis]
+
+    def epoch_spectra(epoch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        spectra = tf.numpy_function(render, [epoch], tf.float32, stateful=False)
+        return tf.ensure_shape(spectra, [size, datapoints, 1]), epoch
+
+    def epoch_batches(spectra: tf.Tensor, epoch: tf.Tensor) -> tf.data.Dataset:
+        rows = tf.data.Dataset.from_tensor_slices(_epoch_order(size, shuffle_seed, epoch)).batch(batch_size)
+        return rows.map(lambda batch: (tf.gather(spectra, batch), tf.gather(labels, batch)))
+
+    epochs_rendered = tf.data.Dataset.range(initial_epoch, epochs).map(epoch_spectra).prefetch(1)
+    return epochs_rendered.flat_map(epoch_batches)
 
 
 def from_arrays(spectra: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
@@ -145,6 +209,8 @@ def input_pipeline(
     cache: bool = True,
     epochs: int | None = None,
     initial_epoch: int = 0,
+    augment: Augmentation | None = None,
+    augment_seed: int = 0,
 ) -> tf.data.Dataset:
     """Batches of ``(spectrum[datapoints, 1], label)`` for one split of a dataset config.
 
@@ -161,8 +227,22 @@ def input_pipeline(
         cache: cache the normalised examples in memory after the first epoch.
         epochs, initial_epoch: with ``shuffle_seed``, lay out epochs ``initial_epoch … epochs-1`` with
             per-epoch seeds (resumable training; see :func:`prepare`).
+        augment, augment_seed: training-time augmentation (:mod:`synthetic_spectra.augment`), train
+            split of a single-label config only, ``epochs`` required: every epoch re-renders the
+            published samples with the augmentation's options drawn for ``(augment_seed, epoch)``
+            (:func:`augmented_batches`; the spectra come from the generator, not TFDS, and are not cached).
     """
     dataset_config = get_config(config)
+    if augment is not None:
+        if canonical_split(split) != "train":
+            raise ValueError(f"augment: only for the train split, got split {split!r}")
+        if epochs is None:
+            raise ValueError("epochs: needed with augment (each epoch is rendered for its number)")
+        batches = augmented_batches(
+            dataset_config, augment, augment_seed, batch_size=batch_size, shuffle_seed=shuffle_seed,
+            normalize=normalize, epochs=epochs, initial_epoch=initial_epoch,
+        )  # fmt: skip
+        return _finish(batches, dataset_config.num_classes, one_hot)
     if source == "tfds":
         examples = load_split(config, split, data_dir=data_dir)
     elif source == "generator":

@@ -40,6 +40,8 @@ CLASS_STREAM = 1
 MIXTURE_STREAM = 2
 #: Mixture spectra drawn and rendered together (part of the definition of a mixture dataset).
 MIXTURE_BLOCK = 128
+#: First key of the streams of training-time augmentation (one block per class and epoch).
+AUGMENT_STREAM = 3
 
 
 class Streams(NamedTuple):
@@ -56,13 +58,14 @@ class Streams(NamedTuple):
     variation: np.random.Generator
 
 
-def streams(seed: int, kind: int, split: str, block: int) -> Streams:
-    """The generators of one block of ``split``.
+def streams(seed: int, kind: int, split: str, block: int, epoch: int | None = None) -> Streams:
+    """The generators of one block of ``split`` (of one ``epoch`` for :data:`AUGMENT_STREAM`).
 
     Field ``i`` of :class:`Streams` is ``default_rng(SeedSequence(seed, spawn_key=(kind, s, block, i)))``
-    with ``s`` the split's index in ``train, validation, test``.
+    with ``s`` the split's index in ``train, validation, test``; with an ``epoch`` the key is
+    ``(kind, s, block, epoch, i)``.
     """
-    key = (kind, SPLITS.index(canonical_split(split)), block)
+    key = (kind, SPLITS.index(canonical_split(split)), block, *(() if epoch is None else (epoch,)))
     return Streams(
         *(
             np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(*key, option)))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
+
+if TYPE_CHECKING:
+    from synthetic_spectra.augment import Augmentation
 
 
 def register(subparsers: Any) -> None:
@@ -47,6 +50,12 @@ def register(subparsers: Any) -> None:
         help="comma-separated dataset configs (same classes and length) whose test splits every trained "
         "model is also evaluated on, e.g. challenge_realistic (robustness)",
     )
+    parser.add_argument(
+        "--augment",
+        metavar="NAME|JSON|FILE",
+        help="training-time augmentation, re-drawn every epoch: a preset (noise, background, shape, shift, "
+        "realistic, all), a JSON object of realistic sections or a .json file; recorded in each row",
+    )
     parser.add_argument("--quiet", action="store_true", help="one line per run instead of one per epoch")
     parser.set_defaults(handler=run)
 
@@ -64,6 +73,19 @@ def read_hparams(path: str) -> dict[str, Any]:
     if not isinstance(toggles, dict):
         raise UserError(f"--hparams: {path} must hold a JSON object of toggles")
     return toggles
+
+
+def read_augment(text: str) -> Augmentation:
+    """The ``--augment`` value (a preset, inline JSON or a .json file); UserError naming what is wrong."""
+    from synthetic_spectra.augment import parse_augmentation
+
+    try:
+        return parse_augmentation(text)
+    except ValueError as exc:  # "augment.noise.snr: ..." -> "--augment: noise.snr: ..."
+        message = str(exc)
+        if message.startswith("augment"):
+            message = message.removeprefix("augment").lstrip(".:").lstrip()
+        raise UserError(f"--augment: {message}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,9 +110,10 @@ def run(args: argparse.Namespace) -> int:
         es_patience=args.es_patience,
     )
     hparams = read_hparams(args.hparams) if args.hparams else None
+    augment = read_augment(args.augment) if args.augment is not None else None
     specs = plan_runs(
         config, models, activations, parse_seeds(args.seeds), hparams=hparams,
-        variant_suffix="-tuned" if hparams else "",
+        variant_suffix="-tuned" if hparams else "", augment=augment,
     )  # fmt: skip
     out = pathlib.Path(args.out or f"benchmarks/results/{config.name}")
     saved_models = None if args.no_export else pathlib.Path(args.saved_models or out / "saved_models")

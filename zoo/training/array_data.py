@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -14,6 +15,7 @@ class ShuffledArrayBatches(keras.utils.PyDataset):
 
     The order of an epoch depends only on the seed and the epoch number, so a run resumed at epoch
     ``initial_epoch`` sees the batches the uninterrupted run saw. Without a seed the order is fixed.
+    With ``render``, epoch ``e``'s inputs are ``render(e)`` (an augmented epoch) instead of ``x``.
     """
 
     def __init__(
@@ -24,14 +26,21 @@ class ShuffledArrayBatches(keras.utils.PyDataset):
         *,
         seed: int | None = None,
         initial_epoch: int = 0,
+        render: Callable[[int], np.ndarray] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if len(x) != len(y):
             raise ValueError(f"x/y: different lengths {len(x)} and {len(y)}")
         self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.render = render
         self.epoch = initial_epoch
+        self._start_epoch()
+
+    def _start_epoch(self) -> None:
         self._order = self._permutation()
+        if self.render is not None:
+            self.x = self.render(self.epoch)
 
     def _permutation(self) -> np.ndarray:
         if self.seed is None:
@@ -47,4 +56,4 @@ class ShuffledArrayBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
-        self._order = self._permutation()
+        self._start_epoch()

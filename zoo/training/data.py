@@ -8,12 +8,14 @@ arrays through :class:`zoo.training.array_data.ShuffledArrayBatches`, without im
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from synthetic_spectra.augment import Augmentation
 from synthetic_spectra.config import DatasetConfig
 from zoo.errors import UserError
 from zoo.training.environment import backend
@@ -43,9 +45,19 @@ def _numpy_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: i
 
 
 def load_data(
-    config: DatasetConfig, protocol: Protocol, seed: int, initial_epoch: int, *, data_dir: str | None = None
+    config: DatasetConfig,
+    protocol: Protocol,
+    seed: int,
+    initial_epoch: int,
+    *,
+    data_dir: str | None = None,
+    augment: Augmentation | None = None,
 ) -> RunData:
-    """Train (seeded, per-epoch shuffles from ``initial_epoch`` on), validation and test inputs."""
+    """Train (seeded, per-epoch shuffles from ``initial_epoch`` on), validation and test inputs.
+
+    With ``augment`` every training epoch is rendered anew with it (:mod:`synthetic_spectra.augment`),
+    its draws seeded by ``seed`` and the epoch; validation and test stay the published splits.
+    """
     dataset_config = config
     n_train = dataset_config.split_size("train")
     steps = math.ceil(n_train / protocol.batch_size)
@@ -56,12 +68,16 @@ def load_data(
         def split(name: str, **kwargs: Any) -> Any:
             return input_pipeline(config, name, protocol.batch_size, data_dir=data_dir, **kwargs)
 
-        train = split("train", shuffle_seed=seed, epochs=protocol.max_epochs, initial_epoch=initial_epoch)
+        train = split(
+            "train", shuffle_seed=seed, epochs=protocol.max_epochs, initial_epoch=initial_epoch,
+            augment=augment, augment_seed=seed,
+        )  # fmt: skip
         validation = split("validation")
     else:
+        augmented = functools.partial(_augmented_arrays, dataset_config, augment, seed)
         train = _numpy_batches(
             *_normalized_arrays(dataset_config, "train"), num_classes, protocol.batch_size,
-            seed=seed, initial_epoch=initial_epoch,
+            seed=seed, initial_epoch=initial_epoch, render=None if augment is None else augmented,
         )  # fmt: skip
         validation = _numpy_batches(
             *_normalized_arrays(dataset_config, "validation"), num_classes, protocol.batch_size
@@ -86,6 +102,14 @@ def _normalized_arrays(dataset_config: Any, split: str) -> tuple[np.ndarray, np.
 
     x, y = generate(dataset_config, split)
     return normalize_max(x)[..., np.newaxis], y
+
+
+def _augmented_arrays(config: DatasetConfig, augment: Augmentation, seed: int, epoch: int) -> np.ndarray:
+    """One augmented training epoch, max-normalised, shaped ``(n, datapoints, 1)``."""
+    from synthetic_spectra.generator import generate_augmented
+    from synthetic_spectra.normalize import normalize_max
+
+    return normalize_max(generate_augmented(config, "train", augment, seed, epoch)[0])[..., np.newaxis]
 
 
 def load_test(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from synthetic_spectra.augment import Augmentation
 from synthetic_spectra.config import DatasetConfig, get_config
 from zoo.models.registry import TOGGLES, ModelInfo, get_model_info, resolve_config
 
@@ -42,15 +43,31 @@ class Protocol:
             raise ValueError(f"es_min_delta: must be >= 0, got {self.es_min_delta!r}")
 
 
+def augment_tag(augment: Augmentation) -> str:
+    """The variant suffix of runs trained with ``augment``: ``-aug-<name>`` (e.g. ``-aug-noise``)."""
+    return f"-aug-{augment.name}"
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
-    """One training run: which data (a resolved config), which model with which toggles, which seed."""
+    """One training run: which data (a resolved config), which model with which toggles, which seed.
+
+    With a training-time ``augment`` the variant ends in :func:`augment_tag` (as :func:`plan_runs` makes
+    it), so augmented runs get run ids, backups and exports of their own.
+    """
 
     config: DatasetConfig
     model: str
     seed: int
     variant: str
     toggles: tuple[tuple[str, Any], ...] = ()
+    augment: Augmentation | None = None
+
+    def __post_init__(self) -> None:
+        if self.augment is not None and not self.variant.endswith(augment_tag(self.augment)):
+            raise ValueError(
+                f"variant: must end in {augment_tag(self.augment)!r} with augment, got {self.variant!r}"
+            )
 
     @property
     def dataset(self) -> str:
@@ -96,6 +113,7 @@ def plan_runs(
     *,
     hparams: Mapping[str, Any] | None = None,
     variant_suffix: str = "",
+    augment: Augmentation | None = None,
 ) -> list[RunSpec]:
     """Every (model, FC activation, seed) combination as a :class:`RunSpec`.
 
@@ -106,8 +124,14 @@ def plan_runs(
     ``hparams`` (e.g. a tuner's best toggles, or a model's own options such as PRNet's ``smooth``) are
     applied to every run; each must be a toggle or an option of every planned model. Every run's build
     arguments are validated here (values, Keras activation names), so a bad one fails before any output.
+    ``augment`` trains every run with that training-time augmentation (variants end in :func:`augment_tag`).
     """
     config = get_config(dataset)
+    if augment is not None:
+        from synthetic_spectra.generator import check_augmentation
+
+        check_augmentation(config, augment, 0)
+        variant_suffix += augment_tag(augment)
     extra = dict(hparams or {})
     activations = list(dict.fromkeys(None if a in (None, "default") else a for a in fc_activations))
     specs: list[RunSpec] = []
@@ -129,7 +153,7 @@ def plan_runs(
             _check_build(config, info, toggles)
             variant = (toggles["fc_activation"] or "default") + variant_suffix
             items = tuple(sorted((k, _jsonable(v)) for k, v in toggles.items()))
-            specs.extend(RunSpec(config, model, int(seed), variant, items) for seed in seeds)
+            specs.extend(RunSpec(config, model, int(seed), variant, items, augment) for seed in seeds)
     return specs
 
 

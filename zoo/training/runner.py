@@ -94,7 +94,7 @@ def train_run(
     ``False``)
     change how fast the run trains, not the model or the protocol; the best weights are evaluated and
     exported in float32 whatever the training precision. A resumed run must use the settings it started
-    with.
+    with, its training-time augmentation (``spec.augment``, recorded in the row) included.
     """
     import keras
 
@@ -107,7 +107,8 @@ def train_run(
     if not chief:  # workers write their own logs and backups, apart from the chief's
         run_dir = run_dir / f"worker-{json.loads(os.environ['TF_CONFIG'])['task']['index']}"
     precision = resolve_precision(precision, accelerator=bool(accelerators()))
-    settings = {"precision": precision, "jit_compile": jit_compile}
+    augment = spec.augment.to_dict() if spec.augment is not None else None
+    settings = {"precision": precision, "jit_compile": jit_compile, "augment": augment}
     _check_settings(run_dir, settings, spec)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / SETTINGS_FILE).write_text(json.dumps(settings))
@@ -115,7 +116,9 @@ def train_run(
     if initial_epoch:
         print(f"[{spec.run_id}] resuming at epoch {initial_epoch + 1}", flush=True)
 
-    data = load_data(dataset_config, protocol, spec.seed, initial_epoch, data_dir=data_dir)
+    data = load_data(
+        dataset_config, protocol, spec.seed, initial_epoch, data_dir=data_dir, augment=spec.augment
+    )
     set_seed(spec.seed)
     with strategy.scope() if strategy is not None else contextlib.nullcontext(), dtype_policy(precision):
         model = build(spec.model, data.num_classes, data.datapoints, compile=False, **spec.build_kwargs)
@@ -161,6 +164,7 @@ def train_run(
         "model": spec.model,
         "variant": spec.variant,
         "toggles": dict(spec.toggles),
+        "augment": augment,
         "seed": spec.seed,
         "max_epochs": protocol.max_epochs,
         "epochs_run": epochs_run,
