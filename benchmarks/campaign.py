@@ -20,6 +20,9 @@ Group 6, run after group 1 by default: PRNet (this project's model) on challenge
 converged PRNet exists for the presets (issue #19; ~15 min, cheaper than any group-2 run).
 Group 8 (issue #15's generalisation panel): PRNet with its robust option, seed 0, trained on
 challenge_realistic (rows in `challenge_realistic_converged/`, cross-tested on challenge) and on challenge.
+Groups 9 and 10 (issue #15): trained on challenge with the training-time augmentation `all` (noise,
+backgrounds, pseudo-Voigt shapes, whole-pattern shifts drawn per epoch): PRNet and robust PRNet (9, cheap),
+CNN6 ReLU (10), seed 0, for the generalisation panel.
 Group 0 verifies mixed precision: campaign runs trained again in the *other* precision than their row
 (vgg relu seed 0: its row is float32, the twin mixed_bfloat16; cnn6 relu seed 0: its row is
 mixed_bfloat16, the twin float32), into `benchmarks/results/precision_check/<dataset>/`. CNN6's twin was
@@ -29,7 +32,8 @@ Kill it at any time and rerun the same command: finished runs are skipped, the i
 at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
 done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
 
-Usage:  python benchmarks/campaign.py [--groups 0,1,6,8,2,7,3,4,5] [--precision float32|mixed_bfloat16|auto]
+Usage:  python benchmarks/campaign.py [--groups 0,1,6,8,9,2,7,10,3,4,5]
+                                      [--precision float32|mixed_bfloat16|auto]
                                       [--jit-compile auto|on|off] [--list]
 """
 
@@ -39,12 +43,13 @@ import argparse
 import pathlib
 from collections.abc import Sequence
 
+from synthetic_spectra.augment import parse_augmentation
 from synthetic_spectra.config import get_config
 from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
 from zoo.models.prnet import ROBUST_OPTION
 from zoo.training.precision import PRECISIONS, resolve_precision
-from zoo.training.protocol import Protocol, RunSpec, plan_runs
+from zoo.training.protocol import Protocol, RunSpec, augment_tag, plan_runs
 from zoo.training.results import RESULTS_FILE, read_results
 from zoo.training.runner import run_benchmark
 
@@ -55,12 +60,14 @@ CROSS_TESTS = {"challenge": ("challenge_realistic",), "challenge_realistic": ("c
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 #: Group 0 (the mixed-precision check): its folder under the results root.
 PRECISION_CHECK_FOLDER = "precision_check"
+#: The training-time augmentation of groups 9 and 10 (issue #15): noise, background, peak shape and shift.
+AUGMENTATION = "all"
 #: A precision check trains in the other precision than its campaign row.
 OTHER_PRECISION = {"float32": "mixed_bfloat16", "mixed_bfloat16": "float32"}
 
 
 def campaign_groups() -> dict[int, list[RunSpec]]:
-    """The campaign's runs by group (0–8), each group in training order."""
+    """The campaign's runs by group (0–10), each group in training order."""
     relu, linear, published = ("relu",), ("linear",), ("default",)
     return {
         0: plan_runs("challenge", ("vgg", "cnn6"), relu),
@@ -93,13 +100,24 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
         6: plan_runs("challenge", ("prnet",), published),
         7: plan_runs("challenge", ("oviedo", "park", "mozaffari", "vecsei", "bhattacharya"), published),
         8: [robust_prnet(dataset) for dataset in ("challenge_realistic", "challenge")],
+        9: [
+            *plan_runs("challenge", ("prnet",), published, augment=parse_augmentation(AUGMENTATION)),
+            robust_prnet("challenge", augment=AUGMENTATION),
+        ],
+        10: plan_runs("challenge", ("cnn6",), relu, augment=parse_augmentation(AUGMENTATION)),
     }
 
 
-def robust_prnet(dataset: str, seed: int = 0) -> RunSpec:
-    """PRNet with its robust option (variant ``robust``), for the generalisation panel of issue #15."""
+def robust_prnet(dataset: str, seed: int = 0, augment: str | None = None) -> RunSpec:
+    """PRNet with its robust option (variant ``robust``), for the generalisation panel of issue #15;
+    with ``augment`` (a preset name) trained with that augmentation (variant ``robust-aug-<name>``)."""
     toggles = tuple(sorted({**ROBUST_OPTION, "fc_activation": None}.items()))
-    return RunSpec(get_config(dataset), "prnet", seed, "robust", toggles)
+    if augment is None:
+        return RunSpec(get_config(dataset), "prnet", seed, "robust", toggles)
+    augmentation = parse_augmentation(augment)
+    return RunSpec(
+        get_config(dataset), "prnet", seed, "robust" + augment_tag(augmentation), toggles, augmentation
+    )
 
 
 def results_dir(dataset: str, root: pathlib.Path = RESULTS_ROOT, group: int = 1) -> pathlib.Path:
@@ -155,7 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--groups", default="0,1,6,8,2,7,3,4,5")
+    parser.add_argument("--groups", default="0,1,6,8,9,2,7,10,3,4,5")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--jit-compile", default="auto", choices=tuple(JIT_CHOICES))
     parser.add_argument("--results-root", default=str(RESULTS_ROOT))

@@ -38,8 +38,11 @@ def test_groups_follow_the_issue():
     ]  # fmt: skip
     assert _names(8) == ["challenge_realistic/prnet-robust-seed0", "challenge/prnet-robust-seed0"]
     assert all(dict(s.toggles)["noise"] == 1.5 for s in campaign.campaign_groups()[8])
-    every = [s.run_id for g in (1, 2, 3, 4, 5, 6, 7, 8) for s in campaign.campaign_groups()[g]]
-    assert len(every) == len(set(every))  # no run twice across groups 1-8
+    assert _names(9) == ["challenge/prnet-default-aug-all-seed0", "challenge/prnet-robust-aug-all-seed0"]
+    assert _names(10) == ["challenge/cnn6-relu-aug-all-seed0"]
+    assert all(spec.augment.name == "all" for g in (9, 10) for spec in campaign.campaign_groups()[g])
+    every = [s.run_id for g in range(1, 11) for s in campaign.campaign_groups()[g]]
+    assert len(every) == len(set(every))  # no run twice across groups 1-10
 
 
 def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones(tmp_path):
