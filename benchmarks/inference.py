@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             export_path = zoo.export(model, Path(tmp) / "export", model_name=args.arch)
         else:
             export_path = args.model
-            model = keras.saving.load_model(export_path / "model.keras", compile=False, safe_mode=True)
+            model = zoo.load_keras_model(export_path)
         datapoints = model.input_shape[1]
         rng = np.random.default_rng(0)
         n = args.batch_size * args.batches

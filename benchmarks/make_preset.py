@@ -1,10 +1,11 @@
 """Make a preset from a finished results row and its export: weights file, checksum, registry entry.
 
-The row's export (``model.keras``) is loaded, its weights are copied into the preset's architecture and
-saved without optimizer state to ``saved_models/presets/<name>.weights.h5``; the preset is evaluated on its
-dataset's test split and accepted only if it reproduces the row's misclassification count exactly. Then the
-entry (replacing one of the same name) is written to ``zoo/models/presets.json``. ``--recipe-only`` records a
-preset whose weights are too large to commit (``spectrazoo preset build NAME`` retrains it).
+The row's export is loaded (``zoo.load_keras_model``: rebuilt from the registry, or its ``model.keras``),
+its weights are copied into the preset's architecture and saved without optimizer state to
+``saved_models/presets/<name>.weights.h5``; the preset is evaluated on its dataset's test split and accepted
+only if it reproduces the row's misclassification count exactly. Then the entry (replacing one of the same
+name) is written to ``zoo/models/presets.json``. ``--recipe-only`` records a preset whose weights are too
+large to commit (``spectrazoo preset build NAME`` retrains it).
 
     python benchmarks/make_preset.py --name vgg_relu_challenge \\
         --results benchmarks/results/challenge_converged/results.jsonl --run-id challenge/vgg-relu-seed0 \\
@@ -39,10 +40,8 @@ PROTOCOL_KEYS = ("max_epochs", "epochs_run", "best_epoch", "stop_reason", "preci
 
 def make_preset(args: argparse.Namespace) -> Preset:
     """Write the weights (unless recipe-only), check them against the row, return the registry entry."""
-    import keras
-
     from synthetic_spectra.config import get_config
-    from zoo.inference.predict import import_custom_layers
+    from zoo.inference.predict import load_keras_model
     from zoo.models.presets import build_preset_model
 
     rows = {row["run_id"]: row for row in read_results(args.results)}
@@ -62,8 +61,7 @@ def make_preset(args: argparse.Namespace) -> Preset:
         params=row["params"], weights=weights, sha256="", size_bytes=0, hardware=row["hardware"],
         committed=not args.recipe_only, paper=args.paper,
     )  # fmt: skip
-    import_custom_layers()  # PRNet's layers, for loading its .keras file
-    trained = keras.saving.load_model(pathlib.Path(args.export) / "model.keras", compile=False)
+    trained = load_keras_model(args.export)
     model = build_preset_model(draft)
     model.set_weights(trained.get_weights())
     _, wrong, size = evaluate_on_test_split(model, draft.dataset)

@@ -99,3 +99,41 @@ def test_more_models_build_predict_and_train_under_jax() -> None:
         if name != "fan":
             assert record["params_27"] == spec["params"][name]["27"], name
     assert np.isfinite(output["models"]["bhattacharya"]["loss"])
+
+
+LOAD_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    import keras
+    import numpy as np
+    import zoo
+
+    model = zoo.load_keras_model(sys.argv[1])
+    probabilities = model.predict(np.load(sys.argv[2]), verbose=0)
+    print(json.dumps({"backend": keras.backend.backend(), "probabilities": probabilities.tolist()}))
+    """
+)
+
+
+def test_an_export_loads_as_a_keras_model_under_jax(tmp_path):
+    """Exported under TensorFlow (no model.keras), rebuilt under JAX with the SavedModel's weights."""
+    import zoo
+
+    model = zoo.build("cnn_bn", num_classes=3, input_length=320, compile=False)  # BN: non-trainable weights
+    path = zoo.export(model, tmp_path / "cnn_bn")
+    assert not (path / "model.keras").exists()
+    x = np.random.default_rng(0).random((4, 320, 1), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, str(path), str(tmp_path / "x.npy")],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert output["backend"] == "jax"
+    expected = model.predict(x, verbose=0)
+    assert not np.allclose(expected, expected[0])  # distinct inputs, distinct answers
+    np.testing.assert_allclose(np.array(output["probabilities"]), expected, rtol=1e-5, atol=1e-7)

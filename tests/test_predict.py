@@ -41,6 +41,7 @@ class Exported:
     class_names: list[str]
     spectra: np.ndarray  # raw test spectra [n, DATAPOINTS]
     probabilities: np.ndarray  # in-memory model on the max-normalised spectra
+    keras_file: Path  # the same model as a .keras file, the export's metadata.json beside it
 
     def expected_classes(self, rows: slice | list[int] = slice(None)) -> list[str]:
         return [self.class_names[i] for i in np.argmax(self.probabilities[rows], axis=1)]
@@ -79,7 +80,10 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
         class_names=class_names,
         model_name="vgg",
     )
-    return Exported(Path(path), class_names, spectra, probabilities)
+    keras_file = tmp_path_factory.mktemp("keras") / "model.keras"
+    model.save(keras_file)
+    shutil.copy(path / "metadata.json", keras_file.parent)
+    return Exported(Path(path), class_names, spectra, probabilities, keras_file)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> tuple[int, str, str]:
@@ -177,11 +181,11 @@ def test_python_api_matches_in_memory_model(exported: Exported) -> None:
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
-@pytest.mark.parametrize("model_file", ["", "model.keras"], ids=["export-dir", "keras-file"])
+@pytest.mark.parametrize("keras_file", [False, True], ids=["export-dir", "keras-file"])
 def test_export_dir_and_keras_file_with_or_without_xla_agree(
-    exported: Exported, model_file: str, jit_compile: bool
+    exported: Exported, keras_file: bool, jit_compile: bool
 ) -> None:
-    predictor = load(exported.path / model_file, jit_compile=jit_compile)
+    predictor = load(exported.keras_file if keras_file else exported.path, jit_compile=jit_compile)
     assert predictor.class_names == exported.class_names and predictor.note is None
     np.testing.assert_allclose(predictor.predict(exported.spectra), exported.probabilities, atol=1e-5)
 
@@ -190,7 +194,7 @@ def test_export_dir_and_keras_file_with_or_without_xla_agree(
 def test_keras_file_without_export_metadata_names_classes_by_index(
     exported: Exported, tmp_path: Path, capsys: pytest.CaptureFixture[str], beside: str | None
 ) -> None:
-    shutil.copy(exported.path / "model.keras", tmp_path / "bare.keras")
+    shutil.copy(exported.keras_file, tmp_path / "bare.keras")
     if beside is not None:
         (tmp_path / "metadata.json").write_text(beside, encoding="utf-8")
     np.save(tmp_path / "s.npy", exported.spectra)
@@ -342,12 +346,20 @@ def remove_metadata(path: Path) -> None:
     (path / "metadata.json").unlink()
 
 
+def remove_variables(path: Path) -> None:
+    shutil.rmtree(path / "variables")
+
+
 BROKEN_EXPORTS: dict[str, tuple[Callable[[Path], None], str]] = {
     "corrupted-saved_model.pb": (corrupt_pb, ": corrupted SavedModel"),
     "corrupted-variables": (corrupt_variables, ": corrupted SavedModel"),
     "corrupted-metadata": (corrupt_metadata, "/metadata.json: corrupted metadata"),
     "foreign-metadata": (foreign_metadata, "/metadata.json: not spectrazoo export metadata"),
     "no-metadata": (remove_metadata, ": not a spectrazoo export (no metadata.json)"),
+    "no-variables": (
+        remove_variables,
+        ": incomplete export: no variables/variables.index (the model's weights)",
+    ),
     "metadata-mismatch": (drop_a_class_name, ": the SavedModel gives 10 classes but metadata.json names 9"),
 }
 

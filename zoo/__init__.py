@@ -20,7 +20,7 @@ from zoo.models.presets import from_preset, get_preset, list_presets
 from zoo.models.registry import ModelInfo, Paper, build, get_model_info, list_models
 
 if TYPE_CHECKING:
-    from zoo.inference.predict import load
+    from zoo.inference.predict import load, load_keras_model
     from zoo.models.compile import compile_model
     from zoo.study.flops import count_flops
 
@@ -38,6 +38,7 @@ __all__ = [
     "list_models",
     "list_presets",
     "load",
+    "load_keras_model",
 ]
 
 #: Public functions whose modules import Keras (or are not needed by every user), loaded on first access.
@@ -45,6 +46,7 @@ _LAZY = {
     "compile_model": "zoo.models.compile",
     "count_flops": "zoo.study.flops",
     "load": "zoo.inference.predict",
+    "load_keras_model": "zoo.inference.predict",
 }
 
 

@@ -1,5 +1,5 @@
-"""Serving trained models, part of the library: :mod:`~zoo.inference.export` (SavedModel + ``.keras`` +
-metadata on raw spectra), :mod:`~zoo.inference.predict` (``zoo.load(path).classify(...)``) and
+"""Serving trained models, part of the library: :mod:`~zoo.inference.export` (SavedModel on raw spectra +
+metadata), :mod:`~zoo.inference.predict` (``zoo.load(path).classify(...)``, ``zoo.load_keras_model``) and
 :mod:`~zoo.inference.spectra_io` (reading ``.npy``/``.npz``/text spectra files, resampling).
 
 May import: :mod:`zoo.models`, :mod:`zoo.errors`, :mod:`zoo.checks`, :mod:`synthetic_spectra` (dataset

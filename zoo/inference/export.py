@@ -8,11 +8,17 @@
   "valid"}`` and ``class_names()``; ``keras.layers.TFSMLayer(path, call_endpoint="serve")`` works too. The
   signatures for TF Serving: ``serving_default`` / ``serve_float64`` → ``{"probabilities", "valid"}``,
   ``top_k`` / ``top_k_float64`` and ``class_names``. A wrong length fails with a message naming the
-  expected one; a spectrum without a positive maximum gets ``valid`` False and NaN probabilities. The
-  weights are stored once, with no optimizer state;
-* ``model.keras``: the Keras model itself (input ``(datapoints, 1)``, max-normalised spectra), without
-  its optimizer's state;
-* ``metadata.json``: format, model name, build arguments, class names, dataset, metrics, versions.
+  expected one; a spectrum without a positive maximum gets ``valid`` False and NaN probabilities. Its
+  ``variables/`` hold every weight once, with no optimizer state, under the checkpoint key
+  :func:`checkpoint_key` ``(i)`` for ``model.weights[i]``;
+* ``metadata.json``: format, model name, build arguments, class names, dataset, metrics, versions, and
+  ``keras_file``;
+* ``model.keras`` (only where ``keras_file`` names it): the Keras model itself (input ``(datapoints, 1)``,
+  max-normalised spectra) without its optimizer's state, for a model that :func:`zoo.build` cannot
+  rebuild from the metadata (a custom model, a registry model changed after building, one built under
+  another dtype policy). A registry model has none (``keras_file`` null): :func:`zoo.load_keras_model`
+  rebuilds it from ``model`` and ``build_args`` and reads its weights from ``variables/``, so the weights
+  are stored once. Exports written before this layout hold ``model.keras`` and no ``keras_file``.
 
 Everything is written into a temporary sibling directory that is renamed at the end, so a failure never
 leaves a half-written export. Keras and TensorFlow are imported only when :func:`export` runs.
@@ -20,17 +26,18 @@ leaves a half-written export. Keras and TensorFlow are imported only when :func:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
 import pathlib
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
-from zoo.models.registry import build_args_of, get_model_info, list_models
+from zoo.models.registry import build, build_args_of, get_model_info, list_models
 
 if TYPE_CHECKING:
     import keras
@@ -41,11 +48,49 @@ FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
 SERVING_ENDPOINT = "serve"
+#: The SavedModel's checkpoint, relative to the export directory (``.index`` and ``.data-*`` files).
+VARIABLES_PREFIX = "variables/variables"
+#: The serving module's list of the model's variables, in ``model.weights`` order (the checkpoint's keys).
+WEIGHTS_ATTRIBUTE = "model_weights"
+
+
+def checkpoint_key(index: int) -> str:
+    """The key of ``model.weights[index]`` in an export's checkpoint (``variables/variables``)."""
+    return f"{WEIGHTS_ATTRIBUTE}/{index}/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+@contextlib.contextmanager
+def float32_policy() -> Iterator[None]:
+    """Keras' global dtype policy set to float32 in the block (how an export's model is rebuilt)."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def rebuild(model_name: str, build_args: Mapping[str, Any]) -> keras.Model:
+    """``zoo.build(model_name, **build_args)`` in float32, uncompiled: an export's model without weights."""
+    with float32_policy():
+        return build(model_name, compile=False, **build_args)
+
+
+def rebuilds(model: keras.Model, model_name: str, build_args: Mapping[str, Any]) -> bool:
+    """Whether :func:`rebuild` gives ``model``'s architecture: the same config (layers, arguments, dtypes)."""
+    if model_name not in list_models():
+        return False
+    try:
+        return rebuild(model_name, build_args).get_config() == model.get_config()
+    except (ValueError, TypeError, NotImplementedError):  # arguments the registry refuses, no config
+        return False
 
 
 def serving_module(
     model: keras.Model, class_names: Sequence[str]
-) -> tuple[tf.Module, dict[str, tf.types.experimental.ConcreteFunction]]:
+) -> tuple[tf.Module, dict[str, tf.types.experimental.PolymorphicFunction]]:
     """The SavedModel's object (``serve``, ``top_k`` and ``class_names`` over ``model``'s weights) and its
     signatures for TF Serving (``serving_default``, ``serve_float64``, ``top_k``, ``top_k_float64``,
     ``class_names``).
@@ -59,7 +104,15 @@ def serving_module(
 
     datapoints, num_classes = _datapoints(model), _num_classes(model)
     names = tf.constant(list(class_names))
+    # Every endpoint calls `probabilities` (one trace per input dtype), which calls `run_model` (one trace):
+    # saved_model.pb holds the model's graph once, not once per endpoint and dtype (6x).
+    run_model = tf.function(
+        lambda scaled: tf.cast(model(scaled, training=False), tf.float32),
+        input_signature=[tf.TensorSpec([None, datapoints, 1], tf.float32)],
+        autograph=False,
+    )
 
+    @tf.function(autograph=False)
     def probabilities(spectra: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         check = tf.debugging.assert_equal(
             tf.shape(spectra)[1],
@@ -72,7 +125,7 @@ def serving_module(
         peak = tf.reduce_max(spectra, axis=1, keepdims=True)
         valid = peak > 0
         scaled = tf.cast(spectra / tf.where(valid, peak, tf.ones_like(peak)), tf.float32)
-        output = tf.cast(model(scaled[..., tf.newaxis], training=False), tf.float32)
+        output = run_model(scaled[..., tf.newaxis])
         return tf.where(valid, output, tf.fill(tf.shape(output), float("nan"))), valid[:, 0]
 
     def serve(spectra: tf.Tensor) -> tf.Tensor:
@@ -89,28 +142,26 @@ def serving_module(
         return {"classes": classes, "probabilities": values, "valid": valid}
 
     module = tf.Module(name="spectrazoo_serving")
-    module.model_weights = [variable.value for variable in model.weights]  # saved once, by these references
+    # saved once, under stable keys (checkpoint_key); the functions below capture the same variables
+    setattr(module, WEIGHTS_ATTRIBUTE, [variable.value for variable in model.weights])
     module.serve = tf.function(serve, autograph=False)
     module.top_k = tf.function(top_k, autograph=False)
     module.class_names = tf.function(lambda: names, input_signature=[], autograph=False)
-    signatures = {}
+    # The signatures are traced by tf.saved_model.save, like the module's functions: traced here instead
+    # (outside the save's context), they would call a second trace of the model, saved beside the first.
+    signatures = {
+        "class_names": tf.function(lambda: {"class_names": names}, input_signature=[], autograph=False)
+    }
     for dtype in ("float32", "float64"):
         spectra = tf.TensorSpec([None, None], dtype, name="spectra")
         k = tf.TensorSpec([], tf.int32, name="k")
-        module.serve.get_concrete_function(spectra)
+        module.serve.get_concrete_function(spectra)  # the input types the saved functions accept
         module.top_k.get_concrete_function(spectra, k)
         suffix = "" if dtype == "float32" else "_float64"
-        signatures.update(
-            {
-                ("serving_default" if dtype == "float32" else "serve_float64"): tf.function(
-                    serve_with_validity, autograph=False
-                ).get_concrete_function(spectra),
-                f"top_k{suffix}": module.top_k.get_concrete_function(spectra, k),
-            }
+        signatures["serving_default" if dtype == "float32" else "serve_float64"] = tf.function(
+            serve_with_validity, input_signature=[spectra], autograph=False
         )
-    signatures["class_names"] = tf.function(
-        lambda: {"class_names": names}, input_signature=[], autograph=False
-    ).get_concrete_function()
+        signatures[f"top_k{suffix}"] = tf.function(top_k, input_signature=[spectra, k], autograph=False)
     return module, signatures
 
 
@@ -226,7 +277,11 @@ def export(
     build_args: Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> pathlib.Path:
-    """Write the export directory ``path`` (SavedModel + ``model.keras`` + ``metadata.json``); return it.
+    """Write the export directory ``path`` (SavedModel + ``metadata.json``); return it.
+
+    A model that :func:`zoo.build` rebuilds from ``model_name`` and ``build_args`` (same config) is stored
+    once, in the SavedModel's variables; any other model (e.g. a custom Keras model) also gets
+    ``model.keras`` (without optimizer state), so that :func:`zoo.load_keras_model` can return it.
 
     Args:
         model: a Keras model with input ``(datapoints, 1)`` and softmax output ``(num_classes,)``.
@@ -252,6 +307,8 @@ def export(
         model_name=model_name,
         build_args=build_args,
     )
+    rebuilt = rebuilds(model, metadata["model"], json.loads(json.dumps(metadata["build_args"])))  # as read
+    metadata["keras_file"] = None if rebuilt else KERAS_FILE
     import tensorflow as tf
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +317,8 @@ def export(
     try:
         module, signatures = serving_module(model, metadata["class_names"])
         tf.saved_model.save(module, str(staging), signatures=signatures)
-        save_without_optimizer(model, staging / KERAS_FILE)
+        if not rebuilt:
+            save_without_optimizer(model, staging / KERAS_FILE)
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
         _replace(staging, path)
     except BaseException:

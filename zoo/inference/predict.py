@@ -12,6 +12,9 @@ Two kinds of model path are accepted:
   ``class_000``, ``class_001``, … after its output size, and :attr:`Predictor.note` says so.
   Spectra are max-normalised here before the model sees them.
 
+:func:`load_keras_model` gives an export's Keras model instead (rebuilt from the registry with the
+SavedModel's weights, or its ``model.keras``).
+
 Spectra go in raw (any scale); every spectrum is checked first (finite, not all zero, not
 constant, with a positive maximum, of the model's length unless resampled) and a bad one raises a
 one-line :class:`ValueError` naming it. TensorFlow/Keras are imported only when a model is loaded.
@@ -25,12 +28,17 @@ import os
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zoo.errors import UserError
+from zoo.inference.export import KERAS_FILE, VARIABLES_PREFIX, WEIGHTS_ATTRIBUTE, checkpoint_key, rebuild
 from zoo.inference.spectra_io import resample as resample_spectra
+from zoo.models.registry import list_models
+
+if TYPE_CHECKING:
+    import keras
 
 EXPORT_FORMAT = "spectrazoo-export"
 SUPPORTED_FORMAT_VERSION = 1
@@ -229,6 +237,8 @@ def _check_metadata(metadata: Any, path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: field 'class_names' must be a non-empty list of strings")
     if metadata.get("num_classes", len(names)) != len(names):
         raise UserError(f"{path}: num_classes {metadata['num_classes']!r} but {len(names)} class_names")
+    if metadata.get("keras_file", KERAS_FILE) not in (None, KERAS_FILE):
+        raise UserError(f"{path}: field 'keras_file' must be null or {KERAS_FILE!r}")
     if metadata.get("normalization", "per_spectrum_max") != "per_spectrum_max":
         raise UserError(f"{path}: normalization {metadata['normalization']!r} is not supported")
     return metadata
@@ -245,13 +255,21 @@ def _is_export_metadata(metadata: Any) -> bool:
     return isinstance(metadata, dict) and metadata.get("format") == EXPORT_FORMAT
 
 
-def _load_export(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
+def _export_metadata(path: Path) -> dict[str, Any]:
+    """An export directory's checked metadata, after checking that its SavedModel and weights are there."""
     metadata_path = path / METADATA_FILE
     if not metadata_path.is_file():
         raise UserError(f"{path}: not a spectrazoo export (no {METADATA_FILE}); write one with zoo.export")
     metadata = read_metadata(metadata_path)
     if not (path / "saved_model.pb").is_file():
         raise UserError(f"{path}: not a spectrazoo export (no saved_model.pb)")
+    if not (path / f"{VARIABLES_PREFIX}.index").is_file():
+        raise UserError(f"{path}: incomplete export: no {VARIABLES_PREFIX}.index (the model's weights)")
+    return metadata
+
+
+def _load_export(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
+    metadata = _export_metadata(path)
     import tensorflow as tf
 
     try:
@@ -292,14 +310,77 @@ def import_custom_layers() -> None:
         importlib.import_module(module)
 
 
-def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
+def load_keras_model(path: str | os.PathLike[str]) -> keras.Model:
+    """The Keras model of an export directory (:func:`zoo.export`), uncompiled, with its trained weights.
+
+    Its input is max-normalised spectra ``(datapoints, 1)`` (:meth:`Predictor.predict` normalises raw ones).
+    A registry model is rebuilt with :func:`zoo.build` from ``metadata.json`` (float32) and its weights are
+    read from the SavedModel's variables: any Keras backend, TensorFlow installed. An export holding
+    ``model.keras`` (a custom model, or written before issue #16's layout) loads that file with
+    ``safe_mode=True``.
+
+    Raises:
+        UserError: one line, for a path that is not a complete export or weights that do not fit the model.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: not an export directory (zoo.export)")
+    metadata = _export_metadata(path)
+    if metadata.get("keras_file", KERAS_FILE) is not None:  # older exports hold model.keras, not the field
+        if not (path / KERAS_FILE).is_file():
+            raise UserError(f"{path}: incomplete export: no {KERAS_FILE}")
+        return _read_keras_file(path / KERAS_FILE)
+    name, build_args = metadata.get("model"), metadata.get("build_args")
+    if name not in list_models() or not isinstance(build_args, dict):
+        raise UserError(
+            f"{path}: model {name!r} is not in this zoo's registry and the export has no {KERAS_FILE}"
+        )
+    try:
+        model = rebuild(name, build_args)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{path}: cannot rebuild {name!r} from metadata.json ({_first_line(exc)})") from None
+    model.set_weights(_saved_weights(path, model, name))
+    return model
+
+
+def _saved_weights(path: Path, model: keras.Model, name: str) -> list[np.ndarray]:
+    """``model.weights``' values from the export's checkpoint (checked: one per weight, same shapes)."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise UserError(
+            f"{path}: reading an export's weights needs TensorFlow (pip install tensorflow)"
+        ) from None
+    try:
+        reader = tf.train.load_checkpoint(str(path / VARIABLES_PREFIX))
+    except Exception as exc:  # DataLoss, NotFound...: all mean the same to a user
+        raise UserError(f"{path}: corrupted SavedModel variables ({_first_line(exc)})") from None
+    shapes = reader.get_variable_to_shape_map()
+    saved = sorted(key for key in shapes if key.startswith(f"{WEIGHTS_ATTRIBUTE}/"))
+    keys = [checkpoint_key(i) for i in range(len(model.weights))]
+    if saved != sorted(keys):
+        raise UserError(
+            f"{path}: the SavedModel holds {len(saved)} weights but {name!r} rebuilt from metadata.json "
+            f"has {len(keys)}"
+        )
+    for key, weight in zip(keys, model.weights, strict=True):
+        if tuple(shapes[key]) != tuple(weight.shape):
+            raise UserError(
+                f"{path}: weight {weight.path!r} has shape {tuple(shapes[key])} in the SavedModel but "
+                f"{tuple(weight.shape)} in {name!r} rebuilt from metadata.json"
+            )
+    return [reader.get_tensor(key) for key in keys]
+
+
+def _read_keras_file(path: Path) -> keras.Model:
+    """A ``.keras`` archive loaded with ``safe_mode=True``, uncompiled (one-line UserError otherwise)."""
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path}: not a .keras archive (not a zip file)")
     import keras
 
     try:
         import_custom_layers()
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:
         if "safe_mode" in str(exc):
             raise UserError(
@@ -307,6 +388,10 @@ def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
                 "only safe_mode=True loading is allowed"
             ) from None
         raise UserError(f"{path}: cannot load .keras file ({_first_line(exc)})") from None
+
+
+def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
+    model = _read_keras_file(path)
     input_shape, output_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
     if len(input_shape) != 3 or input_shape[2] != 1 or input_shape[1] is None or len(output_shape) != 2:
         raise UserError(

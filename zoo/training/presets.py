@@ -14,7 +14,7 @@ import os
 import pathlib
 from typing import Any
 
-from zoo.inference.predict import import_custom_layers
+from zoo.inference.predict import load_keras_model
 from zoo.models.presets import Preset, built_record_path, presets_dir, sha256_of
 from zoo.training.protocol import Protocol, plan_runs
 from zoo.training.results import RESULTS_FILE, read_results
@@ -59,8 +59,6 @@ def build_preset(
     verbose: int = 2,
 ) -> PresetBuild:
     """Train ``preset`` from its recipe in ``work_dir`` (resumable); store its weights; compare its result."""
-    import keras
-
     toggles = dict(preset.toggles)
     activation = toggles.pop("fc_activation", None)
     (spec,) = plan_runs(preset.dataset, [preset.model], [activation], seeds=[preset.seed], hparams=toggles)
@@ -76,8 +74,7 @@ def build_preset(
         verbose=verbose,
     )
     row = {r["run_id"]: r for r in read_results(work_dir / RESULTS_FILE)}[spec.run_id]
-    import_custom_layers()  # PRNet's layers, for loading its .keras file
-    model = keras.saving.load_model(pathlib.Path(row["export_dir"]) / "model.keras", compile=False)
+    model = load_keras_model(row["export_dir"])
     target = presets_dir(weights_dir) / preset.weights
     target.parent.mkdir(parents=True, exist_ok=True)
     model.save_weights(target)
