@@ -14,8 +14,9 @@ or 500 epochs, with the study's protocol (`zoo.training.protocol.Protocol`). Row
   5. challenge, seed 0: cnn3 linear, inc3 linear, inc6 relu, inc6 linear, cnn_bn linear, resnet.
 
 Group 7 (issue #17), after groups 1-2: the new architectures whose `challenge` epoch is cheap here
-(oviedo, park, mozaffari, vecsei, bhattacharya; seed 0, published defaults); sang, schuetzke and fan are
-too heavy for this CPU at a 500-epoch limit (4.7, 2.3 and 1.1 min per epoch measured).
+(oviedo, park, mozaffari, vecsei, bhattacharya; then fan and schuetzke, which a quiet run of
+`benchmarks/throughput.py` (run 5) measured at 92 and 47 training spectra/s, CNN6's range (87.5); seed 0,
+published defaults); sang (15.3 spectra/s, 5.7x CNN6's epoch) is left out at a 500-epoch limit.
 Group 6, run after group 1 by default: PRNet (this project's model) on challenge, seed 0, so that a
 converged PRNet exists for the presets (issue #19; ~15 min, cheaper than any group-2 run).
 Group 8 (issue #15's generalisation panel): PRNet with its robust option, seed 0, trained on
@@ -60,6 +61,8 @@ CROSS_TESTS = {"challenge": ("challenge_realistic",), "challenge_realistic": ("c
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 #: Group 0 (the mixed-precision check): its folder under the results root.
 PRECISION_CHECK_FOLDER = "precision_check"
+#: Group 7's first five: the new architectures cheapest per `challenge` epoch here.
+CHEAP_NEW_MODELS = ("oviedo", "park", "mozaffari", "vecsei", "bhattacharya")
 #: The training-time augmentation of groups 9 and 10 (issue #15): noise, background, peak shape and shift.
 AUGMENTATION = "all"
 #: A precision check trains in the other precision than its campaign row.
@@ -98,7 +101,7 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
             *plan_runs("challenge", ("resnet",), published),
         ],
         6: plan_runs("challenge", ("prnet",), published),
-        7: plan_runs("challenge", ("oviedo", "park", "mozaffari", "vecsei", "bhattacharya"), published),
+        7: plan_runs("challenge", (*CHEAP_NEW_MODELS, "fan", "schuetzke"), published),
         8: [robust_prnet(dataset) for dataset in ("challenge_realistic", "challenge")],
         9: [
             *plan_runs("challenge", ("prnet",), published, augment=parse_augmentation(AUGMENTATION)),

@@ -34,7 +34,7 @@ def test_groups_follow_the_issue():
     assert _names(0) == ["challenge/vgg-relu-seed0", "challenge/cnn6-relu-seed0"]
     assert _names(6) == ["challenge/prnet-default-seed0"]
     assert [s.model for s in campaign.campaign_groups()[7]] == [
-        "oviedo", "park", "mozaffari", "vecsei", "bhattacharya"
+        "oviedo", "park", "mozaffari", "vecsei", "bhattacharya", "fan", "schuetzke"
     ]  # fmt: skip
     assert _names(8) == ["challenge_realistic/prnet-robust-seed0", "challenge/prnet-robust-seed0"]
     assert all(dict(s.toggles)["noise"] == 1.5 for s in campaign.campaign_groups()[8])
