@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -32,6 +33,8 @@ from zoo.models.presets import (
 from zoo.training.results import read_results
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+#: A preset's name: also its weights file's name.
+PRESET_NAME = re.compile(r"[a-z][a-z0-9_]*")
 #: The README block holding the presets table.
 PRESETS_BLOCK = "presets-table"
 PROTOCOL_KEYS = ("max_epochs", "epochs_run", "best_epoch", "stop_reason", "precision", "backend",
@@ -44,6 +47,12 @@ def make_preset(args: argparse.Namespace) -> Preset:
     from zoo.inference.predict import load_keras_model
     from zoo.models.presets import build_preset_model
 
+    if not PRESET_NAME.fullmatch(args.name):
+        raise UserError(f"--name: lower-case letters, digits and '_' (a letter first), got {args.name!r}")
+    if not args.results.is_file():
+        raise UserError(f"--results: no such file {str(args.results)!r}")
+    if not args.export.exists():
+        raise UserError(f"--export: {str(args.export)!r} does not exist")
     rows = {row["run_id"]: row for row in read_results(args.results)}
     if args.run_id not in rows:
         raise UserError(f"{args.results}: no row with run_id {args.run_id!r}")
