@@ -18,12 +18,13 @@ training distribution exactly and nothing about the test design (ties broken at 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from synthetic_spectra.config import DatasetConfig, get_config
-from synthetic_spectra.generator import sample_parameters
+from synthetic_spectra.generator import SampleParameters, sample_parameters
 
 #: Tolerance of the height comparisons (the heights are float64 sums of a uniform draw).
 TOLERANCE = 1e-9
@@ -81,6 +82,24 @@ def _count_matchings(fits: np.ndarray) -> int:
     return int(ways[(1 << count) - 1])
 
 
+@functools.lru_cache(maxsize=2)
+def _samples(config: DatasetConfig, split: str) -> SampleParameters:
+    """A split's peaks, kept for the next call (the ceiling and the nearest-template rule read the same)."""
+    return sample_parameters(config, split)
+
+
+def _judged(
+    config: str | DatasetConfig, split: str, training: str | DatasetConfig | None
+) -> tuple[SampleParameters, DatasetConfig, list[tuple[np.ndarray, np.ndarray]]]:
+    """The split's samples, the training config (default: ``config``) and its class templates."""
+    samples = _samples(get_config(config), split)
+    training = get_config(config if training is None else training)
+    templates = [
+        (np.array(p), np.array(h)) for p, h in zip(training.positions, training.heights, strict=True)
+    ]
+    return samples, training, templates
+
+
 def split_ceiling(
     config: str | DatasetConfig, split: str, training: str | DatasetConfig | None = None
 ) -> Ceiling:
@@ -89,9 +108,7 @@ def split_ceiling(
     ``config`` and ``training`` must have the same classes; the split's samples are taken as rendered
     (coupled variations included, see :func:`synthetic_spectra.generator.sample_parameters`).
     """
-    samples = sample_parameters(get_config(config), split)
-    config = get_config(config if training is None else training)
-    base = [(np.array(p), np.array(h)) for p, h in zip(config.positions, config.heights, strict=True)]
+    samples, config, base = _judged(config, split, training)
     counts = np.array([len(p) for p, _ in base])
     sorted_base = {c: np.sort(base[c][0]) for c in range(len(base))}
     shift = config.position_shift
@@ -131,10 +148,8 @@ def nearest_template_accuracy(
     ranges. It is how a model that prefers the closer class breaks the ties the Bayes classifier
     cannot; above the ceiling on a split, it shows that split rewards such a preference.
     """
-    samples = sample_parameters(get_config(config), split)
-    config = get_config(config if training is None else training)
+    samples, config, templates = _judged(config, split, training)
     shift, variation = max(config.position_shift, 1), max(config.height_variation, TOLERANCE)
-    templates = [(np.array(p), np.array(h)) for p, h in zip(config.positions, config.heights, strict=True)]
     right = 0
     for label, positions, heights in zip(samples.labels, samples.positions, samples.heights, strict=True):
         live = positions >= 0

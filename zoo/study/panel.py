@@ -86,22 +86,27 @@ class PanelSet:
         """The Bayes classifier's expected accuracy on the set under ``training``'s distribution
         (:mod:`zoo.study.ceiling`); None for sets whose spectra carry noise, a background or another
         peak shape (the peak parameters alone do not bound those)."""
-        if not self.bayes_ceiling_applies():
-            return None
         from zoo.study.ceiling import split_ceiling
 
-        ceilings = [split_ceiling(config, split, self.training or self.base) for config, split in self.parts]
-        return sum(c.ceiling * c.size for c in ceilings) / sum(c.size for c in ceilings)
+        return self._over_parts(
+            lambda config, split, training: split_ceiling(config, split, training).ceiling
+        )
 
     def nearest_template(self) -> float | None:
         """The nearest-template rule's accuracy on the set's exact peaks (None where the ceiling is)."""
-        if self.bayes_ceiling_applies():
-            from zoo.study.ceiling import nearest_template_accuracy
+        from zoo.study.ceiling import nearest_template_accuracy
 
-            results = [(nearest_template_accuracy(c, split, self.training or self.base), c.split_size(split))
-                       for c, split in self.parts]  # fmt: skip
-            return sum(a * n for a, n in results) / sum(n for _, n in results)
-        return None
+        return self._over_parts(nearest_template_accuracy)
+
+    def _over_parts(self, measure: Callable[[DatasetConfig, str, DatasetConfig], float]) -> float | None:
+        """``measure(config, split, training)`` of each part, weighted by size; None where the peaks do
+        not bound the set (see :meth:`bayes_ceiling_applies`)."""
+        if not self.bayes_ceiling_applies():
+            return None
+        training = self.training or self.base
+        sizes = [config.split_size(split) for config, split in self.parts]
+        values = [measure(config, split, training) for config, split in self.parts]
+        return sum(value * size for value, size in zip(values, sizes, strict=True)) / sum(sizes)
 
     def bayes_ceiling_applies(self) -> bool:
         """Whether the peaks bound the set (no noise, background or other peak shape on the spectra)."""
