@@ -22,6 +22,14 @@ def _normalize_max(spectrum: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
         return spectrum / maximum
 
 
+def _check_batching(batch_size: int, epochs: int | None, initial_epoch: int) -> None:
+    """One-line ValueError for a batch size below 1 or a first epoch outside ``[0, epochs)``."""
+    if batch_size <= 0:
+        raise ValueError(f"batch_size: must be positive, got {batch_size}")
+    if epochs is not None and not 0 <= initial_epoch < epochs:
+        raise ValueError(f"initial_epoch: must be in [0, epochs={epochs}), got {initial_epoch}")
+
+
 def prepare(
     dataset: tf.data.Dataset,
     *,
@@ -44,10 +52,7 @@ def prepare(
     back, exactly as an uninterrupted iteration from epoch 0 would give them, so a resumed run sees
     the batches the killed one would have seen (pass ``steps_per_epoch`` to ``fit``).
     """
-    if batch_size <= 0:
-        raise ValueError(f"batch_size: must be positive, got {batch_size}")
-    if epochs is not None and not 0 <= initial_epoch < epochs:
-        raise ValueError(f"initial_epoch: must be in [0, epochs={epochs}), got {initial_epoch}")
+    _check_batching(batch_size, epochs, initial_epoch)
 
     def to_example(features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
         spectrum = tf.cast(features["spectrum"], tf.float32)
@@ -139,10 +144,7 @@ def augmented_batches(
     from synthetic_spectra.generator import check_augmentation, generate_augmented
 
     check_augmentation(config, augment, augment_seed)
-    if batch_size <= 0:
-        raise ValueError(f"batch_size: must be positive, got {batch_size}")
-    if not 0 <= initial_epoch < epochs:
-        raise ValueError(f"initial_epoch: must be in [0, epochs={epochs}), got {initial_epoch}")
+    _check_batching(batch_size, epochs, initial_epoch)
     size, datapoints = config.split_size("train"), config.datapoints
     labels = tf.constant(np.repeat(np.arange(config.num_classes), config.samples_per_class("train")))
 
