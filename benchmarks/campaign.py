@@ -24,6 +24,10 @@ challenge_realistic (rows in `challenge_realistic_converged/`, cross-tested on c
 Groups 9 and 10 (issue #15): trained on challenge with the training-time augmentation `all` (noise,
 backgrounds, pseudo-Voigt shapes, whole-pattern shifts drawn per epoch): PRNet and robust PRNet (9, cheap),
 CNN6 ReLU (10), seed 0, for the generalisation panel.
+Group 11 (issue #15, part 3): PRNet v4 (``zoo.models.prnet.V4_OPTION``: absolute positions, a robust front
+end with a median-based noise level), seeds 0-2 on challenge, challenge_realistic and benchmark, and seed 0
+on three fresh draws of challenge (data seeds 3, 4, 5; none is a panel set). Run it with its own
+``--results-root`` (e.g. ``benchmarks/results/prnet_v4``) when it runs beside the main campaign.
 Group 0 verifies mixed precision: campaign runs trained again in the *other* precision than their row
 (vgg relu seed 0: its row is float32, the twin mixed_bfloat16; cnn6 relu seed 0: its row is
 mixed_bfloat16, the twin float32), into `benchmarks/results/precision_check/<dataset>/`. CNN6's twin was
@@ -41,14 +45,15 @@ Usage:  python benchmarks/campaign.py [--groups 0,1,6,8,9,2,7,10,3,4,5]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pathlib
 from collections.abc import Sequence
 
 from synthetic_spectra.augment import parse_augmentation
-from synthetic_spectra.config import get_config
+from synthetic_spectra.config import DatasetConfig, get_config
 from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
-from zoo.models.prnet import ROBUST_OPTION
+from zoo.models.prnet import ROBUST_OPTION, V4_OPTION
 from zoo.training.precision import PRECISIONS, resolve_precision
 from zoo.training.protocol import Protocol, RunSpec, augment_tag, plan_runs
 from zoo.training.results import RESULTS_FILE, read_results
@@ -65,6 +70,8 @@ PRECISION_CHECK_FOLDER = "precision_check"
 CHEAP_NEW_MODELS = ("oviedo", "park", "mozaffari", "vecsei", "bhattacharya")
 #: The training-time augmentation of groups 9 and 10 (issue #15): noise, background, peak shape and shift.
 AUGMENTATION = "all"
+#: Data seeds of group 11's fresh draws of challenge: none of them is a panel set (the panel's are 1 and 2).
+FRESH_DRAW_SEEDS = (3, 4, 5)
 #: A precision check trains in the other precision than its campaign row.
 OTHER_PRECISION = {"float32": "mixed_bfloat16", "mixed_bfloat16": "float32"}
 
@@ -108,7 +115,26 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
             robust_prnet("challenge", augment=AUGMENTATION),
         ],
         10: plan_runs("challenge", ("cnn6",), relu, augment=parse_augmentation(AUGMENTATION)),
+        11: [
+            prnet_v4("challenge"),
+            *(prnet_v4(fresh_draw("challenge", seed)) for seed in FRESH_DRAW_SEEDS),
+            prnet_v4("challenge_realistic"),
+            *(prnet_v4(dataset, seed) for seed in (1, 2) for dataset in ("challenge", "challenge_realistic")),
+            *(prnet_v4("benchmark", seed) for seed in range(3)),
+        ],
     }
+
+
+def fresh_draw(dataset: str, seed: int) -> DatasetConfig:
+    """``dataset``'s classes with every split drawn again with ``seed`` (named ``<dataset>_fresh<seed>``);
+    its test split, a fixed design, is the published one."""
+    return dataclasses.replace(get_config(dataset), name=f"{dataset}_fresh{seed}", seed=seed)
+
+
+def prnet_v4(dataset: str | DatasetConfig, seed: int = 0) -> RunSpec:
+    """PRNet v4 (variant ``v4``: :data:`zoo.models.prnet.V4_OPTION`), issue #15 part 3."""
+    toggles = tuple(sorted({**V4_OPTION, "fc_activation": None}.items()))
+    return RunSpec(get_config(dataset), "prnet", seed, "v4", toggles)
 
 
 def robust_prnet(dataset: str, seed: int = 0, augment: str | None = None) -> RunSpec:

@@ -100,6 +100,20 @@ FRONT_END_DTYPE = "float32"
 #: validation split (candidate ``robust_s7_b51_n1.5`` of ``benchmarks/prnet_design.py``).
 ROBUST_OPTION = {"smooth": 7, "background": 51, "noise": 1.5}
 
+#: PRNet v4 (issue #15, part 3): absolute positions (v2's code, which keeps classes that are translates of
+#: each other apart) and a robust front end whose noise level is the median absolute smoothing residual, so
+#: that clean spectra keep every apex (on them it is zero) while noise maxima stay below the threshold. The
+#: multiplier 2 was chosen on validation-split perturbations of a fresh draw (``benchmarks/prnet_v4.py``).
+V4_OPTION = {"positions": "absolute", "smooth": 7, "background": 51, "noise": 2.0, "noise_statistic": "mad"}
+
+#: How the robust option estimates the noise level from what the smoothing removed: its root mean square
+#: (PRNet's robust option; on clean spectra the peaks' own smoothing residual raises the threshold) or its
+#: median absolute value × 1.4826 (the Gaussian standard deviation; zero on clean spectra, whose residual is
+#: zero off the peaks).
+NOISE_STATISTICS = ("rms", "mad")
+#: Median absolute deviation to the standard deviation of a Gaussian.
+MAD_TO_STD = 1.4826
+
 #: Position code: absolute (index in the spectrum) or relative to the strongest apex.
 POSITIONS = ("absolute", "relative")
 
@@ -159,6 +173,7 @@ class PeakCoding(keras.layers.Layer):
         smooth: int = 0,
         background: int = 0,
         noise: float = 0.0,
+        noise_statistic: str = "rms",
         extra_channels: bool = True,
         linear_height: bool = False,
         periods: Sequence[int] = (),
@@ -175,6 +190,10 @@ class PeakCoding(keras.layers.Layer):
         if not (valid and noise >= 0):
             raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
         self.noise = float(noise)
+        if noise_statistic not in NOISE_STATISTICS:
+            choices = ", ".join(NOISE_STATISTICS)
+            raise ValueError(f"noise_statistic must be one of {choices}, got {noise_statistic!r}")
+        self.noise_statistic = noise_statistic
         no_levels = levels == 0 and not isinstance(levels, bool)
         self.levels = 0 if no_levels else check_int("levels", levels, minimum=2)
         self.epsilon = check_epsilon("epsilon", epsilon)
@@ -191,9 +210,13 @@ class PeakCoding(keras.layers.Layer):
             x = x - ops.max_pool(floor, self.background, 1, padding="same")
         peak = ops.maximum(ops.max(x, axis=(1, 2), keepdims=True), 1e-12)
         threshold = self.threshold
-        if self.noise:  # noise-relative: the RMS of what the smoothing removed (needs smooth > 1)
-            rms = ops.sqrt(ops.mean(ops.square(residual), axis=(1, 2), keepdims=True))
-            threshold = ops.maximum(threshold, self.noise * rms / peak)
+        if self.noise:  # noise-relative: the spread of what the smoothing removed (needs smooth > 1)
+            if self.noise_statistic == "mad":
+                flat = ops.reshape(ops.abs(residual), (ops.shape(residual)[0], -1))
+                spread = MAD_TO_STD * ops.reshape(ops.quantile(flat, 0.5, axis=1), (-1, 1, 1))
+            else:
+                spread = ops.sqrt(ops.mean(ops.square(residual), axis=(1, 2), keepdims=True))
+            threshold = ops.maximum(threshold, self.noise * spread / peak)
         x = x / peak
         local_max = ops.max_pool(x, self.window, 1, padding="same")
         apex = ops.logical_and(x >= local_max, x > threshold)
@@ -234,6 +257,7 @@ class PeakCoding(keras.layers.Layer):
             "smooth": self.smooth,
             "background": self.background,
             "noise": self.noise,
+            "noise_statistic": self.noise_statistic,
             "extra_channels": self.extra_channels,
             "linear_height": self.linear_height,
             "periods": list(self.periods),
@@ -305,6 +329,7 @@ def trunk(
     smooth: int = 0,
     background: int = 0,
     noise: float = 0.0,
+    noise_statistic: str = "rms",
     positions: str = "relative",
 ) -> Any:
     """Peak apexes → height levels, presence, log height → [relative to the strongest apex] → triangular
@@ -315,7 +340,7 @@ def trunk(
     spacing = check_int("spacing", spacing, minimum=1)
     gain = check_epsilon("gain", gain)
     epsilon = check_epsilon("compression_epsilon", compression_epsilon)
-    robust = {"smooth": smooth, "background": background, "noise": noise}
+    robust = {"smooth": smooth, "background": background, "noise": noise, "noise_statistic": noise_statistic}
     if positions not in POSITIONS:
         raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
     x = PeakCoding(levels, epsilon, name="peak_coding", dtype=FRONT_END_DTYPE, **robust)(x)
