@@ -459,6 +459,7 @@ _register(ModelInfo(
     defaults=_defaults(
         fc_widths=(), fc_dropout=0.0, fc_activation=None,
         levels=11, spacing=25, gain=30.0, compression_epsilon=0.01, smooth=0, background=0, noise=0.0,
+        noise_statistic="rms",
         positions="relative",
     ),
     params_500=2_800_500, params_27=151_227,
