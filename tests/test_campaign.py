@@ -41,8 +41,18 @@ def test_groups_follow_the_issue():
     assert _names(9) == ["challenge/prnet-default-aug-all-seed0", "challenge/prnet-robust-aug-all-seed0"]
     assert _names(10) == ["challenge/cnn6-relu-aug-all-seed0"]
     assert all(spec.augment.name == "all" for g in (9, 10) for spec in campaign.campaign_groups()[g])
-    every = [s.run_id for g in range(1, 11) for s in campaign.campaign_groups()[g]]
-    assert len(every) == len(set(every))  # no run twice across groups 1-10
+    group11 = campaign.campaign_groups()[11]
+    assert _names(11)[:5] == [
+        "challenge/prnet-v4-seed0", "challenge_fresh3/prnet-v4-seed0", "challenge_fresh4/prnet-v4-seed0",
+        "challenge_fresh5/prnet-v4-seed0", "challenge_realistic/prnet-v4-seed0",
+    ]  # fmt: skip
+    assert sorted(s.seed for s in group11 if s.dataset == "benchmark") == [0, 1, 2]
+    assert all(dict(s.toggles)["noise_statistic"] == "mad" for s in group11)
+    fresh = [s.config for s in group11 if "fresh" in s.dataset]
+    published = campaign.get_config("challenge")
+    assert [c.seed for c in fresh] == [3, 4, 5] and all(c.positions == published.positions for c in fresh)
+    every = [s.run_id for g in range(1, 12) for s in campaign.campaign_groups()[g]]
+    assert len(every) == len(set(every))  # no run twice across groups 1-11
 
 
 def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones(tmp_path):
@@ -54,7 +64,7 @@ def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--groups", "12"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
+    [(["--groups", "13"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
      (["--precision", "fp8"], "invalid choice")],
 )  # fmt: skip
 def test_bad_arguments_are_one_line_and_exit_2(args, message, tmp_path):

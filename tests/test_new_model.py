@@ -17,7 +17,14 @@ import pytest
 
 import zoo
 from synthetic_spectra.generator import render
-from zoo.models.prnet import ROBUST_OPTION, AppendConstant, LogCompression, PeakCoding, RelativeToStrongest
+from zoo.models.prnet import (
+    ROBUST_OPTION,
+    V4_OPTION,
+    AppendConstant,
+    LogCompression,
+    PeakCoding,
+    RelativeToStrongest,
+)
 from zoo.models.registry import get_model_info
 
 SHORT = 256
@@ -53,7 +60,7 @@ def test_registry_entry() -> None:
     assert dict(info.defaults) == {
         "fc_activation": None, "fc_dropout": 0.0, "conv_dropout": 0.0, "batch_norm": False,
         "fc_widths": (), "levels": 11, "spacing": 25, "gain": 30.0, "compression_epsilon": 0.01,
-        "smooth": 0, "background": 0, "noise": 0.0, "positions": "relative",
+        "smooth": 0, "background": 0, "noise": 0.0, "noise_statistic": "rms", "positions": "relative",
     }  # fmt: skip
 
 
@@ -298,6 +305,51 @@ def test_robust_build_round_trips_with_safe_mode(tmp_path: pathlib.Path) -> None
     restored = keras.saving.load_model(tmp_path / "robust.keras", safe_mode=True)
     assert {k: restored.get_layer("peak_coding").get_config()[k] for k in ROBUST} == ROBUST
     x, _ = noisy(3, seed=1)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+# ------------------------------------------- PRNet v4: a median-based noise level (issue #15, part 3)
+MAD = {"smooth": 7, "background": 51, "noise": 2.0, "noise_statistic": "mad"}
+
+
+def test_v4_option_is_absolute_positions_with_the_median_noise_level() -> None:
+    assert V4_OPTION == {"positions": "absolute", **MAD}
+    model = zoo.build("prnet", 27, compile=False, **V4_OPTION)
+    assert model.count_params() == ABSOLUTE_PARAMS[27]
+    assert model.get_layer("peak_coding").get_config()["noise_statistic"] == "mad"
+
+
+def test_median_noise_level_keeps_every_apex_of_clean_spectra() -> None:
+    """On clean spectra the smoothing residual is zero off the peaks: the median threshold stays at the
+    plain one, so minor peaks count, where the RMS threshold (PRNet's robust option) drops some."""
+    rng = np.random.default_rng(5)
+    n = 8
+    positions = np.stack([rng.integers(30, 90, n), rng.integers(120, 160, n), rng.integers(190, 230, n)], 1)
+    heights = np.stack([np.ones(n), np.full(n, 0.3), np.full(n, 0.01)], axis=1)  # a 1 % minor peak
+    x = render(positions, heights, np.full(n, 2.0), SHORT)
+    x = (x / x.max(axis=1, keepdims=True)).astype(np.float32)[..., None]
+    plain, mad, rms = (code_of(x, **options)[..., 11] for options in ({}, MAD, ROBUST))
+    np.testing.assert_array_equal(mad, plain)
+    assert (mad.sum(axis=1) == 3).all() and (rms.sum(axis=1) < 3).any()
+
+
+def test_median_noise_level_finds_the_peaks_of_noisy_spectra() -> None:
+    x, positions = noisy(6)
+    inner = slice(25, SHORT - 25)
+    found = code_of(x, **MAD)[:, inner, 11]
+    assert (found.sum(axis=1) == 2).all()
+    for row, true in zip(found, positions, strict=True):
+        assert np.abs(np.flatnonzero(row) + inner.start - true).max() <= 3
+
+
+def test_noise_statistic_is_checked_and_round_trips(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(ValueError, match="noise_statistic must be one of rms, mad"):
+        zoo.build("prnet", 5, SHORT, compile=False, noise_statistic="max")
+    model = zoo.build("prnet", 4, SHORT, compile=False, **MAD)
+    model.save(tmp_path / "v4.keras")
+    restored = keras.saving.load_model(tmp_path / "v4.keras", safe_mode=True)
+    assert restored.get_layer("peak_coding").get_config()["noise_statistic"] == "mad"
+    x, _ = noisy(3, seed=2)
     np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
 
 
