@@ -124,7 +124,7 @@ def same_classes(a: DatasetConfig, b: DatasetConfig) -> bool:
     return (a.positions, a.heights, a.datapoints) == (b.positions, b.heights, b.datapoints)
 
 
-def _perturbed(config: DatasetConfig, seed: int, **options: Any) -> DatasetConfig:
+def perturbed(config: DatasetConfig, seed: int, **options: Any) -> DatasetConfig:
     """``config`` with realistic options on, its realistic streams keyed by ``seed``.
 
     The test split draws no published random numbers, so the seed only changes the options' draws.
@@ -147,6 +147,32 @@ def _test_like(config: DatasetConfig, seed: int, jitter: int) -> DatasetConfig:
             shift=(-test.shift, test.shift), height_offset=(-test.height_variation, test.height_variation)
         ),
     )
+
+
+def perturbations() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """The panel's random perturbation families: ``(set name, group, description, config options)``
+    (noise, backgrounds, peak shapes), each applied by :func:`perturbed` with a seed of its own."""
+    return [
+        *(
+            (f"gaussian snr {snr}", "noise", f"Gaussian noise, std = max / {snr}", {"noise": Noise(snr=snr)})
+            for snr in GAUSSIAN_SNR
+        ),
+        *(
+            (f"poisson {counts} counts", "noise", f"Poisson noise, {counts} counts at the maximum",
+             {"noise": Noise(counts=counts)})
+            for counts in POISSON_COUNTS
+        ),
+        ("linear background", "background", "a linear background, 0-5 % of the highest peak at each end",
+         {"background": Background(polynomial=PolynomialBackground(degree=1, amplitude=0.05))}),
+        ("polynomial background", "background", "a cubic background, 0-20 % of the highest peak",
+         {"background": Background(polynomial=PolynomialBackground(degree=3, amplitude=0.2))}),
+        ("amorphous hump", "background", "one broad Gaussian hump, 10-30 % of the highest peak",
+         {"background": Background(humps=HumpBackground(count=1, amplitude=(0.1, 0.3), width=(0.03, 0.1)))}),
+        ("lorentzian peaks", "peak shape", "Lorentzian peaks of the same FWHM",
+         {"peak_shape": PeakShape(kind="lorentzian")}),
+        ("pseudo-voigt peaks", "peak shape", "pseudo-Voigt peaks, eta 0.2-0.8, the same FWHM",
+         {"peak_shape": PeakShape(kind="pseudo_voigt", eta=(0.2, 0.8))}),
+    ]  # fmt: skip
 
 
 def panel_sets(dataset: str | DatasetConfig) -> list[PanelSet]:
@@ -180,37 +206,16 @@ def panel_sets(dataset: str | DatasetConfig) -> list[PanelSet]:
                 seed, ((_test_like(config, seed, jitter), "validation"),),
             )
         )  # fmt: skip
-    perturbations: list[tuple[str, str, str, dict[str, Any]]] = [
-        *(
-            (f"gaussian snr {snr}", "noise", f"Gaussian noise, std = max / {snr}", {"noise": Noise(snr=snr)})
-            for snr in GAUSSIAN_SNR
-        ),
-        *(
-            (f"poisson {counts} counts", "noise", f"Poisson noise, {counts} counts at the maximum",
-             {"noise": Noise(counts=counts)})
-            for counts in POISSON_COUNTS
-        ),
-        ("linear background", "background", "a linear background, 0-5 % of the highest peak at each end",
-         {"background": Background(polynomial=PolynomialBackground(degree=1, amplitude=0.05))}),
-        ("polynomial background", "background", "a cubic background, 0-20 % of the highest peak",
-         {"background": Background(polynomial=PolynomialBackground(degree=3, amplitude=0.2))}),
-        ("amorphous hump", "background", "one broad Gaussian hump, 10-30 % of the highest peak",
-         {"background": Background(humps=HumpBackground(count=1, amplitude=(0.1, 0.3), width=(0.03, 0.1)))}),
-        ("lorentzian peaks", "peak shape", "Lorentzian peaks of the same FWHM",
-         {"peak_shape": PeakShape(kind="lorentzian")}),
-        ("pseudo-voigt peaks", "peak shape", "pseudo-Voigt peaks, eta 0.2-0.8, the same FWHM",
-         {"peak_shape": PeakShape(kind="pseudo_voigt", eta=(0.2, 0.8))}),
-    ]  # fmt: skip
-    for offset, (set_name, group, description, options) in enumerate(perturbations):
+    for offset, (set_name, group, description, options) in enumerate(perturbations()):
         seeds = [101 + offset + 1000 * draw for draw in range(PERTURBATION_DRAWS)]
-        parts = tuple((_perturbed(config, seed, **options), "test") for seed in seeds)
+        parts = tuple((perturbed(config, seed, **options), "test") for seed in seeds)
         sets.append(
             PanelSet(set_name, group, f"{description}; the test split, {PERTURBATION_DRAWS} draws (seeds "
                      f"{', '.join(map(str, seeds))})", seeds[0], parts)
         )  # fmt: skip
     for points in GLOBAL_SHIFTS:
         parts = tuple(
-            (_perturbed(config, 0, coupling=Coupling(shift=sign * points)), "test") for sign in (-1, 1)
+            (perturbed(config, 0, coupling=Coupling(shift=sign * points)), "test") for sign in (-1, 1)
         )
         sets.append(
             PanelSet(f"shift +-{points}", "shift",
@@ -388,6 +393,8 @@ __all__ = [
     "evaluate",
     "markdown_table",
     "panel_sets",
+    "perturbations",
+    "perturbed",
     "plot_panel",
     "read_rows",
     "same_classes",
