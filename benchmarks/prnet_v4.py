@@ -56,11 +56,11 @@ FAMILIES = (
 )  # fmt: skip
 MAD = {"positions": "absolute", "background": 51, "noise_statistic": "mad"}
 CANDIDATES: dict[str, dict[str, Any]] = {
-    "absolute, no robust option (v2)": {"positions": "absolute"},
-    "absolute, robust option (RMS, x1.5)": {"positions": "absolute", **ROBUST_OPTION},
-    **{f"median x{k:g}, smooth 7": {**MAD, "smooth": 7, "noise": k} for k in (1, 1.5, 2, 2.5, 3, 4, 5)},
-    "median x4, smooth 5": {**MAD, "smooth": 5, "noise": 4.0},
-    "median x3, smooth 9": {**MAD, "smooth": 9, "noise": 3.0},
+    "absolute (v2)": {"positions": "absolute"},
+    "absolute + robust option (RMS x1.5)": {"positions": "absolute", **ROBUST_OPTION},
+    **{f"median x{k:g} smooth 7": {**MAD, "smooth": 7, "noise": k} for k in (1, 1.5, 2, 2.5, 3, 4, 5)},
+    "median x4 smooth 5": {**MAD, "smooth": 5, "noise": 4.0},
+    "median x3 smooth 9": {**MAD, "smooth": 9, "noise": 3.0},
 }
 #: The oracle read-out's inverse regularisation strength.
 ORACLE_C = 1.0

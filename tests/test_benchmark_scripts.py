@@ -29,6 +29,8 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
         ("prnet_design.py", ["relative", "--final"], "give no candidate, --dataset or --seed with it"),
         ("prnet_design.py", ["--final", "--seed", "0"], "give no candidate, --dataset or --seed with it"),
         ("prnet_design.py", ["--final", "--dataset", "challenge"], "give no candidate, --dataset or --seed"),
+        ("prnet_v4.py", ["--candidates", "median x2 smooth 7,nope"], "unknown candidate 'nope'"),
+        ("prnet_v4.py", ["--candidates", ","], "unknown candidate '(none)'"),
     ],
 )
 def test_bad_argument_is_one_line_and_exit_2(script, args, message, tmp_path):
