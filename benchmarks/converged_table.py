@@ -22,6 +22,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DATASETS = ("challenge", "benchmark")
 BLOCK = "converged-table"
+#: PRNet v4's runs (campaign group 11, issue #15 part 3): their results root and README block.
+V4_RESULTS = RESULTS / "prnet_v4"
+V4_BLOCK = "prnet-v4-table"
 
 
 def paper_figures() -> dict[tuple[str, str, str], str]:
@@ -182,6 +185,46 @@ def claims(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def load_v4_rows(results: pathlib.Path = V4_RESULTS) -> list[dict[str, Any]]:
+    """PRNet v4's rows (every ``*_converged`` folder under ``results``), by dataset then seed."""
+    from zoo.training.results import read_results
+
+    rows = [row for path in sorted(results.glob("*_converged/results.jsonl")) for row in read_results(path)]
+    return sorted(rows, key=lambda r: (r["dataset"], r["seed"]))
+
+
+def render_v4(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown: PRNet v4's runs, one line each with its cross-tests, then the median per training set."""
+    lines = [
+        "| trained on | seed | test accuracy | wrong | val accuracy | cross-tests | epochs (best) | stop | "
+        "wall | precision | CPU |",
+        "|---|---:|---:|---:|---:|---|---|---|---:|---|---|",
+    ]
+    for row in rows:
+        cross = "; ".join(
+            f"{name} {100 * result['test_accuracy']:.2f} %"
+            for name, result in sorted((row.get("cross_tests") or {}).items())
+        )
+        lines.append(
+            f"| {row['dataset']} | {row['seed']} | {100 * row['test_accuracy']:.2f} % | "
+            f"{row['misclassified']}/{row['test_size']} | {100 * row['val_accuracy']:.2f} % | "
+            f"{cross or '–'} | {row['epochs_run']} ({row['best_epoch'] + 1}) | "
+            f"{row['stop_reason'].replace('_', ' ')} | {row['wall_time_s'] / 60:.1f} min | "
+            f"{row.get('precision', 'float32')} | {_cpu(row['hardware'])} |"
+        )
+    by_dataset: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_dataset.setdefault(row["dataset"], []).append(row)
+    if by_dataset:
+        lines += ["", "Medians over the seeds run:"]
+    for dataset, runs in by_dataset.items():
+        test = 100 * statistics.median(r["test_accuracy"] for r in runs)
+        val = 100 * statistics.median(r["val_accuracy"] for r in runs)
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        lines.append(f"- `{dataset}` (seeds {seeds}): test {test:.2f} %, validation {val:.2f} %.")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     sys.path.insert(0, str(pathlib.Path(__file__).parent))  # readme_blocks, when loaded by a test
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -193,18 +236,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     checks = read_results(RESULTS / "precision_check" / "challenge" / "results.jsonl")
     rows = load_rows()
-    block = "\n".join([render(rows, checks), *claims(rows)])
+    blocks = {
+        BLOCK: "\n".join([render(rows, checks), *claims(rows)]),
+        V4_BLOCK: render_v4(load_v4_rows()),
+    }
     if not (args.write or args.check):
-        print(block)
+        print("\n\n".join(blocks.values()))
         return 0
     from readme_blocks import block_is_current, write_block
 
     if args.check:
-        if not block_is_current(BLOCK, block):
-            print("README's converged table is stale: run python benchmarks/converged_table.py --write")
+        stale = [name for name, block in blocks.items() if not block_is_current(name, block)]
+        if stale:
+            names = ", ".join(stale)
+            print(f"README's {names} block is stale: run python benchmarks/converged_table.py --write")
             return 1
         return 0
-    write_block(BLOCK, block)
+    for name, block in blocks.items():
+        write_block(name, block)
     return 0
 
 

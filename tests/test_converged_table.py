@@ -68,3 +68,19 @@ def test_claims_from_rows(table):
     assert "CNN6 ReLU 85.00 % ranks 1 of 3" in text
     assert "vgg → vgg_mod -10.00 points (paper +15.43; opposite direction)" in text
     assert "vgg 99.50 % (holds); cnn2 98.00 % (fails) (2 of 8 models run)" in text
+
+
+def test_render_v4_lists_cross_tests_and_medians_per_training_set(table):
+    base = {"dataset": "challenge", "model": "prnet", "variant": "v4", "misclassified": 13, "test_size": 162,
+            "epochs_run": 80, "best_epoch": 54, "stop_reason": "early_stopping", "wall_time_s": 151.0,
+            "precision": "mixed_bfloat16", "hardware": "2-core CPU (AMD EPYC)"}  # fmt: skip
+    rows = [
+        {**base, "seed": 0, "test_accuracy": 0.9198, "val_accuracy": 0.8444,
+         "cross_tests": {"challenge_realistic": {"test_accuracy": 0.7593}}},
+        {**base, "seed": 1, "test_accuracy": 0.90, "val_accuracy": 0.84},
+        {**base, "seed": 2, "test_accuracy": 0.80, "val_accuracy": 0.86},
+    ]  # fmt: skip
+    text = table.render_v4(rows)
+    assert "| challenge | 0 | 91.98 % | 13/162 | 84.44 % | challenge_realistic 75.93 % | 80 (55) |" in text
+    assert "| challenge | 1 | 90.00 % | 13/162 | 84.00 % | – |" in text
+    assert "- `challenge` (seeds 0, 1, 2): test 90.00 %, validation 84.44 %." in text

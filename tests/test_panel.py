@@ -106,6 +106,21 @@ def test_evaluate_scores_each_model_on_each_set_of_its_classes(export, sets):
     assert panel.evaluate([model], other) == []
 
 
+def test_a_model_trained_on_a_fresh_draw_resolves_its_config_from_the_export(tmp_path):
+    """A dataset that is not built in (here a fresh draw of mini) travels in the export's metadata."""
+    import dataclasses
+
+    fresh = dataclasses.replace(get_config("mini"), name="mini_fresh7", seed=7)
+    model = zoo.build("prnet", num_classes=10, input_length=1000, compile=False)
+    path = zoo.export(model, tmp_path / "fresh", dataset_config=fresh)
+    metadata = json.loads((path / "metadata.json").read_text())
+    assert metadata["dataset"] == "mini_fresh7" and metadata["dataset_config"]["seed"] == 7
+    loaded = panel.PanelModel.load("fresh", str(path))
+    assert loaded.dataset == fresh and panel.same_classes(loaded.dataset, get_config("mini"))
+    builtin = zoo.export(model, tmp_path / "builtin", dataset_config=get_config("mini"))
+    assert "dataset_config" not in json.loads((builtin / "metadata.json").read_text())
+
+
 def test_table_and_figure(tmp_path):
     rows = [
         {"model": m, "set": s, "group": "g", "description": f"about {s}", "seed": seed, "size": 10,

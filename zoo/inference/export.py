@@ -218,6 +218,16 @@ def _dataset_name(dataset_config: Any) -> str | None:
     return name
 
 
+def _dataset_record(dataset_config: Any) -> dict[str, Any] | None:
+    """The whole config of a dataset that is not built in (a config file's, a fresh draw's), so that a
+    reader resolves it without the file; None for a built-in config or a bare name."""
+    from synthetic_spectra.config import BUILTIN_CONFIGS, DatasetConfig
+
+    if not isinstance(dataset_config, DatasetConfig) or dataset_config.name in BUILTIN_CONFIGS:
+        return None
+    return dataset_config.to_dict()
+
+
 def build_metadata(
     model: keras.Model,
     *,
@@ -254,6 +264,7 @@ def build_metadata(
         "input_dtype": "float32",
         "normalization": "per_spectrum_max",
         "dataset": _dataset_name(dataset_config),
+        **({"dataset_config": record} if (record := _dataset_record(dataset_config)) else {}),
         "metrics": _metrics(metrics),
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,

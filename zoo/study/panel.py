@@ -257,7 +257,9 @@ class PanelModel:
         name = predictor.metadata.get("dataset")
         if not name:
             raise ValueError(f"{source}: its metadata names no training dataset")
-        return cls(label, source, predictor, get_config(name))
+        record = predictor.metadata.get("dataset_config")  # a config that is not built in (fresh draws)
+        config = DatasetConfig.from_dict(record) if record else get_config(name)
+        return cls(label, source, predictor, config)
 
 
 def evaluate(
