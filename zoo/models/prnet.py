@@ -70,6 +70,13 @@ weights are added. ``PeakCoding(linear_levels=True)`` places the levels on the l
 not better on validation). Design search and validation numbers: ``benchmarks/prnet_design.py`` and
 ``benchmarks/results/new_model/README.md``.
 
+**v4** (``V4_OPTION``, issue #15 part 3): absolute positions and the robust front end with
+``noise_statistic="mad"`` (the noise level is the median absolute smoothing residual × 1.4826, zero on clean
+spectra, so no minor peak is lost there) at ``noise=2``; chosen on validation-split perturbations of a fresh
+draw (``benchmarks/prnet_v4.py``). At the protocol's end on ``challenge`` (seeds 0–2): validation
+84.07–85.19 %, above the best CNN on every noise, background and peak-shape set of the generalisation panel
+(``benchmarks/results/prnet_v4/``).
+
 Pure Keras 3 ops (builds and runs under JAX as well); the custom layers are registered serialisable
 (``spectrazoo>PeakCoding``, ``spectrazoo>RelativeToStrongest``, ``spectrazoo>AppendConstant``).
 """
