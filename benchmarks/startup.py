@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from zoo.training.environment import cpu_model
+
 #: Modules whose presence in a process is worth a column (TensorFlow, TFDS and SciPy cost most of a second).
 HEAVY_MODULES: tuple[str, ...] = ("tensorflow", "tensorflow_datasets", "keras", "scipy")
 
@@ -75,7 +77,7 @@ def format_markdown(rows: list[tuple[str, float, float, list[str]]], repeat: int
     lines = [
         "# Start-up time of `spectrazoo` and `import synthetic_spectra`",
         "",
-        f"- machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
+        f"- machine: {os.cpu_count()}-core CPU ({cpu_model()}); "
         f"Python {platform.python_version()}",
         f"- {repeat} runs per command in fresh processes, interleaved; wall time of the whole process",
         f"- load average (1/5/15 min) at the end: {load}",

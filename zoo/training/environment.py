@@ -101,15 +101,18 @@ def accelerators() -> list[str]:
     return []
 
 
-def hardware() -> str:
-    """A one-line description of the machine: CPU model and cores, plus accelerators if any."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what :mod:`platform` knows); imports no backend."""
     with contextlib.suppress(OSError):
         for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    description = f"{os.cpu_count()}-core CPU ({cpu})"
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def hardware() -> str:
+    """A one-line description of the machine: CPU model and cores, plus accelerators if any."""
+    description = f"{os.cpu_count()}-core CPU ({cpu_model()})"
     found = accelerators()
     if found:
         description += f" + {len(found)}x {found[0]}"
