@@ -18,8 +18,8 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 COMMITTED = [name for name in zoo.list_presets() if get_preset(name).committed]
 
 
-def test_the_campaigns_vgg_is_a_preset():
-    assert "vgg_relu_challenge" in COMMITTED
+def test_the_campaigns_vgg_and_prnet_are_presets():
+    assert {"vgg_relu_challenge", "vgg_relu_benchmark", "prnet_challenge"} <= set(COMMITTED)
 
 
 @pytest.mark.parametrize("name", COMMITTED)
