@@ -133,14 +133,18 @@ def fresh_draw(dataset: str, seed: int) -> DatasetConfig:
 
 def prnet_v4(dataset: str | DatasetConfig, seed: int = 0) -> RunSpec:
     """PRNet v4 (variant ``v4``: :data:`zoo.models.prnet.V4_OPTION`), issue #15 part 3."""
-    toggles = tuple(sorted({**V4_OPTION, "fc_activation": None}.items()))
-    return RunSpec(get_config(dataset), "prnet", seed, "v4", toggles)
+    return RunSpec(get_config(dataset), "prnet", seed, "v4", prnet_toggles(V4_OPTION))
+
+
+def prnet_toggles(option: dict[str, object]) -> tuple[tuple[str, object], ...]:
+    """A PRNet option set as run toggles (sorted, with its linear read-out's ``fc_activation=None``)."""
+    return tuple(sorted({**option, "fc_activation": None}.items()))
 
 
 def robust_prnet(dataset: str, seed: int = 0, augment: str | None = None) -> RunSpec:
     """PRNet with its robust option (variant ``robust``), for the generalisation panel of issue #15;
     with ``augment`` (a preset name) trained with that augmentation (variant ``robust-aug-<name>``)."""
-    toggles = tuple(sorted({**ROBUST_OPTION, "fc_activation": None}.items()))
+    toggles = prnet_toggles(ROBUST_OPTION)
     if augment is None:
         return RunSpec(get_config(dataset), "prnet", seed, "robust", toggles)
     augmentation = parse_augmentation(augment)
