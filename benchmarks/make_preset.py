@@ -116,9 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from readme_blocks import write_block
 
     write_block(PRESETS_BLOCK, preset_table_markdown())
-    print(f"{preset.name}: {preset.misclassified}/{preset.test_size} wrong "
-          f"({100 * preset.test_accuracy:.2f} %), {preset.size_bytes / 1e6:.1f} MB, "
-          f"sha256 {preset.sha256[:12]}…")
+    print(
+        f"{preset.name}: {preset.misclassified}/{preset.test_size} wrong "
+        f"({100 * preset.test_accuracy:.2f} %), {preset.size_bytes / 1e6:.1f} MB, "
+        f"sha256 {preset.sha256[:12]}…"
+    )
     return 0
 
 

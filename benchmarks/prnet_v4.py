@@ -21,7 +21,6 @@ Usage: ``python benchmarks/prnet_v4.py [--candidates NAME,...] [--out PATH]``
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import pathlib
 import time
@@ -37,7 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from synthetic_spectra.config import get_config  # noqa: E402
+from synthetic_spectra.config import fresh_draw, get_config  # noqa: E402
 from synthetic_spectra.generator import generate  # noqa: E402
 from synthetic_spectra.normalize import normalize_max  # noqa: E402
 from zoo.models.prnet import ROBUST_OPTION, V4_OPTION, trunk  # noqa: E402
@@ -69,7 +68,7 @@ ORACLE_C = 1.0
 def design_sets() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The training split and the judging sets, max-normalised ``[n, points, 1]`` float32."""
     config = get_config(DATASET)
-    fresh = dataclasses.replace(config, name=f"{DATASET}_fresh", seed=FRESH_SEED)
+    fresh = fresh_draw(config, FRESH_SEED)
     families = {name: options for name, _group, _description, options in perturbations()}
     parts = {"training split": (config, "train"), "fresh validation": (fresh, "validation")}
     for offset, name in enumerate(FAMILIES):
@@ -122,8 +121,7 @@ def main() -> None:
     lines = [
         "# PRNet v4's front end, chosen on validation splits (`benchmarks/prnet_v4.py`)",
         "",
-        f"Machine: {hardware()}, shared with the campaign's training; "
-        f"{time.time() - start:.0f} s.",
+        f"Machine: {hardware()}, shared with the campaign's training; {time.time() - start:.0f} s.",
         "Accuracy of a converged logistic regression (C = 1) on each candidate's fixed code, trained on",
         f"`{DATASET}`'s training split; judged on the validation split of a fresh draw (data seed",
         f"{FRESH_SEED}, {sets['fresh validation'][1].size} spectra) clean and under the panel's perturbation",

@@ -77,8 +77,7 @@ def format_markdown(rows: list[tuple[str, float, float, list[str]]], repeat: int
     lines = [
         "# Start-up time of `spectrazoo` and `import synthetic_spectra`",
         "",
-        f"- machine: {os.cpu_count()}-core CPU ({cpu_model()}); "
-        f"Python {platform.python_version()}",
+        f"- machine: {os.cpu_count()}-core CPU ({cpu_model()}); Python {platform.python_version()}",
         f"- {repeat} runs per command in fresh processes, interleaved; wall time of the whole process",
         f"- load average (1/5/15 min) at the end: {load}",
     ]

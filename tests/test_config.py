@@ -21,6 +21,7 @@ from synthetic_spectra.config import (
     TestSpec,
     canonical_split,
     class_table,
+    fresh_draw,
     get_config,
     load_config,
 )
@@ -98,6 +99,21 @@ def test_builtin_configs_are_cached_and_complete() -> None:
         config = get_config(name)
         assert config.name == name and config.description
         assert get_config(name) is config and get_config(config) is config
+
+
+def test_a_fresh_draw_keeps_the_classes_and_the_test_design_and_redraws_the_rest() -> None:
+    from synthetic_spectra.generator import generate
+
+    mini = get_config("mini")
+    fresh = fresh_draw(mini, 7)
+    assert (fresh.name, fresh.seed) == ("mini_fresh7", 7)
+    assert class_table(fresh) == class_table(mini)
+    for split, same in (("test", True), ("validation", False), ("train", False)):
+        (x_fresh, y_fresh), (x_published, y_published) = generate(fresh, split), generate(mini, split)
+        np.testing.assert_array_equal(y_fresh, y_published)
+        assert np.array_equal(x_fresh, x_published) is same, split
+    with pytest.raises(ValueError, match="seed"):
+        fresh_draw(mini, -1)
 
 
 CHALLENGE_DEFAULT = (30, 0.03, ("PH", "LH", "RH", "PH-", "LH-", "RH-"))

@@ -34,6 +34,7 @@ from synthetic_spectra.config import (
     TestSpec,
     canonical_split,
     class_table,
+    fresh_draw,
     get_config,
     load_config,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "canonical_split",
     "class_table",
     "draw_class_table",
+    "fresh_draw",
     "generate",
     "generate_augmented",
     "generate_mixtures",

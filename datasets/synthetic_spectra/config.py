@@ -694,6 +694,15 @@ def get_config(name_or_config_or_path: str | os.PathLike[str] | DatasetConfig) -
     raise ValueError(f"config: {expected}, got {value!r}")
 
 
+def fresh_draw(config: DatasetConfig, seed: int) -> DatasetConfig:
+    """``config``'s classes with the training and validation splits drawn again with ``seed``.
+
+    Named ``<name>_fresh<seed>``. The test split is a fixed design and draws no published random numbers,
+    so it is the same as ``config``'s; only realistic options (if any) are drawn with the new seed.
+    """
+    return dataclasses.replace(config, name=f"{config.name}_fresh{seed}", seed=seed)
+
+
 def class_table(name_or_config: str | os.PathLike[str] | DatasetConfig) -> list[dict[str, list]]:
     """Return a config's class table in the published JSON layout.
 

@@ -423,9 +423,7 @@ def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
             "normalization": "per_spectrum_max",
         }
         found = "no" if beside is None else "ignored a non-spectrazoo"
-        note = (
-            f"{path}: {found} {METADATA_FILE} beside it; classes named {names[0]}... by output index"
-        )
+        note = f"{path}: {found} {METADATA_FILE} beside it; classes named {names[0]}... by output index"
 
     return Predictor(_keras_forward(model), metadata, path, batch_size=batch_size, note=note)
 

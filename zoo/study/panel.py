@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthetic_spectra.config import DatasetConfig, get_config
+from synthetic_spectra.config import DatasetConfig, fresh_draw, get_config
 from synthetic_spectra.generator import generate
 from synthetic_spectra.options import (
     Background,
@@ -187,7 +187,7 @@ def panel_sets(dataset: str | DatasetConfig) -> list[PanelSet]:
         ),
     ]  # fmt: skip
     for seed in FRESH_SEEDS:
-        fresh = dataclasses.replace(config, name=f"{name}_fresh", seed=seed)
+        fresh = fresh_draw(config, seed)
         for split in ("train", "validation"):
             sets.append(
                 PanelSet(

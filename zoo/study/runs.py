@@ -220,8 +220,6 @@ def read_results(path: str | Path) -> list[Run]:
     return list(runs.values())
 
 
-
-
 def ordered(names: Iterable[str], preferred: Sequence[str]) -> list[str]:
     """The distinct names: those in ``preferred`` first, in its order, then the rest alphabetically."""
     rank = {name: i for i, name in enumerate(preferred)}

@@ -51,8 +51,6 @@ def _find(groups: Sequence[Group], model: str, variant: str | None = None) -> Gr
     return next(iter(relu or candidates), None)
 
 
-
-
 def setup_section(groups: Sequence[Group]) -> list[str]:
     runs = [r for g in groups for r in g.runs]
     epochs = [r.epochs_run for r in runs]

@@ -46,4 +46,3 @@ __all__ = [
     "trial_rows",
     "write_trials_table",
 ]
-
