@@ -19,6 +19,15 @@ def _names(group: int) -> list[str]:
     return [f"{s.dataset}/{s.model}-{s.variant}-seed{s.seed}" for s in campaign.campaign_groups()[group]]
 
 
+def test_both_sides_of_every_ablation_are_in_groups_1_and_2():
+    from zoo.study import paper
+
+    first = {(s.config.name, s.model, s.seed) for g in (1, 2) for s in campaign.campaign_groups()[g]}
+    for pair in paper.ABLATION_PAIRS:
+        for model in (pair.original, pair.modified):
+            assert (paper.ABLATION_DATASET, model, 0) in first, model
+
+
 def test_groups_follow_the_issue():
     assert _names(1) == [
         "challenge/vgg-relu-seed0", "challenge/cnn2-relu-seed0", "challenge/cnn2-linear-seed0",
@@ -26,7 +35,7 @@ def test_groups_follow_the_issue():
         "challenge/cnn6-linear-seed0",
     ]  # fmt: skip
     assert {name.split("/")[1].split("-")[0] for name in _names(2)} == {
-        "resnet_mod", "cnn6_convdo", "cnn6_bn", "vgg_mod", "cnn_bn", "cnn_bn_mod", "inc3"
+        "resnet_mod", "cnn6_convdo", "cnn6_bn", "vgg_mod", "cnn_bn", "cnn_bn_mod", "inc3", "resnet"
     }  # fmt: skip
     assert _names(3) == ["benchmark/vgg-relu-seed0", "benchmark/cnn2-relu-seed0", "benchmark/cnn6-relu-seed0"]
     group4 = campaign.campaign_groups()[4]
