@@ -175,3 +175,82 @@ def test_bad_arguments_are_one_line_and_exit_2(model_args, message, tmp_path):
     result = run_script(*model_args, "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+# --- comparing models from the panel's rows (benchmarks/panel_compare.py) ----------------------------
+
+COMPARE_SCRIPT = ROOT / "benchmarks" / "panel_compare.py"
+
+
+def _row(model: str, set_name: str, group: str, accuracy: float) -> dict:
+    wrong = round(100 * (1 - accuracy))
+    return {"model": model, "set": set_name, "group": group, "description": "", "seed": 1, "size": 100,
+            "bayes_ceiling": None, "accuracy": accuracy, "misclassified": wrong}  # fmt: skip
+
+
+def _rows() -> list[dict]:
+    accuracies = {
+        ("gaussian snr 100", "noise"): {"a0": 0.80, "a1": 0.60, "a2": 0.70, "cnn": 0.65, "vgg": 0.72},
+        ("linear background", "background"): {"a0": 0.90, "a1": 0.91, "a2": 0.50, "cnn": 0.55, "vgg": 0.40},
+        ("shift +-40", "shift"): {"a0": 0.30, "a1": 0.30, "a2": 0.30, "cnn": 0.70, "vgg": 0.20},
+    }
+    return [_row(m, s, g, a) for (s, g), by_model in accuracies.items() for m, a in by_model.items()]
+
+
+def test_compare_takes_the_candidates_median_against_the_best_reference():
+    comparisons = panel.compare(_rows(), ["a0", "a1", "a2"], ["cnn", "vgg"])
+    by_set = {c.set: c for c in comparisons}
+    noise = by_set["gaussian snr 100"]
+    assert noise.candidate_median == pytest.approx(0.70) and noise.best_reference == "vgg"
+    assert noise.margin == pytest.approx(-0.02)
+    assert by_set["linear background"].margin == pytest.approx(0.90 - 0.55)
+    text = panel.comparison_markdown(comparisons, "A")
+    assert "- shift: at or above the best reference on 0 of 1 sets" in text
+    summary = "noise, background, peak shape: at or above the best reference on 1 of 2 sets**"
+    assert f"{summary} (behind on: gaussian snr 100)" in text
+    with pytest.raises(ValueError, match="'nope'"):
+        panel.compare(_rows(), ["a0", "nope"], ["cnn"])
+    with pytest.raises(ValueError, match="both candidate and reference"):
+        panel.compare(_rows(), ["a0"], ["a0", "cnn"])
+
+
+def test_merging_panels_keeps_one_row_per_model_and_set_and_refuses_conflicts():
+    rows = _rows()
+    assert len(panel.merge_rows([rows, rows[:3]])) == len(rows)
+    changed = [dict(rows[0], accuracy=0.1)]
+    with pytest.raises(ValueError, match="two panels disagree"):
+        panel.merge_rows([rows, changed])
+
+
+def _compare(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(COMPARE_SCRIPT), *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
+def test_the_compare_command_writes_its_table_and_rejects_bad_input(tmp_path):
+    rows_file = tmp_path / "panel.jsonl"
+    panel.write_rows(_rows(), rows_file)
+    out = tmp_path / "compare.md"
+    args = ["--rows", str(rows_file), "--candidate", "a0", "--candidate", "a1", "--candidate", "a2",
+            "--reference", "cnn", "--reference", "vgg", "--name", "A", "--out", str(out)]  # fmt: skip
+    result = _compare(*args)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "| noise | gaussian snr 100 | 70.00% | 80.00% / 60.00% / 70.00% | vgg | 72.00% | -2.00 |"
+        in out.read_text()
+    )
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"model": "a0"\n')
+    not_rows = tmp_path / "not_rows.jsonl"
+    not_rows.write_text('{"x": 1}\n')
+    for bad, message in (
+        (args, "exists; pass --overwrite"),
+        (["--rows", str(tmp_path / "missing.jsonl"), *args[2:-2]], "is not a file"),
+        (["--rows", str(broken), *args[2:-2]], "is not JSON lines"),
+        (["--rows", str(not_rows), *args[2:-2]], "line 1 is not a panel row"),
+        ([*args[:-2], "--reference", "nope"], "no panel rows for model 'nope'"),
+    ):
+        result = _compare(*bad)
+        assert result.returncode == 2 and message in result.stderr, (bad, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout

@@ -358,6 +358,104 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], models_note: Mapping[str, 
     return "\n".join(lines) + "\n"
 
 
+#: The panel groups a robustness claim is about ("every noise/background/shape row", issue #15).
+ROBUSTNESS_GROUPS = ("noise", "background", "peak shape")
+
+
+@dataclass(frozen=True)
+class SetComparison:
+    """One panel set: the candidates' median against the best reference model."""
+
+    set: str
+    group: str
+    candidate_accuracies: tuple[float, ...]
+    best_reference: str
+    best_reference_accuracy: float
+
+    @property
+    def candidate_median(self) -> float:
+        return float(np.median(self.candidate_accuracies))
+
+    @property
+    def margin(self) -> float:
+        """Candidate median minus the best reference, in accuracy (positive: the candidate is ahead)."""
+        return self.candidate_median - self.best_reference_accuracy
+
+
+def merge_rows(row_lists: Iterable[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows of several panels as one list, one row per (model, set); a model evaluated in two panels must
+    have the same accuracy in both (the same export), otherwise ValueError."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for rows in row_lists:
+        for row in rows:
+            key = (row["model"], row["set"])
+            seen = merged.setdefault(key, dict(row))
+            if seen["accuracy"] != row["accuracy"]:
+                raise ValueError(
+                    f"model {key[0]!r} on {key[1]!r}: two panels disagree "
+                    f"({seen['accuracy']:.2%} and {row['accuracy']:.2%}); label them apart"
+                )
+    return list(merged.values())
+
+
+def compare(
+    rows: Sequence[Mapping[str, Any]], candidates: Sequence[str], references: Sequence[str]
+) -> list[SetComparison]:
+    """Per panel set (in panel order) that every model has: the median of ``candidates`` (e.g. the seeds of
+    one model) against the best of ``references``. ValueError names a label with no rows."""
+    models, sets = _grid(rows)
+    for label in (*candidates, *references):
+        if label not in models:
+            raise ValueError(f"no panel rows for model {label!r} (models: {', '.join(models)})")
+    if not candidates or not references:
+        raise ValueError("give at least one candidate and one reference model")
+    if set(candidates) & set(references):
+        raise ValueError(f"{sorted(set(candidates) & set(references))[0]!r} is both candidate and reference")
+    accuracy = {(r["model"], r["set"]): float(r["accuracy"]) for r in rows}
+    comparisons = []
+    for name, group, *_ in sets:
+        if not all((label, name) in accuracy for label in (*candidates, *references)):
+            continue
+        best = max(references, key=lambda label: accuracy[(label, name)])
+        comparisons.append(
+            SetComparison(
+                name, group, tuple(accuracy[(label, name)] for label in candidates),
+                best, accuracy[(best, name)],
+            )
+        )  # fmt: skip
+    return comparisons
+
+
+def comparison_markdown(
+    comparisons: Sequence[SetComparison], candidate_name: str, groups: Sequence[str] = ROBUSTNESS_GROUPS
+) -> str:
+    """The comparison as a Markdown table, then one count per group and the count over ``groups``."""
+    lines = [
+        f"| group | set | {candidate_name} (median) | each | best reference | its accuracy | margin |",
+        "|---|---|---:|---|---|---:|---:|",
+    ]
+    for c in comparisons:
+        each = " / ".join(f"{a:.2%}" for a in c.candidate_accuracies)
+        lines.append(
+            f"| {c.group} | {c.set} | {c.candidate_median:.2%} | {each} | {c.best_reference} | "
+            f"{c.best_reference_accuracy:.2%} | {100 * c.margin:+.2f} |"
+        )
+    lines.append("")
+    for group in dict.fromkeys(c.group for c in comparisons):
+        in_group = [c for c in comparisons if c.group == group]
+        ahead = sum(c.margin >= 0 for c in in_group)
+        lines.append(f"- {group}: at or above the best reference on {ahead} of {len(in_group)} sets")
+    chosen = [c for c in comparisons if c.group in groups]
+    if chosen:
+        ahead = sum(c.margin >= 0 for c in chosen)
+        lines.append(
+            f"- **{', '.join(groups)}: at or above the best reference on {ahead} of {len(chosen)} sets**"
+            + ("" if ahead == len(chosen) else " (behind on: " + ", ".join(
+                c.set for c in chosen if c.margin < 0) + ")")
+        )  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def plot_panel(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     """A heat map of accuracy: sets down, models across, each cell labelled."""
     from zoo.study.plots import new_figure
@@ -388,12 +486,17 @@ def plot_panel(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
 
 __all__ = [
     "FIGURE_FILE",
+    "ROBUSTNESS_GROUPS",
     "ROWS_FILE",
     "TABLE_FILE",
     "PanelModel",
     "PanelSet",
+    "SetComparison",
+    "compare",
+    "comparison_markdown",
     "evaluate",
     "markdown_table",
+    "merge_rows",
     "panel_sets",
     "perturbations",
     "perturbed",
