@@ -61,6 +61,7 @@ def test_claims_from_rows(table):
         _row("challenge", "cnn6", "linear", 0.80, precision="mixed_bfloat16"),
         _row("challenge", "vgg", "relu", 0.70), _row("challenge", "vgg_mod", "default", 0.60),
         _row("benchmark", "vgg", "relu", 0.995), _row("benchmark", "cnn2", "relu", 0.98),
+        _row("challenge", "cnn6", "relu-aug-all", 0.90),  # not a published setup: not ranked
     ]  # fmt: skip
     text = "\n".join(table.claims(rows))
     assert "ReLU ahead for 1 of 1 models run both ways: cnn6 85.00 vs 80.00 %" in text
