@@ -74,8 +74,9 @@ not better on validation). Design search and validation numbers: ``benchmarks/pr
 ``noise_statistic="mad"`` (the noise level is the median absolute smoothing residual × 1.4826, zero on clean
 spectra, so no minor peak is lost there) at ``noise=2``; chosen on validation-split perturbations of a fresh
 draw (``benchmarks/prnet_v4.py``). At the protocol's end on ``challenge`` (seeds 0–2): validation
-84.07–85.19 %, above the best CNN on every noise, background and peak-shape set of the generalisation
-panel; on ``benchmark`` (seeds 0–2): 99.80 % median, 8–11 of 4,500 wrong (``benchmarks/results/prnet_v4/``).
+84.07–85.19 %; on the generalisation panel above every CNN trained on clean spectra on all 11 noise,
+background and peak-shape sets (10 of 11 counting a CNN6 trained with augmentation); on ``benchmark``
+(seeds 0–2): 99.80 % median, 8–11 of 4,500 wrong (``benchmarks/results/prnet_v4/``).
 
 Pure Keras 3 ops (builds and runs under JAX as well); the custom layers are registered serialisable
 (``spectrazoo>PeakCoding``, ``spectrazoo>RelativeToStrongest``, ``spectrazoo>AppendConstant``).
