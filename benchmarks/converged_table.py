@@ -144,7 +144,7 @@ def claims(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         "- **ReLU FC beats linear FC for every model** (`challenge`): "
         + (f"ReLU ahead for {wins} of {len(fc)} models run both ways: {'; '.join(fc)}." if fc else "open.")
     )
-    published = ("relu", "linear", "default")  # the study's setups: no augmented or other variants
+    published = (*paper.FC_ACTIVATION_VARIANTS, "default")  # the study's setups, not augmented variants
     challenge = {
         k: v
         for k, v in med.items()
