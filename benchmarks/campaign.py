@@ -3,7 +3,18 @@
 No epoch cap: every run trains until early stopping (patience 25, min_delta 1e-4, best weights restored)
 or 500 epochs, with the study's protocol (`zoo.training.protocol.Protocol`). Rows go to
 `benchmarks/results/<dataset>_converged/results.jsonl`, never mixed with the 30-epoch rows of
-`benchmarks/results/<dataset>/`. Groups (default order ``0,1,6,8,9,2,10,3,7,4,5``; the README says why):
+`benchmarks/results/<dataset>/`.
+
+The study itself, in float32 as the paper trained, five seeds (groups 12-14, run first by default; their rows
+go to ``benchmarks/results/study/<dataset>/results.jsonl``, the only rows set beside the paper's figures):
+
+  12. challenge, seeds 0-4 of every setup the paper's claims rest on (``paper.CHALLENGE_CLAIM_SETUPS``):
+      VGG and CNN2 with ReLU and linear FC, vgg_mod, cnn_bn_mod, CNN6 both ways, cnn6_convdo, cnn6_bn,
+      cnn_bn (ReLU), resnet_mod, resnet — each setup's five seeds in a row, cheapest claims first;
+  14. benchmark, seed 0 of the original models in the paper's setup (``paper.BENCHMARK_PAPER_SETUPS``);
+  13. challenge, seeds 0-4 of the remaining published setups (CNN3, CNN BN linear, INC3, INC6 last).
+
+Earlier groups (mixed precision where the CPU has native bfloat16, seed 0; labelled extra rows):
 
   1. challenge, seed 0: vgg relu, cnn2 relu, cnn2 linear, vgg linear, cnn3 relu, cnn6 relu, cnn6 linear
      ("CNN6 best, ~90 %" and "ReLU beats linear");
@@ -38,7 +49,7 @@ Kill it at any time and rerun the same command: finished runs are skipped, the i
 at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
 done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
 
-Usage:  python benchmarks/campaign.py [--groups 0,1,6,8,9,2,10,3,7,4,5]
+Usage:  python benchmarks/campaign.py [--groups 12,14,13,0,1,6,8,9,2,10,3,7,4,5]
                                       [--precision float32|mixed_bfloat16|auto]
                                       [--jit-compile auto|on|off] [--list]
 """
@@ -54,6 +65,7 @@ from synthetic_spectra.config import DatasetConfig, fresh_draw, get_config
 from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
 from zoo.models.prnet import ROBUST_OPTION, V4_OPTION
+from zoo.study import paper
 from zoo.training.precision import PRECISIONS, resolve_precision
 from zoo.training.protocol import Protocol, RunSpec, augment_tag, plan_runs
 from zoo.training.results import RESULTS_FILE, read_results
@@ -63,6 +75,9 @@ RESULTS_ROOT = pathlib.Path("benchmarks/results")
 #: The suffix of a dataset's results folder for runs at the protocol's end.
 CONVERGED_SUFFIX = "_converged"
 CROSS_TESTS = {"challenge": ("challenge_realistic",), "challenge_realistic": ("challenge",)}
+#: Default order: the study in float32 with five seeds first (12: the claims' setups on challenge; 14:
+#: benchmark seed 0 in the paper's setup; 13: the other challenge setups), then the earlier groups.
+DEFAULT_GROUPS = "12,14,13,0,1,6,8,9,2,10,3,7,4,5"
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 #: Group 0 (the mixed-precision check): its folder under the results root.
 PRECISION_CHECK_FOLDER = "precision_check"
@@ -72,12 +87,15 @@ CHEAP_NEW_MODELS = ("oviedo", "park", "mozaffari", "vecsei", "bhattacharya")
 AUGMENTATION = "all"
 #: Data seeds of group 11's fresh draws of challenge: none of them is a panel set (the panel's are 1 and 2).
 FRESH_DRAW_SEEDS = (3, 4, 5)
+#: Groups of the study in the paper's precision (float32), five seeds: their rows go to ``study/<dataset>/``.
+STUDY_GROUPS = (12, 13, 14)
+STUDY_FOLDER = "study"
 #: A precision check trains in the other precision than its campaign row.
 OTHER_PRECISION = {"float32": "mixed_bfloat16", "mixed_bfloat16": "float32"}
 
 
 def campaign_groups() -> dict[int, list[RunSpec]]:
-    """The campaign's runs by group (0–10), each group in training order."""
+    """The campaign's runs by group (0–14), each group in training order."""
     relu, linear, published = ("relu",), ("linear",), ("default",)
     return {
         0: plan_runs("challenge", ("vgg", "cnn6"), relu),
@@ -115,6 +133,9 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
             robust_prnet("challenge", augment=AUGMENTATION),
         ],
         10: plan_runs("challenge", ("cnn6",), relu, augment=parse_augmentation(AUGMENTATION)),
+        12: study_runs("challenge", paper.CHALLENGE_CLAIM_SETUPS, paper.SEEDS),
+        13: study_runs("challenge", paper.CHALLENGE_FOLLOW_UP_SETUPS, paper.SEEDS),
+        14: study_runs("benchmark", paper.BENCHMARK_PAPER_SETUPS, (0,)),
         11: [
             prnet_v4("challenge"),
             *(prnet_v4(fresh_draw(get_config("challenge"), seed)) for seed in FRESH_DRAW_SEEDS),
@@ -123,6 +144,14 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
             *(prnet_v4("benchmark", seed) for seed in range(3)),
         ],
     }
+
+
+def study_runs(dataset: str, setups: Sequence[tuple[str, str]], seeds: Sequence[int]) -> list[RunSpec]:
+    """The study's runs of ``setups`` (``(model, variant)`` from :mod:`zoo.study.paper`), each setup's seeds
+    in a row, so that a setup's five seeds (and a claim's both sides) are complete as early as possible."""
+    return [
+        spec for model, variant in setups for spec in plan_runs(dataset, (model,), (variant,), seeds=seeds)
+    ]
 
 
 def prnet_v4(dataset: str | DatasetConfig, seed: int = 0) -> RunSpec:
@@ -151,6 +180,8 @@ def results_dir(dataset: str, root: pathlib.Path = RESULTS_ROOT, group: int = 1)
     """Where a dataset's rows at the protocol's end are written (group 0: the precision check's folder)."""
     if group == 0:
         return root / PRECISION_CHECK_FOLDER / dataset
+    if group in STUDY_GROUPS:
+        return root / STUDY_FOLDER / dataset
     return root / f"{dataset}{CONVERGED_SUFFIX}"
 
 
@@ -200,7 +231,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--groups", default="0,1,6,8,9,2,10,3,7,4,5")
+    parser.add_argument("--groups", default=DEFAULT_GROUPS)
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--jit-compile", default="auto", choices=tuple(JIT_CHOICES))
     parser.add_argument("--results-root", default=str(RESULTS_ROOT))
@@ -219,13 +250,19 @@ def main() -> None:
     protocol = Protocol()  # the paper's: no epoch cap beyond its 500
     for group, spec in plan:  # one run at a time, each into its dataset's results folder
         check = group == 0
+        if check:
+            precision = check_precision(spec, root, args.precision)
+        elif group in STUDY_GROUPS:
+            precision = paper.PAPER_PRECISION
+        else:
+            precision = args.precision
         run_benchmark(
             [spec],
             protocol,
             results_dir(spec.dataset, root, group),
             saved_models_dir=pathlib.Path(args.saved_models, PRECISION_CHECK_FOLDER if check else ""),
             cross_tests=CROSS_TESTS.get(spec.dataset, ()),
-            precision=check_precision(spec, root, args.precision) if check else args.precision,
+            precision=precision,
             jit_compile=JIT_CHOICES[args.jit_compile],
         )
 

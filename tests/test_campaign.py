@@ -64,6 +64,28 @@ def test_groups_follow_the_issue():
     assert len(every) == len(set(every))  # no run twice across groups 1-11
 
 
+def test_study_groups_are_the_papers_setups_with_five_seeds_in_float32(tmp_path):
+    from zoo.study import paper
+
+    group12 = campaign.campaign_groups()[12]
+    assert len(group12) == 13 * 5
+    assert {(s.model, s.variant) for s in group12} == set(paper.CHALLENGE_CLAIM_SETUPS)
+    assert [s.seed for s in group12[:5]] == [0, 1, 2, 3, 4]  # a setup's seeds in a row
+    for pair in paper.ABLATION_PAIRS:  # both sides of every ablation pair
+        assert {pair.original, pair.modified} <= {s.model for s in group12}
+    for model in ("vgg", "cnn2", "cnn6"):  # both FC activations
+        assert {s.variant for s in group12 if s.model == model} == {"relu", "linear"}
+    benchmark = campaign.campaign_groups()[14]
+    assert {s.dataset for s in benchmark} == {"benchmark"} and {s.seed for s in benchmark} == {0}
+    assert {s.model: s.variant for s in benchmark}["cnn6"] == "relu"
+    assert {s.variant for s in benchmark if s.model not in ("cnn6", "resnet")} == {"linear"}
+    every = [s.run_id for g in (12, 13, 14) for s in campaign.campaign_groups()[g]]
+    assert len(every) == len(set(every))
+    assert campaign.results_dir("challenge", tmp_path, 12) == tmp_path / "study" / "challenge"
+    assert campaign.results_dir("benchmark", tmp_path, 14) == tmp_path / "study" / "benchmark"
+    assert campaign.DEFAULT_GROUPS.startswith("12,14,13")
+
+
 def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones(tmp_path):
     plan = campaign.campaign_plan([1, 6, 2, 1])
     assert [g for g, _ in plan][:8] == [1] * 7 + [6] and plan[7][1].model == "prnet"
@@ -73,7 +95,7 @@ def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--groups", "13"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
+    [(["--groups", "15"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
      (["--precision", "fp8"], "invalid choice")],
 )  # fmt: skip
 def test_bad_arguments_are_one_line_and_exit_2(args, message, tmp_path):

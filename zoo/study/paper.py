@@ -87,3 +87,57 @@ ABLATION_VARIANT = "relu"
 #: Peak height (fraction of the class maximum) up to which a peak counts as "minor" (the challenge's
 #: minor peaks are 3.5 % high).
 MINOR_PEAK_FRACTION = 0.05
+
+# --- the run plan of the study (used by the campaign, the GPU command and the tables) --------------------
+#: The precision of every row set beside the paper's figures (the paper trained in float32).
+PAPER_PRECISION = "float32"
+
+#: ``challenge`` setups (model, FC variant) the paper's claims rest on, in the order the claims need them:
+#: the cheap pairs first so that whole claims (five seeds on both sides) land early — VGG and CNN2 both
+#: ways (ReLU vs linear), vgg_mod and cnn_bn_mod (their ablation partners) — then CNN6 both ways with its
+#: two ablation originals, CNN BN, and ResNet with its modification (the most expensive per run).
+CHALLENGE_CLAIM_SETUPS: tuple[tuple[str, str], ...] = (
+    ("vgg", "relu"),
+    ("vgg", "linear"),
+    ("cnn2", "relu"),
+    ("cnn2", "linear"),
+    ("vgg_mod", "default"),
+    ("cnn_bn_mod", "default"),
+    ("cnn6", "relu"),
+    ("cnn6", "linear"),
+    ("cnn6_convdo", "default"),
+    ("cnn6_bn", "default"),
+    ("cnn_bn", "relu"),
+    ("resnet_mod", "default"),
+    ("resnet", "default"),
+)
+#: The remaining published ``challenge`` setups (both FC activations), INC6 last.
+CHALLENGE_FOLLOW_UP_SETUPS: tuple[tuple[str, str], ...] = (
+    ("cnn3", "relu"),
+    ("cnn3", "linear"),
+    ("cnn_bn", "linear"),
+    ("inc3", "relu"),
+    ("inc3", "linear"),
+    ("inc6", "relu"),
+    ("inc6", "linear"),
+)
+#: ``benchmark`` in the paper's setup: the original models, whose FC activation is linear except CNN6's
+#: (ResNet has no hidden FC layer). Cheapest first; CNN6 takes many CPU-hours.
+BENCHMARK_PAPER_SETUPS: tuple[tuple[str, str], ...] = (
+    ("vgg", "linear"),
+    ("cnn2", "linear"),
+    ("cnn3", "linear"),
+    ("cnn_bn", "linear"),
+    ("cnn6", "relu"),
+    ("inc3", "linear"),
+    ("inc6", "linear"),
+    ("resnet", "default"),
+)
+
+
+def paper_setup(model: str) -> tuple[str, str]:
+    """The ``(model, variant)`` of a published model as the paper benchmarked it (linear FC, CNN6 ReLU)."""
+    for setup in BENCHMARK_PAPER_SETUPS:
+        if setup[0] == model:
+            return setup
+    raise ValueError(f"{model!r} is not one of the paper's original models")

@@ -101,18 +101,73 @@ def accelerators() -> list[str]:
     return []
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``; else what :mod:`platform` knows); imports no backend."""
+#: CPU features that change which kernels oneDNN/XLA pick, as ``/proc/cpuinfo`` names them → the name shown.
+KERNEL_FLAGS: dict[str, str] = {
+    "avx2": "AVX2",
+    "fma": "FMA",
+    "avx512f": "AVX-512F",
+    "avx512_vnni": "AVX512_VNNI",
+    "avx512_bf16": "AVX512_BF16",
+    "avx512_fp16": "AVX512_FP16",
+    "amx_tile": "AMX",
+    "amx_bf16": "AMX_BF16",
+}
+
+
+def _cpuinfo_fields() -> dict[str, str]:
+    """The first processor's ``key: value`` lines of ``/proc/cpuinfo`` (empty where there is none)."""
+    fields: dict[str, str] = {}
     with contextlib.suppress(OSError):
         for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+            if not line.strip():
+                if fields:
+                    break
+                continue
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what :mod:`platform` knows); imports no backend."""
+    return _cpuinfo_fields().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_info() -> dict[str, Any]:
+    """The CPU precisely enough to tell two machines apart: model name, vendor, family/model/stepping,
+    core count and the instruction-set features that change kernels (:data:`KERNEL_FLAGS`)."""
+    fields = _cpuinfo_fields()
+    present = set(fields.get("flags", "").split())
+    info: dict[str, Any] = {
+        "model_name": cpu_model(),
+        "vendor": fields.get("vendor_id") or platform.machine(),
+        "family": fields.get("cpu family"),
+        "model": fields.get("model"),
+        "stepping": fields.get("stepping"),
+        "cores": os.cpu_count(),
+        "flags": [name for flag, name in KERNEL_FLAGS.items() if flag in present],
+    }
+    if not fields:  # not Linux: the flags are unknown, not absent
+        info["flags"] = None
+    return info
+
+
+def describe_cpu(info: dict[str, Any] | None = None) -> str:
+    """One line for tables: ``Intel(R) Xeon(R) Processor [6/207/2; AVX2 AVX-512F AVX512_BF16 AMX]``."""
+    info = cpu_info() if info is None else info
+    parts = []
+    if info.get("family") is not None:
+        parts.append(f"{info['family']}/{info['model']}/{info['stepping']}")
+    flags = info.get("flags")
+    significant = [f for f in flags or () if f in ("AVX2", "AVX-512F", "AVX512_BF16", "AMX")]
+    parts.append(" ".join(significant) if flags is not None else "flags unknown")
+    return f"{info['model_name']} [{'; '.join(parts)}]"
 
 
 def hardware() -> str:
-    """A one-line description of the machine: CPU model and cores, plus accelerators if any."""
-    description = f"{os.cpu_count()}-core CPU ({cpu_model()})"
+    """A one-line description of the machine: CPU (model, family/model/stepping, kernel-relevant flags)
+    and cores, plus accelerators if any."""
+    description = f"{os.cpu_count()}-core CPU ({describe_cpu()})"
     found = accelerators()
     if found:
         description += f" + {len(found)}x {found[0]}"

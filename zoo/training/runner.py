@@ -31,6 +31,7 @@ from zoo.training.data import check_cross_tests, evaluate_test, load_data, load_
 from zoo.training.environment import (
     accelerators,
     backend,
+    cpu_info,
     hardware,
     is_chief,
     is_multiworker,
@@ -184,6 +185,7 @@ def train_run(
         if fit_seconds > 0 and epochs_this_process
         else None,
         "hardware": hardware(),
+        "cpu": cpu_info(),
         "versions": versions(),
         "backend": backend(),
         "strategy": strategy_name(strategy),
