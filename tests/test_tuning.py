@@ -298,3 +298,37 @@ def test_chief_and_two_workers_run_every_trial_exactly_once(tfds_data_dir, tmp_p
     assert sorted(oracle["run_times"]) == sorted(every) and set(oracle["run_times"].values()) == {1}
     assert oracle["ongoing_trials"] == {}  # a rerun of the chief would retry any trial listed here
     assert json.loads((tmp_path / "project" / "best_hparams.json").read_text())["trials"] == trials
+
+
+# ------------------------------------------------------------------------------------------ grid search
+def test_grid_search_trains_every_combination_once_with_the_same_seeds(tfds_data_dir, tmp_path):
+    from zoo.study.toggle_effects import read_executions
+    from zoo.training.protocol import Protocol
+    from zoo.training.tuning import run_search
+
+    space = SearchSpace(
+        fc_activation=("linear", "relu"), fc_dropout=(0.0, 0.5, 0.5), conv_dropout=0.0, batch_norm=False
+    )
+    project = tmp_path / "project"
+    result = run_search(
+        "mini", "vgg", tuner="grid", max_trials=10, executions_per_trial=2, space=space,
+        protocol=Protocol(max_epochs=1), project_dir=project, final_epochs=0, saved_models_dir=None,
+        data_dir=str(tfds_data_dir), seed=5, verbose=0,
+    )  # fmt: skip
+    combos = {(row["fc_activation"], row["fc_dropout"]) for row in result.rows}
+    assert len(result.rows) == 4 and combos == {(a, d) for a in ("linear", "relu") for d in (0.0, 0.5)}
+    executions = read_executions(project / "executions.jsonl")
+    assert len(executions) == 8
+    by_trial: dict[str, list[int]] = {}
+    for record in executions:
+        by_trial.setdefault(record["trial_id"], []).append(record["seed"])
+        assert record["epochs_run"] == 1 and record["best_epoch"] == 1
+        assert 0.0 <= record["val_accuracy_at_best_loss"] <= record["max_val_accuracy"] <= 1.0
+    assert all(sorted(seeds) == [5, 6] for seeds in by_trial.values())
+
+
+def test_grid_search_refuses_an_unstepped_range(capsys, tmp_path):
+    args = ["tune", *BASE, "--tuner", "grid", "--fc-dropout", "0:0.5", "--project-dir", str(tmp_path / "p")]
+    assert main(args) == 2
+    assert "fc_dropout: a grid search needs a stepped linear range" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()

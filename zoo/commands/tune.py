@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--dataset", required=True, help="built-in config (challenge, mini, ...) or file")
     parser.add_argument("--base", default="cnn6", help="model to tune (default cnn6)")
-    parser.add_argument("--tuner", default="random", choices=("random", "bayesian", "hyperband"))
+    parser.add_argument("--tuner", default="random", choices=("grid", "random", "bayesian", "hyperband"))
     parser.add_argument("--max-trials", type=int, default=10, help="trials in total, resumed ones included")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (Hyperband: its max_epochs)")
     parser.add_argument("--executions-per-trial", type=int, default=1, help="trainings per trial, averaged")

@@ -141,3 +141,21 @@ def paper_setup(model: str) -> tuple[str, str]:
         if setup[0] == model:
             return setup
     raise ValueError(f"{model!r} is not one of the paper's original models")
+
+
+# --- the toggles the study varied, and which way it found each to point -----------------------------------
+#: toggle -> (reference value, sign the paper expects of "other value minus reference"): ReLU FC helps,
+#: batch norm hurts, conv dropout hurts, dropout in the FC layers helps.
+TOGGLE_DIRECTIONS: dict[str, tuple[object, int]] = {
+    "fc_activation": ("linear", +1),
+    "fc_dropout": (0.0, +1),
+    "conv_dropout": (0.0, -1),
+    "batch_norm": (False, -1),
+}
+#: The paper's finding per toggle, in words.
+TOGGLE_CLAIMS: dict[str, str] = {
+    "fc_activation": "ReLU FC beats linear FC",
+    "fc_dropout": "dropout in the FC layers helps",
+    "conv_dropout": "dropout in the conv layers hurts",
+    "batch_norm": "batch norm hurts",
+}

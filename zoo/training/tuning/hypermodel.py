@@ -4,6 +4,7 @@ the seeded KerasTuner tuners that search it, local or distributed."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -132,12 +133,17 @@ def _decode(name: str, value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ tuners
+#: Per-execution record of a search (one JSON line per finished execution) in the project directory.
+EXECUTIONS_FILE = "executions.jsonl"
+
+
 class _SeededExecutions:
     """Tuner mixin: execution ``k`` of a trial builds and fits with seed ``hypermodel.seed + k``.
 
     All trials use the same seeds (common random numbers: the configurations are compared on the same
-    initialisations and batch orders). It also records which trials this process ran and prints one line
-    per trial.
+    initialisations and batch orders). It also records which trials this process ran, prints one line
+    per trial and appends every finished execution (seed, epochs, best validation figures) to
+    :data:`EXECUTIONS_FILE`, so an analysis can pair executions of the same seed across trials.
     """
 
     hypermodel: SpectraHyperModel
@@ -153,14 +159,44 @@ class _SeededExecutions:
         self._execution = 0
 
     def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        self.hypermodel.execution_seed = self.hypermodel.seed + self._execution
+        execution, seed = self._execution, self.hypermodel.seed + self._execution
+        self.hypermodel.execution_seed = seed
         self._execution += 1
-        return super()._build_and_fit_model(trial, *args, **kwargs)
+        history = super()._build_and_fit_model(trial, *args, **kwargs)
+        record = execution_record(trial.trial_id, execution, seed, trial.hyperparameters.values, history)
+        if record is not None:
+            with open(os.path.join(self.project_dir, EXECUTIONS_FILE), "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, sort_keys=True) + "\n")
+        return history
 
     def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().on_trial_end(trial)
         self.trials_run.append(trial.trial_id)
         print(f"[tuner {self.tuner_id}] trial {trial.trial_id} {trial.status}", flush=True)
+
+
+def execution_record(
+    trial_id: str, execution: int, seed: int, values: Mapping[str, Any], history: Any
+) -> dict[str, Any] | None:
+    """One execution's summary from its Keras ``History``: the epoch (counted from 1) of the lowest
+    validation loss — the weights EarlyStopping restores — with its validation accuracy, and the best
+    validation accuracy of any epoch (KerasTuner's objective); ``None`` without a validation history."""
+    logs = getattr(history, "history", None) or {}
+    losses, accuracies = logs.get("val_loss"), logs.get("val_accuracy")
+    if not losses or not accuracies:
+        return None
+    best = min(range(len(losses)), key=losses.__getitem__)
+    return {
+        "trial_id": trial_id,
+        "execution": execution,
+        "seed": seed,
+        "hyperparameters": {name: tidy(value) for name, value in values.items()},
+        "epochs_run": len(losses),
+        "best_epoch": best + 1,
+        "val_loss": float(losses[best]),
+        "val_accuracy_at_best_loss": float(accuracies[best]),
+        "max_val_accuracy": float(max(accuracies)),
+    }
 
 
 class SpectraRandomSearch(_SeededExecutions, keras_tuner.RandomSearch):
@@ -175,8 +211,14 @@ class SpectraHyperband(_SeededExecutions, keras_tuner.Hyperband):
     """``keras_tuner.Hyperband`` with per-execution seeds (epochs per trial = Hyperband's ``max_epochs``)."""
 
 
+class SpectraGridSearch(_SeededExecutions, keras_tuner.GridSearch):
+    """``keras_tuner.GridSearch`` with per-execution seeds: every combination of the space's choices and
+    stepped ranges, in order (a range needs a step)."""
+
+
 #: ``--tuner`` name -> tuner class.
 TUNERS: Mapping[str, type[keras_tuner.Tuner]] = {
+    "grid": SpectraGridSearch,
     "random": SpectraRandomSearch,
     "bayesian": SpectraBayesianOptimization,
     "hyperband": SpectraHyperband,

@@ -104,6 +104,27 @@ def _retrain_best(
     return final
 
 
+def check_grid(space: SearchSpace) -> int:
+    """The number of configurations of a grid search over ``space``; a searched range without a step (or
+    a log-sampled one) is an error, since a grid needs a finite set of values."""
+    from zoo.training.tuning.space import Choice
+
+    size = 1
+    for field in dataclasses.fields(space):
+        dimension = getattr(space, field.name)
+        if dimension is None or dimension.fixed:
+            continue
+        if isinstance(dimension, Choice):
+            size *= len(dimension.values)
+        elif dimension.step is None or dimension.log:
+            raise ValueError(
+                f"{field.name}: a grid search needs a stepped linear range (low:high:step) or one value"
+            )
+        else:
+            size *= round((dimension.high - dimension.low) / dimension.step) + 1
+    return size
+
+
 def oracle_seed(seed: int) -> int:
     """The seed given to KerasTuner's oracle for ``seed``: ``seed + 1``.
 
@@ -163,7 +184,8 @@ def run_search(
     Args:
         dataset: dataset config (``challenge``, ``mini``, a config file or a config), resolved here once.
         base: registry name of the architecture to tune.
-        tuner: ``random``, ``bayesian`` or ``hyperband``.
+        tuner: ``grid`` (every combination; each searched range needs a step), ``random``, ``bayesian`` or
+            ``hyperband``.
         max_trials: trials in the search, counting those of earlier runs of the same project (resume: call
             again with a larger number). For Hyperband, a cap on its own schedule.
         executions_per_trial: trainings per trial (seeds ``seed … seed+K-1``), their metrics averaged.
@@ -195,6 +217,8 @@ def run_search(
         raise ValueError(f"tuner: expected one of {', '.join(TUNERS)}, got {tuner!r}")
     if tuner == "bayesian" and importlib.util.find_spec("sklearn") is None:
         raise UserError("tuner 'bayesian': KerasTuner needs scikit-learn for it (pip install scikit-learn)")
+    if tuner == "grid":
+        check_grid(space if space is not None else SearchSpace())
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}")
     max_trials = check_int("max_trials", max_trials)
