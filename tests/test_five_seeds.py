@@ -1,0 +1,70 @@
+"""The study's five-seed summaries and claims: medians, paired seeds, open until five float32 seeds."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import pytest
+
+from zoo.study.five_seeds import Comparison, attainable, claims, group_setups, setups_table
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _row(model: str, variant: str, seed: int, test: float, val: float, precision: str = "float32") -> dict:
+    return {
+        "run_id": f"challenge/{model}-{variant}-seed{seed}", "dataset": "challenge", "model": model,
+        "variant": variant, "seed": seed, "test_accuracy": test, "val_accuracy": val, "test_size": 162,
+        "misclassified": round((1 - test) * 162), "precision": precision, "hardware": "2-core CPU (X)",
+        "cpu": {"model_name": "X", "flags": ["AVX2", "AVX-512F"]},
+    }  # fmt: skip
+
+
+def _setups(relu_test, linear_test, precision="float32", fresh=None):
+    rows = [_row("vgg", "relu", s, t, 0.7) for s, t in enumerate(relu_test)]
+    rows += [_row("vgg", "linear", s, t, 0.6, precision) for s, t in enumerate(linear_test)]
+    return group_setups(rows, fresh)
+
+
+def test_medians_spread_and_paired_seeds():
+    setups = _setups([0.70, 0.72, 0.68, 0.71, 0.69], [0.65, 0.73, 0.60, 0.66, 0.64])
+    relu, linear = setups[("challenge", "vgg", "relu")], setups[("challenge", "vgg", "linear")]
+    assert relu.spread("test") == "70.00 (68.00–72.00)" and relu.complete
+    comparison = Comparison(linear, relu)
+    assert comparison.paired("test") == (4, 5)  # seed 1: linear 73 > ReLU 72
+    assert comparison.difference("test") == pytest.approx(70.0 - 65.0)
+    assert comparison.verdict() == "holds"
+
+
+def test_a_claim_is_open_until_five_float32_seeds_on_both_sides():
+    assert Comparison(*_sides(_setups([0.7] * 4, [0.6] * 5))).verdict() == "open"
+    assert Comparison(*_sides(_setups([0.7] * 5, [0.6] * 5, "mixed_bfloat16"))).verdict() == "open"
+    assert Comparison(*_sides(_setups([0.6] * 5, [0.7] * 5))).verdict() == "fails"
+
+
+def _sides(setups):
+    return setups[("challenge", "vgg", "linear")], setups[("challenge", "vgg", "relu")]
+
+
+def test_fresh_scores_join_by_run_id_and_claims_name_every_metric():
+    fresh = {"challenge/vgg-relu-seed0": 0.8, "challenge/vgg-linear-seed0": 0.75}
+    setups = _setups([0.7] * 5, [0.6] * 5, fresh=fresh)
+    assert setups[("challenge", "vgg", "relu")].values("fresh") == {0: pytest.approx(80.0)}
+    text = "\n".join(claims(setups))
+    assert "test split +10.00 points, 5 of 5 seeds" in text
+    assert "fresh draws +5.00 points, 1 of 1 seeds" in text and "**holds**" in text
+    assert "| 80.00 | 68.52 |" in setups_table(setups)  # fresh draws, then the ablation's VGG ReLU median
+
+
+def test_paper_figures_a_162_spectrum_median_cannot_be():
+    assert attainable(68.52, 162) and attainable(85.19, 162)
+    assert not attainable(80.74, 162)
+
+
+def test_the_committed_study_page_is_current():
+    path = ROOT / "benchmarks" / "study_table.py"
+    spec = importlib.util.spec_from_file_location("study_table", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--check"]) == 0, "stale: run python benchmarks/study_table.py --write"

@@ -1,0 +1,317 @@
+"""The study's results as the paper reports them: every setup summarised over its seeds, every claim from
+medians, with the seeds paired across the two sides of a comparison.
+
+A *setup* is a (dataset, model, FC variant). Its rows are the study's float32 runs (one per seed); each row
+gives three figures: the test split (the paper's figure), the validation split, and — where the run's
+export was scored on them — fresh in-distribution spectra (the training and validation splits of the same
+classes drawn with other seeds). A claim compares setups by their medians and counts in how many seeds
+present on both sides the direction holds (both sides of seed ``k`` share their data and initial seed).
+
+A claim stays *open* until both sides have :data:`REQUIRED_SEEDS` seeds: one seed cannot confirm or refute
+a median of five.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from zoo.study import paper
+from zoo.study.tables import table
+
+#: Seeds a setup needs before a claim about its median is decided (the paper trained five).
+REQUIRED_SEEDS = len(paper.SEEDS)
+#: The figures of a row, by name: the row's key, or ``fresh`` from the fresh-draw scores.
+METRICS: dict[str, str] = {"test": "test split", "val": "validation split", "fresh": "fresh draws"}
+
+SetupKey = tuple[str, str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """The rows of one setup, by seed, with the fresh-draw accuracy of each row where it was measured."""
+
+    dataset: str
+    model: str
+    variant: str
+    rows: tuple[Mapping[str, Any], ...]
+    fresh: Mapping[int, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> SetupKey:
+        """``(dataset, model, variant)``."""
+        return (self.dataset, self.model, self.variant)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds run, in order."""
+        return [row["seed"] for row in self.rows]
+
+    def values(self, metric: str) -> dict[int, float]:
+        """Seed → accuracy in % on ``metric`` (``test``, ``val`` or ``fresh``; seeds without it left out)."""
+        if metric == "fresh":
+            return {seed: 100 * value for seed, value in self.fresh.items()}
+        key = {"test": "test_accuracy", "val": "val_accuracy"}[metric]
+        return {row["seed"]: 100 * row[key] for row in self.rows}
+
+    def median(self, metric: str) -> float | None:
+        """Median over the seeds (``None`` where no seed has the figure)."""
+        found = list(self.values(metric).values())
+        return statistics.median(found) if found else None
+
+    def spread(self, metric: str) -> str:
+        """``median (min–max)`` in %, or ``–``."""
+        found = list(self.values(metric).values())
+        if not found:
+            return "–"
+        if len(found) == 1:
+            return f"{found[0]:.2f}"
+        return f"{statistics.median(found):.2f} ({min(found):.2f}–{max(found):.2f})"
+
+    @property
+    def complete(self) -> bool:
+        """True once the setup has :data:`REQUIRED_SEEDS` seeds."""
+        return len(set(self.seeds)) >= REQUIRED_SEEDS
+
+    @property
+    def precisions(self) -> set[str]:
+        """The training precisions of its rows."""
+        return {row.get("precision", "float32") for row in self.rows}
+
+    @property
+    def cpus(self) -> set[str]:
+        """The CPUs its rows trained on (model name and kernel-relevant flags where recorded)."""
+        return {cpu_label(row) for row in self.rows}
+
+
+def cpu_label(row: Mapping[str, Any]) -> str:
+    """Short CPU label of a row: model name plus the AVX-512/bfloat16/AMX flags (``?`` when unknown)."""
+    cpu = row.get("cpu") or {}
+    name = cpu.get("model_name") or row.get("hardware", "?")
+    flags = cpu.get("flags")
+    if flags is None:
+        return f"{name} (flags ?)"
+    shown = [flag for flag in flags if flag in ("AVX-512F", "AVX512_BF16", "AMX")]
+    return f"{name} ({' '.join(shown) or 'AVX2'})"
+
+
+def group_setups(
+    rows: Iterable[Mapping[str, Any]], fresh: Mapping[str, float] | None = None
+) -> dict[SetupKey, Setup]:
+    """Rows by setup in the study's model order; ``fresh`` maps a run id to its fresh-draw accuracy."""
+    fresh = fresh or {}
+    grouped: dict[SetupKey, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault((row["dataset"], row["model"], row["variant"]), []).append(row)
+    order = {name: i for i, name in enumerate(paper.MODEL_ORDER)}
+
+    def position(key: SetupKey) -> tuple:
+        dataset, model, variant = key
+        datasets = paper.DATASET_ORDER
+        return (datasets.index(dataset) if dataset in datasets else 9, order.get(model, 99), variant)
+
+    setups = {}
+    for key in sorted(grouped, key=position):
+        runs = tuple(sorted(grouped[key], key=lambda r: r["seed"]))
+        scores = {r["seed"]: fresh[r["run_id"]] for r in runs if r["run_id"] in fresh}
+        setups[key] = Setup(*key, rows=runs, fresh=scores)
+    return setups
+
+
+def paper_figure(key: SetupKey) -> float | None:
+    """The paper's median test accuracy (%) for a setup, where it states one (the ablation study)."""
+    dataset, model, variant = key
+    if dataset != paper.ABLATION_DATASET:
+        return None
+    for pair in paper.ABLATION_PAIRS:
+        for name, median in ((pair.original, pair.median_original), (pair.modified, pair.median_modified)):
+            expected = paper.ABLATION_VARIANT if name in ("cnn6", "vgg", "cnn_bn") else "default"
+            if name == model and variant == expected:
+                return median
+    return None
+
+
+def attainable(percent: float, test_size: int) -> bool:
+    """Whether ``percent`` (2 decimals) is ``k / test_size`` for some whole ``k``: a median of an odd number
+    of runs on that test split must be."""
+    return any(abs(100 * k / test_size - percent) < 0.006 for k in range(test_size + 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """``better`` against ``worse`` as a claim states it (the claim: ``better`` is ahead)."""
+
+    worse: Setup
+    better: Setup
+
+    def paired(self, metric: str) -> tuple[int, int]:
+        """(seeds where the claimed direction holds, seeds on both sides) for ``metric``."""
+        low, high = self.worse.values(metric), self.better.values(metric)
+        common = sorted(set(low) & set(high))
+        return sum(high[s] > low[s] for s in common), len(common)
+
+    def difference(self, metric: str) -> float | None:
+        """Median of ``better`` minus median of ``worse`` in points (``None`` if a side lacks it)."""
+        high, low = self.better.median(metric), self.worse.median(metric)
+        return None if high is None or low is None else high - low
+
+    @property
+    def decided(self) -> bool:
+        """Both sides have five seeds in the paper's precision."""
+        return all(s.complete and s.precisions == {paper.PAPER_PRECISION} for s in (self.worse, self.better))
+
+    def describe(self, metric: str) -> str:
+        """``+3.09 points, 4 of 5 seeds`` (or ``–``)."""
+        difference = self.difference(metric)
+        if difference is None:
+            return "–"
+        holds, common = self.paired(metric)
+        return f"{difference:+.2f} points, {holds} of {common} seeds"
+
+    def verdict(self) -> str:
+        """``holds``/``fails`` by the test-split medians once decided, else ``open``."""
+        if not self.decided:
+            return "open"
+        difference = self.difference("test")
+        return "holds" if difference is not None and difference > 0 else "fails"
+
+
+def _provenance(setups: Iterable[Setup]) -> str:
+    setups = list(setups)
+    precisions = sorted(set().union(*(s.precisions for s in setups)))
+    cpus = sorted(set().union(*(s.cpus for s in setups)))
+    return f"{'/'.join(precisions)}; {', '.join(cpus)}"
+
+
+def _sides(setup: Setup) -> str:
+    return (
+        f"{setup.model} {setup.variant} {setup.spread('test')} % "
+        f"({len(setup.seeds)} seed{'s' * (len(setup.seeds) != 1)})"
+    )
+
+
+def _comparison_line(label: str, comparison: Comparison, paper_text: str) -> str:
+    figures = "; ".join(f"{METRICS[m]} {comparison.describe(m)}" for m in METRICS)
+    provenance = _provenance((comparison.worse, comparison.better))
+    return (
+        f"- {label}: {_sides(comparison.better)} vs {_sides(comparison.worse)}; {figures}; "
+        f"paper {paper_text}; **{comparison.verdict()}** ({provenance})."
+    )
+
+
+def claims(setups: Mapping[SetupKey, Setup]) -> list[str]:
+    """The paper's `challenge` and `benchmark` claims from the setups' medians, one line per comparison."""
+    lines = [
+        f"Each claim compares medians over seeds (a claim is *open* until both sides have {REQUIRED_SEEDS} "
+        f"{paper.PAPER_PRECISION} seeds): the difference of medians in points on the test split, the "
+        "validation split and fresh draws, and in how many seeds run on both sides the direction holds.",
+        "",
+        "**ReLU FC beats linear FC for every model** (`challenge`):",
+        "",
+    ]
+    dataset = paper.CHALLENGE_DATASET
+    for model in paper.MODEL_ORDER:
+        relu, linear = setups.get((dataset, model, "relu")), setups.get((dataset, model, "linear"))
+        if relu and linear:
+            lines.append(_comparison_line(model, Comparison(linear, relu), "ReLU ahead for every model"))
+    if lines[-1] == "":
+        lines.append("- open: no model has run both ways yet.")
+    lines += ["", "**The five ablations** (`challenge`, original → modified):", ""]
+    for pair in paper.ABLATION_PAIRS:
+        sides = [
+            setups.get((dataset, model, paper.ABLATION_VARIANT)) or setups.get((dataset, model, "default"))
+            for model in (pair.original, pair.modified)
+        ]
+        theirs = f"{pair.median_original:.2f} → {pair.median_modified:.2f} %"
+        if all(sides):
+            comparison = Comparison(sides[0], sides[1])
+            lines.append(_comparison_line(f"{pair.original} → {pair.modified}", comparison, theirs))
+        else:
+            lines.append(
+                f"- {pair.original} → {pair.modified}: open (a side has no row yet); paper {theirs}."
+            )
+    lines += ["", "**CNN6 best on `challenge`, near 90 %**:", ""]
+    published = [
+        s
+        for s in setups.values()
+        if s.dataset == dataset
+        and s.model in paper.MODEL_ORDER[:8]
+        and s.variant in (*paper.VARIANT_ORDER, "default")
+    ]
+    cnn6 = setups.get((dataset, paper.CHALLENGE_BEST_MODEL, "relu"))
+    if cnn6 is None:
+        lines.append("- open: no CNN6 ReLU row yet.")
+    else:
+        ranked = sorted(published, key=lambda s: -(s.median("test") or 0.0))
+        complete = sum(s.complete for s in published)
+        status = "open" if complete < 2 * 8 or not cnn6.complete else "decided"
+        lines.append(
+            f"- CNN6 ReLU {cnn6.spread('test')} % (validation {cnn6.spread('val')} %) ranks "
+            f"{ranked.index(cnn6) + 1} of {len(ranked)} published setups run so far by test median "
+            f"({complete} of 16 with five seeds: **{status}**); best "
+            f"{ranked[0].model} {ranked[0].variant} {ranked[0].spread('test')} %."
+        )
+    lines += [
+        "",
+        f"**Every model ≥ {paper.BENCHMARK_MIN_ACCURACY} % on `benchmark`** (the paper's setup):",
+        "",
+    ]
+    bench = [s for s in setups.values() if s.dataset == paper.BENCHMARK_DATASET]
+    for setup in bench:
+        verdict = "holds" if (setup.median("test") or 0) >= paper.BENCHMARK_MIN_ACCURACY else "fails"
+        wrong = ", ".join(str(r["misclassified"]) for r in setup.rows)
+        lines.append(
+            f"- {setup.model} {setup.variant}: {setup.spread('test')} % ({wrong} of "
+            f"{setup.rows[0]['test_size']} wrong; {len(setup.seeds)} seed(s)): {verdict} for these seeds "
+            f"({_provenance([setup])})."
+        )
+    if not bench:
+        lines.append("- open: no `benchmark` row in the paper's setup yet.")
+    return lines
+
+
+def setups_table(setups: Mapping[SetupKey, Setup]) -> str:
+    """Markdown: one line per setup — seeds, medians (min–max) per metric, the paper's median, provenance."""
+    header = [
+        "dataset", "model", "FC", "seeds", "test % median (min–max)", "validation %", "fresh draws %",
+        "paper (median)", "precision", "CPUs",
+    ]  # fmt: skip
+    rows = []
+    for key, setup in setups.items():
+        figure = paper_figure(key)
+        size = setup.rows[0]["test_size"]
+        shown = "–" if figure is None else f"{figure:.2f}" + ("" if attainable(figure, size) else " †")
+        rows.append(
+            [
+                setup.dataset, setup.model, setup.variant, ", ".join(map(str, setup.seeds)),
+                setup.spread("test"), setup.spread("val"), setup.spread("fresh"), shown,
+                "/".join(sorted(setup.precisions)), "; ".join(sorted(setup.cpus)),
+            ]
+        )  # fmt: skip
+    return "\n".join(table(header, rows)).rstrip()
+
+
+def unattainable_note(setups: Mapping[SetupKey, Setup]) -> str | None:
+    """A note on the paper's figures that no run on a 162-spectrum test split can give (marked †)."""
+    marked = sorted(
+        {
+            f"{paper_figure(key):.2f} % ({key[1]})"
+            for key, setup in setups.items()
+            if paper_figure(key) is not None and not attainable(paper_figure(key), setup.rows[0]["test_size"])
+        }
+    )
+    if not marked:
+        return None
+    size = next(iter(setups.values())).rows[0]["test_size"]
+    return (
+        f"† {', '.join(marked)}: not k/{size} for any whole k, so "
+        "not a median of five runs on this test split (a median of an odd number of runs is one of them); "
+        "the paper's figure may be a mean, or come from another split size."
+    )
+
+
+def seed_values(setups: Sequence[Setup], metric: str) -> list[list[float]]:
+    """Per setup, the seeds' accuracies on ``metric`` (for a strip plot)."""
+    return [list(setup.values(metric).values()) for setup in setups]
