@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TFDS_DATA_DIR ?= $(CURDIR)/data/tensorflow_datasets
+export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: venv demo test lint format clean
+.PHONY: venv demo test docs lint format clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +24,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	$(BIN)/mkdocs build --strict --quiet
+
+# The documentation site (docs/ + mkdocs.yml) into site/; `mkdocs serve` previews it.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) data build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) data build site *.egg-info .pytest_cache .ruff_cache

@@ -25,6 +25,8 @@ BLOCK = "converged-table"
 #: PRNet v4's runs (campaign group 11, issue #15 part 3): their results root and README block.
 V4_RESULTS = RESULTS / "prnet_v4"
 V4_BLOCK = "prnet-v4-table"
+#: The README's headline: the study's published setups, one median per setup (``render_headline``).
+HEADLINE_BLOCK = "headline-table"
 
 
 def paper_figures() -> dict[tuple[str, str, str], str]:
@@ -230,12 +232,39 @@ def render_v4(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def render_headline(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown: the median test accuracy of every published setup run (study models, FC linear/ReLU or
+    the published default), beside the paper's figure, then where and how the rows were trained."""
+    from zoo.study import paper
+
+    setups = (*paper.FC_ACTIVATION_VARIANTS, "default")
+    published = [r for r in rows if r["model"] in paper.MODEL_ORDER and r["variant"] in setups]
+    paper_cells = paper_figures()
+    lines = [
+        "| dataset | model | FC | test accuracy (median) | seeds | paper |",
+        "|---|---|---|---:|---|---|",
+    ]
+    for (dataset, model, variant), (accuracy, seeds, _) in _medians(published).items():
+        cell = _paper_cell({"dataset": dataset, "model": model, "variant": variant}, paper_cells)
+        seed_list = ", ".join(map(str, seeds))
+        lines.append(f"| {dataset} | {model} | {variant} | {accuracy:.2f} % | {seed_list} | {cell} |")
+    if not published:
+        return "\n".join([*lines, "", "No run at the protocol's end yet."])
+    hardware = sorted({r["hardware"] for r in published})
+    precisions = sorted({r.get("precision", "float32") for r in published})
+    lines += [
+        "",
+        f"Trained with the study's protocol to early stopping (at most {paper.MAX_EPOCHS} epochs); hardware: "
+        f"{'; '.join(hardware)}; precision: {', '.join(precisions)}; {len(published)} runs.",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    sys.path.insert(0, str(pathlib.Path(__file__).parent))  # readme_blocks, when loaded by a test
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help="rewrite the README's block")
-    mode.add_argument("--check", action="store_true", help="exit 1 if the README's block is stale")
+    mode.add_argument("--write", action="store_true", help="rewrite the generated blocks")
+    mode.add_argument("--check", action="store_true", help="exit 1 if a generated block is stale")
     args = parser.parse_args(argv)
     from zoo.training.results import read_results
 
@@ -244,17 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     blocks = {
         BLOCK: "\n".join([render(rows, checks), *claims(rows)]),
         V4_BLOCK: render_v4(load_v4_rows()),
+        HEADLINE_BLOCK: render_headline(rows),
     }
     if not (args.write or args.check):
         print("\n\n".join(blocks.values()))
         return 0
-    from readme_blocks import block_is_current, write_block
+    from zoo.study.blocks import BLOCKS, block_is_current, write_block
 
     if args.check:
         stale = [name for name, block in blocks.items() if not block_is_current(name, block)]
         if stale:
-            names = ", ".join(stale)
-            print(f"README's {names} block is stale: run python benchmarks/converged_table.py --write")
+            names = ", ".join(f"{name} ({BLOCKS[name]})" for name in stale)
+            print(f"stale generated block: {names}; run python benchmarks/converged_table.py --write")
             return 1
         return 0
     for name, block in blocks.items():

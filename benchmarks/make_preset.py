@@ -35,7 +35,7 @@ from zoo.training.results import read_results
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: A preset's name: also its weights file's name.
 PRESET_NAME = re.compile(r"[a-z][a-z0-9_]*")
-#: The README block holding the presets table.
+#: The generated block holding the presets table (its page: `zoo.study.blocks.BLOCKS`).
 PRESETS_BLOCK = "presets-table"
 PROTOCOL_KEYS = ("max_epochs", "epochs_run", "best_epoch", "stop_reason", "precision", "backend",
                  "lr_factor", "batch_size", "jit_compile")  # fmt: skip
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     write_entry(preset)
-    from readme_blocks import write_block
+    from zoo.study.blocks import write_block
 
     write_block(PRESETS_BLOCK, preset_table_markdown())
     print(

@@ -1,4 +1,4 @@
-"""The README's table of runs at the protocol's end is what the committed rows give."""
+"""The generated tables of runs at the protocol's end (docs and README) are what the committed rows give."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def table():
     return module
 
 
-def test_readme_block_matches_the_committed_rows(table):
+def test_generated_blocks_match_the_committed_rows(table):
     assert table.main(["--check"]) == 0, "run: python benchmarks/converged_table.py --write"
 
 
@@ -36,7 +36,7 @@ def test_render_shows_the_paper_figure_and_the_stop_reason(table):
 
 
 def test_replace_block_needs_both_markers_once(table):
-    from readme_blocks import markers, replace_block
+    from zoo.study.blocks import markers, replace_block
 
     with pytest.raises(ValueError, match="once each"):
         replace_block("no markers here", "t", "x")

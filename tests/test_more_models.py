@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import pathlib
-import sys
 
 import keras
 import numpy as np
@@ -21,7 +20,6 @@ import zoo
 from zoo.commands.cli import main
 from zoo.models.registry import get_model_info, list_models
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 MORE = ["park", "vecsei", "fan", "oviedo", "sang", "mozaffari", "bhattacharya", "schuetzke"]
 STUDY = ["cnn2", "cnn3", "inc3", "inc6", "cnn6", "cnn_bn", "vgg", "resnet"]
 LENGTH = 500  # the short input of these tests (park's trunk needs >= 311 points)
@@ -313,9 +311,8 @@ def test_export_load_predict(name: str, tmp_path: pathlib.Path) -> None:
     assert zoo.load(path).classify(raw[:1], top_k=1)[0][0][0] == "abc"[int(expected[0].argmax())]
 
 
-def test_readme_registry_table_is_current(capsys: pytest.CaptureFixture[str]) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from readme_blocks import block_is_current
+def test_docs_registry_table_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    from zoo.study.blocks import block_is_current
 
     assert main(["models", "--format", "markdown", "--no-variants"]) == 0
     table = capsys.readouterr().out.strip()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,6 @@ import zoo
 from zoo.errors import UserError
 from zoo.models.presets import Preset, evaluate_on_test_split, get_preset, preset_table_markdown
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 COMMITTED = [name for name in zoo.list_presets() if get_preset(name).committed]
 
 
@@ -51,9 +49,8 @@ def test_a_changed_weights_file_is_one_clear_error(tmp_path):
         zoo.from_preset("nope")
 
 
-def test_readme_table_is_generated_from_the_registry():
-    sys.path.insert(0, str(BENCHMARKS))
-    from readme_blocks import block_is_current
+def test_docs_table_is_generated_from_the_registry():
+    from zoo.study.blocks import block_is_current
 
     assert block_is_current("presets-table", preset_table_markdown()), "run benchmarks/make_preset.py"
 

@@ -1,85 +1,16 @@
 """PRNet (peak-resolving network): this project's architecture against the study's three failure modes.
 
-Schuetzke et al. (2023) found that the published CNNs fail on the ``challenge`` set in three ways: they
-miss *minor peaks* (3.5 % of the highest peak), they confuse classes whose peaks are only 70 points apart
-(*position overlap*) and classes that differ only by a peak height (*intensity overlap*, steps of 0.075).
-The classes are absolute peak fingerprints: each peak is jittered on its own (positions ±50 points,
-heights ±0.05, one width σ ∈ [2, 5] per spectrum), so neighbouring classes *overlap* in training and the
-test samples (whole pattern shifted ±30, heights ±0.03, σ = 2) are only classified right when a decision
-boundary sits near the *midpoint* between two classes. Two things follow:
+A fixed, parameter-free peak encoder — apexes (:class:`PeakCoding`), a log-compressed height code on
+triangular levels, positions absolute or relative to the strongest apex (:class:`RelativeToStrongest`),
+triangular position cells, a fixed gain and a constant bias channel — followed by one trained linear
+softmax layer (:func:`trunk`, registered as ``prnet``: ``zoo.build("prnet", classes)``). Options:
+:data:`ROBUST_OPTION` (smoothing, baseline removal, a noise threshold) and :data:`V4_OPTION` (absolute
+positions with a median-based noise level).
 
-* the features should be an additive code of the peaks, each coded by its position (since v3: its offset
-  from the strongest peak) and its relative height, invariant to the width σ — then the class log-odds
-  are a sum over peaks (as in the generative process, where peaks vary independently) and the read-out
-  is close to a naive-Bayes classifier of the peak list, whose boundaries lie at the midpoints by symmetry;
-* with Adam at 3e-4 and 330 optimizer steps (30 epochs), every weight moves by at most ~0.1, so the model
-  must be *linear in a well-scaled code*: a gain fixes the scale, not more layers.
-
-PRNet therefore is a fixed, parameter-free *peak encoder* and one trained linear layer:
-
-1. **Peak apexes.** :class:`PeakCoding` renormalises each spectrum to its maximum and keeps the local
-   maxima (``window`` 11 points) above ``threshold`` (0.2 % of the highest peak). A rendered peak's apex
-   is at its exact position with its exact relative height for every σ (all peaks of a spectrum share σ,
-   and max normalisation keeps height ratios), so the code does not depend on σ.
-2. **Height code.** The apex height ``h`` is log-compressed, ``u = log(1 + h/ε) / log(1 + 1/ε)`` (ε =
-   0.01: a 0.5 % minor peak becomes 0.09, 3.5 % becomes 0.33, 1 stays 1), and coded on ``levels`` (11)
-   triangular levels of ``u`` (linear interpolation between neighbouring levels, a partition of unity),
-   plus a *presence* channel (1 at every apex) and ``u`` itself. The levels give the read-out one weight
-   per height band, so it learns *thresholds* between intensity classes with the linear layer alone (a
-   read-out linear in ``h`` cannot: it needs class biases the protocol's learning rate cannot grow in
-   time); the presence channel lets a minor peak of any height, even one smaller than seen in training,
-   count as present.
-3. **Positions relative to the strongest apex** (``positions="relative"``, the default since v3).
-   :class:`RelativeToStrongest` re-indexes the code by each apex's offset from the spectrum's strongest
-   apex (whose height is exactly 1 after max normalisation). The test spectra are shifted *as a whole*
-   (the same offset for every peak, like a zero-offset or sample-displacement error in XRD), which an
-   offset code ignores entirely; in training, where every peak is jittered on its own, an offset varies
-   by a triangular ±100 points (the difference of two uniform ±50 jitters), so the read-out's evidence
-   between two position classes changes smoothly and its boundary falls at their midpoint. With absolute
-   positions (v2, ``positions="absolute"``) the training densities of two neighbouring classes are flat
-   and equal over their 30-point overlap, so where a boundary lands inside it is left to noise — the
-   position-overlap errors of v2. The price: when two peaks compete for "strongest" (heights within the
-   variation of each other) the anchor flips between them; use ``positions="absolute"`` for such data.
-   The offsets span ``2 · length`` points (twice the cells of v2).
-4. **Position cells.** Two box filters of 2·``spacing`` points and a stride of ``spacing`` (25) splat every
-   apex onto triangular position cells (half-width 50 points, the jitter range): each peak's code is
-   spread linearly over the neighbouring cells, so the logits vary piecewise linearly with a peak's
-   position, and each cell's weight is learned from all training peaks within ±50 points (less noise in
-   where the boundary lands than with narrow cells).
-5. **Gain and bias feature.** A fixed ``Rescaling(gain · 2 · spacing)`` gives every apex a code of total
-   mass 2 · ``gain`` (60; every point lies under two overlapping cells): equivalent to a ``gain``-fold
-   learning rate for the read-out alone (the protocol's Adam 3e-4 is unchanged). A constant channel
-   (``gain / cells`` in every cell) acts as a fast class bias: the evidence for a class is sometimes the
-   *absence* of a minor peak, which a sum over peaks cannot express.
-6. **Read-out.** Flatten (cells × (levels + 3)) → Dense(classes, softmax) — the zoo's head with no hidden
-   layers (``fc_widths`` can add some).
-
-Cost at 5000 points and 27 classes: 151,227 parameters (v2, absolute positions: 75,627), all in the
-read-out, and 0.30 MFLOP per spectrum by :func:`zoo.count_flops` (dense layers only; the peak encoder's
-comparisons, pooling sums, gather and logs are about 4 M further operations, not counted by the zoo's
-convention) — CNN6 has 19.6 M parameters and 1.08 GFLOP.
-
-Result with the study's protocol at a 30-epoch cap (seeds 0–2, 2-core Intel Xeon CPU): 100 / 100 / 98.1 %
-test accuracy on ``challenge`` (median 100 %; v2 with absolute positions: 89.5 / 87.7 / 92.0 %, CNN6 at the
-same cap 67.3 % linear / 58.0 % ReLU). Without the robust option it fails on noisy spectra (cross-test on
-``challenge_realistic``: 4–10 %), where noise maxima count as peaks. The *robust* option (off by default;
-``smooth=7, background=51, noise=1.5`` chosen with v2 on ``challenge_realistic``'s validation split) smooths
-the spectrum (two box passes), removes a baseline (morphological opening: rolling minimum then maximum over
-``background`` points) and raises the apex threshold to ``noise`` × the RMS of what the smoothing removed; no
-weights are added. ``PeakCoding(linear_levels=True)`` places the levels on the linear height instead (tried,
-not better on validation). Design search and validation numbers: ``benchmarks/prnet_design.py`` and
-``benchmarks/results/new_model/README.md``.
-
-**v4** (``V4_OPTION``, issue #15 part 3): absolute positions and the robust front end with
-``noise_statistic="mad"`` (the noise level is the median absolute smoothing residual × 1.4826, zero on clean
-spectra, so no minor peak is lost there) at ``noise=2``; chosen on validation-split perturbations of a fresh
-draw (``benchmarks/prnet_v4.py``). At the protocol's end on ``challenge`` (seeds 0–2): validation
-84.07–85.19 %; on the generalisation panel above every CNN trained on clean spectra on all 11 noise,
-background and peak-shape sets (10 of 11 counting a CNN6 trained with augmentation); on ``benchmark``
-(seeds 0–2): 99.80 % median, 8–11 of 4,500 wrong (``benchmarks/results/prnet_v4/``).
-
-Pure Keras 3 ops (builds and runs under JAX as well); the custom layers are registered serialisable
-(``spectrazoo>PeakCoding``, ``spectrazoo>RelativeToStrongest``, ``spectrazoo>AppendConstant``).
+The design, step by step, with the reasons for each choice and what PRNet reaches: ``docs/prnet.md`` (the
+documentation site's PRNet page). Pure Keras 3 ops (builds and runs under JAX as well); the custom layers
+are registered serialisable (``spectrazoo>PeakCoding``, ``spectrazoo>RelativeToStrongest``,
+``spectrazoo>AppendConstant``).
 """
 
 from __future__ import annotations
