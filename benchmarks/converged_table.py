@@ -1,10 +1,11 @@
-"""The README's table of runs at the protocol's end, generated from the committed results rows.
+"""The docs' table of the extra runs at the protocol's end (seed 0, mostly mixed precision), generated from
+the committed results rows.
 
-Reads `benchmarks/results/<dataset>_converged/results.jsonl` (the campaign of `benchmarks/campaign.py`, no
-epoch cap) and the mixed-precision check of `benchmarks/results/precision_check/`, and renders one line per
-run beside the paper's figure where the paper gives one. `--write` replaces the block between the README's
-markers; `--check` exits 1 if the README's block differs from what the rows give (a test runs it), so the
-table cannot drift from the rows it rests on.
+Reads `benchmarks/results/<dataset>_converged/results.jsonl` (the earlier campaign groups of
+`benchmarks/campaign.py`, no epoch cap) and the precision check of `benchmarks/results/precision_check/`,
+and renders one line per run. These rows are labelled extras: the paper's claims are judged from the
+study's float32 five-seed rows only (`benchmarks/study_table.py`). `--write` replaces the generated blocks
+(`zoo.study.blocks`); `--check` exits 1 if a block differs from what the rows give (a test runs it).
 
     python benchmarks/converged_table.py --write
 """
@@ -25,8 +26,6 @@ BLOCK = "converged-table"
 #: PRNet v4's runs (campaign group 11, issue #15 part 3): their results root and README block.
 V4_RESULTS = RESULTS / "prnet_v4"
 V4_BLOCK = "prnet-v4-table"
-#: The README's headline: the study's published setups, one median per setup (``render_headline``).
-HEADLINE_BLOCK = "headline-table"
 
 
 def paper_figures() -> dict[tuple[str, str, str], str]:
@@ -103,95 +102,6 @@ def render(rows: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]
     return "\n".join(lines)
 
 
-Summary = tuple[float, list[int], set[str]]  # median test accuracy (%), seeds, precisions
-
-
-def _medians(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], Summary]:
-    """``(dataset, model, variant)`` → (median test accuracy in %, seeds, precisions) over the rows."""
-    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault((row["dataset"], row["model"], row["variant"]), []).append(row)
-    return {
-        key: (
-            100 * statistics.median(r["test_accuracy"] for r in runs),
-            sorted(r["seed"] for r in runs),
-            {r.get("precision", "float32") for r in runs},
-        )
-        for key, runs in groups.items()
-    }
-
-
-def _seeds(seeds: Sequence[int]) -> str:
-    return f"seed {seeds[0]}" if len(seeds) == 1 else f"median of seeds {', '.join(map(str, seeds))}"
-
-
-def claims(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The paper's claims against the converged rows: each holds, fails, or is open (a side is missing)."""
-    from zoo.study import paper
-
-    med = _medians(rows)
-    lines = ["", "The paper's claims, recomputed from these rows only (open until both sides have run):", ""]
-    fc = []
-    for model in paper.MODEL_ORDER:
-        relu, linear = med.get(("challenge", model, "relu")), med.get(("challenge", model, "linear"))
-        if relu and linear:
-            ahead = "ReLU ahead" if relu[0] > linear[0] else "linear ahead"
-            verdict = "tie" if relu[0] == linear[0] else ahead
-            mixed = ""
-            if relu[2] != linear[2]:
-                mixed = f"; ReLU {'/'.join(relu[2])}, linear {'/'.join(linear[2])}"
-            fc.append(f"{model} {relu[0]:.2f} vs {linear[0]:.2f} % ({verdict}; {_seeds(relu[1])}{mixed})")
-    wins = sum("ReLU ahead" in item for item in fc)
-    lines.append(
-        "- **ReLU FC beats linear FC for every model** (`challenge`): "
-        + (f"ReLU ahead for {wins} of {len(fc)} models run both ways: {'; '.join(fc)}." if fc else "open.")
-    )
-    published = (*paper.FC_ACTIVATION_VARIANTS, "default")  # the study's setups, not augmented variants
-    challenge = {
-        k: v
-        for k, v in med.items()
-        if k[0] == "challenge" and k[1] in paper.MODEL_ORDER[:8] and k[2] in published
-    }
-    if ("challenge", "cnn6", "relu") in challenge:
-        ranked = sorted(challenge.items(), key=lambda kv: -kv[1][0])
-        best, rank = ranked[0], [k for k, _ in ranked].index(("challenge", "cnn6", "relu")) + 1
-        cnn6 = challenge[("challenge", "cnn6", "relu")][0]
-        lines.append(
-            f"- **CNN6 best on `challenge`, near 90 %**: CNN6 ReLU {cnn6:.2f} % ranks {rank} of "
-            f"{len(ranked)} published setups run so far (best: {best[0][1]} {best[0][2]} {best[1][0]:.2f} %)."
-        )
-    else:
-        lines.append("- **CNN6 best on `challenge`, near 90 %**: open.")
-    pairs = []
-    for pair in paper.ABLATION_PAIRS:
-        sides = []
-        for model in (pair.original, pair.modified):
-            variant = paper.ABLATION_VARIANT if ("challenge", model, "relu") in med else "default"
-            sides.append(med.get(("challenge", model, variant)))
-        if all(sides):
-            ours = sides[1][0] - sides[0][0]
-            same = (ours > 0) == (pair.median_modified > pair.median_original)
-            theirs = pair.median_modified - pair.median_original
-            direction = "same direction" if same else "opposite direction"
-            change = f"{ours:+.2f} points (paper {theirs:+.2f}; {direction})"
-            pairs.append(f"{pair.original} → {pair.modified} {change}")
-    lines.append(
-        "- **The five ablations' directions** (`challenge`): "
-        + (f"{len(pairs)} of 5 pairs run: {'; '.join(pairs)}." if pairs else "open.")
-    )
-    bench = {k[1]: v for k, v in med.items() if k[0] == "benchmark"}
-    lines.append(
-        f"- **Every model ≥ {paper.BENCHMARK_MIN_ACCURACY} % on `benchmark`**: "
-        + (
-            "; ".join(f"{m} {v[0]:.2f} % ({'holds' if v[0] >= paper.BENCHMARK_MIN_ACCURACY else 'fails'})"
-                      for m, v in bench.items()) + f" ({len(bench)} of 8 models run)."
-            if bench
-            else "open (no `benchmark` row yet)."
-        )
-    )  # fmt: skip
-    return lines
-
-
 def load_v4_rows(results: pathlib.Path = V4_RESULTS) -> list[dict[str, Any]]:
     """PRNet v4's rows (every ``*_converged`` folder under ``results``), by dataset then seed."""
     from zoo.training.results import read_results
@@ -232,34 +142,6 @@ def render_v4(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_headline(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Markdown: the median test accuracy of every published setup run (study models, FC linear/ReLU or
-    the published default), beside the paper's figure, then where and how the rows were trained."""
-    from zoo.study import paper
-
-    setups = (*paper.FC_ACTIVATION_VARIANTS, "default")
-    published = [r for r in rows if r["model"] in paper.MODEL_ORDER and r["variant"] in setups]
-    paper_cells = paper_figures()
-    lines = [
-        "| dataset | model | FC | test accuracy (median) | seeds | paper |",
-        "|---|---|---|---:|---|---|",
-    ]
-    for (dataset, model, variant), (accuracy, seeds, _) in _medians(published).items():
-        cell = _paper_cell({"dataset": dataset, "model": model, "variant": variant}, paper_cells)
-        seed_list = ", ".join(map(str, seeds))
-        lines.append(f"| {dataset} | {model} | {variant} | {accuracy:.2f} % | {seed_list} | {cell} |")
-    if not published:
-        return "\n".join([*lines, "", "No run at the protocol's end yet."])
-    hardware = sorted({r["hardware"] for r in published})
-    precisions = sorted({r.get("precision", "float32") for r in published})
-    lines += [
-        "",
-        f"Trained with the study's protocol to early stopping (at most {paper.MAX_EPOCHS} epochs); hardware: "
-        f"{'; '.join(hardware)}; precision: {', '.join(precisions)}; {len(published)} runs.",
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
@@ -271,9 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = read_results(RESULTS / "precision_check" / "challenge" / "results.jsonl")
     rows = load_rows()
     blocks = {
-        BLOCK: "\n".join([render(rows, checks), *claims(rows)]),
+        BLOCK: render(rows, checks),
         V4_BLOCK: render_v4(load_v4_rows()),
-        HEADLINE_BLOCK: render_headline(rows),
     }
     if not (args.write or args.check):
         print("\n\n".join(blocks.values()))

@@ -23,6 +23,8 @@ STUDY = ROOT / "benchmarks" / "results" / "study"
 PAGE = "README.md"
 FIGURE = "seeds.png"
 DATASETS = ("challenge", "benchmark")
+#: Generated blocks this script owns (see zoo.study.blocks): the front page's table and the results page's.
+HEADLINE_BLOCK, STUDY_BLOCK = "headline-table", "study-table"
 
 
 def load(study: pathlib.Path = STUDY) -> tuple[list[dict], dict[str, float]]:
@@ -104,20 +106,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--write", action="store_true", help="rewrite the page and the figure")
     mode.add_argument("--check", action="store_true", help="exit 1 if the committed page is stale")
     args = parser.parse_args(argv)
-    from zoo.study.five_seeds import group_setups
+    from zoo.study.blocks import BLOCKS, block_is_current, write_block
+    from zoo.study.five_seeds import group_setups, headline_table
 
     rows, fresh = load()
     setups = group_setups(rows, fresh)
     page = render(setups)
+    body = page.split("\n", 2)[2].replace(f"]({FIGURE})", f"](benchmarks/results/study/{FIGURE})")
+    blocks = {HEADLINE_BLOCK: headline_table(setups), STUDY_BLOCK: body.rstrip()}
     if args.check:
         current = (STUDY / PAGE).read_text(encoding="utf-8") if (STUDY / PAGE).exists() else ""
+        stale = [BLOCKS[name] for name, block in blocks.items() if not block_is_current(name, block)]
         if current != page:
-            print("benchmarks/results/study/README.md is stale: run python benchmarks/study_table.py --write")
+            stale.insert(0, "benchmarks/results/study/README.md")
+        if stale:
+            print(f"stale: {', '.join(stale)}; run python benchmarks/study_table.py --write")
             return 1
         return 0
     if args.write:
         (STUDY / PAGE).write_text(page, encoding="utf-8")
         plot(setups, STUDY / FIGURE)
+        for name, block in blocks.items():
+            write_block(name, block)
         return 0
     sys.stdout.write(page)
     return 0

@@ -44,33 +44,6 @@ def test_replace_block_needs_both_markers_once(table):
     assert replace_block(f"a\n{begin}\nold\n{end}\nb", "t", "new") == f"a\n{begin}\nnew\n{end}\nb"
 
 
-def _row(dataset, model, variant, accuracy, seed=0, precision="float32"):
-    return {"dataset": dataset, "model": model, "variant": variant, "seed": seed, "test_accuracy": accuracy,
-            "precision": precision}  # fmt: skip
-
-
-def test_claims_are_open_until_both_sides_have_run(table):
-    text = "\n".join(table.claims([_row("challenge", "vgg", "relu", 0.70)]))
-    assert "linear FC for every model** (`challenge`): open." in text
-    assert "ablations' directions** (`challenge`): open." in text and "no `benchmark` row yet" in text
-
-
-def test_claims_from_rows(table):
-    rows = [
-        _row("challenge", "cnn6", "relu", 0.85),
-        _row("challenge", "cnn6", "linear", 0.80, precision="mixed_bfloat16"),
-        _row("challenge", "vgg", "relu", 0.70), _row("challenge", "vgg_mod", "default", 0.60),
-        _row("benchmark", "vgg", "relu", 0.995), _row("benchmark", "cnn2", "relu", 0.98),
-        _row("challenge", "cnn6", "relu-aug-all", 0.90),  # not a published setup: not ranked
-    ]  # fmt: skip
-    text = "\n".join(table.claims(rows))
-    assert "ReLU ahead for 1 of 1 models run both ways: cnn6 85.00 vs 80.00 %" in text
-    assert "ReLU float32, linear mixed_bfloat16" in text
-    assert "CNN6 ReLU 85.00 % ranks 1 of 3" in text
-    assert "vgg → vgg_mod -10.00 points (paper +15.43; opposite direction)" in text
-    assert "vgg 99.50 % (holds); cnn2 98.00 % (fails) (2 of 8 models run)" in text
-
-
 def test_render_v4_lists_cross_tests_and_medians_per_training_set(table):
     base = {"dataset": "challenge", "model": "prnet", "variant": "v4", "misclassified": 13, "test_size": 162,
             "epochs_run": 80, "best_epoch": 54, "stop_reason": "early_stopping", "wall_time_s": 151.0,

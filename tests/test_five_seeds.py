@@ -57,6 +57,16 @@ def test_fresh_scores_join_by_run_id_and_claims_name_every_metric():
     assert "| 80.00 | 68.52 |" in setups_table(setups)  # fresh draws, then the ablation's VGG ReLU median
 
 
+def test_cnn6_rank_and_the_benchmark_claim():
+    rows = [_row("cnn6", "relu", s, 0.85, 0.8) for s in range(5)] + [_row("vgg", "relu", 0, 0.9, 0.8)]
+    bench = {**_row("vgg", "linear", 0, 0.985, 0.99), "dataset": "benchmark", "test_size": 4500,
+             "misclassified": 68, "run_id": "benchmark/vgg-linear-seed0"}  # fmt: skip
+    text = "\n".join(claims(group_setups([*rows, bench])))
+    assert "CNN6 ReLU 85.00 (85.00–85.00) % (validation 80.00 (80.00–80.00) %) ranks 2 of 2" in text
+    assert "(1 of 16 with five seeds: **open**)" in text
+    assert "- vgg linear: 98.50 % (68 of 4500 wrong; 1 seed(s)): fails for these seeds" in text
+
+
 def test_paper_figures_a_162_spectrum_median_cannot_be():
     assert attainable(68.52, 162) and attainable(85.19, 162)
     assert not attainable(80.74, 162)

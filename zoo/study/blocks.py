@@ -19,7 +19,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 #: Block name → the file (relative to :data:`ROOT`) that holds it, and who writes it.
 BLOCKS: dict[str, str] = {
-    "headline-table": "README.md",  # benchmarks/converged_table.py --write
+    "headline-table": "README.md",  # benchmarks/study_table.py --write
+    "study-table": "docs/results.md",  # benchmarks/study_table.py --write
     "registry-table": "docs/models.md",  # spectrazoo models --format markdown --no-variants
     "presets-table": "docs/presets.md",  # benchmarks/make_preset.py
     "converged-table": "docs/results.md",  # benchmarks/converged_table.py --write

@@ -315,3 +315,27 @@ def unattainable_note(setups: Mapping[SetupKey, Setup]) -> str | None:
 def seed_values(setups: Sequence[Setup], metric: str) -> list[list[float]]:
     """Per setup, the seeds' accuracies on ``metric`` (for a strip plot)."""
     return [list(setup.values(metric).values()) for setup in setups]
+
+
+def headline_table(setups: Mapping[SetupKey, Setup]) -> str:
+    """A compact table for the front page: per setup the seeds and the medians (min–max) on the test and
+    validation splits beside the paper's median, then the precision and the CPUs behind them."""
+    header = ["dataset", "model", "FC", "seeds", "test % (median, min–max)", "validation %", "paper"]
+    rows = []
+    for key, setup in setups.items():
+        figure = paper_figure(key)
+        rows.append(
+            [
+                setup.dataset, setup.model, setup.variant, str(len(setup.seeds)), setup.spread("test"),
+                setup.spread("val"), "–" if figure is None else f"{figure:.2f}",
+            ]
+        )  # fmt: skip
+    if not rows:
+        return "No run of the study has finished yet."
+    provenance = _provenance(setups.values())
+    lines = [*table(header, rows)]
+    lines.append(
+        f"Float32, trained to early stopping (at most {paper.MAX_EPOCHS} epochs), one run per seed; "
+        f"{len(list(r for s in setups.values() for r in s.rows))} runs ({provenance})."
+    )
+    return "\n".join(lines)
