@@ -2,23 +2,25 @@
 
 Made for a machine whose Python has JAX but neither TensorFlow nor Keras and no network (Keras and the
 pure-Python packages it lacks travel as wheels; see README, "The whole paper as one GPU command"). It runs
-the study's protocol (no epoch cap: early stopping or 500 epochs) for the paper's plan, most informative
-runs first:
+the study's protocol (no epoch cap: early stopping or 500 epochs) in float32 for the study's run plan as
+:mod:`zoo.study.paper` defines it (the same plan as the CPU campaign), seed by seed:
 
-  1. challenge, seed 0: the eight published models x {linear, relu} (ResNet: its one setup) and the five
-     ablations at their published setup;
-  2. benchmark (500 classes), seed 0: the eight published models at their published setup;
+  1. challenge, seed 0: the setups the paper's claims rest on, then the other published setups;
+  2. benchmark (500 classes), seed 0: the original models in the paper's setup;
   3. seeds 1-4 of both, seed by seed.
 
 ``--workers`` runs train at once, each in its own process with a bounded share of the device's memory
 (``XLA_PYTHON_CLIENT_MEM_FRACTION``), so one GPU is kept busy by several small models. Each finished run
 appends its row (the CPU runner's schema, with ``device``) to ``OUT/<dataset>/results.jsonl`` at once, so
 a call that is cut off still returns every finished row. At ``--budget-s`` seconds the workers are stopped
-and the command exits 0; the next call skips every run found in ``OUT`` or in a ``--finished`` folder and
-resumes interrupted runs from their per-epoch backups in ``--work`` (while that folder survives).
+and the command exits 0; the next call skips every run found in ``OUT`` or in a ``--finished`` folder
+(default: the study's rows, ``benchmarks/results/study``) and resumes interrupted runs from their per-epoch
+backups in ``--work`` (default ``OUT/work``, so the backups come back with the output folder and can be
+carried into the next device call). ``--merge FOLDER`` appends the rows of a returned output folder to the
+study's rows (new run ids only), where ``benchmarks/study_table.py`` reads them.
 
-    KERAS_BACKEND=jax python benchmarks/gpu_study.py --out $OUT --finished benchmarks/results/gpu_study \\
-        --budget-s 540 --workers 6
+    KERAS_BACKEND=jax python benchmarks/gpu_study.py --out $OUT --budget-s 540 --workers 6
+    python benchmarks/gpu_study.py --merge RETURNED_OUT      # on the CPU machine, afterwards
 """
 
 from __future__ import annotations
@@ -34,10 +36,8 @@ import time
 from collections.abc import Sequence
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-#: Published models, cheapest first; ResNet has no hidden FC layers (one run at its published setup).
-PUBLISHED = ("vgg", "cnn2", "cnn3", "cnn6", "cnn_bn", "inc3", "inc6")
-NO_FC = ("resnet",)
-ABLATIONS = ("vgg_mod", "cnn6_bn", "cnn6_convdo", "cnn_bn_mod", "resnet_mod")
+#: Where the study's rows live (what the table generator reads, and what a call skips by default).
+STUDY_RESULTS = ROOT / "benchmarks" / "results" / "study"
 CROSS_TESTS = {"challenge": ("challenge_realistic",)}
 #: Seconds kept back at the end of the budget for stopping the workers and writing the summary.
 STOP_MARGIN_S = 15.0
@@ -62,22 +62,40 @@ def paper_plan(
     seeds: Sequence[int] = range(5),
     models: Sequence[str] | None = None,
 ) -> list[Planned]:
-    """The paper's runs, most informative first (seed by seed; within a seed, dataset by dataset).
+    """The study's runs (:mod:`zoo.study.paper`), seed by seed; within a seed, dataset by dataset.
 
-    A dataset whose name starts with ``benchmark`` gets the published setups only (the paper's 500-class
-    table); any other gets both FC activations and the ablations (the ``challenge`` study).
-    ``models`` keeps only those models (for tests and partial reruns).
+    A dataset whose name starts with ``benchmark`` gets the paper's ``benchmark`` setups; any other gets the
+    ``challenge`` study's (the claims' setups, then the other published ones). ``models`` keeps only those
+    models (for tests and partial reruns).
     """
+    from zoo.study import paper
+
+    challenge = (*paper.CHALLENGE_CLAIM_SETUPS, *paper.CHALLENGE_FOLLOW_UP_SETUPS)
     plan = []
     for seed in seeds:
         for dataset in datasets:
-            if dataset.startswith("benchmark"):
-                runs = [(m, "default") for m in (*PUBLISHED, *NO_FC)]
-            else:
-                runs = [(m, fc) for m in PUBLISHED for fc in ("linear", "relu")]
-                runs += [(m, "default") for m in (*NO_FC, *ABLATIONS)]
+            runs = paper.BENCHMARK_PAPER_SETUPS if dataset.startswith("benchmark") else challenge
             plan += [Planned(dataset, m, v, seed) for m, v in runs if models is None or m in models]
     return plan
+
+
+def merge_rows(returned: pathlib.Path, study: pathlib.Path = STUDY_RESULTS) -> list[str]:
+    """Append the rows under ``returned/<dataset>/results.jsonl`` whose run ids ``study`` lacks; their ids."""
+    import json
+
+    from zoo.training.results import RESULTS_FILE, read_results
+
+    added = []
+    for path in sorted(returned.glob(f"*/{RESULTS_FILE}")):
+        target = study / path.parent.name / RESULTS_FILE
+        have = {row["run_id"] for row in read_results(target)}
+        new = [row for row in read_results(path) if row["run_id"] not in have]
+        if new:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("a", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(row, sort_keys=True) + "\n" for row in new)
+            added += [row["run_id"] for row in new]
+    return added
 
 
 def finished_run_ids(folders: Sequence[pathlib.Path]) -> set[str]:
@@ -199,9 +217,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--out", required=True, help="rows land in OUT/<dataset>/results.jsonl")
-    parser.add_argument("--work", default="/tmp/gpu_study", help="per-run logs and per-epoch backups")
-    parser.add_argument("--finished", action="append", default=[], help="folder of rows to skip (repeat)")
+    parser.add_argument("--out", help="rows land in OUT/<dataset>/results.jsonl")
+    parser.add_argument("--work", help="per-run logs and per-epoch backups (default OUT/work)")
+    parser.add_argument(
+        "--finished", action="append", default=None,
+        help=f"folder of rows to skip (repeat; default {STUDY_RESULTS.relative_to(ROOT)})",
+    )  # fmt: skip
+    parser.add_argument("--merge", metavar="FOLDER", help="append a returned OUT's rows to the study's rows")
     parser.add_argument("--datasets", default="challenge,benchmark")
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--models", default=None, help="comma list: train only these models")
@@ -214,6 +236,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     from zoo.errors import UserError
 
+    if args.merge is not None:
+        if not pathlib.Path(args.merge).is_dir():
+            parser.exit(2, f"{parser.prog}: error: --merge: {args.merge} is not a folder\n")
+        return args
+    if args.out is None:
+        parser.exit(2, f"{parser.prog}: error: --out is required (or --merge FOLDER)\n")
+    args.work = args.work or str(pathlib.Path(args.out) / "work")
+    args.finished = args.finished if args.finished is not None else [str(STUDY_RESULTS)]
     try:  # every argument checked before anything starts: one line, exit status 2
         from synthetic_spectra.config import get_config
         from zoo.models.registry import list_models
@@ -248,6 +278,10 @@ def _use_checkout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     _use_checkout()
     args = parse_args(argv)
+    if args.merge is not None:
+        added = merge_rows(pathlib.Path(args.merge))
+        print(f"{len(added)} row(s) added to {STUDY_RESULTS.relative_to(ROOT)}: {', '.join(added) or '-'}")
+        return 0
     return run_worker(args) if args.worker else run_parent(args)
 
 

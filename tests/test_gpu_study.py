@@ -66,3 +66,30 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path):
         assert result.returncode == 2 and message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_plan_is_the_studys_and_merge_adds_only_new_rows(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import gpu_study
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from zoo.study import paper
+
+    plan = gpu_study.paper_plan(("challenge", "benchmark"), (0,))
+    assert [(p.model, p.variant) for p in plan if p.dataset == "challenge"] == [
+        *paper.CHALLENGE_CLAIM_SETUPS, *paper.CHALLENGE_FOLLOW_UP_SETUPS
+    ]  # fmt: skip
+    assert [(p.model, p.variant) for p in plan if p.dataset == "benchmark"] == list(
+        paper.BENCHMARK_PAPER_SETUPS
+    )
+
+    returned, study = tmp_path / "returned", tmp_path / "study"
+    (returned / "challenge").mkdir(parents=True)
+    (study / "challenge").mkdir(parents=True)
+    rows = [{"run_id": f"challenge/vgg-relu-seed{k}", "seed": k} for k in (0, 1)]
+    (returned / "challenge" / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (study / "challenge" / "results.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    assert gpu_study.merge_rows(returned, study) == ["challenge/vgg-relu-seed1"]
+    assert gpu_study.merge_rows(returned, study) == []
+    assert len((study / "challenge" / "results.jsonl").read_text().splitlines()) == 2
