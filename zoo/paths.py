@@ -39,11 +39,16 @@ def check_output_dir(path: str | os.PathLike, option: str) -> pathlib.Path:
             else f"cannot be made: {existing} is a file"
         )
         raise UserError(f"{option} {target}: {where}")
+    what = (
+        "the output folder is not writable"
+        if existing == target.absolute()
+        else (f"cannot create the output folder ({existing} is not writable)")
+    )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"{option} {target}: {existing} is not writable (permission denied)")
+        raise UserError(f"{option} {target}: {what} (permission denied)")
     try:  # os.access says yes to root and on read-only mounts: try it
         probe = tempfile.mkdtemp(prefix=".spectrazoo-write-check-", dir=existing)
     except OSError as exc:
-        raise UserError(f"{option} {target}: {existing} is not writable ({exc.strerror or exc})") from None
+        raise UserError(f"{option} {target}: {what} ({exc.strerror or exc})") from None
     os.rmdir(probe)
     return target

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from synthetic_spectra.config import get_config
     from zoo.models.registry import list_models
     from zoo.training.protocol import Protocol, parse_seeds, plan_runs
-    from zoo.training.runner import export_target, pending_runs, run_benchmark
+    from zoo.training.runner import check_output_dirs, export_target, pending_runs, recoverable, run_benchmark
 
     config = get_config(args.dataset)
     models = (
@@ -117,8 +117,10 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     out = pathlib.Path(args.out or f"benchmarks/results/{config.name}")
     saved_models = None if args.no_export else pathlib.Path(args.saved_models or out / "saved_models")
+    check_output_dirs(out, saved_models_dir=saved_models, data_dir=args.data_dir)
     if saved_models is not None and not args.overwrite:
-        taken = [export_target(saved_models, spec) for spec in pending_runs(specs, out)]
+        pending = [spec for spec in pending_runs(specs, out) if not recoverable(spec, out)]
+        taken = [export_target(saved_models, spec) for spec in pending]
         taken = [target for target in taken if target.exists()]
         if taken:
             raise UserError(f"{taken[0]}: an export already exists (use --overwrite to replace it)")

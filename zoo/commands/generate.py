@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError
+from zoo.paths import check_output_dir
 
 #: Split name -> the suffix of its files (the published arrays call validation "val").
 FILE_SUFFIXES: dict[str, str] = {"train": "train", "validation": "val", "test": "test"}
@@ -147,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         existing.append(config_path)  # the same config may stay: more splits can be added later
     if existing and not args.force:
         raise UserError(f"{existing[0]}: already exists (use --force to overwrite)")
+    check_output_dir(out, "--out")
     created = [folder for folder in (out, *out.parents) if not folder.exists()]
     make_output_folder(out)
     try:

@@ -54,10 +54,11 @@ def run_build(args: argparse.Namespace) -> int:
     preset = get_preset(args.name)  # an unknown name is one line and exit 2, before anything is written
     if args.max_epochs is not None and args.max_epochs < 1:
         raise UserError(f"--max-epochs must be a positive integer, got {args.max_epochs}")
-    from zoo.training.presets import build_preset
+    from zoo.training.presets import build_preset, check_build_folders
 
     folder = presets_dir(args.weights_dir)
     work = args.work or folder / "builds" / preset.name
+    check_build_folders(folder, work)
     print(f"building {preset.name}: run folder {work}, weights to {folder}", flush=True)
     build = build_preset(preset, work, weights_dir=folder, max_epochs=args.max_epochs)
     print(build.summary())

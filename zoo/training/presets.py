@@ -53,6 +53,21 @@ def recipe_protocol(preset: Preset, max_epochs: int | None = None) -> Protocol:
     )
 
 
+def check_build_folders(weights_dir: str | os.PathLike | None, work_dir: str | os.PathLike) -> pathlib.Path:
+    """The folder a build writes its weights to, after checking it and the run folder can be written.
+
+    The package's shipped folder is refused: checksummed weights are never written over.
+    """
+    folder = presets_dir(weights_dir)
+    if is_shipped_dir(folder):
+        raise UserError(
+            f"--weights-dir {folder}: the shipped presets folder is read-only; build into another folder"
+        )
+    check_output_dir(folder, "--weights-dir")
+    check_output_dir(work_dir, "--work")
+    return folder
+
+
 def build_preset(
     preset: Preset,
     work_dir: str | os.PathLike,
@@ -66,13 +81,7 @@ def build_preset(
     The weights go to ``weights_dir`` (default: the user's presets folder); the package's shipped folder
     is refused, so checksummed weights are never written over.
     """
-    folder = presets_dir(weights_dir)
-    if is_shipped_dir(folder):
-        raise UserError(
-            f"--weights-dir {folder}: the shipped presets folder is read-only; build into another folder"
-        )
-    check_output_dir(folder, "--weights-dir")
-    check_output_dir(work_dir, "--work")
+    folder = check_build_folders(weights_dir, work_dir)
     toggles = dict(preset.toggles)
     activation = toggles.pop("fc_activation", None)
     (spec,) = plan_runs(preset.dataset, [preset.model], [activation], seeds=[preset.seed], hparams=toggles)
