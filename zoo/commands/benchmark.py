@@ -60,15 +60,28 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+#: A toggles file is a few lines; anything larger is refused before it is read.
+MAX_HPARAMS_BYTES = 1 << 20
+
+
 def read_hparams(path: str) -> dict[str, Any]:
     """Toggles from a JSON file: either the toggles themselves or ``{"toggles": {...}}``."""
+    from synthetic_spectra.config import check_size
+
     file = pathlib.Path(path)
     if not file.is_file():
         raise UserError(f"--hparams: no such file {path!r}")
+    if file.stat().st_size > MAX_HPARAMS_BYTES:
+        raise UserError(
+            f"--hparams: {path} is larger than {MAX_HPARAMS_BYTES // 2**20} MiB: not a toggles file"
+        )
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise UserError(f"--hparams: {path} is nested too deeply to read") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"--hparams: {path} is not valid JSON ({exc})") from None
+    check_size(data, f"--hparams: {path}", max_depth=10, max_values=10_000)
     toggles = data.get("toggles", data) if isinstance(data, dict) else None
     if not isinstance(toggles, dict):
         raise UserError(f"--hparams: {path} must hold a JSON object of toggles")
