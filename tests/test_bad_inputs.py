@@ -214,3 +214,31 @@ def test_without_tensorflow_a_command_says_what_to_install(tmp_path: Path) -> No
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.count("\n") == 1 and "pip install 'spectrazoo[tf]'" in result.stderr
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: _write(d, "text.npz", "not an archive\n"), r"not a valid \.npz archive \(not a zip"),
+        (lambda d: (os.mkfifo(d / "pipe.csv"), d / "pipe.csv")[1], "is a FIFO"),
+        (
+            lambda d: (os.symlink(d / "loop.csv", d / "loop.csv"), d / "loop.csv")[1],
+            "a loop of symbolic links",
+        ),
+        (lambda d: (os.symlink("/dev/zero", d / "zero.npy"), d / "zero.npy")[1], "is a character device"),
+        (
+            lambda d: (os.symlink(d / "gone.csv", d / "link.csv"), d / "link.csv")[1],
+            "symbolic link to a missing",
+        ),
+    ],
+    ids=["text named .npz", "fifo", "symlink loop", "link to /dev/zero", "dangling link"],
+)
+def test_a_spectra_file_that_is_not_one_says_what_it_is(
+    tmp_path: Path, make: Callable, expected: str
+) -> None:
+    from zoo.errors import UserError
+    from zoo.inference.spectra_io import read_many
+
+    path = make(tmp_path)
+    with pytest.raises((ValueError, FileNotFoundError, UserError), match=expected):
+        read_many([path])
