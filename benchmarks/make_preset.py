@@ -2,14 +2,15 @@
 
 The row's export is loaded (``zoo.load_keras_model``: rebuilt from the registry, or its ``model.keras``),
 its weights are copied into the preset's architecture and saved without optimizer state to
-``saved_models/presets/<name>.weights.h5``; the preset is evaluated on its dataset's test split and accepted
-only if it reproduces the row's misclassification count exactly. Then the entry (replacing one of the same
-name) is written to ``zoo/models/presets.json``. ``--recipe-only`` records a preset whose weights are too
-large to commit (``spectrazoo preset build NAME`` retrains it).
+``zoo/models/preset_weights/<name>.weights.h5`` (shipped with the package); the preset is evaluated on its
+dataset's test split and accepted only if it reproduces the row's misclassification count exactly. Then the
+entry (replacing one of the same name) is written to ``zoo/models/presets.json``. ``--recipe-only`` records
+a preset whose weights are too large to commit (``spectrazoo preset build NAME`` retrains it).
 
     python benchmarks/make_preset.py --name vgg_relu_challenge \\
         --results benchmarks/results/challenge_converged/results.jsonl --run-id challenge/vgg-relu-seed0 \\
         --export saved_models/challenge/vgg-relu-seed0 --paper "68.52 % (median)"
+
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from collections.abc import Sequence
 from zoo.errors import UserError
 from zoo.models.presets import (
     PRESETS_FILE,
+    SHIPPED_PRESETS_DIR,
     Preset,
     evaluate_on_test_split,
     preset_table_markdown,
-    presets_dir,
     sha256_of,
 )
 from zoo.training.results import read_results
@@ -79,7 +80,7 @@ def make_preset(args: argparse.Namespace) -> Preset:
             f"{args.export}: {wrong}/{size} wrong on the {draft.dataset} test split, but the row records "
             f"{draft.misclassified}/{draft.test_size}: not the row's model"
         )
-    target = presets_dir(args.weights_dir) / weights
+    target = pathlib.Path(args.weights_dir or SHIPPED_PRESETS_DIR) / weights
     target.parent.mkdir(parents=True, exist_ok=True)
     model.save_weights(target)
     values = draft.to_dict()
@@ -106,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--export", required=True, type=pathlib.Path)
     parser.add_argument("--paper", default="–", help="the paper's figure for this setup")
     parser.add_argument("--recipe-only", action="store_true", help="record it, do not keep the weights")
-    parser.add_argument("--weights-dir", default=None, help="default: saved_models/presets")
+    parser.add_argument("--weights-dir", default=None, help="default: zoo/models/preset_weights")
     args = parser.parse_args(argv)
     try:
         preset = make_preset(args)

@@ -103,7 +103,7 @@ def test_an_invalid_config_file_names_file_and_field(tmp_path: Path, cli: Cli) -
 def test_out_must_be_a_directory(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "file").write_text("")
     status, _, err = cli("--config", "mini", "--out", tmp_path / "file")
-    assert (status, err) == (2, f"{ERROR}{tmp_path / 'file'}: exists and is not a directory\n")
+    assert (status, err) == (2, f"{ERROR}--out {tmp_path / 'file'}: is a file, not a folder\n")
 
 
 def test_unknown_split_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -116,3 +116,31 @@ def test_a_preset_is_rebuilt_from_its_recipe_and_says_whether_it_reproduced(tfds
     second.weights.write_bytes(bytes(data))
     with pytest.raises(UserError, match="not the built"):
         verified_weights(recorded, tmp_path / "presets")
+
+
+def test_preset_build_never_writes_into_the_shipped_folder(tmp_path, monkeypatch):
+    from zoo.models.presets import SHIPPED_PRESETS_DIR, presets_dir
+    from zoo.training.presets import build_preset
+
+    before = {path.name: path.stat().st_mtime_ns for path in SHIPPED_PRESETS_DIR.iterdir()}
+    with pytest.raises(UserError, match="shipped presets folder is read-only"):
+        build_preset(get_preset(COMMITTED[0]), tmp_path / "work", weights_dir=SHIPPED_PRESETS_DIR)
+    assert {path.name: path.stat().st_mtime_ns for path in SHIPPED_PRESETS_DIR.iterdir()} == before
+    assert not (tmp_path / "work").exists()
+    monkeypatch.delenv("SPECTRAZOO_PRESETS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert presets_dir() == tmp_path / "data" / "spectrazoo" / "presets"  # the default: a user folder
+    monkeypatch.setenv("SPECTRAZOO_PRESETS", str(tmp_path / "mine"))
+    assert presets_dir() == tmp_path / "mine"
+    # a committed preset is still read from the shipped folder, whatever the user folder holds
+    assert get_preset(COMMITTED[0]).weights_path().parent == SHIPPED_PRESETS_DIR
+
+
+def test_preset_list_does_not_import_tensorflow():
+    script = (
+        "import sys\nfrom zoo.commands.cli import main\nassert main(['preset', 'list']) == 0\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "| `vgg_relu_challenge` |" in result.stdout

@@ -465,12 +465,18 @@ _FILE_DEFAULTS: Mapping[str, Any] = {
     "seed": 2022,
     "test": {},
 }
+#: The most classes a drawn class table may have (drawing is linear in it; the study's largest has 500).
+MAX_CLASSES = 10_000
 _DRAW_KEYS: tuple[str, ...] = ("n_classes", "seed", "peak_count", "max_peaks", "min_peaks", "max_height")
 
 
 def _draw_classes(params: Any, datapoints: Any, boundary: Any) -> tuple[Any, Any]:
     """Draw the table a config file's ``draw_classes`` asks for (``n_classes`` required)."""
     check_keys("draw_classes", params, _DRAW_KEYS, required=("n_classes",))
+    n_classes = params["n_classes"]
+    if not isinstance(n_classes, int) or isinstance(n_classes, bool) or not 1 <= n_classes <= MAX_CLASSES:
+        shown = repr(n_classes) if isinstance(n_classes, (int, float, bool)) else type(n_classes).__name__
+        raise ValueError(f"draw_classes.n_classes: must be an integer in [1, {MAX_CLASSES:,}], got {shown}")
     datapoints, boundary = _check_extent(datapoints, boundary)
     try:
         return draw_class_table(datapoints=datapoints, boundary=boundary, **params)
@@ -653,17 +659,23 @@ def load_config(path: str | os.PathLike[str]) -> DatasetConfig:
         raise ValueError(f"{path}: cannot read the file ({_first_line(exc)})") from None
     if not text.strip():
         raise ValueError(f"{path}: the file is empty")
+    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
     try:
-        if path.suffix.lower() == ".json":
+        if kind == "JSON":
             data = json.loads(text)
         else:
             import yaml  # only needed for YAML files
 
             data = yaml.safe_load(text)
+    except RecursionError:
+        raise ValueError(
+            f"{path}: {kind} nested too deeply to read (more than ~{MAX_DEPTH} levels)"
+        ) from None
     except ValueError as exc:  # json.JSONDecodeError
         raise ValueError(f"{path}: not valid JSON ({_first_line(exc)})") from None
     except Exception as exc:  # yaml.YAMLError and its subclasses
         raise ValueError(f"{path}: not valid YAML ({_first_line(exc)})") from None
+    check_size(data, str(path))
     try:
         config = DatasetConfig.from_dict(data)
     except ValueError as exc:
@@ -673,6 +685,29 @@ def load_config(path: str | os.PathLike[str]) -> DatasetConfig:
             f"{path}: name {config.name!r} is a built-in config's; give this config another name"
         )
     return config
+
+
+#: Bounds of a config file's contents, checked before anything is built from it (or echoed in a message).
+MAX_DEPTH = 100
+MAX_VALUES = 200_000
+
+
+def check_size(data: Any, where: str, *, max_depth: int = MAX_DEPTH, max_values: int = MAX_VALUES) -> None:
+    """ValueError unless ``data`` (parsed JSON/YAML) is at most ``max_depth`` deep and holds at most
+    ``max_values`` values, counting a YAML alias each time it is used (so an alias bomb stops early)."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > max_values:
+            raise ValueError(f"{where}: more than {max_values:,} values (repeated YAML aliases?)")
+        if depth > max_depth:
+            raise ValueError(f"{where}: nested more than {max_depth} levels deep")
+        if isinstance(value, Mapping):
+            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, depth + 1) for item in value)
 
 
 def _first_line(exc: BaseException) -> str:

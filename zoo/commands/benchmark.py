@@ -60,15 +60,28 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+#: A toggles file is a few lines; anything larger is refused before it is read.
+MAX_HPARAMS_BYTES = 1 << 20
+
+
 def read_hparams(path: str) -> dict[str, Any]:
     """Toggles from a JSON file: either the toggles themselves or ``{"toggles": {...}}``."""
+    from synthetic_spectra.config import check_size
+
     file = pathlib.Path(path)
     if not file.is_file():
         raise UserError(f"--hparams: no such file {path!r}")
+    if file.stat().st_size > MAX_HPARAMS_BYTES:
+        raise UserError(
+            f"--hparams: {path} is larger than {MAX_HPARAMS_BYTES // 2**20} MiB: not a toggles file"
+        )
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise UserError(f"--hparams: {path} is nested too deeply to read") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"--hparams: {path} is not valid JSON ({exc})") from None
+    check_size(data, f"--hparams: {path}", max_depth=10, max_values=10_000)
     toggles = data.get("toggles", data) if isinstance(data, dict) else None
     if not isinstance(toggles, dict):
         raise UserError(f"--hparams: {path} must hold a JSON object of toggles")
@@ -93,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from synthetic_spectra.config import get_config
     from zoo.models.registry import list_models
     from zoo.training.protocol import Protocol, parse_seeds, plan_runs
-    from zoo.training.runner import export_target, pending_runs, run_benchmark
+    from zoo.training.runner import check_output_dirs, export_target, pending_runs, recoverable, run_benchmark
 
     config = get_config(args.dataset)
     models = (
@@ -117,8 +130,10 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     out = pathlib.Path(args.out or f"benchmarks/results/{config.name}")
     saved_models = None if args.no_export else pathlib.Path(args.saved_models or out / "saved_models")
+    check_output_dirs(out, saved_models_dir=saved_models, data_dir=args.data_dir)
     if saved_models is not None and not args.overwrite:
-        taken = [export_target(saved_models, spec) for spec in pending_runs(specs, out)]
+        pending = [spec for spec in pending_runs(specs, out) if not recoverable(spec, out)]
+        taken = [export_target(saved_models, spec) for spec in pending]
         taken = [target for target in taken if target.exists()]
         if taken:
             raise UserError(f"{taken[0]}: an export already exists (use --overwrite to replace it)")

@@ -38,6 +38,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+#: The longest error message printed (a message never echoes an unbounded value).
+MAX_MESSAGE = 400
+#: Modules of the ``[tf]`` extra: a command missing one says what to install.
+TENSORFLOW_MODULES = frozenset({"tensorflow", "tensorflow_datasets", "keras_tuner", "tensorboard", "sklearn"})
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """ArgumentParser whose usage errors are a single line and exit status 2."""
 
@@ -126,11 +132,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "needs_tensorflow", True):
         import_tensorflow_quietly()
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
     except (UserError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE] + "…"
         sys.stderr.write(f"spectrazoo {args.command}: error: {message}\n")
         return 2
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in TENSORFLOW_MODULES:
+            raise
+        sys.stderr.write(
+            f"spectrazoo {args.command}: error: this command needs {exc.name.split('.')[0]}, which is not "
+            "installed: pip install 'spectrazoo[tf]'\n"
+        )
+        return 2
+    except BrokenPipeError:  # `spectrazoo models | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a process ended by a closed pipe
     except KeyboardInterrupt:
         sys.stderr.write("spectrazoo: interrupted\n")
         return 130

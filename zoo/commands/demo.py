@@ -29,11 +29,10 @@ def register(subparsers: Any) -> None:
 
 
 def _summarise_dataset(name: str, data_dir: str | None) -> Any:
-    import synthetic_spectra
+    from zoo.training.data import prepare_dataset
 
-    builder = synthetic_spectra.builder(name, data_dir=data_dir)
     started = time.perf_counter()
-    builder.download_and_prepare()
+    builder = prepare_dataset(name, data_dir)
     config = builder.dataset_config
     print(f"\n== Dataset synthetic_spectra/{config.name} (TFDS, {builder.data_dir})")
     size_mib = int(builder.info.dataset_size) / 2**20
@@ -62,13 +61,16 @@ def _write_example_spectra(config: Any, out: pathlib.Path) -> pathlib.Path:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; every step prints what it did."""
+    from synthetic_spectra.config import get_config
     from zoo.study.failure_modes import summarize
     from zoo.training.protocol import Protocol, plan_runs
     from zoo.training.results import read_results
-    from zoo.training.runner import run_benchmark
+    from zoo.training.runner import check_output_dirs, run_benchmark
 
     if args.epochs < 1:
         raise ValueError(f"--epochs: must be >= 1, got {args.epochs}")
+    get_config(args.dataset)  # a bad name or file: one line, before anything is prepared
+    check_output_dirs(args.out, data_dir=args.data_dir)
     config = _summarise_dataset(args.dataset, args.data_dir)
     (spec,) = plan_runs(config, [args.model], [args.fc_activation], [0])
     results_dir = args.out / "results"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError
+from zoo.paths import check_output_dir
 
 #: Split name -> the suffix of its files (the published arrays call validation "val").
 FILE_SUFFIXES: dict[str, str] = {"train": "train", "validation": "val", "test": "test"}
@@ -129,6 +130,26 @@ def make_output_folder(out: Path) -> None:
         raise UserError(f"--out {out}: the output folder is not writable")
 
 
+def partial_file(path: Path, pid: int) -> Path:
+    """The hidden file ``path`` is written to by process ``pid`` until it is complete."""
+    return path.with_name(f".{path.name}.{pid}.partial")
+
+
+def remove_stale_partials(out: Path) -> None:
+    """Delete the partial files of ``generate`` processes that no longer run (killed, e.g. ``kill -9``)."""
+    for path in out.glob(".*.partial"):
+        pid = path.name.removesuffix(".partial").rsplit(".", 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: does the process exist?
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate the requested splits into ``args.out``; return the exit status."""
     from numpy.lib.format import open_memmap
@@ -147,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         existing.append(config_path)  # the same config may stay: more splits can be added later
     if existing and not args.force:
         raise UserError(f"{existing[0]}: already exists (use --force to overwrite)")
+    check_output_dir(out, "--out")
     created = [folder for folder in (out, *out.parents) if not folder.exists()]
     make_output_folder(out)
     try:
@@ -157,9 +179,10 @@ def run(args: argparse.Namespace) -> int:
                 folder.rmdir()
         raise
 
+    remove_stale_partials(out)
     for split in splits:
         arrays = split_arrays(config, split, args.dtype)
-        partial = {prefix: path.with_name(f".{path.name}.partial") for prefix, path in files[split].items()}
+        partial = {prefix: partial_file(path, os.getpid()) for prefix, path in files[split].items()}
         try:
             memmaps = {
                 prefix: open_memmap(partial[prefix], mode="w+", dtype=dtype, shape=shape)

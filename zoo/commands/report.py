@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print its path."""
+    from zoo.paths import check_output_dir
+
     out = args.out if args.out is not None else args.results[0].parent / "report"
+    check_output_dir(out, "--out")
     print(write_report(args.results, out, max_pairs=args.max_pairs))
     return 0

@@ -125,11 +125,19 @@ def run(args: argparse.Namespace) -> int:
     """Validate everything (nothing is trained on a bad argument), then search, tabulate and retrain."""
     from synthetic_spectra.config import get_config
     from zoo.models.registry import list_models
+    from zoo.paths import check_output_dir
     from zoo.training.protocol import Protocol
+    from zoo.training.runner import check_data_dir
     from zoo.training.tuning import run_search
 
     if args.base not in list_models():
         raise UserError(f"--base: unknown model {args.base!r}; choose one of {', '.join(list_models())}")
+    for option, path in (("--project-dir", args.project_dir or "runs/tuning"), ("--out", args.out),
+                         ("--saved-models", None if args.no_export else args.saved_models)):  # fmt: skip
+        if path is not None:
+            check_output_dir(path, option)
+    if args.data_dir is not None:
+        check_data_dir(args.data_dir)
     protocol = Protocol(
         max_epochs=args.epochs,
         batch_size=args.batch_size,

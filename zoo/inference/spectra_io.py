@@ -21,10 +21,12 @@ errors name the line number (from 1, as an editor shows it). Every problem is a 
 
 from __future__ import annotations
 
+import errno
 import glob
 import math
 import os
 import re
+import stat
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -85,13 +87,30 @@ def expand_paths(patterns: Iterable[str | os.PathLike[str]]) -> list[Path]:
                 raise FileNotFoundError(f"no file matches {text!r}")
         else:
             path = Path(text)
-            if not path.exists():
-                raise FileNotFoundError(f"{path}: no such file")
-            if path.is_dir():
-                raise ValueError(f"{path}: is a directory, expected a spectra file")
+            check_regular_file(path)
             matches = [path]
         paths.extend(m for m in matches if m not in paths)
     return paths
+
+
+def check_regular_file(path: Path) -> None:
+    """FileNotFoundError/ValueError saying what ``path`` is when it is not a readable regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise FileNotFoundError(f"{path}: a symbolic link to a missing file") from None
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(f"{path}: a loop of symbolic links") from None
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path}: is a directory, expected a spectra file")
+    if not stat.S_ISREG(mode):
+        kind = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+                stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(mode), "not a regular file")  # fmt: skip
+        raise ValueError(f"{path}: is {kind}, expected a regular spectra file")
 
 
 def read_spectra(path: str | os.PathLike[str]) -> SpectraFile:
@@ -103,8 +122,7 @@ def read_spectra(path: str | os.PathLike[str]) -> SpectraFile:
             f"{path}: unsupported file type {suffix or '(no suffix)'!r}; expected one of "
             + ", ".join(SUPPORTED_SUFFIXES)
         )
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    check_regular_file(path)
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file")
     if suffix == ".npy":
@@ -180,6 +198,8 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _load_npz(path: Path) -> np.ndarray:
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a valid .npz archive (not a zip file)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             key = _npz_key(path, list(archive.files))

@@ -4,14 +4,16 @@ A preset is a name (``vgg_relu_challenge``), an architecture with its toggles, t
 on, the protocol it ran (epochs, stop reason, seed, precision, backend), the results row it comes from
 (file and run id), that row's test accuracy and misclassification count, and a weights file (float32
 weights only, no optimizer state) with its SHA-256. The table lives in ``zoo/models/presets.json``; the
-weights in ``saved_models/presets/`` of a checkout (or the folder named by ``SPECTRAZOO_PRESETS``).
+committed weights ship inside the package, in ``zoo/models/preset_weights/`` (package data: a checkout, an
+editable install and a wheel all read them from there, read-only).
 
     >>> import zoo
     >>> model = zoo.from_preset("vgg_relu_challenge")   # a Keras model, checksum verified
 
 A preset whose weights are not committed (too large for the repository) is retrained from its recipe by
 ``spectrazoo preset build NAME`` (:func:`zoo.training.presets.build_preset`), which writes the weights and
-a build record (their SHA-256, and whether the rebuild reproduced the recorded numbers) beside them.
+a build record (their SHA-256, and whether the rebuild reproduced the recorded numbers) beside them in the
+user's presets folder (:func:`user_presets_dir`), never into the shipped one.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ if TYPE_CHECKING:
 
 #: The preset table (package data).
 PRESETS_FILE = pathlib.Path(__file__).with_name("presets.json")
-#: Environment variable naming a folder of preset weights (default: ``saved_models/presets``).
+#: Where the committed weights ship: package data beside this module (read-only for users).
+SHIPPED_PRESETS_DIR = pathlib.Path(__file__).resolve().with_name("preset_weights")
+#: Environment variable naming the user's presets folder (rebuilt presets; default :func:`user_presets_dir`).
 PRESETS_DIR_VARIABLE = "SPECTRAZOO_PRESETS"
-#: Where a checkout keeps the committed weights.
-CHECKOUT_PRESETS_DIR = pathlib.Path(__file__).resolve().parents[2] / "saved_models" / "presets"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,15 +81,39 @@ class Preset:
         return data
 
     def weights_path(self, weights_dir: str | os.PathLike | None = None) -> pathlib.Path:
-        """Where this preset's weights file is looked for."""
+        """Where this preset's weights file is looked for (see :func:`presets_dir`)."""
+        if weights_dir is None and self.committed:
+            return SHIPPED_PRESETS_DIR / self.weights
         return presets_dir(weights_dir) / self.weights
 
 
+def user_presets_dir() -> pathlib.Path:
+    """The user's presets folder: ``$SPECTRAZOO_PRESETS``, else ``$XDG_DATA_HOME/spectrazoo/presets``
+    (``~/.local/share/spectrazoo/presets``). Rebuilt presets are written and looked for there."""
+    configured = os.environ.get(PRESETS_DIR_VARIABLE)
+    if configured:
+        return pathlib.Path(configured).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or pathlib.Path.home() / ".local" / "share"
+    return pathlib.Path(data_home) / "spectrazoo" / "presets"
+
+
 def presets_dir(weights_dir: str | os.PathLike | None = None) -> pathlib.Path:
-    """The folder of preset weights: the argument, else ``$SPECTRAZOO_PRESETS``, else the checkout's."""
+    """The folder of a preset's weights: the argument, else the user's presets folder.
+
+    Committed presets are read from :data:`SHIPPED_PRESETS_DIR` when no folder is given
+    (:meth:`Preset.weights_path`); everything written goes to a user folder.
+    """
     if weights_dir is not None:
         return pathlib.Path(weights_dir)
-    return pathlib.Path(os.environ.get(PRESETS_DIR_VARIABLE) or CHECKOUT_PRESETS_DIR)
+    return user_presets_dir()
+
+
+def is_shipped_dir(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is the package's own (shipped, checksummed) weights folder."""
+    try:
+        return pathlib.Path(folder).resolve() == SHIPPED_PRESETS_DIR.resolve()
+    except OSError:
+        return False
 
 
 def _table(path: pathlib.Path = PRESETS_FILE) -> dict[str, Preset]:
@@ -136,19 +162,24 @@ def built_record_path(preset: Preset, weights_dir: str | os.PathLike | None = No
 def verified_weights(preset: Preset, weights_dir: str | os.PathLike | None = None) -> pathlib.Path:
     """The preset's weights file after checking that it exists and its SHA-256 is the expected one.
 
-    Committed weights must match the SHA-256 in the table; weights rebuilt locally from the recipe (not
-    committed) must match the checksum their build recorded beside them.
+    Weights rebuilt locally from the recipe must match the checksum their build recorded beside them;
+    other weights (the shipped ones, or a copy of them) must match the SHA-256 in the table.
     """
     path = preset.weights_path(weights_dir)
-    if not path.exists():
+    if not path.is_file():
         how = "" if preset.committed else f" (not committed: spectrazoo preset build {preset.name})"
         raise UserError(f"preset {preset.name!r}: weights file {path} does not exist{how}")
     expected, whose = preset.sha256, "recorded"
-    if not preset.committed:
-        record = built_record_path(preset, weights_dir)
-        if not record.exists():
+    record = built_record_path(preset, weights_dir)
+    if not preset.committed or (weights_dir is not None and record.is_file()):
+        if not record.is_file():
             raise UserError(f"preset {preset.name!r}: {path} has no build record {record.name}; rebuild it")
-        expected, whose = json.loads(record.read_text(encoding="utf-8"))["sha256"], "built"
+        try:
+            expected, whose = json.loads(record.read_text(encoding="utf-8"))["sha256"], "built"
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            raise UserError(
+                f"{record}: not a build record (JSON with a sha256); rebuild the preset"
+            ) from None
     actual = sha256_of(path)
     if actual != expected:
         raise UserError(

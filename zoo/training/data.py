@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
+import pathlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +22,31 @@ from synthetic_spectra.config import DatasetConfig
 from zoo.errors import UserError
 from zoo.training.environment import backend
 from zoo.training.protocol import Protocol
+
+
+def prepare_dataset(
+    config: str | os.PathLike | DatasetConfig, data_dir: str | os.PathLike | None = None
+) -> Any:
+    """The TFDS builder of ``config`` after preparing it once, one process at a time.
+
+    Processes sharing a data folder take turns (a lock file in it, released by the kernel when its holder
+    ends): the second waits, then finds the dataset prepared. A prepared dataset is read without the lock,
+    so a read-only shared folder works. A folder that cannot be written is one clear error.
+    """
+    from synthetic_spectra.synthetic_spectra_dataset_builder import builder
+    from zoo.locks import exclusive
+    from zoo.paths import check_output_dir
+
+    tfds_builder = builder(config, data_dir=data_dir)
+    root = pathlib.Path(tfds_builder.data_dir_root)
+    if not pathlib.Path(tfds_builder.data_dir).is_dir():
+        check_output_dir(root, "--data-dir")
+        root.mkdir(parents=True, exist_ok=True)
+        with exclusive(root / f".{tfds_builder.name}-{tfds_builder.builder_config.name}.lock",
+                       f"data folder {root}", wait=True):  # fmt: skip
+            tfds_builder = builder(config, data_dir=data_dir)  # sees what another process prepared
+            tfds_builder.download_and_prepare()
+    return tfds_builder
 
 
 @dataclasses.dataclass
@@ -64,6 +91,8 @@ def load_data(
     num_classes = dataset_config.num_classes
     if backend() == "tensorflow":
         from synthetic_spectra.pipeline import input_pipeline
+
+        prepare_dataset(config, data_dir)
 
         def split(name: str, **kwargs: Any) -> Any:
             return input_pipeline(config, name, protocol.batch_size, data_dir=data_dir, **kwargs)
@@ -120,6 +149,7 @@ def load_test(
     if backend() == "tensorflow":
         from synthetic_spectra.pipeline import input_pipeline
 
+        prepare_dataset(config, data_dir)
         test = input_pipeline(config, "test", batch_size, data_dir=data_dir)
         labels = np.concatenate([np.argmax(y, axis=-1) for _, y in test.as_numpy_iterator()])
         return test, labels

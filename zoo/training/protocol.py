@@ -91,16 +91,26 @@ class RunSpec:
 
 
 # ---------------------------------------------------------------------------------------- planning
+#: Bounds of ``--seeds``: a seed is a 32-bit integer; one command plans at most this many seeds.
+MAX_SEED = 2**31 - 1
+MAX_SEEDS = 10_000
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0-4"`` → ``[0, 1, 2, 3, 4]``; ``"0,3,7"`` → ``[0, 3, 7]``; ranges and lists combine."""
     seeds: list[int] = []
+    shown = repr(text) if len(str(text)) <= 60 else repr(str(text)[:60]) + "…"
     for part in (p.strip() for p in str(text).split(",")):
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        match = re.fullmatch(r"(\d{1,12})(?:-(\d{1,12}))?", part)
         if not match:
-            raise ValueError(f"seeds: expected e.g. '0-4' or '0,2,5', got {text!r}")
+            raise ValueError(f"seeds: expected e.g. '0-4' or '0,2,5', got {shown}")
         low, high = int(match[1]), int(match[2] or match[1])
         if high < low:
             raise ValueError(f"seeds: range {part!r} is empty")
+        if high > MAX_SEED:
+            raise ValueError(f"seeds: at most {MAX_SEED} (a 32-bit seed), got {high}")
+        if len(seeds) + high - low + 1 > MAX_SEEDS:
+            raise ValueError(f"seeds: at most {MAX_SEEDS:,} seeds in one command")
         seeds.extend(range(low, high + 1))
     return list(dict.fromkeys(seeds))
 

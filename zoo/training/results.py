@@ -45,11 +45,22 @@ def append_result(path: str | os.PathLike, row: Mapping[str, Any]) -> None:
 
 
 def read_history(path: pathlib.Path) -> dict[str, list[float]]:
-    """Per-epoch logs from a CSVLogger file; an epoch logged twice (killed, resumed) keeps its last line."""
+    """Per-epoch logs from a CSVLogger file; an epoch logged twice (killed, resumed) keeps its last line.
+
+    A damaged file never blocks a resume: lines that are not an epoch's numbers (a repeated header, lines
+    interleaved or cut by another process) are skipped, and so are columns missing from some epochs.
+    """
     if not path.exists():
         return {}
-    with path.open(newline="") as handle:
-        by_epoch = {int(row["epoch"]): row for row in csv.DictReader(handle)}
+    by_epoch: dict[int, dict[str, float]] = {}
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        for row in csv.DictReader(handle):
+            try:
+                epoch = int(row.get("epoch") or "")
+                values = {key: float(value) for key, value in row.items() if key and key != "epoch"}
+            except (TypeError, ValueError):
+                continue
+            by_epoch[epoch] = values
     epochs = sorted(by_epoch)
-    keys = [key for key in (by_epoch[epochs[0]] if epochs else {}) if key != "epoch"]
-    return {key: [float(by_epoch[e][key]) for e in epochs] for key in keys}
+    keys = [key for key in (by_epoch[epochs[0]] if epochs else {}) if all(key in by_epoch[e] for e in epochs)]
+    return {key: [by_epoch[e][key] for e in epochs] for key in keys}

@@ -9,6 +9,13 @@ command is repeated; a killed run resumes from its last finished epoch (Keras ``
 state of the early-stopping and learning-rate callbacks) and ends with the same result as an uninterrupted
 one. The data come from :mod:`zoo.training.data`, the machine and strategies from
 :mod:`zoo.training.environment`.
+
+Every output folder is checked (it can be created and written) before anything is loaded or trained. A
+run folder has one owner at a time (a lock the kernel drops when the process ends, ``kill -9`` included):
+a second process starting the same run is refused with one line. A run that finished training keeps its
+row and best weights in its run folder (``finished.json``, ``finished.weights.h5``) until the row is in
+``results.jsonl``, so a process killed between the export and the row leaves a rerun that records the
+finished run instead of retraining it.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ import numpy as np
 
 from synthetic_spectra.config import DatasetConfig, get_config
 from zoo.errors import UserError
+from zoo.locks import exclusive
 from zoo.models.registry import build
+from zoo.paths import check_output_dir
 from zoo.training.data import check_cross_tests, evaluate_test, load_data, load_test
 from zoo.training.environment import (
     accelerators,
@@ -45,6 +54,15 @@ from zoo.training.protocol import Protocol, RunSpec
 from zoo.training.results import RESULTS_FILE, SCHEMA_VERSION, append_result, read_history, read_results
 
 SETTINGS_FILE = "settings.json"
+#: A finished run's row and best weights, kept until the row is in results.jsonl.
+FINISHED_ROW = "finished.json"
+FINISHED_WEIGHTS = "finished.weights.h5"
+LOCK_FILE = ".owner.lock"
+
+
+def run_dir_of(out_dir: str | os.PathLike, spec: RunSpec) -> pathlib.Path:
+    """The chief's folder of one run: logs, backups, its finished state."""
+    return pathlib.Path(out_dir) / "runs" / spec.name
 
 
 def _initial_epoch(backup_dir: pathlib.Path) -> int:
@@ -104,7 +122,7 @@ def train_run(
 
     dataset_config = spec.config
     chief = is_chief()
-    run_dir = pathlib.Path(out_dir) / "runs" / spec.name
+    run_dir = run_dir_of(out_dir, spec)
     if not chief:  # workers write their own logs and backups, apart from the chief's
         run_dir = run_dir / f"worker-{json.loads(os.environ['TF_CONFIG'])['task']['index']}"
     precision = resolve_precision(precision, accelerator=bool(accelerators()))
@@ -196,16 +214,67 @@ def train_run(
         "export_dir": None,
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if chief:  # from here on a kill does not lose the trained run (see recover_finished)
+        model.save_weights(run_dir / FINISHED_WEIGHTS)
+        _write_json_atomically(run_dir / FINISHED_ROW, row)
     if saved_models_dir is not None and chief:
-        try:
-            target = export_run(
-                model, spec, row, dataset_config, saved_models_dir, overwrite=overwrite_export
-            )
-            row["export_dir"] = str(target)
-        except Exception as exc:  # the trained run is worth more than its export: keep the row
-            row["export_error"] = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+        _export_into_row(model, spec, row, saved_models_dir, overwrite_export)
+        _write_json_atomically(run_dir / FINISHED_ROW, row)
     keras.backend.clear_session()
     return row
+
+
+def _write_json_atomically(path: pathlib.Path, data: Mapping[str, Any]) -> None:
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+    staging.replace(path)
+
+
+def _export_into_row(
+    model: Any, spec: RunSpec, row: dict[str, Any], saved_models_dir: str | os.PathLike, overwrite: bool
+) -> None:
+    try:
+        target = export_run(model, spec, row, spec.config, saved_models_dir, overwrite=overwrite)
+        row["export_dir"] = str(target)
+        row.pop("export_error", None)
+    except Exception as exc:  # the trained run is worth more than its export: keep the row
+        row["export_error"] = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+
+
+def recover_finished(
+    spec: RunSpec, run_dir: pathlib.Path, saved_models_dir: str | os.PathLike | None
+) -> dict[str, Any] | None:
+    """The row of a run that finished training but whose row never reached results.jsonl, else None.
+
+    Its export is redone from the kept best weights (replacing a partial one) unless the row names an
+    export that exists.
+    """
+    path, weights = run_dir / FINISHED_ROW, run_dir / FINISHED_WEIGHTS
+    if not path.is_file():
+        return None
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None  # a damaged record: the run is trained again
+    if not isinstance(row, dict) or row.get("run_id") != spec.run_id:
+        return None
+    exported = row.get("export_dir") and (pathlib.Path(row["export_dir"]) / "metadata.json").is_file()
+    if saved_models_dir is not None and not exported:
+        if not weights.is_file():
+            return None
+        import keras
+
+        model = build(spec.model, spec.config.num_classes, spec.config.datapoints, **spec.build_kwargs)
+        model.load_weights(weights)
+        _export_into_row(model, spec, row, saved_models_dir, overwrite=True)
+        keras.backend.clear_session()
+    return row
+
+
+def _forget_finished(run_dir: pathlib.Path) -> None:
+    for name in (FINISHED_ROW, FINISHED_WEIGHTS):
+        with contextlib.suppress(FileNotFoundError):
+            (run_dir / name).unlink()
 
 
 def export_run(
@@ -243,6 +312,36 @@ def export_run(
 def export_target(saved_models_dir: str | os.PathLike, spec: RunSpec) -> pathlib.Path:
     """Where :func:`export_run` puts ``spec``'s export: ``saved_models_dir/<dataset>/<run name>``."""
     return pathlib.Path(saved_models_dir) / spec.dataset / spec.name
+
+
+def check_output_dirs(
+    out_dir: str | os.PathLike,
+    *,
+    work_dir: str | os.PathLike | None = None,
+    saved_models_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> None:
+    """UserError (one line naming the option and path) unless every output folder can be written."""
+    check_output_dir(out_dir, "--out")
+    if work_dir is not None:
+        check_output_dir(work_dir, "--work")
+    if saved_models_dir is not None:
+        check_output_dir(saved_models_dir, "--saved-models")
+    if data_dir is not None:
+        check_data_dir(data_dir)
+
+
+def check_data_dir(data_dir: str | os.PathLike) -> None:
+    """A TFDS data folder: a folder (a prepared one may be read-only), or one that can be created."""
+    path = pathlib.Path(data_dir).expanduser()
+    if path.is_dir():
+        return
+    check_output_dir(path, "--data-dir")
+
+
+def recoverable(spec: RunSpec, out_dir: str | os.PathLike) -> bool:
+    """Whether ``spec`` finished training in ``out_dir`` and only its row is missing (no retraining)."""
+    return (run_dir_of(out_dir, spec) / FINISHED_ROW).is_file()
 
 
 def pending_runs(specs: Iterable[RunSpec], out_dir: str | os.PathLike) -> list[RunSpec]:
@@ -283,32 +382,42 @@ def run_benchmark(
     cross_configs = [get_config(other) for other in dict.fromkeys(cross_tests)]
     for trained_on in {spec.dataset: spec.config for spec in specs}.values():
         check_cross_tests(trained_on, cross_configs)
+    check_output_dirs(out_dir, work_dir=work_dir, saved_models_dir=saved_models_dir, data_dir=data_dir)
     distribution = make_strategy(strategy)
     out_dir = pathlib.Path(out_dir)  # created only once the arguments are valid
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / RESULTS_FILE
-    done = {row.get("run_id") for row in read_results(results_path)}
+    runs_root = out_dir if work_dir is None else pathlib.Path(work_dir)
     rows = []
     for spec in specs:
-        if spec.run_id in done:
-            print(f"[{spec.run_id}] already finished, skipped", flush=True)
-            continue
-        print(f"[{spec.run_id}] training (max {protocol.max_epochs} epochs)", flush=True)
-        row = train_run(
-            spec,
-            protocol,
-            out_dir if work_dir is None else work_dir,
-            saved_models_dir=saved_models_dir,
-            data_dir=data_dir,
-            strategy=distribution,
-            cross_tests=cross_configs,
-            precision=precision,
-            jit_compile=jit_compile,
-            verbose=verbose,
-            overwrite_export=overwrite_exports,
-        )
-        if is_chief():
-            append_result(results_path, row)
+        run_dir = run_dir_of(runs_root, spec)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        owner = exclusive(run_dir / LOCK_FILE, f"run folder {run_dir}", wait=False)
+        with owner if is_chief() else contextlib.nullcontext():
+            if spec.run_id in {row.get("run_id") for row in read_results(results_path)}:
+                print(f"[{spec.run_id}] already finished, skipped", flush=True)
+                continue
+            row = recover_finished(spec, run_dir, saved_models_dir) if is_chief() else None
+            if row is not None:
+                print(f"[{spec.run_id}] finished before, its row was not recorded: recording it", flush=True)
+            else:
+                print(f"[{spec.run_id}] training (max {protocol.max_epochs} epochs)", flush=True)
+                row = train_run(
+                    spec,
+                    protocol,
+                    runs_root,
+                    saved_models_dir=saved_models_dir,
+                    data_dir=data_dir,
+                    strategy=distribution,
+                    cross_tests=cross_configs,
+                    precision=precision,
+                    jit_compile=jit_compile,
+                    verbose=verbose,
+                    overwrite_export=overwrite_exports,
+                )
+            if is_chief():
+                append_result(results_path, row)
+                _forget_finished(run_dir)
         if row.get("export_error"):  # the row is safe in results.jsonl; now the failure may stop the study
             raise UserError(f"{spec.run_id}: trained and recorded, but not exported ({row['export_error']})")
         print(
