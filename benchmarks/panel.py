@@ -3,10 +3,13 @@
 Evaluates every model on every panel set of --dataset's classes (`zoo.study.panel`: the test and validation
 splits, fresh draws, test-like random sets, noise, backgrounds, peak shapes, global shifts, the realistic
 test split) and writes `panel.jsonl` (one row per model and set, with the set's seed and size),
-`panel.md` (the table) and `panel.png` (a heat map) to OUT.
+`panel.md` (the table) and `panel.png` (a heat map) to OUT. `--refresh-ceilings` computes the Bayes
+ceilings of an existing panel in OUT again (`zoo.study.ceiling`) and rewrites its three files, the models'
+accuracies and notes kept: no model is evaluated.
 
 Usage:  python benchmarks/panel.py --model LABEL=EXPORT_OR_preset:NAME [--model ...] [--out DIR]
                                    [--sets SUBSTRING] [--overwrite] [--list]
+        python benchmarks/panel.py --refresh-ceilings [--dataset NAME] [--out DIR]
 """
 
 from __future__ import annotations
@@ -50,6 +53,25 @@ def model_note(model: PanelModel) -> str:
     return ", ".join(parts) + f" ({model.source})"
 
 
+def refresh_ceilings(out: Path, dataset: str) -> int:
+    """Rewrite the panel in ``out`` with its sets' Bayes ceilings computed again (UserError: unusable)."""
+    from zoo.study import panel
+
+    for name in (panel.ROWS_FILE, panel.TABLE_FILE):
+        if not (out / name).is_file():
+            raise UserError(f"--refresh-ceilings: {out / name} does not exist")
+    try:
+        rows = panel.read_rows(out / panel.ROWS_FILE)
+        head, notes = panel.table_parts((out / panel.TABLE_FILE).read_text())
+        rows = panel.with_current_ceilings(rows, panel.panel_sets(dataset))
+    except (ValueError, KeyError) as exc:
+        raise UserError(f"--refresh-ceilings: {out}: {exc}") from None
+    panel.write_rows(rows, out / panel.ROWS_FILE)
+    (out / panel.TABLE_FILE).write_text(head + panel.markdown_table(rows, notes))
+    panel.plot_panel(rows, out / panel.FIGURE_FILE)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -63,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--list",
         action="store_true",
         help="print the sets with their Bayes ceilings and nearest-template accuracies and exit",
+    )
+    parser.add_argument(
+        "--refresh-ceilings",
+        action="store_true",
+        help="compute the Bayes ceilings of the panel in OUT again and rewrite its files (no model is run)",
     )
     args = parser.parse_args(argv)
 
@@ -81,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(line, f"{ceiling_text:>8s} {nearest_text:>8s}", panel_set.description, flush=True)
             return 0
         out: Path = args.out
+        if args.refresh_ceilings:
+            return refresh_ceilings(out, args.dataset)
         targets = [out / name for name in (ROWS_FILE, TABLE_FILE, FIGURE_FILE)]
         existing = [str(path) for path in targets if path.exists()]
         if existing and not args.overwrite:

@@ -162,6 +162,33 @@ def test_the_command_writes_table_rows_and_figure(export, tmp_path):
     assert other.returncode == 2 and "not those of --dataset challenge" in other.stderr
 
 
+def test_refreshing_the_ceilings_keeps_the_models_and_their_notes(sets, tmp_path):
+    out = tmp_path / "panel"
+    out.mkdir()
+    rows = [
+        {"model": m, "set": s, "group": sets[s].group, "description": sets[s].description,
+         "seed": sets[s].seed, "size": sets[s].size, "bayes_ceiling": 0.5, "accuracy": 0.75,
+         "misclassified": 3}
+        for m in ("A", "B") for s in ("mini test", "shift +-40", "gaussian snr 30")
+    ]  # fmt: skip
+    panel.write_rows(rows, out / panel.ROWS_FILE)
+    head = "# Generalisation panel\n\nMachine: somewhere.\n\n"
+    (out / panel.TABLE_FILE).write_text(head + panel.markdown_table(rows, {"A": "model a", "B": "model b"}))
+    result = run_script("--refresh-ceilings", "--dataset", "mini", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    refreshed = panel.read_rows(out / panel.ROWS_FILE)
+    expected = {name: sets[name].bayes_ceiling() for name in ("mini test", "shift +-40", "gaussian snr 30")}
+    assert [row["bayes_ceiling"] for row in refreshed] == [expected[row["set"]] for row in rows]
+    assert [{**row, "bayes_ceiling": 0.5} for row in refreshed] == rows  # nothing else changes
+    table = (out / panel.TABLE_FILE).read_text()
+    assert table == head + panel.markdown_table(refreshed, {"A": "model a", "B": "model b"})
+    assert (out / panel.FIGURE_FILE).exists()
+    (out / panel.ROWS_FILE).write_text(json.dumps({**rows[0], "set": "no such set"}) + "\n")
+    bad = run_script("--refresh-ceilings", "--dataset", "mini", "--out", str(out))
+    assert bad.returncode == 2 and "no such set" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert table == (out / panel.TABLE_FILE).read_text()  # nothing rewritten
+
+
 @pytest.mark.parametrize(
     ("model_args", "message"),
     [

@@ -1,29 +1,38 @@
 """How well can any classifier do? The Bayes ceiling of a split under the training distribution.
 
 Train and validation samples of class ``c`` (dataset.md §3) move each peak to a uniform integer in
-``[p - shift, p + shift - 1]``, draw each varied height uniformly in ``[h - v, h + v]`` (heights of 1.0
-stay 1.0 unless ``vary_unit_height``) and one sigma for all classes alike. Given a sample's exact peaks
-(what the rendered spectrum shows at best), class ``c'`` can have produced it when some one-to-one
-assignment of the sample's peaks to ``c'``'s peaks keeps every position and height in range. All such
-classes give the sample the same density per assignment (the ranges have the same widths for every
-class; the boundary keeps peaks away from the ends), so the posterior of ``c'`` is proportional to its
-number of assignments. The Bayes classifier picks the class of the largest posterior (a tie at
-random), and no classifier does better on average.
+``[p - shift, p + shift - 1]``, draw each varied height uniformly in ``[h - v, h + v]`` and clip it to
+``[0, 2]`` (heights of 1.0 stay 1.0 unless ``vary_unit_height``), and draw one sigma for all classes alike.
+A peak whose height is clipped to 0 is not in the spectrum: a minor peak of height ``h < v`` vanishes with
+probability ``(v - h) / 2v`` (0.15 for ``challenge``'s 0.035 peaks), and the spectrum is then exactly a
+sample of the class without that peak. So only the visible peaks (height > 0) count.
+
+Given a sample's visible peaks (what the rendered spectrum shows at best), class ``c'`` can have produced
+it when, after some of its vanishable peaks vanished, some one-to-one assignment of the visible peaks to
+``c'``'s remaining peaks keeps every position and height in range. Every such way has the same density
+for every class (the ranges have the same widths; an exact 1.0 can only come from a fixed peak, so the
+classes that fit show as many fixed and varied peaks; the boundary keeps peaks away from the ends) times
+the probability that exactly those peaks vanished. So the posterior of ``c'`` is proportional to the sum,
+over which of its peaks vanished, of that probability times the number of assignments. The Bayes
+classifier picks the class of the largest posterior (a tie at random), and no classifier does better on
+average.
 
 The ceiling of a split is that classifier's expected accuracy on the split's samples: an upper bound of
-any model's expected accuracy on such data (a model sees the rendered spectrum, which can hide
-overlapping peaks). For the test split it is the expected accuracy of a classifier that knows the
-training distribution exactly and nothing about the test design (ties broken at random).
+any model's expected accuracy on such data (a model sees the rendered spectrum, which can also hide
+overlapping peaks; two peaks on one index are taken as two). For the test split it is the expected
+accuracy of a classifier that knows the training distribution exactly and nothing about the test design
+(ties broken at random).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-from synthetic_spectra.config import DatasetConfig, get_config
+from synthetic_spectra.config import HEIGHT_CLIP, DatasetConfig, get_config
 from synthetic_spectra.generator import SampleParameters, sample_parameters
 
 #: Tolerance of the height comparisons (the heights are float64 sums of a uniform draw).
@@ -39,6 +48,59 @@ class Ceiling:
     ceiling: float  # expected accuracy of the Bayes classifier (ties broken at random)
     ambiguous: int  # samples more than one class could have produced
     confusable: dict[int, tuple[int, ...]]  # class -> classes that produced some of its ambiguous samples
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What the classes can show with ``k`` visible peaks: one row per class and set of vanished peaks."""
+
+    labels: np.ndarray  # [t] class of each row
+    positions: np.ndarray  # [t, k] the visible peaks' base positions, ascending
+    heights: np.ndarray  # [t, k] their base heights, in the same order
+    probability: np.ndarray  # [t] probability that exactly the row's hidden peaks vanished
+    hidden: np.ndarray  # [t] sum of the hidden peaks' base heights
+
+
+def vanishing_probability(heights: np.ndarray, config: DatasetConfig) -> np.ndarray:
+    """Probability that each base height is drawn at or below 0 and clipped to 0 (its peak is invisible)."""
+    heights = np.asarray(heights, dtype=np.float64)
+    variation = config.height_variation
+    if variation > 0:
+        below = (HEIGHT_CLIP[0] - (heights - variation)) / (2 * variation)
+    else:
+        below = (heights <= HEIGHT_CLIP[0]).astype(np.float64)
+    varied = np.ones(heights.shape, bool) if config.vary_unit_height else heights != 1.0
+    return np.where(varied, np.clip(below, 0.0, 1.0), 0.0)
+
+
+@functools.lru_cache(maxsize=4)
+def _shown(config: DatasetConfig) -> dict[int, _Shown]:
+    """Every way each class of ``config`` can look, by number of visible peaks (at least one)."""
+    rows: dict[int, list[tuple[int, np.ndarray, np.ndarray, float, float]]] = {}
+    for label, (positions, heights) in enumerate(zip(config.positions, config.heights, strict=True)):
+        positions, heights = np.array(positions), np.array(heights, dtype=np.float64)
+        order = np.argsort(positions, kind="stable")
+        positions, heights = positions[order], heights[order]
+        vanish = vanishing_probability(heights, config)
+        for hidden in itertools.product(*[(False, True) if p > 0 else (False,) for p in vanish]):
+            hidden = np.array(hidden, dtype=bool)
+            if hidden.all():
+                continue  # no visible peak: an all-zero spectrum, not an input
+            probability = float(np.prod(vanish[hidden]))  # > 0: only vanishable peaks are ever hidden
+            row = (label, positions[~hidden], heights[~hidden], probability, float(heights[hidden].sum()))
+            rows.setdefault(int((~hidden).sum()), []).append(row)
+    return {
+        count: _Shown(*(np.array([row[field] for row in group]) for field in range(5)))
+        for count, group in rows.items()
+    }
+
+
+def _visible(positions: np.ndarray, heights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A sample's peaks that the spectrum shows (padding and heights clipped to 0 dropped), by position."""
+    positions, heights = np.asarray(positions), np.asarray(heights, dtype=np.float64)
+    live = (positions >= 0) & (heights > 0)
+    order = np.argsort(positions[live], kind="stable")
+    return positions[live][order], heights[live][order]
 
 
 def _assignments(
@@ -82,6 +144,51 @@ def _count_matchings(fits: np.ndarray) -> int:
     return int(ways[(1 << count) - 1])
 
 
+def class_weights(positions: np.ndarray, heights: np.ndarray, training: DatasetConfig) -> dict[int, float]:
+    """The classes of ``training`` that can have produced a sample's visible peaks, with their likelihoods
+    (up to one factor common to all classes: proportional to the posterior).
+
+    ``positions`` and ``heights`` are one sample's peaks as :func:`sample_parameters` gives them; padding
+    (position < 0) and peaks clipped to height 0 are not seen. A class's weight sums, over which of its
+    peaks vanished, the probability of that times the number of assignments that keep all in range.
+    """
+    positions, heights = _visible(positions, heights)
+    shown = _shown(training).get(positions.size)
+    if shown is None:
+        return {}
+    shift = training.position_shift
+    # With equal-width position ranges, some assignment fits only if the sorted one does.
+    gap = positions[None, :] - shown.positions
+    inside = ((gap >= -shift) & (gap <= max(shift - 1, 0))) if shift else gap == 0
+    weights: dict[int, float] = {}
+    for row in np.flatnonzero(inside.all(axis=1)):
+        found = _assignments(positions, heights, shown.positions[row], shown.heights[row], training)
+        if found:
+            label = int(shown.labels[row])
+            weights[label] = weights.get(label, 0.0) + found * float(shown.probability[row])
+    return weights
+
+
+def nearest_class(positions: np.ndarray, heights: np.ndarray, training: DatasetConfig) -> int | None:
+    """The nearest-template rule on a sample's visible peaks (None if no class shows as many peaks).
+
+    A class's template, with any of its vanishable peaks hidden, that shows as many peaks as the sample:
+    ``sum |position offset| / shift + sum |height difference| / variation`` over the sorted peaks, plus
+    each hidden peak's height / variation (it went from its height to 0); the nearest wins, the lowest
+    class on a tie.
+    """
+    positions, heights = _visible(positions, heights)
+    shown = _shown(training).get(positions.size)
+    if shown is None:
+        return None
+    shift, variation = max(training.position_shift, 1), max(training.height_variation, TOLERANCE)
+    distances = (
+        np.abs(positions[None, :] - shown.positions).sum(axis=1) / shift
+        + (np.abs(heights[None, :] - shown.heights).sum(axis=1) + shown.hidden) / variation
+    )
+    return int(shown.labels[np.argmin(distances)])
+
+
 @functools.lru_cache(maxsize=2)
 def _samples(config: DatasetConfig, split: str) -> SampleParameters:
     """A split's peaks, kept for the next call (the ceiling and the nearest-template rule read the same)."""
@@ -90,14 +197,9 @@ def _samples(config: DatasetConfig, split: str) -> SampleParameters:
 
 def _judged(
     config: str | DatasetConfig, split: str, training: str | DatasetConfig | None
-) -> tuple[SampleParameters, DatasetConfig, list[tuple[np.ndarray, np.ndarray]]]:
-    """The split's samples, the training config (default: ``config``) and its class templates."""
-    samples = _samples(get_config(config), split)
-    training = get_config(config if training is None else training)
-    templates = [
-        (np.array(p), np.array(h)) for p, h in zip(training.positions, training.heights, strict=True)
-    ]
-    return samples, training, templates
+) -> tuple[SampleParameters, DatasetConfig]:
+    """The split's samples and the training config (default: ``config``)."""
+    return _samples(get_config(config), split), get_config(config if training is None else training)
 
 
 def split_ceiling(
@@ -108,28 +210,13 @@ def split_ceiling(
     ``config`` and ``training`` must have the same classes; the split's samples are taken as rendered
     (coupled variations included, see :func:`synthetic_spectra.generator.sample_parameters`).
     """
-    samples, config, base = _judged(config, split, training)
-    counts = np.array([len(p) for p, _ in base])
-    sorted_base = {c: np.sort(base[c][0]) for c in range(len(base))}
-    shift = config.position_shift
+    samples, training = _judged(config, split, training)
     scores = np.empty(samples.labels.size)
     ambiguous, confusable = 0, {}
     for row, label in enumerate(samples.labels):
-        live = samples.positions[row] >= 0
-        positions, heights = samples.positions[row][live], samples.heights[row][live]
-        observed = np.sort(positions)
-        weights = {}
-        for other in np.flatnonzero(counts == positions.size):
-            # With equal-width position ranges, some assignment fits only if the sorted one does.
-            gap = observed - sorted_base[other]
-            outside = ((gap < -shift) | (gap > shift - 1)) if shift else gap != 0
-            if outside.any():
-                continue
-            found = _assignments(positions, heights, *base[other], config)
-            if found:
-                weights[int(other)] = found
-        best = max(weights.values(), default=0)
-        winners = [c for c, weight in weights.items() if weight == best]
+        weights = class_weights(samples.positions[row], samples.heights[row], training)
+        best = max(weights.values(), default=0.0)
+        winners = [c for c, weight in weights.items() if weight >= best * (1 - TOLERANCE)]
         scores[row] = 1.0 / len(winners) if int(label) in winners else 0.0
         if len(weights) > 1:
             ambiguous += 1
@@ -141,27 +228,25 @@ def split_ceiling(
 def nearest_template_accuracy(
     config: str | DatasetConfig, split: str, training: str | DatasetConfig | None = None
 ) -> float:
-    """Accuracy of the nearest-template rule on a split's exact peaks, a reference for the ceiling.
+    """Accuracy of the nearest-template rule (:func:`nearest_class`) on a split's visible peaks, a
+    reference for the ceiling.
 
-    Each sample goes to the class (with as many peaks) whose sorted peak positions and heights are
-    nearest: ``sum |position offset| / shift + sum |height difference| / variation`` with ``training``'s
-    ranges. It is how a model that prefers the closer class breaks the ties the Bayes classifier
-    cannot; above the ceiling on a split, it shows that split rewards such a preference.
+    It is how a model that prefers the closer class breaks the ties the Bayes classifier cannot; above
+    the ceiling on a split, it shows that split rewards such a preference.
     """
-    samples, config, templates = _judged(config, split, training)
-    shift, variation = max(config.position_shift, 1), max(config.height_variation, TOLERANCE)
-    right = 0
-    for label, positions, heights in zip(samples.labels, samples.positions, samples.heights, strict=True):
-        live = positions >= 0
-        order = np.argsort(positions[live])
-        observed, observed_heights = positions[live][order], heights[live][order]
-        distances = {
-            c: np.abs(observed - p).sum() / shift + np.abs(observed_heights - h).sum() / variation
-            for c, (p, h) in enumerate(templates)
-            if len(p) == observed.size
-        }
-        right += min(distances, key=distances.__getitem__) == label
+    samples, training = _judged(config, split, training)
+    right = sum(
+        nearest_class(positions, heights, training) == label
+        for label, positions, heights in zip(samples.labels, samples.positions, samples.heights, strict=True)
+    )
     return right / samples.labels.size
 
 
-__all__ = ["Ceiling", "nearest_template_accuracy", "split_ceiling"]
+__all__ = [
+    "Ceiling",
+    "class_weights",
+    "nearest_class",
+    "nearest_template_accuracy",
+    "split_ceiling",
+    "vanishing_probability",
+]

@@ -93,7 +93,7 @@ class PanelSet:
         )
 
     def nearest_template(self) -> float | None:
-        """The nearest-template rule's accuracy on the set's exact peaks (None where the ceiling is)."""
+        """The nearest-template rule's accuracy on the set's visible peaks (None where the ceiling is)."""
         from zoo.study.ceiling import nearest_template_accuracy
 
         return self._over_parts(nearest_template_accuracy)
@@ -356,6 +356,29 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], models_note: Mapping[str, 
         lines.append("")
         lines.extend(f"- **{label}**: {note}" for label, note in models_note.items())
     return "\n".join(lines) + "\n"
+
+
+def with_current_ceilings(
+    rows: Sequence[Mapping[str, Any]], sets: Sequence[PanelSet]
+) -> list[dict[str, Any]]:
+    """The rows with each set's Bayes ceiling computed again from ``sets`` (the models' accuracies kept);
+    ValueError names a row's set that ``sets`` lacks."""
+    by_name = {panel_set.name: panel_set for panel_set in sets}
+    missing = [row["set"] for row in rows if row["set"] not in by_name]
+    if missing:
+        raise ValueError(f"set {missing[0]!r} of the rows is not a panel set of these classes")
+    ceilings = {name: by_name[name].bayes_ceiling() for name in dict.fromkeys(row["set"] for row in rows)}
+    return [{**row, "bayes_ceiling": ceilings[row["set"]]} for row in rows]
+
+
+def table_parts(table: str) -> tuple[str, dict[str, str]]:
+    """A table file written with :func:`markdown_table`: the text above the table, and the models' notes."""
+    head, found, _ = table.partition("| group | set |")
+    if not found:
+        raise ValueError("no panel table in it")
+    _, found, notes = table.partition("\nModels:\n")
+    pairs = (line[len("- **") :].split("**: ", 1) for line in notes.splitlines() if line.startswith("- **"))
+    return head, dict(pairs) if found else {}
 
 
 #: The panel groups a robustness claim is about ("every noise/background/shape row", issue #15).
