@@ -43,9 +43,16 @@ def load(study: pathlib.Path = STUDY) -> tuple[list[dict], dict[str, float]]:
     return rows, fresh
 
 
-def render(setups: Mapping) -> str:
+def ceilings() -> dict[tuple[str, str], float]:
+    """The Bayes ceiling of the test and validation splits of the study's datasets (zoo.study.ceiling)."""
+    from zoo.study.ceiling import split_ceiling
+
+    return {(d, split): split_ceiling(d, split).ceiling for d in DATASETS for split in ("test", "validation")}
+
+
+def render(setups: Mapping, bounds: Mapping[tuple[str, str], float] | None = None) -> str:
     """The page: how the rows were made, the setups table, the claims."""
-    from zoo.study.five_seeds import claims, setups_table, unattainable_note
+    from zoo.study.five_seeds import ceiling_line, claims, setups_table, unattainable_note
 
     lines = [
         "# The study with five seeds, in float32",
@@ -63,6 +70,8 @@ def render(setups: Mapping) -> str:
     note = unattainable_note(setups) if setups else None
     if note:
         lines += [note, ""]
+    if bounds:
+        lines += [ceiling_line(bounds), ""]
     lines += [
         f"![every seed's test and validation accuracy per setup]({FIGURE})",
         "",
@@ -111,9 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows, fresh = load()
     setups = group_setups(rows, fresh)
-    page = render(setups)
+    bounds = ceilings()
+    page = render(setups, bounds)
     body = page.split("\n", 2)[2].replace(f"]({FIGURE})", f"](benchmarks/results/study/{FIGURE})")
-    blocks = {HEADLINE_BLOCK: headline_table(setups), STUDY_BLOCK: body.rstrip()}
+    blocks = {HEADLINE_BLOCK: headline_table(setups, bounds), STUDY_BLOCK: body.rstrip()}
     if args.check:
         current = (STUDY / PAGE).read_text(encoding="utf-8") if (STUDY / PAGE).exists() else ""
         stale = [BLOCKS[name] for name, block in blocks.items() if not block_is_current(name, block)]

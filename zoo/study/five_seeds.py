@@ -317,9 +317,25 @@ def seed_values(setups: Sequence[Setup], metric: str) -> list[list[float]]:
     return [list(setup.values(metric).values()) for setup in setups]
 
 
-def headline_table(setups: Mapping[SetupKey, Setup]) -> str:
+def ceiling_line(ceilings: Mapping[tuple[str, str], float]) -> str:
+    """The Bayes ceilings as one sentence, from ``(dataset, split) → accuracy``."""
+    by_dataset: dict[str, list[str]] = {}
+    for (dataset, split), value in ceilings.items():
+        by_dataset.setdefault(dataset, []).append(f"{split} {100 * value:.2f} %")
+    parts = "; ".join(f"`{dataset}` {', '.join(found)}" for dataset, found in by_dataset.items())
+    return (
+        "Bayes ceiling (the expected accuracy of a classifier that knows the training distribution exactly "
+        "and guesses among the classes a spectrum cannot tell apart; a model above it on a split wins ties "
+        f"the training data cannot decide): {parts}."
+    )
+
+
+def headline_table(
+    setups: Mapping[SetupKey, Setup], ceilings: Mapping[tuple[str, str], float] | None = None
+) -> str:
     """A compact table for the front page: per setup the seeds and the medians (min–max) on the test and
-    validation splits beside the paper's median, then the precision and the CPUs behind them."""
+    validation splits beside the paper's median, then the precision and the CPUs behind them, and the
+    Bayes ceilings of the splits where given."""
     header = ["dataset", "model", "FC", "seeds", "test % (median, min–max)", "validation %", "paper"]
     rows = []
     for key, setup in setups.items():
@@ -338,4 +354,6 @@ def headline_table(setups: Mapping[SetupKey, Setup]) -> str:
         f"Float32, trained to early stopping (at most {paper.MAX_EPOCHS} epochs), one run per seed; "
         f"{len(list(r for s in setups.values() for r in s.rows))} runs ({provenance})."
     )
+    if ceilings:
+        lines += ["", ceiling_line(ceilings)]
     return "\n".join(lines)
