@@ -294,3 +294,18 @@ def test_generator_does_not_import_tensorflow() -> None:
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_rendering_threads_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks rendered on several threads give the arrays one thread gives, bit for bit."""
+    import synthetic_spectra.generator as generator
+
+    threaded = {split: generate("mini", split) for split in ("train", "test")}
+    batches = list(iter_class_batches("mini", "train", dtype=np.float32))
+    monkeypatch.setattr(generator, "RENDER_THREADS", 1)
+    for split, (x, y) in threaded.items():
+        x1, y1 = generate("mini", split)
+        assert np.array_equal(x, x1) and np.array_equal(y, y1)
+    for (start, x, y), (start1, x1, y1) in zip(batches, iter_class_batches("mini", "train"), strict=True):
+        assert start == start1 and x.dtype == np.float32 and np.array_equal(x, x1.astype(np.float32))
+        assert np.array_equal(y, y1)

@@ -11,8 +11,10 @@ few dozen classes at a time:
   be exact (a rejected bounded-integer draw, about once in 45 million draws of the study's ranges)
   the block is redrawn with the scalar calls themselves.
 
-Rows come in canonical order (class-major, dataset.md §5); memory stays O(one chunk of classes)
-beyond the arrays being filled.
+Rows come in canonical order (class-major, dataset.md §5); memory stays O(a few chunks of classes)
+beyond the arrays being filled. The random draws are made in order in the calling thread; the chunks
+are rendered by up to :data:`RENDER_THREADS` threads at once (NumPy releases the GIL while it
+renders), each chunk exactly as one thread would render it, so the output is the same bit for bit.
 
 A config's realistic options (:mod:`synthetic_spectra.options`) are applied class by class after
 these draws, from streams of their own (:mod:`synthetic_spectra.realistic`); a mixture config is
@@ -23,12 +25,14 @@ augmentation (:mod:`synthetic_spectra.augment`) renders a split's samples again,
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import itertools
 import os
-from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -47,11 +51,14 @@ from synthetic_spectra.options import LORENTZIAN_TRUNCATE
 from synthetic_spectra.realistic import lorentzian_kernels
 
 ConfigLike = str | os.PathLike[str] | DatasetConfig
+_Result = TypeVar("_Result")
 
 #: gaussian_filter1d's default: the kernel ends at int(TRUNCATE * sigma + 0.5) points from its centre.
 TRUNCATE = 4.0
 #: Samples drawn and rendered together (whole classes; a bigger class is a chunk of its own).
 CHUNK_SAMPLES = 128
+#: Threads rendering chunks at once: the cores this process may use, at most 4 (1: the calling thread only).
+RENDER_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
 _LOW_HALF = np.uint64(0xFFFFFFFF)
 _DOUBLE_SCALE = 1.0 / 9007199254740992.0  # 2**-53: numpy's next_double from a word's top 53 bits
 
@@ -477,6 +484,29 @@ def _render(
 
 
 # ------------------------------------------------------------------------------------------ datasets
+def _in_order(jobs: Iterable[Callable[[], _Result]], threads: int | None = None) -> Iterator[_Result]:
+    """The results of ``jobs``, in order, computed by up to ``threads`` threads a few jobs ahead.
+
+    ``jobs`` is consumed in the calling thread (so the random draws that make each job stay in
+    order); with one thread every job runs in the caller's thread.
+    """
+    threads = RENDER_THREADS if threads is None else threads
+    if threads <= 1:
+        yield from (job() for job in jobs)
+        return
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="render")
+    pending: collections.deque[Future[_Result]] = collections.deque()
+    try:
+        for job in jobs:
+            pending.append(pool.submit(job))
+            if len(pending) > 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:  # also when the caller stops early: drop the jobs not started
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _single_label(config: ConfigLike) -> DatasetConfig:
     config = get_config(config)
     if config.is_mixture:
@@ -486,36 +516,48 @@ def _single_label(config: ConfigLike) -> DatasetConfig:
     return config
 
 
-def iter_class_batches(config: ConfigLike, split: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield ``(first_row, x float64 [m, datapoints], y int64 [m])`` class by class, in canonical order.
+def iter_class_batches(
+    config: ConfigLike, split: str, *, dtype: np.typing.DTypeLike = np.float64
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield ``(first_row, x [m, datapoints], y int64 [m])`` class by class, in canonical order.
 
     The random stream is consumed exactly as the published generator does, so these are the
     published rows ``first_row … first_row + m - 1`` (plus the realistic options, if any). Each
-    class is rendered on its own, so memory stays O(one class); stop iterating early to generate
-    only the first classes. A mixture config raises ValueError (see :func:`iter_mixture_batches`).
+    class is rendered on its own (a few classes ahead, by :data:`RENDER_THREADS` threads), so memory
+    stays O(a few classes); stop iterating early to generate only the first classes. Spectra come
+    as ``dtype`` (rendered in float64, converted by the rendering thread). A mixture config raises
+    ValueError (see :func:`iter_mixture_batches`).
     """
     config = _single_label(config)
-    for chunk in _chunks(config, split):
-        for low, high in chunk.class_runs():
-            part = chunk.rows(low, high)
-            yield part.start, _render(config, split, part), part.labels
+
+    def render_class(part: _Chunk) -> tuple[int, np.ndarray, np.ndarray]:
+        spectra = _render(config, split, part)
+        return part.start, spectra if spectra.dtype == dtype else spectra.astype(dtype), part.labels
+
+    parts = (chunk.rows(*run) for chunk in _chunks(config, split) for run in chunk.class_runs())
+    yield from _in_order(functools.partial(render_class, part) for part in parts)
 
 
 def generate(config: ConfigLike, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Generate one whole split: spectra ``x`` float64 ``[n, datapoints]`` and labels ``y`` int64 ``[n]``.
 
     ``config`` is a built-in name, a config file or a :class:`DatasetConfig`; ``split`` is
-    ``train``, ``validation`` (or ``val``) or ``test``. Beyond the returned arrays only one chunk
-    of classes is held at a time. A mixture config raises ValueError (see :func:`generate_mixtures`).
+    ``train``, ``validation`` (or ``val``) or ``test``. Beyond the returned arrays only the peaks of a
+    few chunks of classes are held at a time; :data:`RENDER_THREADS` threads render the chunks into
+    ``x``. A mixture config raises ValueError (see :func:`generate_mixtures`).
     """
     config = _single_label(config)
     size = config.split_size(split)
     x = np.zeros((size, config.datapoints))
     y = np.empty(size, dtype=np.int64)
-    for chunk in _chunks(config, split):
+
+    def render_chunk(chunk: _Chunk) -> None:
         rows = slice(chunk.start, chunk.start + chunk.labels.size)
         _render(config, split, chunk, out=x[rows])
         y[rows] = chunk.labels
+
+    jobs = (functools.partial(render_chunk, chunk) for chunk in _chunks(config, split))
+    collections.deque(_in_order(jobs), maxlen=0)  # run them all
     return x, y
 
 

@@ -5,6 +5,9 @@
 ``challenge_mixtures``; ``tfds build datasets/synthetic_spectra`` works on this folder.
 Every example comes from :func:`synthetic_spectra.generator.iter_class_batches` (one source of truth);
 the ``index`` feature is the canonical row, so ``generate(config, split)[0][index]`` is the same spectrum.
+Spectra are stored as raw float32 bytes (``Tensor(..., encoding=Encoding.BYTES)``), and a single-label
+config's records are serialised a class at a time (:mod:`synthetic_spectra._example_records`) and written
+with TFDS's own TFRecord adapter, in TFDS's shard layout: the prepared folder is a standard TFDS dataset.
 A mixture config (``challenge_mixtures``) has the features ``spectrum``, ``labels`` (multi-hot),
 ``fractions`` and ``index`` instead, from :func:`~synthetic_spectra.generator.iter_mixture_batches`.
 
@@ -18,6 +21,7 @@ A dataset from your own config file goes through the same builder::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -26,6 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import tensorflow_datasets as tfds
 
+from synthetic_spectra._example_records import ExampleEncoder
 from synthetic_spectra.config import BUILTIN_CONFIGS, SPLITS, DatasetConfig, get_config
 from synthetic_spectra.generator import iter_class_batches, iter_mixture_batches
 
@@ -71,9 +76,11 @@ class SyntheticSpectraConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Synthetic 1-D spectra: classes are peak fingerprints; samples vary position, height, width."""
 
-    VERSION = tfds.core.Version("1.0.0")
+    VERSION = tfds.core.Version("1.0.1")
     RELEASE_NOTES: ClassVar[dict[str, str]] = {
-        "1.0.0": "Initial release: benchmark, challenge and mini configs."
+        "1.0.0": "Initial release: benchmark, challenge and mini configs.",
+        "1.0.1": "Spectra stored as raw float32 bytes instead of a float list (same values when read), "
+        "written a class at a time: preparing benchmark is about 10x faster.",
     }
     BUILDER_CONFIGS: ClassVar[list[SyntheticSpectraConfig]] = [
         SyntheticSpectraConfig.from_any(name) for name in BUILTIN_CONFIGS
@@ -87,7 +94,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         config = self.dataset_config
-        spectrum = tfds.features.Tensor(shape=(config.datapoints,), dtype=np.float32)
+        spectrum = tfds.features.Tensor(
+            shape=(config.datapoints,), dtype=np.float32, encoding=tfds.features.Encoding.BYTES
+        )
         if config.is_mixture:
             features = {
                 "spectrum": spectrum,
@@ -114,6 +123,55 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Iterator]:
         del dl_manager  # nothing to download: the data are generated
         return {split: self._generate_examples(split) for split in SPLITS}
+
+    def _generate_splits(
+        self, dl_manager: tfds.download.DownloadManager, download_config: tfds.download.DownloadConfig
+    ) -> list[tfds.core.SplitInfo]:
+        """Write every split in bulk (single-label configs); otherwise TFDS's example-by-example path.
+
+        TFDS's own path (``_generate_examples`` through its writer) serves mixture configs and any
+        request the bulk writer does not handle (``max_examples_per_split``, another file format).
+        """
+        if (
+            self.dataset_config.is_mixture
+            or download_config.max_examples_per_split is not None
+            or self.info.file_format != tfds.core.FileFormat.TFRECORD
+        ):
+            return super()._generate_splits(dl_manager, download_config)
+        return [self._write_split(split, download_config.get_shard_config()) for split in SPLITS]
+
+    def _write_split(self, split: str, shard_config: Any) -> tfds.core.SplitInfo:
+        """Render, serialise and write one split in canonical order into TFDS's shards; its SplitInfo.
+
+        The shards are those TFDS's writer would choose (its shard config, from the records' total
+        size), each written by TFDS's TFRecord adapter; the classes render ahead on other threads.
+        """
+        config = self.dataset_config
+        encoder = ExampleEncoder(self.info.features.get_serialized_info())
+        labels = np.repeat(np.arange(config.num_classes), config.samples_per_class(split))
+        spectrum = np.broadcast_to(np.zeros(config.datapoints, np.float32), (labels.size, config.datapoints))
+        index = np.arange(labels.size)
+        total_size = int(encoder.sizes({"spectrum": spectrum, "label": labels, "index": index}).sum())
+        records = self._records(split, encoder)
+        template = self._get_filename_template(split_name=split)
+        num_shards = shard_config.get_number_shards(total_size, labels.size)
+        boundaries = tfds.core.utils.shard_utils.get_shard_boundaries(labels.size, num_shards)
+        adapter = tfds.core.file_adapters.ADAPTER_FOR_FORMAT[tfds.core.FileFormat.TFRECORD]
+        shard_lengths = []
+        for shard_index, (first, stop) in enumerate(itertools.pairwise([0, *boundaries])):
+            path = template.sharded_filepath(shard_index=shard_index, num_shards=num_shards)
+            adapter.write_examples(path, itertools.islice(records, stop - first))
+            shard_lengths.append(stop - first)
+        return tfds.core.SplitInfo(
+            name=split, shard_lengths=shard_lengths, num_bytes=total_size, filename_template=template
+        )
+
+    def _records(self, split: str, encoder: ExampleEncoder) -> Iterator[tuple[int, bytes]]:
+        """``(index, serialised example)`` of a single-label split, in canonical order."""
+        for start, spectra, labels in iter_class_batches(self.dataset_config, split, dtype=np.float32):
+            index = np.arange(start, start + labels.size)
+            records = encoder.encode({"spectrum": spectra, "label": labels, "index": index})
+            yield from zip(index.tolist(), records, strict=True)
 
     def _generate_examples(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
         if self.dataset_config.is_mixture:
