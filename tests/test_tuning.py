@@ -310,11 +310,13 @@ def test_grid_search_trains_every_combination_once_with_the_same_seeds(tfds_data
         fc_activation=("linear", "relu"), fc_dropout=(0.0, 0.5, 0.5), conv_dropout=0.0, batch_norm=False
     )
     project = tmp_path / "project"
-    result = run_search(
-        "mini", "vgg", tuner="grid", max_trials=10, executions_per_trial=2, space=space,
-        protocol=Protocol(max_epochs=1), project_dir=project, final_epochs=0, saved_models_dir=None,
-        data_dir=str(tfds_data_dir), seed=5, verbose=0,
-    )  # fmt: skip
+    for max_trials in (2, 10):  # the second call resumes the project and goes on with the grid
+        result = run_search(
+            "mini", "vgg", tuner="grid", max_trials=max_trials, executions_per_trial=2, space=space,
+            protocol=Protocol(max_epochs=1), project_dir=project, final_epochs=0, saved_models_dir=None,
+            data_dir=str(tfds_data_dir), seed=5, verbose=0,
+        )  # fmt: skip
+        assert len(result.rows) == max_trials if max_trials == 2 else 4
     combos = {(row["fc_activation"], row["fc_dropout"]) for row in result.rows}
     assert len(result.rows) == 4 and combos == {(a, d) for a in ("linear", "relu") for d in (0.0, 0.5)}
     executions = read_executions(project / "executions.jsonl")

@@ -212,7 +212,9 @@ def analysis_markdown(
         lines += [f"## Toggle effects on the {heading}", "", effects_table(effects), ""]
     disagreements = [e for e in first if e.verdict != "agrees"]
     lines += ["## Where the search and the paper differ", ""]
-    if disagreements:
+    if not first:
+        lines.append("No comparison yet: no two finished configurations differ in one toggle only.")
+    elif disagreements:
         lines += [
             f"- `{e.toggle}` {e.treatment} vs {e.reference}: median {_points(e.median)} points over "
             f"{e.pairs} pairs ({e.agreeing} the paper's way, {e.opposing} against) — {e.verdict}; the paper: "

@@ -4,6 +4,7 @@ the seeded KerasTuner tuners that search it, local or distributed."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from typing import Any
 
 import keras
 import keras_tuner
+from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from zoo.errors import UserError
 from zoo.models.compile import compile_model
@@ -211,9 +213,40 @@ class SpectraHyperband(_SeededExecutions, keras_tuner.Hyperband):
     """``keras_tuner.Hyperband`` with per-execution seeds (epochs per trial = Hyperband's ``max_epochs``)."""
 
 
-class SpectraGridSearch(_SeededExecutions, keras_tuner.GridSearch):
-    """``keras_tuner.GridSearch`` with per-execution seeds: every combination of the space's choices and
-    stepped ranges, in order (a range needs a step)."""
+class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
+    """KerasTuner's grid oracle, able to resume: it keeps the order of the combinations it has tried only in
+    memory, so a reloaded project finds nothing left to try and stops. On reload this rebuilds that order
+    from the trials on disk, so the search goes on with the next untried combination (an interrupted
+    trial is retried with its own values, as KerasTuner does)."""
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        key = functools.cmp_to_key(
+            lambda a, b: self._compare(
+                self.trials[a].hyperparameters.values, self.trials[b].hyperparameters.values
+            )
+        )
+        ordered = sorted(self.trials, key=key)
+        self._ordered_ids = LinkedList()
+        for trial_id in ordered:
+            self._ordered_ids.insert(trial_id)
+        self._populate_next = list(ordered)
+
+
+class SpectraGridSearch(_SeededExecutions, keras_tuner.Tuner):
+    """Grid search with per-execution seeds: every combination of the space's choices and stepped ranges,
+    in order (a range needs a step); resumable (:class:`ResumableGridSearchOracle`)."""
+
+    def __init__(
+        self,
+        hypermodel: keras_tuner.HyperModel | None = None,
+        objective: Any = None,
+        max_trials: int | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        oracle = ResumableGridSearchOracle(objective=objective, max_trials=max_trials, seed=seed)
+        super().__init__(oracle, hypermodel, **kwargs)
 
 
 #: ``--tuner`` name -> tuner class.
