@@ -62,10 +62,10 @@ from collections.abc import Sequence
 
 from synthetic_spectra.augment import parse_augmentation
 from synthetic_spectra.config import DatasetConfig, fresh_draw, get_config
-from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
 from zoo.models.prnet import ROBUST_OPTION, V4_OPTION
 from zoo.study import paper
+from zoo.tfquiet import import_tensorflow_quietly
 from zoo.training.precision import PRECISIONS, resolve_precision
 from zoo.training.protocol import Protocol, RunSpec, augment_tag, plan_runs
 from zoo.training.results import RESULTS_FILE, read_results

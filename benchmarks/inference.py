@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.training.environment import describe_cpu
+
 SETTINGS = {"plain": False, "xla": True}  # name -> jit_compile
 
 
@@ -89,16 +91,6 @@ def latencies(
             "cpu": float(np.mean([c for _, c in pairs]) * 1e3),
         }
     return stats
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def load_average() -> str:
@@ -175,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# Inference speed: {args.arch if args.model is None else export_path} through `zoo.load`",
         "",
-        f"- CPU: {cpu_name()}, {os.cpu_count()} logical cores; Python {platform.python_version()}, "
+        f"- CPU: {describe_cpu()}, {os.cpu_count()} logical cores; Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
         f"- model: {datapoints} points, {reference.shape[1]} classes"
         + (f", {flops / 1e9:.2f} GFLOP per spectrum (forward)" if flops else ""),

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
+from zoo.tfquiet import import_tensorflow_quietly
 
 if TYPE_CHECKING:
     from zoo.study.panel import PanelModel

@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 
 from synthetic_spectra.config import DatasetConfig, get_config
-from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
+from zoo.tfquiet import import_tensorflow_quietly
 from zoo.training.data import check_cross_tests
 from zoo.training.protocol import Protocol, RunSpec, plan_runs
 from zoo.training.runner import run_benchmark

@@ -36,7 +36,7 @@ def main() -> int:
     if not runs_root.is_dir():
         parser.exit(2, f"{parser.prog}: error: --runs-root: {runs_root} is not a folder\n")
 
-    from zoo.commands.cli import import_tensorflow_quietly
+    from zoo.tfquiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import numpy as np

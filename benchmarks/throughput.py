@@ -36,10 +36,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo.training.environment import cpu_flags, describe_cpu
+from zoo.training.precision import BF16_CPU_FLAGS
+
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "@@throughput "
-#: CPU flags of native bfloat16 arithmetic (the same list the runner's ``--precision auto`` reads).
-BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,13 +133,6 @@ class Peak:
             f"{self.cores} cores x {self.fma_units} FMA units x {self.lanes} fp32 lanes x 2 flop/FMA x "
             f"{self.ghz:.3f} GHz ({self.clock_source}) = {self.gflops:.1f} GFLOP/s"
         )
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    match = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
-    return set(match.group(1).split()) if match else set()
 
 
 def cpu_peak(cores: int | None = None) -> Peak:
@@ -282,7 +276,7 @@ def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, 
     lines = [
         f"Batch {args.batch_size}, {args.length} points, {args.classes} classes; {args.warmup} warm-up + "
         f"{args.steps} timed steps. Peak: {peak.derivation()}.",
-        f"Host: {platform.node()} ({_cpu_model()}), Python {platform.python_version()}; load average "
+        f"Host: {platform.node()} ({describe_cpu()}), Python {platform.python_version()}; load average "
         f"{' / '.join(loads)} (before / after). Native bfloat16: "
         f"{', '.join(sorted(set(BF16_CPU_FLAGS) & cpu_flags())) or 'none (no AVX512_BF16, no AMX)'}.",
         "",
@@ -323,12 +317,6 @@ def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, 
     models = dict.fromkeys(r["model"] for r in records)
     lines += [summary for summary in (_best_line(records, peak, model) for model in models) if summary]
     return "\n".join(lines)
-
-
-def _cpu_model() -> str:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    match = re.search(r"^model name\s*:\s*(.*)$", text, re.M)
-    return match.group(1).strip() if match else platform.processor() or platform.machine()
 
 
 def _best_line(records: list[dict[str, Any]], peak: Peak, model: str) -> str | None:

@@ -78,7 +78,7 @@ def completed_trials(project: pathlib.Path) -> int:
 
 def search(root: pathlib.Path, trials: int) -> None:
     """Run the grid one configuration at a time up to ``trials``, rewriting the tables after each."""
-    from zoo.commands.cli import import_tensorflow_quietly
+    from zoo.tfquiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from zoo.training.environment import cpu_info, versions

@@ -22,7 +22,7 @@ from zoo.models.registry import ModelInfo, Paper, build, get_model_info, list_mo
 if TYPE_CHECKING:
     from zoo.inference.predict import load, load_keras_model
     from zoo.models.compile import compile_model
-    from zoo.study.flops import count_flops
+    from zoo.models.flops import count_flops
 
 __all__ = [
     "ModelInfo",
@@ -44,7 +44,7 @@ __all__ = [
 #: Public functions whose modules import Keras (or are not needed by every user), loaded on first access.
 _LAZY = {
     "compile_model": "zoo.models.compile",
-    "count_flops": "zoo.study.flops",
+    "count_flops": "zoo.models.flops",
     "load": "zoo.inference.predict",
     "load_keras_model": "zoo.inference.predict",
 }

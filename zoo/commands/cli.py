@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from zoo.errors import UserError
+from zoo.tfquiet import import_tensorflow_quietly
 
 #: Sub-command name -> module implementing it (imported on demand, in this order in --help).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -91,33 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(subparsers)
     return parser
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up log lines kept off stderr (the CLI's stderr is for errors).
-
-    ``TF_CPP_MIN_LOG_LEVEL`` does not silence what TensorFlow's C++ runtime logs while it loads (on some
-    CPUs a oneDNN notice, preceded by an absl warning), so file descriptor 2 is pointed at a temporary
-    file for the import; if the import fails, what was captured is written out before the error.
-    """
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or "tensorflow" in sys.modules:
-        return
-    if importlib.util.find_spec("tensorflow") is None:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
