@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from zoo.checks import OneLineParser
 from zoo.errors import UserError
 from zoo.tfquiet import import_tensorflow_quietly
 
@@ -41,14 +42,6 @@ COMMAND_MODULES: tuple[str, ...] = (
 MAX_MESSAGE = 400
 #: Modules of the ``[tf]`` extra: a command missing one says what to install.
 TENSORFLOW_MODULES = frozenset({"tensorflow", "tensorflow_datasets", "keras_tuner", "tensorboard", "sklearn"})
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors are a single line and exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
 
 
 class _VersionAction(argparse.Action):
@@ -74,12 +67,12 @@ def package_version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every available sub-command registered."""
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="spectrazoo",
         description="Synthetic spectra datasets and a Keras model zoo for 1-D spectroscopy.",
     )
     parser.add_argument("--version", action=_VersionAction)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     subparsers.required = True
     for module_name in COMMAND_MODULES:
         try:

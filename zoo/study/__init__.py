@@ -4,7 +4,7 @@ tables, failure-mode section and plots), the failure-mode analysis of misclassif
 generalisation panel of trained exports (:mod:`~zoo.study.panel`), the Bayes ceiling of a split
 (:mod:`~zoo.study.ceiling`) and the generated tables of the README and the docs (:mod:`~zoo.study.blocks`).
 
-May import: the library (:mod:`zoo.models`, :mod:`zoo.inference` to load exports), :mod:`zoo.errors`,
-:mod:`zoo.checks` and :mod:`synthetic_spectra`; it reads the training's results rows as files, so it
-never imports :mod:`zoo.training`, nor :mod:`zoo.commands`.
+May import: the core (:mod:`zoo.errors`, :mod:`zoo.checks`, ...), the library (:mod:`zoo.models`,
+:mod:`zoo.inference` to load exports) and :mod:`synthetic_spectra`; it reads the training's results rows as
+files, so it never imports :mod:`zoo.training`, nor :mod:`zoo.commands`.
 """

@@ -15,8 +15,9 @@ cores busy) shows how much of the machine the run actually got. The load average
 A last subprocess builds all selected models ``--rss-rounds`` times in one process (``clear_session``
 between builds) and reports the resident memory after each round: it must not grow.
 
-    nice -n 0 python benchmarks/throughput.py --models all --settings baseline,no_xla
-    python benchmarks/throughput.py --models cnn6 --settings all --output benchmarks/results/throughput.md
+    nice -n 0 python benchmarks/measure/throughput.py --models all --settings baseline,no_xla
+    python benchmarks/measure/throughput.py --models cnn6 --settings all \
+        --output benchmarks/results/throughput.md
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo.checks import OneLineParser, int_argument
 from zoo.training.environment import cpu_flags, describe_cpu
 from zoo.training.precision import BF16_CPU_FLAGS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MARKER = "@@throughput "
 
 
@@ -351,21 +353,25 @@ def memory_line(memory: dict[str, Any]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--models", default="cnn6,cnn2,vgg,resnet", help="comma list or 'all' (cnn6,cnn2,vgg,resnet)"
     )
     parser.add_argument(
         "--settings", default="baseline,no_xla", help=f"comma list or 'all' of {', '.join(SETTINGS)}"
     )
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--length", type=int, default=5000, help="data points per spectrum (5000)")
-    parser.add_argument("--classes", type=int, default=500)
+    parser.add_argument("--batch-size", type=int_argument(1), default=128)
     parser.add_argument(
-        "--warmup", type=int, default=2, help="untimed steps per mode, the first one included"
+        "--length", type=int_argument(16), default=5000, help="data points per spectrum (5000)"
     )
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per mode")
-    parser.add_argument("--rss-rounds", type=int, default=3, help="rounds of the memory test (0: skip)")
+    parser.add_argument("--classes", type=int_argument(2), default=500)
+    parser.add_argument(
+        "--warmup", type=int_argument(1), default=2, help="untimed steps per mode, the first one included"
+    )
+    parser.add_argument("--steps", type=int_argument(1), default=3, help="timed steps per mode")
+    parser.add_argument(
+        "--rss-rounds", type=int_argument(0), default=3, help="rounds of the memory test (0: skip)"
+    )
     parser.add_argument("--output", type=Path, help="write the markdown report here (appended with --append)")
     parser.add_argument("--append", action="store_true", help="append to --output instead of replacing it")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -384,8 +390,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown model or setting {unknown[0]!r}")
     if "baseline" not in args.settings:
         args.settings.insert(0, "baseline")
-    if args.warmup < 1 or args.steps < 1:
-        parser.error("--warmup and --steps must be >= 1")
     return args
 
 

@@ -6,8 +6,8 @@ temporary data directory (render + serialise + shuffle-free write of TFRecords),
 summed. The ratio ``TFDS build / NumPy generation`` is the cost of the storage format; CPU times are
 given too because the machine may be shared.
 
-    .venv/bin/python benchmarks/tfds_build.py                               # challenge and mini
-    .venv/bin/python benchmarks/tfds_build.py --configs challenge,benchmark \\
+    .venv/bin/python benchmarks/measure/tfds_build.py                               # challenge and mini
+    .venv/bin/python benchmarks/measure/tfds_build.py --configs challenge,benchmark \\
         --out benchmarks/results/tfds_build.md
 """
 

@@ -12,7 +12,8 @@ and prints each pipeline's ratio to training (target: at least 20x faster than t
 Rates are per second of wall time and per second of this process's CPU time (all threads): on a
 machine shared with other jobs the wall rates drop with the load, the CPU rates much less.
 
-Usage:  python benchmarks/pipeline.py [--dataset challenge] [--epochs 3] [--train-steps 3] [--augment all]
+Usage:  python benchmarks/measure/pipeline.py [--dataset challenge] [--epochs 3] [--train-steps 3]
+                                             [--augment all]
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
+
+from zoo.checks import OneLineParser, int_argument
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -87,13 +90,11 @@ def training_throughput(dataset: str, steps: int, warmup: int = 2) -> Rate:
     return _timed(train())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="challenge")
-    parser.add_argument("--epochs", type=int, default=3, help="timed pipeline epochs")
-    parser.add_argument("--train-steps", type=int, default=3, help="timed CNN6 training steps")
+    parser.add_argument("--epochs", type=int_argument(1), default=3, help="timed pipeline epochs")
+    parser.add_argument("--train-steps", type=int_argument(1), default=3, help="timed CNN6 training steps")
     parser.add_argument(
         "--augment",
         action="append",
@@ -101,7 +102,16 @@ def main() -> None:
         metavar="NAME",
         help="also time the pipeline with this augmentation (a preset, JSON or file; repeatable)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    from synthetic_spectra.augment import parse_augmentation
+    from synthetic_spectra.config import get_config
+
+    try:
+        get_config(args.dataset)
+        for augment in args.augment:
+            parse_augmentation(augment)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc).splitlines()[0])
     pipelines = {
         "input pipeline (cached, shuffled, normalised, one-hot)": pipeline_throughput(
             args.dataset, args.epochs
