@@ -15,27 +15,55 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 @pytest.mark.parametrize(
     ("script", "args", "message"),
     [
-        ("study.py", ["--max-epochs", "0"], "max_epochs: must be a positive integer"),
-        ("study.py", ["--dataset", "nope"], "config: must be one of"),
-        ("study.py", ["--fc", "relu,tanh"], "--fc: choose from linear, relu, got tanh"),
-        ("study.py", ["--cross-test", "mini"], "--cross-test mini: 10 classes x 1000 points does not match"),
-        ("tfds_build.py", ["--configs", "mini,nope"], "got 'nope'"),
-        ("prnet_design.py", ["relative", "--dataset", "nope"], "config: must be one of"),
-        ("prnet_design.py", ["relative", "--dataset", "mini"], "built for 27 classes x 5000 points"),
-        ("prnet_design.py", ["no_such_candidate"], "candidate: must be one of"),
-        ("prnet_design.py", [], "name a candidate or pass --final"),
-        ("prnet_design.py", ["relative", "--epochs", "0"], "--epochs: must be a positive integer"),
-        ("prnet_design.py", ["relative", "--seed", "-1"], "--seed: must be a non-negative integer"),
-        ("prnet_design.py", ["relative", "--final"], "give no candidate, --dataset or --seed with it"),
-        ("prnet_design.py", ["--final", "--seed", "0"], "give no candidate, --dataset or --seed with it"),
-        ("prnet_design.py", ["--final", "--dataset", "challenge"], "give no candidate, --dataset or --seed"),
-        ("prnet_v4.py", ["--candidates", "median x2 smooth 7,nope"], "unknown candidate 'nope'"),
-        ("prnet_v4.py", ["--candidates", ","], "unknown candidate '(none)'"),
+        ("experiments/study.py", ["--max-epochs", "0"], "max_epochs: must be a positive integer"),
+        ("experiments/study.py", ["--dataset", "nope"], "config: must be one of"),
+        ("experiments/study.py", ["--fc", "relu,tanh"], "--fc: choose from linear, relu, got tanh"),
+        (
+            "experiments/study.py",
+            ["--cross-test", "mini"],
+            "--cross-test mini: 10 classes x 1000 points does not match",
+        ),
+        ("measure/tfds_build.py", ["--configs", "mini,nope"], "got 'nope'"),
+        ("experiments/prnet_design.py", ["relative", "--dataset", "nope"], "config: must be one of"),
+        (
+            "experiments/prnet_design.py",
+            ["relative", "--dataset", "mini"],
+            "built for 27 classes x 5000 points",
+        ),
+        ("experiments/prnet_design.py", ["no_such_candidate"], "candidate: must be one of"),
+        ("experiments/prnet_design.py", [], "name a candidate or pass --final"),
+        (
+            "experiments/prnet_design.py",
+            ["relative", "--epochs", "0"],
+            "--epochs: must be a positive integer",
+        ),
+        (
+            "experiments/prnet_design.py",
+            ["relative", "--seed", "-1"],
+            "--seed: must be a non-negative integer",
+        ),
+        (
+            "experiments/prnet_design.py",
+            ["relative", "--final"],
+            "give no candidate, --dataset or --seed with it",
+        ),
+        (
+            "experiments/prnet_design.py",
+            ["--final", "--seed", "0"],
+            "give no candidate, --dataset or --seed with it",
+        ),
+        (
+            "experiments/prnet_design.py",
+            ["--final", "--dataset", "challenge"],
+            "give no candidate, --dataset or --seed",
+        ),
+        ("experiments/prnet_v4.py", ["--candidates", "median x2 smooth 7,nope"], "unknown candidate 'nope'"),
+        ("experiments/prnet_v4.py", ["--candidates", ","], "unknown candidate '(none)'"),
     ],
 )
 def test_bad_argument_is_one_line_and_exit_2(script, args, message, tmp_path):
     # prnet_design.py trains in memory and writes nothing: no --out option (the checks below still hold)
-    out_option = [] if script == "prnet_design.py" else ["--out", str(tmp_path / "out")]
+    out_option = [] if script == "experiments/prnet_design.py" else ["--out", str(tmp_path / "out")]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TFDS_DATA_DIR": str(tmp_path / "tfds")}
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *args, *out_option],

@@ -1,4 +1,4 @@
-"""The campaign of benchmarks/campaign.py: the issue's groups, their order, where rows go, bad arguments."""
+"""benchmarks/experiments/campaign.py: the groups, their order, where rows go, bad arguments."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "campaign.py"
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "experiments" / "campaign.py"
 spec = importlib.util.spec_from_file_location("campaign", SCRIPT)
 campaign = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(campaign)

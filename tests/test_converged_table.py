@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def table():
-    path = ROOT / "benchmarks" / "converged_table.py"
+    path = ROOT / "benchmarks" / "experiments" / "converged_table.py"
     spec = importlib.util.spec_from_file_location("converged_table", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -20,7 +20,7 @@ def table():
 
 
 def test_generated_blocks_match_the_committed_rows(table):
-    assert table.main(["--check"]) == 0, "run: python benchmarks/converged_table.py --write"
+    assert table.main(["--check"]) == 0, "run: python benchmarks/experiments/converged_table.py --write"
 
 
 def test_render_shows_the_paper_figure_and_the_stop_reason(table):

@@ -73,8 +73,8 @@ def test_paper_figures_a_162_spectrum_median_cannot_be():
 
 
 def test_the_committed_study_page_is_current():
-    path = ROOT / "benchmarks" / "study_table.py"
+    path = ROOT / "benchmarks" / "experiments" / "study_table.py"
     spec = importlib.util.spec_from_file_location("study_table", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    assert script.main(["--check"]) == 0, "stale: run python benchmarks/study_table.py --write"
+    assert script.main(["--check"]) == 0, "stale: run python benchmarks/experiments/study_table.py --write"

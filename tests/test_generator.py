@@ -240,7 +240,7 @@ def test_every_spectrum_has_a_positive_maximum() -> None:
 
 
 def load_benchmark_script() -> ModuleType:
-    path = ROOT / "benchmarks" / "generation.py"
+    path = ROOT / "benchmarks" / "measure" / "generation.py"
     spec = importlib.util.spec_from_file_location("generation_benchmark", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -1,4 +1,5 @@
-"""benchmarks/gpu_study.py on the CPU with the JAX backend and TensorFlow hidden, as on the GPU machine."""
+"""benchmarks/experiments/gpu_study.py on the CPU with the JAX backend and TensorFlow hidden, as on the GPU
+machine."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ pytest.importorskip("jax")
 from no_tensorflow import HIDE_TENSORFLOW
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "gpu_study.py"
+SCRIPT = ROOT / "benchmarks" / "experiments" / "gpu_study.py"
 
 
 def _call(tmp_path: pathlib.Path, *args: str, budget: float) -> tuple[subprocess.CompletedProcess, float]:
@@ -69,11 +70,11 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path):
 
 
 def test_the_plan_is_the_studys_and_merge_adds_only_new_rows(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "benchmarks" / "experiments"))
     try:
         import gpu_study
     finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+        sys.path.remove(str(ROOT / "benchmarks" / "experiments"))
     from zoo.study import paper
 
     plan = gpu_study.paper_plan(("challenge", "benchmark"), (0,))

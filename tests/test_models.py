@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.study.flops import count_flops, flops_by_layer
+from zoo.models.flops import count_flops, flops_by_layer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "zoo_param_counts.json").read_text())

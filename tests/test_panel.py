@@ -17,7 +17,7 @@ from synthetic_spectra.generator import generate
 from zoo.study import panel
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "panel.py"
+SCRIPT = ROOT / "benchmarks" / "experiments" / "panel.py"
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +204,9 @@ def test_bad_arguments_are_one_line_and_exit_2(model_args, message, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
-# --- comparing models from the panel's rows (benchmarks/panel_compare.py) ----------------------------
+# --- comparing models from the panel's rows (benchmarks/experiments/panel_compare.py) -----------------------
 
-COMPARE_SCRIPT = ROOT / "benchmarks" / "panel_compare.py"
+COMPARE_SCRIPT = ROOT / "benchmarks" / "experiments" / "panel_compare.py"
 
 
 def _row(model: str, set_name: str, group: str, accuracy: float) -> dict:

@@ -52,7 +52,7 @@ def test_a_changed_weights_file_is_one_clear_error(tmp_path):
 def test_docs_table_is_generated_from_the_registry():
     from zoo.study.blocks import block_is_current
 
-    assert block_is_current("presets-table", preset_table_markdown()), "run benchmarks/make_preset.py"
+    assert block_is_current("presets-table", preset_table_markdown()), "run spectrazoo preset make"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

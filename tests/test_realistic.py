@@ -597,7 +597,7 @@ def test_tfds_builds_a_mixture_config_with_multi_label_features(tmp_path: Path) 
 
 def test_the_figure_script_writes_a_png(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location(
-        "realistic_examples", ROOT / "benchmarks" / "realistic_examples.py"
+        "realistic_examples", ROOT / "benchmarks" / "experiments" / "realistic_examples.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

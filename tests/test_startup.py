@@ -1,7 +1,7 @@
 """Start-up: which heavy modules a command or an import loads (checked in fresh processes, not timed).
 
-Wall times are measured by ``benchmarks/startup.py``; here the import graph is asserted, which does not
-depend on the machine's load.
+Wall times are measured by ``benchmarks/measure/startup.py``; here the import graph is asserted, which does
+not depend on the machine's load.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The plans of benchmarks/study.py: the challenge study (with ablations) and the paper's 500-class study."""
+"""The plans of benchmarks/experiments/study.py: the challenge study (with ablations) and the paper's
+500-class study."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import importlib.util
 import pathlib
 from collections import Counter
 
-STUDY = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "study.py"
+STUDY = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "experiments" / "study.py"
 spec = importlib.util.spec_from_file_location("study", STUDY)
 study = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(study)

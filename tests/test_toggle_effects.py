@@ -68,10 +68,11 @@ def test_every_toggle_of_the_paper_has_a_direction_and_a_claim():
 
 
 def test_the_committed_analysis_is_current():
-    path = ROOT / "benchmarks" / "tuning_converged.py"
+    path = ROOT / "benchmarks" / "experiments" / "tuning_converged.py"
     spec = importlib.util.spec_from_file_location("tuning_converged", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     root = ROOT / script.RESULTS
     committed = (root / script.ANALYSIS).read_text()
-    assert script.analysis_text(root) == committed, "stale: run benchmarks/tuning_converged.py --analyse"
+    stale = "stale: run benchmarks/experiments/tuning_converged.py --analyse"
+    assert script.analysis_text(root) == committed, stale

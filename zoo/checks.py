@@ -1,11 +1,21 @@
-"""Validation of integer options, shared by the models, the registry, the tuner and the CLI."""
+"""Validation of integer options and one-line usage errors, shared by the models, the registry, the tuner,
+the CLI and the benchmark scripts."""
 
 from __future__ import annotations
 
 import argparse
 import numbers
+import sys
 from collections.abc import Callable
 from typing import Any
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are a single line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
 
 
 def check_int(field: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:

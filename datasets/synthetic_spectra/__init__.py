@@ -14,6 +14,9 @@ itself is not imported: the builder registers the moment TFDS is, so the import 
 tf.data input pipeline (normalised, cached, seeded shuffle, batched)::
 
     ds = synthetic_spectra.input_pipeline("challenge", "train", batch_size=128, shuffle_seed=0)
+
+The bottom room of the project: it knows nothing of the model zoo. May import: NumPy, SciPy, PyYAML,
+TensorFlow and TFDS (on demand) — nothing of ``zoo``.
 """
 
 from __future__ import annotations

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+from zoo.checks import OneLineParser
 from zoo.errors import UserError
+from zoo.tfquiet import import_tensorflow_quietly
 
 #: Sub-command name -> module implementing it (imported on demand, in this order in --help).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -42,14 +42,6 @@ COMMAND_MODULES: tuple[str, ...] = (
 MAX_MESSAGE = 400
 #: Modules of the ``[tf]`` extra: a command missing one says what to install.
 TENSORFLOW_MODULES = frozenset({"tensorflow", "tensorflow_datasets", "keras_tuner", "tensorboard", "sklearn"})
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors are a single line and exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
 
 
 class _VersionAction(argparse.Action):
@@ -75,12 +67,12 @@ def package_version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every available sub-command registered."""
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="spectrazoo",
         description="Synthetic spectra datasets and a Keras model zoo for 1-D spectroscopy.",
     )
     parser.add_argument("--version", action=_VersionAction)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     subparsers.required = True
     for module_name in COMMAND_MODULES:
         try:
@@ -91,33 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(subparsers)
     return parser
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up log lines kept off stderr (the CLI's stderr is for errors).
-
-    ``TF_CPP_MIN_LOG_LEVEL`` does not silence what TensorFlow's C++ runtime logs while it loads (on some
-    CPUs a oneDNN notice, preceded by an absl warning), so file descriptor 2 is pointed at a temporary
-    file for the import; if the import fails, what was captured is written out before the error.
-    """
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or "tensorflow" in sys.modules:
-        return
-    if importlib.util.find_spec("tensorflow") is None:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

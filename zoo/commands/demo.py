@@ -69,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise ValueError(f"--epochs: must be >= 1, got {args.epochs}")
-    get_config(args.dataset)  # a bad name or file: one line, before anything is prepared
+    # a bad dataset, model or activation, or a folder that cannot be written: one line, nothing prepared
+    (spec,) = plan_runs(get_config(args.dataset), [args.model], [args.fc_activation], [0])
     check_output_dirs(args.out, data_dir=args.data_dir)
     config = _summarise_dataset(args.dataset, args.data_dir)
-    (spec,) = plan_runs(config, [args.model], [args.fc_activation], [0])
     results_dir = args.out / "results"
     print(f"\n== Training {spec.model} ({spec.variant} FC), seed 0, at most {args.epochs} epochs")
     run_benchmark([spec], Protocol(max_epochs=args.epochs), results_dir,

@@ -1,13 +1,15 @@
-"""``spectrazoo preset``: the zoo's trained models (list them; rebuild one from its recipe)."""
+"""``spectrazoo preset``: the zoo's trained models (list them; rebuild one from its recipe; make one from a
+finished run — a maintainer's step in a source checkout)."""
 
 from __future__ import annotations
 
 import argparse
+import pathlib
 from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``preset`` sub-command (``list`` and ``build NAME``)."""
+    """Add the ``preset`` sub-command (``list``, ``build NAME`` and ``make``)."""
     parser = subparsers.add_parser(
         "preset",
         help="list the trained presets, or retrain one from its recipe",
@@ -36,6 +38,23 @@ def register(subparsers: Any) -> None:
         "--max-epochs", type=int, default=None, help="cap the epochs (a quick check, not the recipe)"
     )
     build.set_defaults(handler=run_build)
+    make = actions.add_parser(
+        "make",
+        help="make a preset from a finished run's results row and export (in a source checkout)",
+        description="Load the run's export, copy its weights into the preset's architecture and save them "
+        "without optimizer state as NAME.weights.h5 (default: the package's preset_weights folder); the "
+        "preset must reproduce the row's misclassification count on its dataset's test split exactly. "
+        "Then its entry (replacing one of the same name) goes to zoo/models/presets.json and the presets "
+        "table of docs/presets.md is regenerated.",
+    )
+    make.add_argument("--name", required=True, help="the preset's name (lower-case letters, digits, '_')")
+    make.add_argument("--results", required=True, type=pathlib.Path, help="the results.jsonl holding the row")
+    make.add_argument("--run-id", required=True, help="the row's run_id")
+    make.add_argument("--export", required=True, type=pathlib.Path, help="the row's export folder")
+    make.add_argument("--paper", default="–", help="the paper's figure for this setup")
+    make.add_argument("--recipe-only", action="store_true", help="record it, do not keep the weights")
+    make.add_argument("--weights-dir", default=None, help="default: zoo/models/preset_weights")
+    make.set_defaults(handler=run_make)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -63,3 +82,28 @@ def run_build(args: argparse.Namespace) -> int:
     build = build_preset(preset, work, weights_dir=folder, max_epochs=args.max_epochs)
     print(build.summary())
     return 0 if build.reproduced else 1
+
+
+def run_make(args: argparse.Namespace) -> int:
+    """Make a preset, add it to the table and regenerate the docs' presets table; return 0."""
+    from zoo.errors import UserError
+    from zoo.models.presets import preset_table_markdown
+    from zoo.study.blocks import PRESETS_BLOCK, block_file, write_block
+    from zoo.training.presets import finished_row, make_preset, write_entry
+
+    finished_row(args.name, args.results, args.run_id, args.export)  # bad inputs fail before any work
+    page = block_file(PRESETS_BLOCK)
+    if not page.is_file():
+        raise UserError(f"preset make regenerates {page}, which does not exist: run it in a source checkout")
+    preset = make_preset(
+        args.name, args.results, args.run_id, args.export,
+        paper=args.paper, recipe_only=args.recipe_only, weights_dir=args.weights_dir,
+    )  # fmt: skip
+    write_entry(preset)
+    write_block(PRESETS_BLOCK, preset_table_markdown())
+    print(
+        f"{preset.name}: {preset.misclassified}/{preset.test_size} wrong "
+        f"({100 * preset.test_accuracy:.2f} %), {preset.size_bytes / 1e6:.1f} MB, "
+        f"sha256 {preset.sha256[:12]}…"
+    )
+    return 0

@@ -2,7 +2,7 @@
 metadata), :mod:`~zoo.inference.predict` (``zoo.load(path).classify(...)``, ``zoo.load_keras_model``) and
 :mod:`~zoo.inference.spectra_io` (reading ``.npy``/``.npz``/text spectra files, resampling).
 
-May import: :mod:`zoo.models`, :mod:`zoo.errors`, :mod:`zoo.checks`, :mod:`synthetic_spectra` (dataset
-configs, for the metadata), Keras and TensorFlow (on demand). Never :mod:`zoo.training`, :mod:`zoo.study`
-or :mod:`zoo.commands`.
+May import: the core (:mod:`zoo.errors`, :mod:`zoo.checks`, ...), :mod:`zoo.models`, :mod:`synthetic_spectra`
+(dataset configs, for the metadata), Keras and TensorFlow (on demand). Never :mod:`zoo.training`,
+:mod:`zoo.study` or :mod:`zoo.commands`.
 """

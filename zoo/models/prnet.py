@@ -36,13 +36,14 @@ EXTRA_CHANNELS = 2
 FRONT_END_DTYPE = "float32"
 
 #: The robust option (smoothing, baseline removal, noise threshold) chosen on challenge_realistic's
-#: validation split (candidate ``robust_s7_b51_n1.5`` of ``benchmarks/prnet_design.py``).
+#: validation split (candidate ``robust_s7_b51_n1.5`` of ``benchmarks/experiments/prnet_design.py``).
 ROBUST_OPTION = {"smooth": 7, "background": 51, "noise": 1.5}
 
 #: PRNet v4 (issue #15, part 3): absolute positions (v2's code, which keeps classes that are translates of
 #: each other apart) and a robust front end whose noise level is the median absolute smoothing residual, so
 #: that clean spectra keep every apex (on them it is zero) while noise maxima stay below the threshold. The
-#: multiplier 2 was chosen on validation-split perturbations of a fresh draw (``benchmarks/prnet_v4.py``).
+#: multiplier 2 was chosen on validation-split perturbations of a fresh draw
+#: (``benchmarks/experiments/prnet_v4.py``).
 V4_OPTION = {"positions": "absolute", "smooth": 7, "background": 51, "noise": 2.0, "noise_statistic": "mad"}
 
 #: How the robust option estimates the noise level from what the smoothing removed: its root mean square
@@ -90,7 +91,8 @@ class PeakCoding(keras.layers.Layer):
     ``levels`` triangular memberships of the log-compressed height ``u`` (levels evenly spaced on [0, 1]),
     then 1 (presence) and ``u``.
 
-    Design options (for the candidates of ``benchmarks/prnet_design.py``; PRNet uses the defaults):
+    Design options (for the candidates of ``benchmarks/experiments/prnet_design.py``; PRNet uses the
+    defaults):
     ``levels=0`` drops the height levels, ``extra_channels=False`` drops presence and ``u``,
     ``linear_height`` appends the relative height itself, and ``periods`` append ``sin`` and ``cos`` of the
     position with each period (points), in that order.

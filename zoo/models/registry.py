@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from zoo.checks import check_int
+from zoo.errors import import_keras
 from zoo.models.build_config import BuildConfig
 
 if TYPE_CHECKING:
@@ -603,6 +604,7 @@ def build(
         fc_widths=fc_widths,
         **options,
     )
+    import_keras()  # no backend installed: one error saying what to install
     from zoo.models.blocks import spectrum_classifier
 
     model = spectrum_classifier(name, _load_builder(info.builder), config, head=_load_builder(info.head))

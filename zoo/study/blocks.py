@@ -19,13 +19,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 #: Block name → the file (relative to :data:`ROOT`) that holds it, and who writes it.
 BLOCKS: dict[str, str] = {
-    "headline-table": "README.md",  # benchmarks/study_table.py --write
-    "study-table": "docs/results.md",  # benchmarks/study_table.py --write
+    "headline-table": "README.md",  # benchmarks/experiments/study_table.py --write
+    "study-table": "docs/results.md",  # benchmarks/experiments/study_table.py --write
     "registry-table": "docs/models.md",  # spectrazoo models --format markdown --no-variants
-    "presets-table": "docs/presets.md",  # benchmarks/make_preset.py
-    "converged-table": "docs/results.md",  # benchmarks/converged_table.py --write
-    "prnet-v4-table": "docs/prnet.md",  # benchmarks/converged_table.py --write
+    "presets-table": "docs/presets.md",  # spectrazoo preset make
+    "converged-table": "docs/results.md",  # benchmarks/experiments/converged_table.py --write
+    "prnet-v4-table": "docs/prnet.md",  # benchmarks/experiments/converged_table.py --write
 }
+
+#: The block listing the presets (written by ``spectrazoo preset make``).
+PRESETS_BLOCK = "presets-table"
 
 _MARKER = re.compile(r"<!-- ([a-z0-9-]+):(begin|end) -->")
 

@@ -6,8 +6,9 @@ callbacks with backup/resume (:mod:`~zoo.training.callbacks`), the multi-worker 
 (:mod:`~zoo.training.results`), the runner that ties them together (:mod:`~zoo.training.runner`) and the
 KerasTuner search (:mod:`zoo.training.tuning`).
 
-May import: the library (:mod:`zoo.models`, :mod:`zoo.inference`), :mod:`zoo.errors`, :mod:`zoo.checks`
-and :mod:`synthetic_spectra`. Never :mod:`zoo.study` or :mod:`zoo.commands`. Dataset names are resolved to
-:class:`synthetic_spectra.DatasetConfig` objects at the public entry points (:func:`plan_runs`,
-:func:`run_benchmark`, :func:`run_search`); the functions below them take the object.
+May import: the core (:mod:`zoo.errors`, :mod:`zoo.paths`, :mod:`zoo.locks`, ...), the library
+(:mod:`zoo.models`, :mod:`zoo.inference`) and :mod:`synthetic_spectra`. Never :mod:`zoo.study` or
+:mod:`zoo.commands`. Dataset names are resolved to :class:`synthetic_spectra.DatasetConfig` objects at the
+public entry points (:func:`plan_runs`, :func:`run_benchmark`, :func:`run_search`); the functions below them
+take the object.
 """

@@ -133,11 +133,16 @@ def cpu_model() -> str:
     return _cpuinfo_fields().get("model name") or platform.processor() or platform.machine()
 
 
+def cpu_flags() -> set[str]:
+    """Every feature flag of the CPU as ``/proc/cpuinfo`` names it (empty where there is none)."""
+    return set(_cpuinfo_fields().get("flags", "").split())
+
+
 def cpu_info() -> dict[str, Any]:
     """The CPU precisely enough to tell two machines apart: model name, vendor, family/model/stepping,
     core count and the instruction-set features that change kernels (:data:`KERNEL_FLAGS`)."""
     fields = _cpuinfo_fields()
-    present = set(fields.get("flags", "").split())
+    present = cpu_flags()
     info: dict[str, Any] = {
         "model_name": cpu_model(),
         "vendor": fields.get("vendor_id") or platform.machine(),

@@ -1,4 +1,9 @@
-"""Retrain a preset from its recipe (``spectrazoo preset build NAME``) and say whether it reproduced.
+"""Make a preset from a finished run (``spectrazoo preset make``), or retrain one from its recipe
+(``spectrazoo preset build NAME``) and say whether it reproduced.
+
+A preset is made from a results row and its export (:func:`make_preset`): the export's weights are copied
+into the preset's architecture, which must reproduce the row's misclassification count on its dataset's
+test split exactly; then its entry is written to the table (:func:`write_entry`).
 
 The recipe is what the preset records: model and toggles, dataset, seed, the protocol's settings and the
 precision it trained in. The run goes through the same runner as every study row; its best weights are
@@ -13,15 +18,34 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 from typing import Any
 
 from zoo.errors import UserError
 from zoo.inference.predict import load_keras_model
-from zoo.models.presets import Preset, built_record_path, is_shipped_dir, presets_dir, sha256_of
+from zoo.models.presets import (
+    PRESETS_FILE,
+    SHIPPED_PRESETS_DIR,
+    Preset,
+    build_preset_model,
+    built_record_path,
+    evaluate_on_test_split,
+    is_shipped_dir,
+    presets_dir,
+    sha256_of,
+)
 from zoo.paths import check_output_dir
 from zoo.training.protocol import Protocol, plan_runs
 from zoo.training.results import RESULTS_FILE, read_results
 from zoo.training.runner import run_benchmark
+
+#: A preset's name: also its weights file's name.
+PRESET_NAME = re.compile(r"[a-z][a-z0-9_]*")
+#: The row's fields a preset records as its protocol.
+PROTOCOL_KEYS = ("max_epochs", "epochs_run", "best_epoch", "stop_reason", "precision", "backend",
+                 "lr_factor", "batch_size", "jit_compile")  # fmt: skip
+#: The source checkout (the folder above ``zoo/``): a preset names its results file relative to it.
+CHECKOUT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,3 +140,80 @@ def build_preset(
     }
     built_record_path(preset, folder).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return PresetBuild(row=row, weights=target, reproduced=reproduced)
+
+
+def finished_row(name: str, results: pathlib.Path, run_id: str, export: pathlib.Path) -> dict[str, Any]:
+    """The row ``run_id`` of ``results``, after checking the preset's name and that the files exist."""
+    if not PRESET_NAME.fullmatch(name):
+        raise UserError(f"--name: lower-case letters, digits and '_' (a letter first), got {name!r}")
+    if not results.is_file():
+        raise UserError(f"--results: no such file {str(results)!r}")
+    if not export.exists():
+        raise UserError(f"--export: {str(export)!r} does not exist")
+    rows = {row["run_id"]: row for row in read_results(results)}
+    if run_id not in rows:
+        raise UserError(f"{results}: no row with run_id {run_id!r}")
+    return rows[run_id]
+
+
+def make_preset(
+    name: str,
+    results: pathlib.Path,
+    run_id: str,
+    export: pathlib.Path,
+    *,
+    paper: str = "–",
+    recipe_only: bool = False,
+    weights_dir: str | os.PathLike | None = None,
+) -> Preset:
+    """The preset ``name`` made from row ``run_id`` of ``results`` and its ``export``, weights saved.
+
+    The weights go to ``weights_dir`` (default: the package's shipped folder, in a source checkout) as
+    ``NAME.weights.h5`` without optimizer state; the model must reproduce the row's misclassification
+    count on its test split exactly. ``recipe_only`` records the checksum but keeps no weights file.
+    """
+    from synthetic_spectra.config import get_config
+
+    row = finished_row(name, results, run_id, export)
+    folder = check_output_dir(weights_dir or SHIPPED_PRESETS_DIR, "--weights-dir")
+    config = get_config(row["dataset"])
+    weights = f"{name}.weights.h5"
+    source = results.resolve()
+    draft = Preset(
+        name=name, model=row["model"],
+        toggles={k: v for k, v in row["toggles"].items() if v is not None},
+        dataset=row["dataset"], num_classes=config.num_classes, datapoints=config.datapoints,
+        seed=row["seed"],
+        protocol={key: row.get(key, "float32" if key == "precision" else None) for key in PROTOCOL_KEYS},
+        source={
+            "results": str(source.relative_to(CHECKOUT) if source.is_relative_to(CHECKOUT) else source),
+            "run_id": row["run_id"],
+        },
+        test_accuracy=row["test_accuracy"], misclassified=row["misclassified"], test_size=row["test_size"],
+        params=row["params"], weights=weights, sha256="", size_bytes=0, hardware=row["hardware"],
+        committed=not recipe_only, paper=paper,
+    )  # fmt: skip
+    trained = load_keras_model(export)
+    model = build_preset_model(draft)
+    model.set_weights(trained.get_weights())
+    _, wrong, size = evaluate_on_test_split(model, draft.dataset)
+    if (wrong, size) != (draft.misclassified, draft.test_size):
+        raise UserError(
+            f"{export}: {wrong}/{size} wrong on the {draft.dataset} test split, but the row records "
+            f"{draft.misclassified}/{draft.test_size}: not the row's model"
+        )
+    target = folder / weights
+    target.parent.mkdir(parents=True, exist_ok=True)
+    model.save_weights(target)
+    values = draft.to_dict()
+    values.update(sha256=sha256_of(target), size_bytes=target.stat().st_size)
+    if recipe_only:
+        target.unlink()
+    return Preset.from_dict(values)
+
+
+def write_entry(preset: Preset, path: pathlib.Path = PRESETS_FILE) -> None:
+    """Add ``preset`` to the table (replacing an entry of the same name), keeping the others' order."""
+    records = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    records = [r for r in records if r["name"] != preset.name] + [preset.to_dict()]
+    path.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n", encoding="utf-8")

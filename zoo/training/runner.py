@@ -369,7 +369,8 @@ def run_benchmark(
     """Train every planned run not yet in ``out_dir/results.jsonl``; return the rows of this call.
 
     Each run's logs and per-epoch backups go to ``work_dir/runs/<run>/`` (default: ``out_dir``), so the
-    results folder can be kept small where only the rows must travel (``benchmarks/gpu_study.py``).
+    results folder can be kept small where only the rows must travel
+    (``benchmarks/experiments/gpu_study.py``).
 
     ``cross_tests`` (names, files or configs of test sets with the same classes and length) are resolved
     here, once, and checked against every planned dataset before anything is trained.

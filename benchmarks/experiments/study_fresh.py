@@ -6,7 +6,7 @@ drawn with the panel's fresh seeds (:data:`zoo.study.panel.FRESH_SEEDS`); append
 ``fresh.jsonl`` beside the rows (run id, accuracy, misclassified, spectra, machine). Runs whose export is
 gone (trained on another machine) stay unscored, and the study's table says so with a dash.
 
-Usage:  python benchmarks/study_fresh.py [--dataset challenge] [--runs-root DIR]
+Usage:  python benchmarks/experiments/study_fresh.py [--dataset challenge] [--runs-root DIR]
         (DIR: where the rows' relative ``export_dir`` paths start, e.g. the campaign's worktree)
 """
 
@@ -16,19 +16,20 @@ import argparse
 import json
 import pathlib
 import sys
+from collections.abc import Sequence
+
+from zoo.checks import OneLineParser
 
 RESULTS = pathlib.Path("benchmarks/results/study")
 FRESH_FILE = "fresh.jsonl"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="challenge")
     parser.add_argument("--runs-root", default=".", help="folder the rows' export paths are relative to")
     parser.add_argument("--results", default=str(RESULTS))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rows_path = pathlib.Path(args.results) / args.dataset / "results.jsonl"
     if not rows_path.is_file():
         parser.exit(2, f"{parser.prog}: error: {rows_path}: no such results file\n")
@@ -36,7 +37,7 @@ def main() -> int:
     if not runs_root.is_dir():
         parser.exit(2, f"{parser.prog}: error: --runs-root: {runs_root} is not a folder\n")
 
-    from zoo.commands.cli import import_tensorflow_quietly
+    from zoo.tfquiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import numpy as np

@@ -15,8 +15,9 @@ cores busy) shows how much of the machine the run actually got. The load average
 A last subprocess builds all selected models ``--rss-rounds`` times in one process (``clear_session``
 between builds) and reports the resident memory after each round: it must not grow.
 
-    nice -n 0 python benchmarks/throughput.py --models all --settings baseline,no_xla
-    python benchmarks/throughput.py --models cnn6 --settings all --output benchmarks/results/throughput.md
+    nice -n 0 python benchmarks/measure/throughput.py --models all --settings baseline,no_xla
+    python benchmarks/measure/throughput.py --models cnn6 --settings all \
+        --output benchmarks/results/throughput.md
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from zoo.checks import OneLineParser, int_argument
+from zoo.training.environment import cpu_flags, describe_cpu
+from zoo.training.precision import BF16_CPU_FLAGS
+
+ROOT = Path(__file__).resolve().parents[2]
 MARKER = "@@throughput "
-#: CPU flags of native bfloat16 arithmetic (the same list the runner's ``--precision auto`` reads).
-BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,13 +135,6 @@ class Peak:
             f"{self.cores} cores x {self.fma_units} FMA units x {self.lanes} fp32 lanes x 2 flop/FMA x "
             f"{self.ghz:.3f} GHz ({self.clock_source}) = {self.gflops:.1f} GFLOP/s"
         )
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    match = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
-    return set(match.group(1).split()) if match else set()
 
 
 def cpu_peak(cores: int | None = None) -> Peak:
@@ -282,7 +278,7 @@ def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, 
     lines = [
         f"Batch {args.batch_size}, {args.length} points, {args.classes} classes; {args.warmup} warm-up + "
         f"{args.steps} timed steps. Peak: {peak.derivation()}.",
-        f"Host: {platform.node()} ({_cpu_model()}), Python {platform.python_version()}; load average "
+        f"Host: {platform.node()} ({describe_cpu()}), Python {platform.python_version()}; load average "
         f"{' / '.join(loads)} (before / after). Native bfloat16: "
         f"{', '.join(sorted(set(BF16_CPU_FLAGS) & cpu_flags())) or 'none (no AVX512_BF16, no AMX)'}.",
         "",
@@ -325,12 +321,6 @@ def report(records: list[dict[str, Any]], peak: Peak, args: argparse.Namespace, 
     return "\n".join(lines)
 
 
-def _cpu_model() -> str:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    match = re.search(r"^model name\s*:\s*(.*)$", text, re.M)
-    return match.group(1).strip() if match else platform.processor() or platform.machine()
-
-
 def _best_line(records: list[dict[str, Any]], peak: Peak, model: str) -> str | None:
     """One sentence on the best training setting of ``model`` and its fraction of the FP32 peak."""
     timed = [r for r in records if r["model"] == model and "train" in r]
@@ -363,21 +353,25 @@ def memory_line(memory: dict[str, Any]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--models", default="cnn6,cnn2,vgg,resnet", help="comma list or 'all' (cnn6,cnn2,vgg,resnet)"
     )
     parser.add_argument(
         "--settings", default="baseline,no_xla", help=f"comma list or 'all' of {', '.join(SETTINGS)}"
     )
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--length", type=int, default=5000, help="data points per spectrum (5000)")
-    parser.add_argument("--classes", type=int, default=500)
+    parser.add_argument("--batch-size", type=int_argument(1), default=128)
     parser.add_argument(
-        "--warmup", type=int, default=2, help="untimed steps per mode, the first one included"
+        "--length", type=int_argument(16), default=5000, help="data points per spectrum (5000)"
     )
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per mode")
-    parser.add_argument("--rss-rounds", type=int, default=3, help="rounds of the memory test (0: skip)")
+    parser.add_argument("--classes", type=int_argument(2), default=500)
+    parser.add_argument(
+        "--warmup", type=int_argument(1), default=2, help="untimed steps per mode, the first one included"
+    )
+    parser.add_argument("--steps", type=int_argument(1), default=3, help="timed steps per mode")
+    parser.add_argument(
+        "--rss-rounds", type=int_argument(0), default=3, help="rounds of the memory test (0: skip)"
+    )
     parser.add_argument("--output", type=Path, help="write the markdown report here (appended with --append)")
     parser.add_argument("--append", action="store_true", help="append to --output instead of replacing it")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -396,8 +390,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown model or setting {unknown[0]!r}")
     if "baseline" not in args.settings:
         args.settings.insert(0, "baseline")
-    if args.warmup < 1 or args.steps < 1:
-        parser.error("--warmup and --steps must be >= 1")
     return args
 
 

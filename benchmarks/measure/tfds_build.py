@@ -7,8 +7,8 @@ summed, and every split is read back once with ``tfds.load(..., split=...)`` bat
 decode, no cache). The ratios ``TFDS build / NumPy generation`` and ``TFDS read / NumPy generation``
 are the cost of the storage format; CPU times are given too because the machine may be shared.
 
-    .venv/bin/python benchmarks/tfds_build.py                       # mini, challenge and benchmark
-    .venv/bin/python benchmarks/tfds_build.py --out benchmarks/results/tfds_build.md
+    .venv/bin/python benchmarks/measure/tfds_build.py                       # mini, challenge and benchmark
+    .venv/bin/python benchmarks/measure/tfds_build.py --out benchmarks/results/tfds_build.md
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from zoo.commands.cli import import_tensorflow_quietly
+from zoo.tfquiet import import_tensorflow_quietly
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import_tensorflow_quietly()  # its C++ start-up lines stay off stderr (errors are one line)

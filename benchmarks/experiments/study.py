@@ -5,8 +5,9 @@ The plan for `challenge` (and `challenge_realistic`), cheapest first so that par
   2. the five ablation variants (cnn_bn_mod, resnet_mod, cnn6_bn, cnn6_convdo, vgg_mod) at their
      published toggles,
   3. extra seeds for CNN6 and CNN2.
-For `benchmark` (500 classes, a GPU job: `KERAS_BACKEND=jax python benchmarks/study.py --dataset benchmark
---max-epochs 500`) it is the paper's: the eight published models at their published FC activation, seeds 0-4.
+For `benchmark` (500 classes, a GPU job: `KERAS_BACKEND=jax python benchmarks/experiments/study.py
+--dataset benchmark --max-epochs 500`) it is the paper's: the eight published models at their published FC
+activation, seeds 0-4.
 Every model is also tested on `challenge_realistic` (the robustness table of issue #7; `--cross-test`).
 Every run uses the study's protocol (see `zoo.training.protocol.Protocol`) with an epoch cap (default 30 on a
 2-core CPU; the paper allowed 500). Kill it at any time and rerun the same command: finished runs are
@@ -14,7 +15,8 @@ skipped, the interrupted one resumes at its last finished epoch. Then:
 
     spectrazoo report benchmarks/results/challenge/results.jsonl
 
-Usage:  python benchmarks/study.py [--max-epochs 30] [--stage 1|2|3|all] [--fc linear,relu] [--out DIR]
+Usage:  python benchmarks/experiments/study.py [--max-epochs 30] [--stage 1|2|3|all] [--fc linear,relu]
+                                              [--out DIR]
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from __future__ import annotations
 import argparse
 
 from synthetic_spectra.config import DatasetConfig, get_config
-from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
+from zoo.tfquiet import import_tensorflow_quietly
 from zoo.training.data import check_cross_tests
 from zoo.training.protocol import Protocol, RunSpec, plan_runs
 from zoo.training.runner import run_benchmark

@@ -5,14 +5,16 @@ state (as after ``spectrazoo benchmark``), exports it to a temporary directory a
 the total and the ratio to the float32 weights; then one Markdown table row per model
 (``benchmarks/results/export_size.md``). No data set is needed.
 
-    python benchmarks/export_size.py [--models cnn6 vgg ...] [--classes 27] [--length 5000]
+    python benchmarks/measure/export_size.py [--models cnn6 vgg ...] [--classes 27] [--length 5000]
 """
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import tempfile
+from collections.abc import Sequence
+
+from zoo.checks import OneLineParser, int_argument
 
 MB = 1e6
 
@@ -44,13 +46,18 @@ def measure(name: str, classes: int, length: int) -> dict[str, float]:
     return sizes
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Export each model and print the size tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from zoo.models.registry import list_models
+
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["cnn6"])
-    parser.add_argument("--classes", type=int, default=27)
-    parser.add_argument("--length", type=int, default=5000)
-    args = parser.parse_args()
+    parser.add_argument("--classes", type=int_argument(2), default=27)
+    parser.add_argument("--length", type=int_argument(16), default=5000)
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.models if name not in list_models()]
+    if unknown:
+        parser.error(f"--models: unknown model {unknown[0]!r}")
 
     rows = [(name, measure(name, args.classes, args.length)) for name in args.models]
     print("\n| model | weights MB | saved_model.pb MB | variables/ MB | model.keras MB | export MB | ratio |")

@@ -16,8 +16,8 @@ and the first epoch's rate against the cached epochs'.
 Rates are per second of wall time and per second of this process's CPU time (all threads): on a
 machine shared with other jobs the wall rates drop with the load, the CPU rates much less.
 
-Usage:  python benchmarks/pipeline.py [--dataset challenge] [--epochs 3] [--train-steps 3] [--models cnn6,vgg]
-                                     [--augment all]
+Usage:  python benchmarks/measure/pipeline.py [--dataset challenge] [--epochs 3] [--train-steps 3]
+                                             [--models cnn6,vgg] [--augment all]
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
+
+from zoo.checks import OneLineParser, int_argument
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -105,13 +107,13 @@ def training_throughput(dataset: str, steps: int, model_name: str = "cnn6", warm
     return _timed(train())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="challenge")
-    parser.add_argument("--epochs", type=int, default=3, help="timed pipeline epochs")
-    parser.add_argument("--train-steps", type=int, default=3, help="timed training steps per model")
+    parser.add_argument("--epochs", type=int_argument(1), default=3, help="timed pipeline epochs")
+    parser.add_argument(
+        "--train-steps", type=int_argument(1), default=3, help="timed training steps per model"
+    )
     parser.add_argument("--models", default="cnn6,vgg", help="comma-separated zoo models to train (cnn6,vgg)")
     parser.add_argument(
         "--augment",
@@ -120,8 +122,21 @@ def main() -> None:
         metavar="NAME",
         help="also time the pipeline with this augmentation (a preset, JSON or file; repeatable)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    from synthetic_spectra.augment import parse_augmentation
+    from synthetic_spectra.config import get_config
+    from zoo.models.registry import list_models
+
     models = [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = sorted(set(models) - set(list_models()))
+    if unknown or not models:
+        parser.error(f"--models: unknown model {unknown[0]!r}" if unknown else "--models: name at least one")
+    try:
+        get_config(args.dataset)
+        for augment in args.augment:
+            parse_augmentation(augment)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc).splitlines()[0])
     tfds_read = tfds_read_throughput(args.dataset, args.epochs)
     first, cached = pipeline_throughput(args.dataset, args.epochs)
     pipelines = {

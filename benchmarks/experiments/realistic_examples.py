@@ -6,8 +6,9 @@ whole spectrum on the left and a zoom on the right. Every spectrum is divided by
 model sees it. The last rows show the ``*_realistic`` options together and a mixture of classes
 (``mixture`` with its defaults on the same config).
 
-    .venv/bin/python benchmarks/realistic_examples.py                    # writes docs/realistic_options.png
-    .venv/bin/python benchmarks/realistic_examples.py --config mini --label 3 --zoom 300 500 --output x.png
+    .venv/bin/python benchmarks/experiments/realistic_examples.py          # writes docs/realistic_options.png
+    .venv/bin/python benchmarks/experiments/realistic_examples.py --config mini --label 3 --zoom 300 500 \
+        --output x.png
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from synthetic_spectra.options import (
     PolynomialBackground,
 )
 
-DEFAULT_OUTPUT = Path(__file__).parents[1] / "docs" / "realistic_options.png"
+DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "realistic_options.png"
 
 #: (title, config changes) of each row but the mixture's.
 PANELS: tuple[tuple[str, dict[str, Any]], ...] = (

@@ -14,8 +14,8 @@ checkpoints) lives in ``benchmarks/results/tuning_converged/project/`` and is co
 a later session on another machine resumes where the committed state ends (an interrupted configuration is
 trained again from its first epoch).
 
-Usage:  python benchmarks/tuning_converged.py            # search (resumable), then the analysis
-        python benchmarks/tuning_converged.py --analyse  # the analysis from the committed records only
+Usage:  python benchmarks/experiments/tuning_converged.py            # search (resumable), then analysis
+        python benchmarks/experiments/tuning_converged.py --analyse  # analysis from the committed records
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ SPACE = {
 }
 GRID_SIZE = 2 * 4 * 2 * 2
 CONTEXT = (
-    "Grid search of VGG on `challenge` (`benchmarks/tuning_converged.py`): every configuration trained with "
+    "Grid search of VGG on `challenge` (`benchmarks/experiments/tuning_converged.py`): every configuration trained with "
     "seeds 0 and 1 until early stopping (patience 25, ReduceLROnPlateau patience 10, at most 500 epochs), "
     "float32, batch 128, learning rate 3e-4; validation split only (270 spectra: one spectrum is 0.37 "
     "points, "
@@ -78,7 +78,7 @@ def completed_trials(project: pathlib.Path) -> int:
 
 def search(root: pathlib.Path, trials: int) -> None:
     """Run the grid one configuration at a time up to ``trials``, rewriting the tables after each."""
-    from zoo.commands.cli import import_tensorflow_quietly
+    from zoo.tfquiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from zoo.training.environment import cpu_info, versions

@@ -4,12 +4,11 @@ Each command runs ``--repeat`` times in a fresh process (interleaved, so a load 
 hits every command alike); the table gives the median and the fastest wall time and the median's ratio to
 ``python -c pass`` measured in the same run. It also records which heavy modules each process imported.
 
-    nice -n 0 .venv/bin/python benchmarks/startup.py --output benchmarks/results/startup.md
+    nice -n 0 .venv/bin/python benchmarks/measure/startup.py --output benchmarks/results/startup.md
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -19,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from zoo.checks import OneLineParser, int_argument
 from zoo.training.environment import cpu_model
 
 #: Modules whose presence in a process is worth a column (TensorFlow, TFDS and SciPy cost most of a second).
@@ -28,18 +28,27 @@ HEAVY_MODULES: tuple[str, ...] = ("tensorflow", "tensorflow_datasets", "keras", 
 _REPORT = "import sys; print('MODULES', *[m for m in {modules!r} if m in sys.modules])"
 
 
+def _command(argv: list[str], quiet: bool = False) -> str:
+    """A program running ``python -m zoo ARGV`` (the console script's ``main``) in this process."""
+    run = f"sys.argv = ['spectrazoo', *{argv!r}]\ntry:\n    runpy.run_module('zoo', run_name='__main__')\n"
+    run += "except SystemExit:\n    pass"
+    if quiet:
+        run = "with contextlib.redirect_stdout(io.StringIO()):\n" + "".join(
+            f"    {line}\n" for line in run.split("\n")
+        )
+    return "import contextlib, io, runpy, sys\n" + run
+
+
 def cases(out_dir: Path) -> dict[str, str]:
-    """Name -> Python program; the CLI cases call ``zoo.commands.cli.main`` as the console script does."""
-    cli = "import sys; from zoo.commands.cli import main; main({argv!r})"
+    """Name -> Python program (the ``spectrazoo`` cases run ``python -m zoo`` in-process)."""
     return {
         "python -c pass": "pass",
         "import synthetic_spectra": "import synthetic_spectra",
         "import zoo": "import zoo",
-        "spectrazoo --help": f"import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    try:\n        {cli.format(argv=['--help'])}\n    except SystemExit:\n        pass",
-        "spectrazoo models": cli.format(argv=["models"]),
-        "spectrazoo generate --config mini": cli.format(
-            argv=["generate", "--config", "mini", "--out", str(out_dir), "--force", "--no-progress"]
+        "spectrazoo --help": _command(["--help"], quiet=True),
+        "spectrazoo models": _command(["models"]),
+        "spectrazoo generate --config mini": _command(
+            ["generate", "--config", "mini", "--out", str(out_dir), "--force", "--no-progress"]
         ),
     }
 
@@ -96,11 +105,15 @@ def format_markdown(rows: list[tuple[str, float, float, list[str]]], repeat: int
 
 def main(argv: list[str] | None = None) -> int:
     """Measure, print the table and optionally write it to ``--output``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs per command (default 7)")
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--repeat", type=int_argument(1), default=7, help="timed runs per command (default 7)"
+    )
     parser.add_argument("--output", type=Path, help="also write the Markdown table to this file")
     parser.add_argument("--note", default="", help="a line about the machine's state (e.g. other jobs)")
     args = parser.parse_args(argv)
+    if args.output is not None and not args.output.parent.is_dir():
+        parser.error(f"--output: the folder {args.output.parent} does not exist")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     text = format_markdown(measure(args.repeat), args.repeat, args.note)
     print(text, end="")

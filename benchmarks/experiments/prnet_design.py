@@ -1,6 +1,6 @@
 """PRNet design search (issue #7): train candidates in memory with the study's protocol, judge on validation.
 
-Usage: ``python benchmarks/prnet_design.py CANDIDATE [--seed 0] [--epochs 30]``. Prints validation
+Usage: ``python benchmarks/experiments/prnet_design.py CANDIDATE [--seed 0] [--epochs 30]``. Prints validation
 accuracy and loss every epoch and, at the end, the accuracy on two *probe* sets: fixed-variation renders of
 the training classes (whole-pattern shifts 0, ±20, ±28 points, heights 0, ±0.025, sigma 2 and 3.5; the
 *tight* probe: shifts ±32, heights ±0.032) that measure whether the decision boundaries sit near the
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from zoo.commands.cli import import_tensorflow_quietly
+from zoo.tfquiet import import_tensorflow_quietly
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import_tensorflow_quietly()  # its C++ start-up lines stay off stderr (errors are one line)

@@ -27,8 +27,8 @@ Earlier groups (mixed precision where the CPU has native bfloat16, seed 0; label
 
 Group 7 (issue #17), after groups 1-2: the new architectures whose `challenge` epoch is cheap here
 (oviedo, park, mozaffari, vecsei, bhattacharya; then fan and schuetzke, which a quiet run of
-`benchmarks/throughput.py` (run 5) measured at 92 and 47 training spectra/s, CNN6's range (87.5); seed 0,
-published defaults); sang (15.3 spectra/s, 5.7x CNN6's epoch) is left out at a 500-epoch limit.
+`benchmarks/measure/throughput.py` (run 5) measured at 92 and 47 training spectra/s, CNN6's range (87.5);
+seed 0, published defaults); sang (15.3 spectra/s, 5.7x CNN6's epoch) is left out at a 500-epoch limit.
 Group 6, run after group 1 by default: PRNet (this project's model) on challenge, seed 0, so that a
 converged PRNet exists for the presets (issue #19; ~15 min, cheaper than any group-2 run).
 Group 8 (issue #15's generalisation panel): PRNet with its robust option, seed 0, trained on
@@ -49,7 +49,7 @@ Kill it at any time and rerun the same command: finished runs are skipped, the i
 at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
 done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
 
-Usage:  python benchmarks/campaign.py [--groups 12,14,13,0,1,6,8,9,2,10,3,7,4,5]
+Usage:  python benchmarks/experiments/campaign.py [--groups 12,14,13,0,1,6,8,9,2,10,3,7,4,5]
                                       [--precision float32|mixed_bfloat16|auto]
                                       [--jit-compile auto|on|off] [--list]
 """
@@ -62,10 +62,10 @@ from collections.abc import Sequence
 
 from synthetic_spectra.augment import parse_augmentation
 from synthetic_spectra.config import DatasetConfig, fresh_draw, get_config
-from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
 from zoo.models.prnet import ROBUST_OPTION, V4_OPTION
 from zoo.study import paper
+from zoo.tfquiet import import_tensorflow_quietly
 from zoo.training.precision import PRECISIONS, resolve_precision
 from zoo.training.protocol import Protocol, RunSpec, augment_tag, plan_runs
 from zoo.training.results import RESULTS_FILE, read_results

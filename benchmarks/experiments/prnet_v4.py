@@ -15,7 +15,7 @@ under the generalisation panel's perturbation families (``zoo.study.panel.pertur
 none of them a panel seed), and ``challenge_realistic``'s validation split. The test split and the panel's
 sets are not used. Writes ``benchmarks/results/prnet_v4/design.md``.
 
-Usage: ``python benchmarks/prnet_v4.py [--candidates NAME,...] [--out PATH]``
+Usage: ``python benchmarks/experiments/prnet_v4.py [--candidates NAME,...] [--out PATH]``
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.commands.cli import import_tensorflow_quietly
+from zoo.tfquiet import import_tensorflow_quietly
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import_tensorflow_quietly()
@@ -119,7 +119,7 @@ def main() -> None:
         print(f"{name}: clean {clean:.4f}, perturbed mean {perturbed_mean:.4f}", flush=True)
     chosen = next(name for name, options in CANDIDATES.items() if options == {**V4_OPTION})
     lines = [
-        "# PRNet v4's front end, chosen on validation splits (`benchmarks/prnet_v4.py`)",
+        "# PRNet v4's front end, chosen on validation splits (`benchmarks/experiments/prnet_v4.py`)",
         "",
         f"Machine: {hardware()}, shared with the campaign's training; {time.time() - start:.0f} s.",
         "Accuracy of a converged logistic regression (C = 1) on each candidate's fixed code, trained on",

@@ -15,7 +15,7 @@ wall times grow with the load, the CPU times much less. By default CNN6 (500 cla
 random weights: speed does not depend on them) is built and exported to a temporary directory;
 ``--model`` times an existing export instead.
 
-    python benchmarks/inference.py --out benchmarks/results/inference.md
+    python benchmarks/measure/inference.py --out benchmarks/results/inference.md
 """
 
 from __future__ import annotations
@@ -32,23 +32,36 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.checks import OneLineParser, int_argument
+from zoo.training.environment import describe_cpu
+
 SETTINGS = {"plain": False, "xla": True}  # name -> jit_compile
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="an existing export directory (default: build and export)")
     parser.add_argument("--arch", default="cnn6", help="zoo model to build when --model is not given (cnn6)")
-    parser.add_argument("--classes", type=int, default=500, help="classes of the built model (500)")
-    parser.add_argument("--datapoints", type=int, default=5000, help="input length of the built model (5000)")
     parser.add_argument(
-        "--calls", type=int, default=300, help="timed single-spectrum calls per setting (300)"
+        "--classes", type=int_argument(1), default=500, help="classes of the built model (500)"
     )
-    parser.add_argument("--warmup", type=int, default=20, help="untimed calls first (20)")
-    parser.add_argument("--raw-calls", type=int, default=50, help="timed raw model.predict single calls (50)")
-    parser.add_argument("--batch-size", type=int, default=128, help="batch size for throughput (128)")
-    parser.add_argument("--batches", type=int, default=4, help="batches per throughput pass (4)")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved throughput passes (3)")
+    parser.add_argument(
+        "--datapoints", type=int_argument(16), default=5000, help="input length of the built model (5000)"
+    )
+    parser.add_argument(
+        "--calls", type=int_argument(1), default=300, help="timed single-spectrum calls per setting (300)"
+    )
+    parser.add_argument("--warmup", type=int_argument(0), default=20, help="untimed calls first (20)")
+    parser.add_argument(
+        "--raw-calls", type=int_argument(1), default=50, help="timed raw model.predict single calls (50)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int_argument(1), default=128, help="batch size for throughput (128)"
+    )
+    parser.add_argument("--batches", type=int_argument(1), default=4, help="batches per throughput pass (4)")
+    parser.add_argument(
+        "--repeats", type=int_argument(1), default=3, help="interleaved throughput passes (3)"
+    )
     parser.add_argument(
         "--settings", default="plain,xla", help=f"predictor settings, from {','.join(SETTINGS)}"
     )
@@ -58,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.settings) - set(SETTINGS))
     if unknown or not args.settings:
         parser.error(f"--settings: unknown {unknown or 'empty'}; choose from {', '.join(SETTINGS)}")
+    if args.model is not None and not args.model.is_dir():
+        parser.error(f"--model: {args.model} is not an export folder")
+    from zoo.models.registry import list_models
+
+    if args.model is None and args.arch not in list_models():
+        parser.error(f"--arch: unknown model {args.arch!r}")
     return args
 
 
@@ -89,16 +108,6 @@ def latencies(
             "cpu": float(np.mean([c for _, c in pairs]) * 1e3),
         }
     return stats
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def load_average() -> str:
@@ -175,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# Inference speed: {args.arch if args.model is None else export_path} through `zoo.load`",
         "",
-        f"- CPU: {cpu_name()}, {os.cpu_count()} logical cores; Python {platform.python_version()}, "
+        f"- CPU: {describe_cpu()}, {os.cpu_count()} logical cores; Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
         f"- model: {datapoints} points, {reference.shape[1]} classes"
         + (f", {flops / 1e9:.2f} GFLOP per spectrum (forward)" if flops else ""),

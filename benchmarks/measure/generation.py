@@ -12,9 +12,9 @@ Before timing, each worker faults in (and frees) as much memory as its largest s
 machine the first touch of memory a process has not used before can cost seconds per gigabyte,
 which would otherwise swamp the generators' own time. On a shared machine compare CPU times.
 
-    nice -n 5 .venv/bin/python benchmarks/generation.py                    # the 500-class benchmark
-    .venv/bin/python benchmarks/generation.py --config challenge            # a quick run
-    .venv/bin/python benchmarks/generation.py --output benchmarks/results/generation.json
+    nice -n 5 .venv/bin/python benchmarks/measure/generation.py                    # the 500-class benchmark
+    .venv/bin/python benchmarks/measure/generation.py --config challenge            # a quick run
+    .venv/bin/python benchmarks/measure/generation.py --output benchmarks/results/generation.json
 """
 
 from __future__ import annotations

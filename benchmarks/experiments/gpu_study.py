@@ -17,10 +17,10 @@ and the command exits 0; the next call skips every run found in ``OUT`` or in a 
 (default: the study's rows, ``benchmarks/results/study``) and resumes interrupted runs from their per-epoch
 backups in ``--work`` (default ``OUT/work``, so the backups come back with the output folder and can be
 carried into the next device call). ``--merge FOLDER`` appends the rows of a returned output folder to the
-study's rows (new run ids only), where ``benchmarks/study_table.py`` reads them.
+study's rows (new run ids only), where ``benchmarks/experiments/study_table.py`` reads them.
 
-    KERAS_BACKEND=jax python benchmarks/gpu_study.py --out $OUT --budget-s 540 --workers 6
-    python benchmarks/gpu_study.py --merge RETURNED_OUT      # on the CPU machine, afterwards
+    KERAS_BACKEND=jax python benchmarks/experiments/gpu_study.py --out $OUT --budget-s 540 --workers 6
+    python benchmarks/experiments/gpu_study.py --merge RETURNED_OUT      # on the CPU machine, afterwards
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 #: Where the study's rows live (what the table generator reads, and what a call skips by default).
 STUDY_RESULTS = ROOT / "benchmarks" / "results" / "study"
 CROSS_TESTS = {"challenge": ("challenge_realistic",)}

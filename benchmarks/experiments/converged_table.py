@@ -2,12 +2,13 @@
 the committed results rows.
 
 Reads `benchmarks/results/<dataset>_converged/results.jsonl` (the earlier campaign groups of
-`benchmarks/campaign.py`, no epoch cap) and the precision check of `benchmarks/results/precision_check/`,
-and renders one line per run. These rows are labelled extras: the paper's claims are judged from the
-study's float32 five-seed rows only (`benchmarks/study_table.py`). `--write` replaces the generated blocks
-(`zoo.study.blocks`); `--check` exits 1 if a block differs from what the rows give (a test runs it).
+`benchmarks/experiments/campaign.py`, no epoch cap) and the precision check of
+`benchmarks/results/precision_check/`, and renders one line per run. These rows are labelled extras: the
+paper's claims are judged from the study's float32 five-seed rows only
+(`benchmarks/experiments/study_table.py`). `--write` replaces the generated blocks (`zoo.study.blocks`);
+`--check` exits 1 if a block differs from what the rows give (a test runs it).
 
-    python benchmarks/converged_table.py --write
+    python benchmarks/experiments/converged_table.py --write
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
+SCRIPT = "benchmarks/experiments/converged_table.py"
 DATASETS = ("challenge", "benchmark")
 BLOCK = "converged-table"
 #: PRNet v4's runs (campaign group 11, issue #15 part 3): their results root and README block.
@@ -73,8 +75,8 @@ def render(rows: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]
     """Markdown: one line per run, then the precision check against its float32 twin."""
     figures = paper_figures()
     lines = [
-        "| dataset | model | FC | seed | test accuracy | wrong | paper | val accuracy | epochs (best) | "
-        "stop | wall | precision | CPU |",
+        "| dataset | model | FC | seed | test accuracy | wrong | paper | val accuracy | "
+        "epochs (best, from 1) | stop | wall | precision | CPU |",
         "|---|---|---|---:|---:|---:|---|---:|---|---|---:|---|---|",
     ]
     for row in rows:
@@ -113,8 +115,8 @@ def load_v4_rows(results: pathlib.Path = V4_RESULTS) -> list[dict[str, Any]]:
 def render_v4(rows: Sequence[Mapping[str, Any]]) -> str:
     """Markdown: PRNet v4's runs, one line each with its cross-tests, then the median per training set."""
     lines = [
-        "| trained on | seed | test accuracy | wrong | val accuracy | cross-tests | epochs (best) | stop | "
-        "wall | precision | CPU |",
+        "| trained on | seed | test accuracy | wrong | val accuracy | cross-tests | epochs (best, from 1) | "
+        "stop | wall | precision | CPU |",
         "|---|---:|---:|---:|---:|---|---|---|---:|---|---|",
     ]
     for row in rows:
@@ -165,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stale = [name for name, block in blocks.items() if not block_is_current(name, block)]
         if stale:
             names = ", ".join(f"{name} ({BLOCKS[name]})" for name in stale)
-            print(f"stale generated block: {names}; run python benchmarks/converged_table.py --write")
+            print(f"stale generated block: {names}; run python {SCRIPT} --write")
             return 1
         return 0
     for name, block in blocks.items():
