@@ -42,11 +42,10 @@ SPACE = {
 GRID_SIZE = 2 * 4 * 2 * 2
 CONTEXT = (
     "Grid search of VGG on `challenge` (`benchmarks/experiments/tuning_converged.py`): every configuration "
-    "trained with seeds 0 and 1 until early stopping (patience 25, ReduceLROnPlateau patience 10, at most 500 epochs), "
-    "float32, batch 128, learning rate 3e-4; validation split only (270 spectra: one spectrum is 0.37 "
-    "points, "
-    "so differences of a spectrum or two are tie-breaking). Each pair differs in one toggle and shares the "
-    "seed. The CPU and library versions behind each configuration are in `machines.jsonl`."
+    "trained with seeds 0 and 1 until early stopping (patience 25, ReduceLROnPlateau patience 10, at most "
+    "500 epochs), float32, batch 128, learning rate 3e-4; validation split only (270 spectra: one spectrum "
+    "is 0.37 points, so differences of a spectrum or two are tie-breaking). Each pair differs in one toggle "
+    "and shares the seed. The CPU and library versions behind each configuration are in `machines.jsonl`."
 )
 
 
