@@ -83,8 +83,9 @@ def render(setups: Mapping, bounds: Mapping[tuple[str, str], float] | None = Non
     return "\n".join(lines) + "\n"
 
 
-def plot(setups: Mapping, path: pathlib.Path) -> None:
-    """Strip plot: per setup, every seed's test (circles) and validation (crosses) accuracy."""
+def plot(setups: Mapping, path: pathlib.Path, bounds: Mapping[tuple[str, str], float] | None = None) -> None:
+    """Strip plot: per setup, every seed's test (circles) and validation (crosses) accuracy, with the Bayes
+    ceilings of both splits as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,13 +99,17 @@ def plot(setups: Mapping, path: pathlib.Path) -> None:
         for index, values in enumerate(seed_values(chosen, metric)):
             axis.scatter([index + offset] * len(values), values, marker=marker, s=22,
                          color="C0" if metric == "test" else "C1", label=None)  # fmt: skip
+    for split, color in (("test", "C0"), ("validation", "C1")):
+        if bounds and ("challenge", split) in bounds:
+            value = 100 * bounds[("challenge", split)]
+            axis.axhline(value, color=color, linestyle="--", linewidth=0.8, label=f"Bayes ceiling, {split}")
     axis.scatter([], [], marker="o", color="C0", label="test split")
     axis.scatter([], [], marker="x", color="C1", label="validation split")
     axis.set_xticks(range(len(chosen)), [f"{s.model}\n{s.variant}" for s in chosen], fontsize=7)
     axis.set_ylabel("accuracy (%)")
     axis.set_title("challenge: every seed of every setup (float32, early stopping)", fontsize=9)
     axis.grid(axis="y", alpha=0.3)
-    axis.legend(fontsize=8, loc="lower right")
+    axis.legend(fontsize=7, loc="best")
     figure.tight_layout()
     figure.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(figure)
@@ -136,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.write:
         (STUDY / PAGE).write_text(page, encoding="utf-8")
-        plot(setups, STUDY / FIGURE)
+        plot(setups, STUDY / FIGURE, bounds)
         for name, block in blocks.items():
             write_block(name, block)
         return 0
