@@ -24,3 +24,16 @@ def tfds_data_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         os.environ.pop("TFDS_DATA_DIR", None)
     else:
         os.environ["TFDS_DATA_DIR"] = previous
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``spectrazoo ARGS`` in-process; return (exit status, stdout, stderr)."""
+    from zoo.commands.cli import main
+
+    def run(*argv: str | pathlib.Path) -> tuple[int, str, str]:
+        status = main([str(arg) for arg in argv])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run

@@ -34,18 +34,6 @@ name: *h
 """
 
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run ``spectrazoo ARGS`` in-process; return (exit status, stdout, stderr)."""
-
-    def run(*argv: str | Path) -> tuple[int, str, str]:
-        status = main([str(arg) for arg in argv])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    return run
-
-
 def _mini_with(**changes: object) -> dict:
     from synthetic_spectra.config import get_config
 

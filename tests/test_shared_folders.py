@@ -13,23 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from zoo.commands.cli import main
 from zoo.errors import UserError
 
 Cli = Callable[..., tuple[int, str, str]]
 UNWRITABLE = "/proc/spectrazoo-out"  # a folder nobody may create, root included
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run ``spectrazoo ARGS`` in-process; return (exit status, stdout, stderr)."""
-
-    def run(*argv: str | Path) -> tuple[int, str, str]:
-        status = main([str(arg) for arg in argv])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    return run
 
 
 BENCHMARK = ("benchmark", "--dataset", "mini", "--models", "oviedo", "--max-epochs", "1", "--quiet")

@@ -11,23 +11,10 @@ import pytest
 
 from synthetic_spectra.config import get_config
 from synthetic_spectra.generator import generate_mixtures
-from zoo.commands.cli import main
 from zoo.errors import UserError
 from zoo.inference.spectra_io import read_spectra
 
 Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run ``spectrazoo ARGS`` in-process; return (exit status, stdout, stderr)."""
-
-    def run(*argv: str | Path) -> tuple[int, str, str]:
-        status = main([str(arg) for arg in argv])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    return run
 
 
 def _config_file(folder: Path, name: str, **changes: object) -> Path:
