@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import pathlib
 import subprocess
 import sys
@@ -83,7 +84,18 @@ def test_study_groups_are_the_papers_setups_with_five_seeds_in_float32(tmp_path)
     assert len(every) == len(set(every))
     assert campaign.results_dir("challenge", tmp_path, 12) == tmp_path / "study" / "challenge"
     assert campaign.results_dir("benchmark", tmp_path, 14) == tmp_path / "study" / "benchmark"
-    assert campaign.DEFAULT_GROUPS.startswith("12,14,13")
+    assert campaign.DEFAULT_GROUPS.startswith("12,14,15,13")
+
+
+def test_the_tuned_group_waits_for_the_whole_grid(tmp_path):
+    best = {"toggles": {"fc_activation": "relu", "fc_dropout": 0.5, "conv_dropout": 0.0, "batch_norm": False},
+            "base": "vgg", "dataset": "challenge", "trials": 31}  # fmt: skip
+    (tmp_path / "best_hparams.json").write_text(json.dumps(best))
+    assert campaign.tuned_runs(tmp_path) == [] and campaign.tuned_runs(tmp_path / "none") == []
+    (tmp_path / "best_hparams.json").write_text(json.dumps({**best, "trials": 32}))
+    runs = campaign.tuned_runs(tmp_path)
+    assert [s.seed for s in runs] == [0, 1, 2, 3, 4] and {s.variant for s in runs} == {"relu-tuned"}
+    assert dict(runs[0].toggles)["fc_dropout"] == 0.5
 
 
 def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones(tmp_path):
@@ -95,7 +107,7 @@ def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--groups", "15"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
+    [(["--groups", "16"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
      (["--precision", "fp8"], "invalid choice")],
 )  # fmt: skip
 def test_bad_arguments_are_one_line_and_exit_2(args, message, tmp_path):

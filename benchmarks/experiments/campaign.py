@@ -12,7 +12,9 @@ go to ``benchmarks/results/study/<dataset>/results.jsonl``, the only rows set be
       VGG and CNN2 with ReLU and linear FC, vgg_mod, cnn_bn_mod, CNN6 both ways, cnn6_convdo, cnn6_bn,
       cnn_bn (ReLU), resnet_mod, resnet — each setup's five seeds in a row, cheapest claims first;
   14. benchmark, seed 0 of the original models in the paper's setup (``paper.BENCHMARK_PAPER_SETUPS``);
-  13. challenge, seeds 0-4 of the remaining published setups (CNN3, CNN BN linear, INC3, INC6 last).
+  13. challenge, seeds 0-4 of the remaining published setups (CNN3, CNN BN linear, INC3, INC6 last);
+  15. challenge, seeds 0-4 of the converged toggle search's best VGG configuration
+      (``benchmarks/results/tuning_converged/best_hparams.json``), once all 32 configurations are done.
 
 Earlier groups (mixed precision where the CPU has native bfloat16, seed 0; labelled extra rows):
 
@@ -49,7 +51,7 @@ Kill it at any time and rerun the same command: finished runs are skipped, the i
 at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
 done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
 
-Usage:  python benchmarks/experiments/campaign.py [--groups 12,14,13,0,1,6,8,9,2,10,3,7,4,5]
+Usage:  python benchmarks/experiments/campaign.py [--groups 12,14,15,13,0,1,6,8,9,2,10,3,7,4,5]
                                       [--precision float32|mixed_bfloat16|auto]
                                       [--jit-compile auto|on|off] [--list]
 """
@@ -57,6 +59,7 @@ Usage:  python benchmarks/experiments/campaign.py [--groups 12,14,13,0,1,6,8,9,2
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 from collections.abc import Sequence
 
@@ -77,7 +80,7 @@ CONVERGED_SUFFIX = "_converged"
 CROSS_TESTS = {"challenge": ("challenge_realistic",), "challenge_realistic": ("challenge",)}
 #: Default order: the study in float32 with five seeds first (12: the claims' setups on challenge; 14:
 #: benchmark seed 0 in the paper's setup; 13: the other challenge setups), then the earlier groups.
-DEFAULT_GROUPS = "12,14,13,0,1,6,8,9,2,10,3,7,4,5"
+DEFAULT_GROUPS = "12,14,15,13,0,1,6,8,9,2,10,3,7,4,5"
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 #: Group 0 (the mixed-precision check): its folder under the results root.
 PRECISION_CHECK_FOLDER = "precision_check"
@@ -88,7 +91,9 @@ AUGMENTATION = "all"
 #: Data seeds of group 11's fresh draws of challenge: none of them is a panel set (the panel's are 1 and 2).
 FRESH_DRAW_SEEDS = (3, 4, 5)
 #: Groups of the study in the paper's precision (float32), five seeds: their rows go to ``study/<dataset>/``.
-STUDY_GROUPS = (12, 13, 14)
+STUDY_GROUPS = (12, 13, 14, 15)
+#: Group 15: the converged toggle search's best VGG configuration, five seeds (once the grid is complete).
+TUNING_RESULTS = pathlib.Path("benchmarks/results/tuning_converged")
 STUDY_FOLDER = "study"
 #: A precision check trains in the other precision than its campaign row.
 OTHER_PRECISION = {"float32": "mixed_bfloat16", "mixed_bfloat16": "float32"}
@@ -136,6 +141,7 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
         12: study_runs("challenge", paper.CHALLENGE_CLAIM_SETUPS, paper.SEEDS),
         13: study_runs("challenge", paper.CHALLENGE_FOLLOW_UP_SETUPS, paper.SEEDS),
         14: study_runs("benchmark", paper.BENCHMARK_PAPER_SETUPS, (0,)),
+        15: tuned_runs(),
         11: [
             prnet_v4("challenge"),
             *(prnet_v4(fresh_draw(get_config("challenge"), seed)) for seed in FRESH_DRAW_SEEDS),
@@ -152,6 +158,20 @@ def study_runs(dataset: str, setups: Sequence[tuple[str, str]], seeds: Sequence[
     return [
         spec for model, variant in setups for spec in plan_runs(dataset, (model,), (variant,), seeds=seeds)
     ]
+
+
+def tuned_runs(results: pathlib.Path = TUNING_RESULTS, grid_size: int = 32) -> list[RunSpec]:
+    """Seeds 0-4 of the converged search's best configuration (variant ``<activation>-tuned``), or none
+    while the search has fewer than ``grid_size`` configurations (its best is not final yet)."""
+    path = results / "best_hparams.json"
+    if not path.exists():
+        return []
+    best = json.loads(path.read_text(encoding="utf-8"))
+    if best.get("trials", 0) < grid_size:
+        return []
+    return plan_runs(
+        best["dataset"], (best["base"],), seeds=paper.SEEDS, hparams=best["toggles"], variant_suffix="-tuned"
+    )
 
 
 def prnet_v4(dataset: str | DatasetConfig, seed: int = 0) -> RunSpec:
