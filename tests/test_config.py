@@ -324,7 +324,7 @@ DRAWN["draw_classes"] = {"n_classes": 2}
 DRAW_INVALID: list[Invalid] = [
     Invalid("draw_classes.colour", 1, "unknown key (allowed: max_height, max_peaks, ", got=None),
     Invalid("draw_classes.n_classes", REMOVE, "missing required key", got=None),
-    Invalid("draw_classes.n_classes", 0, "must be an integer >= 1"),
+    Invalid("draw_classes.n_classes", 0, "must be an integer in [1, 10,000]"),
     Invalid("draw_classes.seed", -1, "must be an integer >= 0"),
     Invalid("draw_classes.peak_count", "x", "must be one of gamma, uniform"),
     Invalid("draw_classes.max_height", 5000, "must be <= 1000"),

@@ -93,13 +93,14 @@ def test_inference_of_a_tiny_model_writes_its_report(tmp_path):
 
 
 def test_pipeline_on_mini(tfds_data_dir, tmp_path):
-    args = ["--dataset", "mini", "--epochs", "1", "--train-steps", "1", "--augment", "all"]
+    args = ["--dataset", "mini", "--epochs", "1", "--train-steps", "1", "--augment", "all", "--models", "cnn6"]
     result = _run("measure/pipeline.py", *args, cwd=tmp_path, env={"TFDS_DATA_DIR": str(tfds_data_dir)})
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("machine: ") and "dataset mini" in lines[0]
     assert any(line.startswith("augmented pipeline --augment all") for line in lines)
-    assert any(line.startswith("CNN6 training step") for line in lines)
+    assert any(line.startswith("cnn6 training step") for line in lines)
+    assert any(line.startswith("TFDS read: tfds.load") for line in lines)
 
 
 def test_startup_table_once(tmp_path):

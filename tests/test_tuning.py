@@ -191,7 +191,7 @@ def test_rerun_resumes_the_search_without_repeating_a_trial(search, capsys):
 def test_resuming_with_other_settings_is_refused_and_overwrite_starts_over(search, capsys):
     assert main(["tune", *search["args"], "--fc-dropout", "0.5"]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "was started with space=" in error and "--overwrite" in error
+    assert error.count("\n") == 1 and "was started with space.fc_dropout=" in error and "--overwrite" in error
     assert main(["tune", *search["args"], "--tuner", "hyperband"]) == 2
     assert 'was started with tuner="random"' in capsys.readouterr().err
 

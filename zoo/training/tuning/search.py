@@ -61,11 +61,22 @@ def _check_resumable(project_dir: pathlib.Path, identity: Mapping[str, Any]) -> 
         return
     recorded = json.loads(path.read_text(encoding="utf-8"))
     changed = next((key for key in identity if recorded.get(key) != identity[key]), None)
-    if changed is not None:
-        raise UserError(
-            f"project {project_dir} was started with {changed}={json.dumps(recorded.get(changed))}, "
-            f"not {json.dumps(identity[changed])}; pass overwrite (--overwrite) or another project dir"
-        )
+    if changed is None:
+        return
+    was, now, name = recorded.get(changed), identity[changed], changed
+    if isinstance(was, dict) and isinstance(now, dict):  # name the one dimension that differs
+        inner = next(key for key in sorted({*was, *now}) if was.get(key) != now.get(key))
+        was, now, name = was.get(inner), now.get(inner), f"{changed}.{inner}"
+    raise UserError(
+        f"project {project_dir} was started with {name}={_short(was)}, not {_short(now)}; "
+        "pass overwrite (--overwrite) or another project dir"
+    )
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``value`` as JSON, cut to ``limit`` characters (a message names a value, it does not dump it)."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _retrain_best(
