@@ -93,7 +93,18 @@ def test_inference_of_a_tiny_model_writes_its_report(tmp_path):
 
 
 def test_pipeline_on_mini(tfds_data_dir, tmp_path):
-    args = ["--dataset", "mini", "--epochs", "1", "--train-steps", "1", "--augment", "all", "--models", "cnn6"]
+    args = [
+        "--dataset",
+        "mini",
+        "--epochs",
+        "1",
+        "--train-steps",
+        "1",
+        "--augment",
+        "all",
+        "--models",
+        "cnn6",
+    ]
     result = _run("measure/pipeline.py", *args, cwd=tmp_path, env={"TFDS_DATA_DIR": str(tfds_data_dir)})
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
