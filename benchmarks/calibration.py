@@ -21,7 +21,8 @@ The benchmark variant (450 of 500 classes known) is far too expensive for a 2-co
     python benchmarks/calibration.py train --dataset benchmark --hold-out 450-499 --models vgg,prnet \
         --seeds 0-2 --max-epochs 500 --patience 25 --models-dir saved_models/calibration_benchmark
 
-``report``   regenerates calibration.md and the figures from rows.jsonl; ``ship`` writes the presets'
+``report``   regenerates calibration.md and the figures from rows.jsonl; ``merge`` adds rows measured into
+             other folders (runs measured apart); ``ship`` writes the presets'
              temperature and threshold (fitted on their validation splits) from the rows into
              zoo/models/presets.json.
 
@@ -90,7 +91,7 @@ def train(args: argparse.Namespace) -> int:
     from zoo.inference.export import export
     from zoo.inference.logits import predict_logits
     from zoo.models.compile import compile_model
-    from zoo.models.registry import build
+    from zoo.models.registry import build, list_models
     from zoo.training.callbacks import protocol_callbacks
     from zoo.training.environment import hardware, set_seed
     from zoo.training.protocol import Protocol, parse_seeds
@@ -98,6 +99,9 @@ def train(args: argparse.Namespace) -> int:
     hold_out = parse_classes(args.hold_out)
     known, _ = held_out_configs(args.dataset, hold_out)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown_models = [m for m in models if m not in list_models()] or ([] if models else ["(none)"])
+    if unknown_models:
+        raise UserError(f"--models: unknown model {unknown_models[0]!r}; see spectrazoo models")
     protocol = Protocol(
         max_epochs=args.max_epochs, es_patience=args.patience, lr_patience=max(1, args.patience // 2)
     )
@@ -172,11 +176,13 @@ def train(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ evaluate
 #: Coverage grid at which the selective accuracy curves are stored in the rows.
 COVERAGE_GRID = tuple(round(0.05 * i, 2) for i in range(1, 21))
-SCORES = ("msp", "temperature", "energy", "mc_dropout", "ensemble")
+SCORES = ("msp", "temperature", "energy", "knn", "mc_dropout", "ensemble")
+KNN_K = 10
 SCORE_LABELS = {
     "msp": "max softmax probability",
     "temperature": "temperature-scaled probability",
     "energy": "energy score",
+    "knn": f"feature-space distance (k-NN, k = {KNN_K})",
     "mc_dropout": f"Monte Carlo dropout ({MC_PASSES} passes)",
     "ensemble": "deep ensemble of the seeds",
 }
@@ -188,6 +194,14 @@ class Unit:
     def __init__(self, label: str, models: list[Any], temperatures: list[float], mc_passes: int) -> None:
         self.label, self.models, self.temperatures, self.mc_passes = label, models, temperatures, mc_passes
         self._cache: dict[tuple[str, bool], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        #: Features of the training spectra (the k-NN score's reference), set by :meth:`fit_reference`.
+        self.reference: np.ndarray | None = None
+
+    def fit_reference(self, spectra: np.ndarray) -> None:
+        """Store the model's features of (max-normalised) training spectra for the k-NN score."""
+        from zoo.inference.logits import predict_features
+
+        self.reference = predict_features(self.models[0], spectra)
 
     @property
     def is_ensemble(self) -> bool:
@@ -227,6 +241,11 @@ class Unit:
                 "temperature": (cal.max_probability(z, temperature), predicted),
                 "energy": (cal.energy_score(z), predicted),
             }
+            if self.reference is not None:
+                from zoo.inference.logits import predict_features
+
+                features = predict_features(self.models[0], spectra)
+                result["knn"] = (cal.knn_score(self.reference, features, KNN_K), predicted)
             if mc and self.mc_passes and has_dropout(self.models[0]):
                 mean = mc_dropout_probabilities(self.models[0], spectra, passes=self.mc_passes)
                 result["mc_dropout"] = (mean.max(axis=1), mean.argmax(axis=1))
@@ -234,6 +253,8 @@ class Unit:
         return result
 
 
+#: The scores measured in this run (``--scores``).
+WANTED: set[str] = set(SCORES)
 #: Logits by (model id, set key), shared by a model's own unit and the ensembles holding it.
 _LOGITS: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
 
@@ -308,7 +329,7 @@ def thresholds_on(unit: Unit, validation: tuple[np.ndarray, np.ndarray], rate: f
     from zoo.inference.calibration import threshold_for_false_alarms
 
     scores = unit.scores("validation", validation[0])
-    return {name: threshold_for_false_alarms(s, rate) for name, (s, _) in scores.items() if name in SCORES}
+    return {name: threshold_for_false_alarms(s, rate) for name, (s, _) in scores.items() if name in WANTED}
 
 
 def misclassification_rows(
@@ -324,7 +345,7 @@ def misclassification_rows(
         spectra, labels = panel_set.generate()
         scores = unit.scores(f"panel:{panel_set.name}", normalised(spectra))
         for score, (values, predicted) in scores.items():
-            if score not in SCORES:
+            if score not in WANTED:
                 continue
             correct = predicted == labels
             coverage, accepted = cal.selective_accuracy(values, correct, thresholds[score])
@@ -365,7 +386,7 @@ def unseen_rows(
     rows = []
     known_scores = unit.scores("known", known[0])
     unknown_scores = unit.scores("unknown", unknown[0])
-    for score in (s for s in SCORES if s in known_scores):
+    for score in (s for s in SCORES if s in known_scores and s in WANTED):
         k_values, predicted = known_scores[score]
         u_values = unknown_scores[score][0]
         threshold = thresholds[score]
@@ -402,7 +423,7 @@ def unseen_rows(
 
 
 def _range(score: str, *arrays: np.ndarray) -> tuple[float, float]:
-    if score != "energy":
+    if score in ("msp", "temperature", "mc_dropout", "ensemble"):  # probabilities
         return (0.0, 1.0)
     values = np.concatenate(arrays)
     return (float(values.min()), float(values.max()))
@@ -419,14 +440,28 @@ def evaluate(args: argparse.Namespace) -> int:
     from zoo.training.environment import hardware
 
     out: Path = args.out
+    if not 0.0 <= args.false_alarm_rate < 1.0:
+        raise UserError(f"--false-alarm-rate: must be in [0, 1), got {args.false_alarm_rate!r}")
+    if args.mc_passes < 0 or args.fresh_per_class < 1:
+        raise UserError("--mc-passes must be >= 0 and --fresh-per-class >= 1")
+    WANTED.clear()
+    WANTED.update(score for score in args.scores.split(",") if score)
+    unknown_scores = sorted(WANTED - set(SCORES))
+    if unknown_scores:
+        raise UserError(
+            f"--scores: unknown score {unknown_scores[0]!r}; expected some of {', '.join(SCORES)}"
+        )
+    if "mc_dropout" not in WANTED:
+        args.mc_passes = 0
     out.mkdir(parents=True, exist_ok=True)
     machine = hardware()
     rows: list[dict[str, Any]] = []
-    kept = _read_rows(out) if args.keep_other_rows else []
+    keep = args.keep_other_rows
 
-    def save() -> None:  # rows of models measured now replace their old ones; other models' rows are kept
-        measured = {row["model"] for row in rows}
-        _write(out, [row for row in kept if row["model"] not in measured] + rows)
+    def save() -> None:  # rows measured now replace the same rows measured before; other rows are kept
+        measured = {_identity(row) for row in rows}
+        kept = _read_rows(out) if keep else []
+        _write(out, [row for row in kept if _identity(row) not in measured] + rows)
 
     rate = args.false_alarm_rate
     perturbed_groups = ("test-like", "noise", "background", "peak shape", "shift", "realistic")
@@ -447,6 +482,8 @@ def evaluate(args: argparse.Namespace) -> int:
         )
         unit.temperatures = [record.temperature]
         unit._cache.clear()
+        if "knn" in args.scores:
+            unit.fit_reference(_set_arrays(config, "train")[0])
         base = {
             "model": name,
             "source": f"preset:{name}",
@@ -488,14 +525,18 @@ def evaluate(args: argparse.Namespace) -> int:
         known = _set_arrays(fresh_draw(known_config, FRESH_SEEDS[0]), "train")
         unknown = _set_arrays(fresh_draw(unknown_config, FRESH_SEEDS[0]), "train")
         units = []
+        known_train = _set_arrays(known_config, "train")[0] if "knn" in WANTED else None
         for path, record in zip(paths, training, strict=True):
             predictor = zoo.load(path)
             unit = Unit(
                 path.name, [zoo.load_keras_model(path)], [predictor.calibration.temperature], args.mc_passes
             )
+            if known_train is not None:
+                unit.fit_reference(known_train)
             units.append((unit, record))
         ensemble = Unit(f"{arch}-ensemble", [u.models[0] for u, _ in units], [1.0] * len(units), 0)
-        for unit, record in [*units, (ensemble, None)]:
+        members = [*units, (ensemble, None)] if len(units) > 1 else units  # an ensemble needs two seeds
+        for unit, record in members:
             seeds = [r["seed"] for _, r in units] if record is None else [record["seed"]]
             base = {
                 "model": unit.label,
@@ -527,6 +568,11 @@ def _load() -> str:
     import os
 
     return "load average {:.1f}/{:.1f}/{:.1f} on {} cores".format(*os.getloadavg(), os.cpu_count())
+
+
+def _identity(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What a row measures: a later row with the same identity replaces it."""
+    return tuple(str(row.get(key)) for key in ("model", "kind", "set", "stage", "score"))
 
 
 def _read_rows(out: Path) -> list[dict[str, Any]]:
@@ -636,7 +682,7 @@ def report(args: argparse.Namespace) -> int:
                 f"{_pct(c['false_alarm_rate'])} | {c['notes']['fitted_on']} |"
             )
         lines.append("")
-    unseen = [r for r in rows if r["kind"] == "unseen"]
+    unseen = _by_model_and_score([r for r in rows if r["kind"] == "unseen"])
     if unseen:
         first = unseen[0]
         lines += [
@@ -648,16 +694,17 @@ def report(args: argparse.Namespace) -> int:
             "its own.",
             "",
             "| model (seeds) | score | AUROC | false alarms (known) | unknowns caught | accuracy on accepted "
-            "known (coverage) | worst held-out class AUROC |",
+            "known (coverage) | AUROC per held-out class (class of the full dataset: AUROC) |",
             "|---|---|---:|---:|---:|---:|---:|",
         ]
         for r in unseen:
-            worst = min(r["auroc_per_held_out_class"].items(), key=lambda kv: kv[1])
+            per_class = {r["hold_out"][int(k)]: v for k, v in r["auroc_per_held_out_class"].items()}
             lines.append(
                 f"| {r['model']} ({', '.join(map(str, r['model_seeds']))}) | {SCORE_LABELS[r['score']]} | "
                 f"{r['auroc']:.3f} | {_pct(r['false_alarm_rate'])} | {_pct(r['detected'])} | "
                 f"{_pct(r['known_accepted_accuracy'])} ({_pct(r['known_coverage'])}) | "
-                f"{worst[1]:.3f} (class {worst[0]}) |"
+                + ", ".join(f"{c}: {v:.3f}" for c, v in sorted(per_class.items()))
+                + " |"
             )
         lines.append("")
     perturbed = [r for r in rows if r["kind"] == "perturbed"]
@@ -665,28 +712,36 @@ def report(args: argparse.Namespace) -> int:
         lines += [
             '## Perturbed panel sets: is "unknown" right where the model would be wrong?',
             "",
-            "Per model and set, with the temperature-scaled probability and the shipped threshold: accuracy "
-            "on all spectra, the fraction accepted (coverage), the accuracy on the accepted ones, and the "
-            "largest "
-            "coverage at which the accepted spectra are at least as accurate as the clean validation split. "
-            "AUROC: how well the score tells right from wrong predictions.",
+            "Per model and set, each score with its threshold at 5 % false alarms on the validation split: "
+            "accuracy on all spectra, the fraction accepted (coverage), the accuracy on the accepted ones "
+            "(– where none is accepted), and the largest coverage at which the accepted spectra are at least "
+            "as accurate as the clean validation split. AUROC: how well the score tells right from wrong "
+            "predictions (– where all are right).",
             "",
-            "| model | set (seed) | spectra | accuracy | coverage | accuracy on accepted | clean validation "
-            "accuracy | coverage at clean accuracy | AUROC right/wrong |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for r in (r for r in perturbed if r["score"] == "temperature"):
-            mark = "" if r["accepted_accuracy"] >= r["clean_accuracy"] else " ✗"
-            auc = "–" if r["auroc_wrong"] is None else f"{r['auroc_wrong']:.3f}"
-            lines.append(
-                f"| {r['model']} | {r['set']} ({r['data_seed']}) | {r['size']} | {_pct(r['accuracy'])} | "
-                f"{_pct(r['coverage'])} | {_pct(r['accepted_accuracy'])}{mark} | "
-                f"{_pct(r['clean_accuracy'])} | "
-                f"{_pct(r['coverage_at_clean_accuracy'])} | {auc} |"
-            )
+        for score in ("temperature", "knn"):
+            chosen = [r for r in perturbed if r["score"] == score]
+            if not chosen:
+                continue
+            lines += [
+                f"### {SCORE_LABELS[score]}",
+                "",
+                "| model | set (seed) | spectra | accuracy | coverage | accuracy on accepted | "
+                "clean validation "
+                "accuracy | coverage at clean accuracy | AUROC right/wrong |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            ]
+            for r in chosen:
+                mark = "" if r["accepted_accuracy"] >= r["clean_accuracy"] else " ✗"
+                auc = "–" if r["auroc_wrong"] is None else f"{r['auroc_wrong']:.3f}"
+                lines.append(
+                    f"| {r['model']} | {r['set']} ({r['data_seed']}) | {r['size']} | {_pct(r['accuracy'])} | "
+                    f"{_pct(r['coverage'])} | {_pct(r['accepted_accuracy'])}{mark} | "
+                    f"{_pct(r['clean_accuracy'])} | {_pct(r['coverage_at_clean_accuracy'])} | {auc} |"
+                )
+            lines.append("")
         lines += [
-            "",
-            "✗: below the clean validation accuracy at the shipped threshold.",
+            "✗: below the clean validation accuracy at the threshold (or nothing accepted).",
             "",
             "Scores compared (mean over the perturbed sets):",
             "",
@@ -714,6 +769,12 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _by_model_and_score(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows grouped by model (first-seen order), scores in :data:`SCORES` order within a model."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    return sorted(rows, key=lambda r: (models.index(r["model"]), SCORES.index(r["score"])))
+
+
 def _mean_accepted(group: list[dict[str, Any]]) -> float:
     """Mean accuracy on accepted spectra over the sets where any spectrum was accepted (NaN if none)."""
     values = [r["accepted_accuracy"] for r in group if r["accepted_accuracy"] == r["accepted_accuracy"]]
@@ -722,6 +783,8 @@ def _mean_accepted(group: list[dict[str, Any]]) -> float:
 
 def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
     """reliability.png, coverage.png and unseen.png from the rows; returns (file, description) pairs."""
+    from matplotlib import colormaps
+
     from zoo.study.plots import new_figure
 
     written = []
@@ -734,9 +797,10 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
     chosen += [r for r in cal_rows if "train (" in r["set"]]
     panels = list(dict.fromkeys((r["model"], r["set"]) for r in chosen))
     if panels:
-        figure = new_figure(3.0 * len(panels) / 2 + 1, 6.0)
+        columns = max(2, (len(panels) + 1) // 2)
+        figure = new_figure(3.2 * columns + 0.5, 6.4)
         for index, (model, name) in enumerate(panels):
-            axes = figure.add_subplot(2, (len(panels) + 1) // 2, index + 1)
+            axes = figure.add_subplot(2, columns, index + 1)
             for r in (r for r in chosen if (r["model"], r["set"]) == (model, name)):
                 bins = r["bins"]
                 conf = [c for c in bins["confidence"]]
@@ -755,7 +819,12 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
             axes.set_ylabel("accuracy", fontsize=7)
             axes.legend(fontsize=6)
             axes.tick_params(labelsize=6)
-        figure.suptitle("Reliability diagrams: raw softmax against temperature-scaled (15 bins)", fontsize=9)
+        figure.suptitle(
+            "Reliability diagrams: raw softmax against temperature-scaled (15 bins); presets of model seed "
+            + ", ".join(sorted({str(r.get("model_seed")) for r in chosen}))
+            + f"; rows: {out / 'rows.jsonl'}",
+            fontsize=9,
+        )
         figure.savefig(out / "reliability.png", dpi=110)
         written.append(
             ("reliability.png", "reliability diagrams of " + ", ".join(f"{m} on {n}" for m, n in panels))
@@ -763,10 +832,13 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
     perturbed = [r for r in rows if r["kind"] == "perturbed" and r["score"] == "temperature"]
     models = list(dict.fromkeys(r["model"] for r in perturbed))
     if models:
-        figure = new_figure(4.2 * len(models), 4.2)
+        columns = min(4, len(models))
+        grid_rows = (len(models) + columns - 1) // columns
+        figure = new_figure(4.0 * columns, 3.6 * grid_rows + 0.6)
         for index, model in enumerate(models):
-            axes = figure.add_subplot(1, len(models), index + 1)
+            axes = figure.add_subplot(grid_rows, columns, index + 1)
             group = [r for r in perturbed if r["model"] == model]
+            axes.set_prop_cycle(color=colormaps["tab20"].colors)  # 17 sets: one colour each
             for r in group:
                 axes.plot(COVERAGE_GRID, r["curve"], lw=0.9, label=r["set"])
             axes.axhline(
@@ -782,14 +854,15 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
         axes.legend(fontsize=5, loc="lower left", ncol=2)
         figure.suptitle(
             "Selective accuracy against coverage on the panel's perturbed sets "
-            "(temperature-scaled probability; sets and seeds: zoo.study.panel)",
+            "(temperature-scaled probability; sets and data seeds: zoo.study.panel, in the rows)\n"
+            f"rows: {out / 'rows.jsonl'}",
             fontsize=9,
         )
         figure.savefig(out / "coverage.png", dpi=110)
         written.append(
             ("coverage.png", "coverage curves of " + ", ".join(models) + " on the perturbed panel sets")
         )
-    unseen = [r for r in rows if r["kind"] == "unseen"]
+    unseen = _by_model_and_score([r for r in rows if r["kind"] == "unseen"])
     if unseen:
         scored = list(dict.fromkeys((r["model"], r["score"]) for r in unseen))
         columns = 4
@@ -802,12 +875,15 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
                 counts = np.asarray(r[key], float)
                 axes.stairs(counts / max(counts.sum(), 1), edges, label=label)
             axes.axvline(r["threshold"], color="black", ls="--", lw=0.8)
-            axes.set_title(f"{model}: {r['score']}, AUROC {r['auroc']:.3f}", fontsize=7)
+            seeds = ",".join(map(str, r["model_seeds"]))
+            axes.set_title(f"{model} (seeds {seeds}): {r['score']}, AUROC {r['auroc']:.3f}", fontsize=6)
             axes.tick_params(labelsize=6)
             axes.legend(fontsize=6)
         figure.suptitle(
             f"Scores of known ({unseen[0]['known_set']}) and held-out ({unseen[0]['unknown_set']}) "
-            "spectra; dashed: the threshold at 5 % false alarms",
+            "spectra; dashed: the threshold at 5 % false alarms\n"
+            f"held-out classes {unseen[0]['hold_out']}; model seeds in each title; "
+            f"rows: {out / 'rows.jsonl'}",
             fontsize=8,
         )
         figure.savefig(out / "unseen.png", dpi=110)
@@ -819,6 +895,22 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
             )
         )
     return written
+
+
+def merge(args: argparse.Namespace) -> int:
+    """Add the rows of other --out folders (runs measured apart) to --out's; a row of the same identity
+    (model, kind, set, stage, score) replaces the one there."""
+    rows = _read_rows(args.out)
+    for folder in args.sources:
+        added = _read_rows(folder)
+        if not added:
+            raise UserError(f"{folder / 'rows.jsonl'}: no rows")
+        identities = {_identity(row) for row in added}
+        rows = [row for row in rows if _identity(row) not in identities] + added
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write(args.out, rows)
+    print(f"{args.out / 'rows.jsonl'}: {len(rows)} rows")
+    return 0
 
 
 def ship(args: argparse.Namespace) -> int:
@@ -872,6 +964,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="keep the rows of models not measured now in rows.jsonl",
     )
+    evaluator.add_argument(
+        "--scores", default=",".join(SCORES), help="scores to measure (default: all); others' rows are kept"
+    )
     evaluator.add_argument("--no-panel", action="store_true", help="skip the perturbed panel sets")
     evaluator.add_argument(
         "--ensemble-panel", action="store_true", help="the ensembles on the panel sets too"
@@ -880,6 +975,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporter = commands.add_parser("report", help="calibration.md and figures from rows.jsonl")
     reporter.add_argument("--out", type=Path, default=DEFAULT_OUT)
     reporter.set_defaults(handler=report)
+    merger = commands.add_parser("merge", help="add rows measured into other folders to --out's rows")
+    merger.add_argument("sources", nargs="+", type=Path, metavar="DIR")
+    merger.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    merger.set_defaults(handler=merge)
     shipper = commands.add_parser("ship", help="write the presets' calibration into zoo/models/presets.json")
     shipper.add_argument("--out", type=Path, default=DEFAULT_OUT)
     shipper.set_defaults(handler=ship)

@@ -280,3 +280,50 @@ def test_presets_carry_their_calibration() -> None:
     for name in calibrated:
         record = cal.Calibration.from_dict(get_preset(name).calibration)
         assert record.temperature > 0 and record.threshold is not None and record.false_alarm_rate == 0.05
+
+
+def test_knn_score_is_higher_near_the_reference() -> None:
+    rng = np.random.default_rng(4)
+    reference = rng.normal(size=(200, 5)) + np.array([5.0, 0, 0, 0, 0])
+    near = rng.normal(size=(20, 5)) + np.array([5.0, 0, 0, 0, 0])
+    far = rng.normal(size=(20, 5)) + np.array([-5.0, 0, 0, 0, 0])
+    assert cal.knn_score(reference, near, k=5).min() > cal.knn_score(reference, far, k=5).max()
+    exact = cal.knn_score(reference, reference[:3], k=1)  # each point's own nearest neighbour is itself
+    np.testing.assert_allclose(exact, 0.0, atol=1e-6)
+    with pytest.raises(ValueError, match="k must be between 1 and the 200"):
+        cal.knn_score(reference, near, k=201)
+
+
+def test_ece_noise_floor_shrinks_with_more_spectra() -> None:
+    rng = np.random.default_rng(5)
+    small, large = rng.dirichlet(np.ones(5) * 0.3, 200), rng.dirichlet(np.ones(5) * 0.3, 20_000)
+    assert cal.ece_noise_floor(large, draws=10) < cal.ece_noise_floor(small, draws=10) / 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--hold-out", "abc"], "--hold-out: expected e.g."),
+        (
+            ["train", "--models", "nope", "--dataset", "mini", "--hold-out", "1"],
+            "--models: unknown model 'nope'",
+        ),
+        (["train", "--dataset", "mini", "--hold-out", "0-9"], "held_out: expected some (not all)"),
+        (["evaluate", "--false-alarm-rate", "1.5"], "--false-alarm-rate: must be in [0, 1)"),
+        (["evaluate", "--scores", "msp,nope"], "--scores: unknown score 'nope'"),
+        (["report", "--out", "EMPTY"], "no rows"),
+    ],
+)
+def test_calibration_script_bad_arguments_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    args = [str(tmp_path) if a == "EMPTY" else a for a in args]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'datasets'}", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "calibration.py"), *args],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and done.stdout == "" and len(lines) == 1 and message in lines[0], done.stderr

@@ -210,6 +210,29 @@ def auroc(known_scores: np.ndarray, unknown_scores: np.ndarray) -> float:
     return float((known_rank_sum - known.size * (known.size + 1) / 2.0) / (known.size * unknown.size))
 
 
+def knn_score(reference: np.ndarray, features: np.ndarray, k: int = 10, chunk: int = 512) -> np.ndarray:
+    """Negative distance from each of ``features`` to its ``k``-th nearest neighbour among ``reference``
+    (both L2-normalised per row; higher: more like the reference, e.g. the training spectra's features).
+
+    A score on the model's features rather than its softmax: a spectrum unlike every training spectrum
+    scores low even where the softmax is confident.
+    """
+
+    def unit_rows(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
+
+    reference, features = unit_rows(reference), unit_rows(features)
+    if not 1 <= k <= len(reference):
+        raise ValueError(f"k must be between 1 and the {len(reference)} reference rows, got {k!r}")
+    scores = []
+    for start in range(0, len(features), chunk):
+        # |a - b|^2 = 2 - 2 a.b for unit vectors
+        squared = np.maximum(2.0 - 2.0 * features[start : start + chunk] @ reference.T, 0.0)
+        scores.append(-np.sqrt(np.partition(squared, k - 1, axis=1)[:, k - 1]))
+    return np.concatenate(scores)
+
+
 def threshold_for_false_alarms(known_scores: np.ndarray, rate: float = DEFAULT_FALSE_ALARM_RATE) -> float:
     """The score below which a spectrum is called unknown, such that at most ``rate`` of ``known_scores``
     fall below it (the largest such threshold among the scores themselves)."""
@@ -418,6 +441,7 @@ __all__ = [
     "expected_calibration_error",
     "fit_calibration",
     "fit_temperature",
+    "knn_score",
     "log_softmax",
     "logits_from_probabilities",
     "max_probability",

@@ -106,6 +106,19 @@ def predict_logits(
     return np.concatenate(parts).astype(np.float64)
 
 
+def predict_features(model: keras.Model, spectra: np.ndarray, *, batch_size: int = 128) -> np.ndarray:
+    """The input of the model's final layer (the features its softmax layer sees), ``[n, features]``,
+    for max-normalised spectra ``[n, datapoints]``."""
+    import keras
+
+    features_model = keras.Model(model.input, model.layers[-1].input)
+    parts = [
+        np.asarray(features_model.predict_on_batch(spectra[i : i + batch_size, :, np.newaxis]), np.float64)
+        for i in range(0, len(spectra), batch_size)
+    ]
+    return np.concatenate(parts).reshape(len(spectra), -1)
+
+
 def mc_dropout_probabilities(
     model: keras.Model, spectra: np.ndarray, *, passes: int = 20, batch_size: int = 128, seed: int = 0
 ) -> np.ndarray:
