@@ -30,7 +30,7 @@ CLASS_NAMES = ["alpha", "beta", "gamma", "delta"]
 METADATA_KEYS = {
     "format", "format_version", "model", "display_name", "build_args", "num_classes", "class_names",
     "datapoints", "input_dtype", "normalization", "dataset", "metrics", "keras_version",
-    "tensorflow_version", "created", "keras_file",
+    "tensorflow_version", "created", "keras_file", "calibration",
 }  # fmt: skip
 export_module = sys.modules["zoo.inference.export"]  # the attribute zoo.export is the function
 
@@ -92,6 +92,7 @@ def test_metadata(exported: Exported) -> None:
     assert metadata["tensorflow_version"] == tf.__version__
     assert datetime.datetime.fromisoformat(metadata["created"]).tzinfo is not None
     assert metadata["keras_file"] is None
+    assert (metadata["calibration"]["temperature"], metadata["calibration"]["threshold"]) == (1.0, None)
     assert metadata["build_args"] == {
         "num_classes": CLASSES, "input_length": LENGTH, "fc_activation": "relu", "fc_dropout": 0.7,
         "conv_dropout": 0.0, "batch_norm": True, "fc_widths": [32],
@@ -354,7 +355,7 @@ def test_invalid_metadata_writes_nothing(
 def test_failure_while_writing_leaves_nothing(
     exported: Exported, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(model: keras.Model, class_names: list[str]) -> None:
+    def broken(*args: object) -> None:
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(export_module, "serving_module", broken)

@@ -3,6 +3,11 @@
 All files are read and every spectrum is validated before anything is predicted or printed: one
 bad file (missing, unreadable, NaN, wrong length, ...) stops the command with a one-line error on
 stderr, exit status 2 and nothing on stdout. Results are printed only once every file succeeded.
+
+Probabilities are the model's calibrated ones (:mod:`zoo.inference.calibration`). A model whose export
+carries an unknown threshold calls a spectrum whose top probability is below it ``unknown``: the table
+gets a ``call`` column (the best class, or ``unknown`` with the best guess and its probability beside it),
+JSON and CSV an ``unknown`` field.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class Record:
     row: int | None
     resampled_from: int | None
     top: list[tuple[str, float]]
+    unknown: bool = False
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -79,25 +85,39 @@ def run(args: argparse.Namespace) -> int:
     batches = [
         predictor.prepare(f.spectra, resample=args.resample, axis=f.axis, names=f.row_names()) for f in files
     ]
-    tops = iter(predictor.top_classes(predictor.predict(np.concatenate(batches)), top_k))
+    identified = predictor.identify(np.concatenate(batches))
+    tops = iter(predictor.top_classes(identified.probabilities, top_k))
+    unknown = iter(identified.unknown.tolist())
     records = [
         Record(
-            name, str(f.path), None if f.single else row, _resampled_from(f, predictor.datapoints), next(tops)
+            name,
+            str(f.path),
+            None if f.single else row,
+            _resampled_from(f, predictor.datapoints),
+            next(tops),
+            next(unknown),
         )
         for f in files
         for row, name in enumerate(f.row_names())
     ]
     if predictor.note:
         sys.stderr.write(f"note: {predictor.note}\n")
-    sys.stdout.write(FORMATTERS[args.format](records, str(args.model)))
+    threshold = predictor.calibration.threshold
+    sys.stdout.write(FORMATTERS[args.format](records, str(args.model), threshold))
     return 0
 
 
-def format_table(records: Sequence[Record], model: str) -> str:
-    """Aligned columns: input, then class and probability for each rank, and a resampling note."""
+def format_table(records: Sequence[Record], model: str, threshold: float | None = None) -> str:
+    """Aligned columns: input, the call (with a threshold: the best class or ``unknown``), then class and
+    probability for each rank, and a resampling note."""
     k = len(records[0].top)
-    header = ["input"] + [f"{label}{rank}" for rank in range(1, k + 1) for label in ("class", "p")]
-    rows = [[r.name] + [cell for name, p in r.top for cell in (name, f"{p:.4f}")] for r in records]
+    called = threshold is not None
+    header = ["input"] + (["call"] if called else [])
+    header += [f"{label}{rank}" for rank in range(1, k + 1) for label in ("class", "p")]
+    rows = [
+        [r.name] + ([_call(r)] if called else []) + [cell for name, p in r.top for cell in (name, f"{p:.4f}")]
+        for r in records
+    ]
     if any(r.resampled_from for r in records):
         header.append("note")
         for row, record in zip(rows, records, strict=True):
@@ -110,32 +130,43 @@ def format_table(records: Sequence[Record], model: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_json(records: Sequence[Record], model: str) -> str:
-    """One JSON document: the model path and, per input, its top classes."""
+def format_json(records: Sequence[Record], model: str, threshold: float | None = None) -> str:
+    """One JSON document: the model path, its unknown threshold (null: none) and, per input, the call
+    (best class or ``unknown``), ``unknown`` and its top classes."""
     predictions = [
         {
             "input": r.name,
             "file": r.file,
             "row": r.row,
             "resampled_from": r.resampled_from,
+            "call": _call(r),
+            "unknown": r.unknown,
             "top_k": [{"class": name, "probability": p} for name, p in r.top],
         }
         for r in records
     ]
-    return json.dumps({"model": model, "predictions": predictions}, indent=2) + "\n"
+    document = {"model": model, "unknown_threshold": threshold, "predictions": predictions}
+    return json.dumps(document, indent=2) + "\n"
 
 
-def format_csv(records: Sequence[Record], model: str) -> str:
-    """Long CSV: one line per input and rank (``file,row,rank,class,probability,resampled_from``)."""
+def format_csv(records: Sequence[Record], model: str, threshold: float | None = None) -> str:
+    """Long CSV: one line per input and rank (``file,row,rank,class,probability,resampled_from,unknown``;
+    ``unknown`` is the input's, on each of its lines)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", "row", "rank", "class", "probability", "resampled_from"])
+    writer.writerow(["file", "row", "rank", "class", "probability", "resampled_from", "unknown"])
     for r in records:
         for rank, (name, p) in enumerate(r.top, start=1):
             writer.writerow(
-                [r.file, "" if r.row is None else r.row, rank, name, f"{p:.6g}", r.resampled_from or ""]
-            )
+                [r.file, "" if r.row is None else r.row, rank, name, f"{p:.6g}", r.resampled_from or "",
+                 str(r.unknown).lower()]
+            )  # fmt: skip
     return buffer.getvalue()
+
+
+def _call(record: Record) -> str:
+    """The best class, or ``unknown`` when its probability is below the model's threshold."""
+    return "unknown" if record.unknown else record.top[0][0]
 
 
 FORMATTERS = {"table": format_table, "json": format_json, "csv": format_csv}

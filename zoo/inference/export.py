@@ -37,6 +37,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
+from zoo.inference.calibration import Calibration
 from zoo.models.registry import build, build_args_of, get_model_info, list_models
 
 if TYPE_CHECKING:
@@ -88,63 +89,95 @@ def rebuilds(model: keras.Model, model_name: str, build_args: Mapping[str, Any])
         return False
 
 
-def serving_module(
-    model: keras.Model, class_names: Sequence[str]
-) -> tuple[tf.Module, dict[str, tf.types.experimental.PolymorphicFunction]]:
-    """The SavedModel's object (``serve``, ``top_k`` and ``class_names`` over ``model``'s weights) and its
-    signatures for TF Serving (``serving_default``, ``serve_float64``, ``top_k``, ``top_k_float64``,
-    ``class_names``).
+def wrong_length_message(datapoints: int) -> str:
+    """The first line of the SavedModel's error for spectra of another length than ``datapoints``."""
+    return f"spectra: expected {datapoints} points per spectrum (shape [batch, {datapoints}]), got"
 
-    Both ``serve`` and ``top_k`` take raw spectra ``[batch, datapoints]`` in float32 or float64, check the
-    length (``InvalidArgumentError`` naming it), divide each spectrum by its own maximum and run ``model``.
-    A spectrum without a positive maximum (all zero, negative, NaN) gets ``valid`` False, NaN
-    probabilities and (``top_k``) empty class names.
+
+def serving_module(
+    model: keras.Model, class_names: Sequence[str], calibration: Calibration | None = None
+) -> tuple[tf.Module, dict[str, tf.types.experimental.PolymorphicFunction]]:
+    """The SavedModel's object (``serve``, ``logits``, ``top_k`` and ``class_names`` over ``model``'s
+    weights) and its signatures for TF Serving (``serving_default``, ``serve_float64``, ``top_k``,
+    ``top_k_float64``, ``class_names``).
+
+    ``serve``, ``logits`` and ``top_k`` take raw spectra ``[batch, datapoints]`` in float32 or float64,
+    check the length (``InvalidArgumentError``: ``assertion failed: [<wrong_length_message>] [<length>]``,
+    the first line of the error TF Serving returns; in Python, TensorFlow puts ``Graph execution error:``
+    and the failing node first and this line last),
+    divide each spectrum by its own maximum and run ``model``. ``serve`` gives ``softmax(logits / T)`` with
+    ``calibration``'s temperature (1 without one), ``logits`` the raw logits (:mod:`zoo.inference.logits`).
+    The signatures add ``unknown``: the top probability is below ``calibration``'s threshold (never
+    without one). A spectrum without a positive maximum (all zero, negative, NaN) gets ``valid`` False,
+    NaN probabilities and logits and (``top_k``) empty class names.
     """
     import tensorflow as tf
 
+    from zoo.inference.logits import logits_function
+
+    calibration = calibration or Calibration()
     datapoints, num_classes = _datapoints(model), _num_classes(model)
     names = tf.constant(list(class_names))
-    # Every endpoint calls `probabilities` (one trace per input dtype), which calls `run_model` (one trace):
+    logits_of, _ = logits_function(model)
+    temperature = tf.constant(calibration.temperature, tf.float32)
+    threshold = tf.constant(-1.0 if calibration.threshold is None else calibration.threshold, tf.float32)
+    # Every endpoint calls `outputs` (one trace per input dtype), which calls `run_model` (one trace):
     # saved_model.pb holds the model's graph once, not once per endpoint and dtype (6x).
     run_model = tf.function(
-        lambda scaled: tf.cast(model(scaled, training=False), tf.float32),
+        lambda scaled: tf.cast(logits_of(scaled, training=False), tf.float32),
         input_signature=[tf.TensorSpec([None, datapoints, 1], tf.float32)],
         autograph=False,
     )
 
     @tf.function(autograph=False)
-    def probabilities(spectra: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        check = tf.debugging.assert_equal(
-            tf.shape(spectra)[1],
-            datapoints,
-            message=f"spectra: expected {datapoints} points per spectrum (shape [batch, {datapoints}]), got",
-        )
+    def outputs(spectra: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        # the assertion's message is the op error's first line (TF Serving's error): no Condition/x/y noise
+        length = tf.shape(spectra)[1]
+        check = tf.debugging.Assert(tf.equal(length, datapoints), [wrong_length_message(datapoints), length])
         with tf.control_dependencies([check]):  # the check runs first; no static shape may fail before it
             spectra = tf.compat.v1.placeholder_with_default(spectra, [None, None])
         spectra = tf.reshape(spectra, [-1, datapoints])
         peak = tf.reduce_max(spectra, axis=1, keepdims=True)
         valid = peak > 0
         scaled = tf.cast(spectra / tf.where(valid, peak, tf.ones_like(peak)), tf.float32)
-        output = run_model(scaled[..., tf.newaxis])
-        return tf.where(valid, output, tf.fill(tf.shape(output), float("nan"))), valid[:, 0]
+        logits = run_model(scaled[..., tf.newaxis])
+        logits = tf.where(valid, logits, tf.fill(tf.shape(logits), float("nan")))
+        return tf.nn.softmax(logits / temperature, axis=-1), logits, valid[:, 0]
 
     def serve(spectra: tf.Tensor) -> tf.Tensor:
-        return probabilities(spectra)[0]
+        return outputs(spectra)[0]
+
+    def logits(spectra: tf.Tensor) -> tf.Tensor:
+        return outputs(spectra)[1]
+
+    def unknown_of(probabilities: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
+        return tf.logical_and(valid, tf.reduce_max(probabilities, axis=-1) < threshold)
 
     def serve_with_validity(spectra: tf.Tensor) -> dict[str, tf.Tensor]:
-        output, valid = probabilities(spectra)
-        return {"probabilities": output, "valid": valid}
+        probabilities, logits, valid = outputs(spectra)
+        return {
+            "probabilities": probabilities,
+            "logits": logits,
+            "valid": valid,
+            "unknown": unknown_of(probabilities, valid),
+        }
 
     def top_k(spectra: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
-        output, valid = probabilities(spectra)
-        values, indices = tf.math.top_k(output, tf.clip_by_value(k, 1, num_classes))
+        probabilities, _, valid = outputs(spectra)
+        values, indices = tf.math.top_k(probabilities, tf.clip_by_value(k, 1, num_classes))
         classes = tf.where(valid[:, tf.newaxis], tf.gather(names, indices), tf.constant(""))
-        return {"classes": classes, "probabilities": values, "valid": valid}
+        return {
+            "classes": classes,
+            "probabilities": values,
+            "valid": valid,
+            "unknown": unknown_of(probabilities, valid),
+        }
 
     module = tf.Module(name="spectrazoo_serving")
     # saved once, under stable keys (checkpoint_key); the functions below capture the same variables
     setattr(module, WEIGHTS_ATTRIBUTE, [variable.value for variable in model.weights])
     module.serve = tf.function(serve, autograph=False)
+    module.logits = tf.function(logits, autograph=False)
     module.top_k = tf.function(top_k, autograph=False)
     module.class_names = tf.function(lambda: names, input_signature=[], autograph=False)
     # The signatures are traced by tf.saved_model.save, like the module's functions: traced here instead
@@ -156,6 +189,7 @@ def serving_module(
         spectra = tf.TensorSpec([None, None], dtype, name="spectra")
         k = tf.TensorSpec([], tf.int32, name="k")
         module.serve.get_concrete_function(spectra)  # the input types the saved functions accept
+        module.logits.get_concrete_function(spectra)
         module.top_k.get_concrete_function(spectra, k)
         suffix = "" if dtype == "float32" else "_float64"
         signatures["serving_default" if dtype == "float32" else "serve_float64"] = tf.function(
@@ -209,6 +243,16 @@ def _metrics(metrics: Mapping[str, Any] | None) -> dict[str, float | None]:
     return result
 
 
+def _calibration(calibration: Any) -> Calibration:
+    if calibration is None:
+        return Calibration()
+    if not isinstance(calibration, Calibration):
+        raise UserError(
+            f"calibration must be a zoo.inference.calibration.Calibration, got {calibration!r:.80}"
+        )
+    return calibration
+
+
 def _dataset_name(dataset_config: Any) -> str | None:
     if dataset_config is None or isinstance(dataset_config, str):
         return dataset_config
@@ -236,6 +280,7 @@ def build_metadata(
     metrics: Mapping[str, Any] | None = None,
     model_name: str | None = None,
     build_args: Mapping[str, Any] | None = None,
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
     """The ``metadata.json`` content for ``model`` (validates every field; ``UserError`` on a bad one).
 
@@ -266,6 +311,7 @@ def build_metadata(
         "dataset": _dataset_name(dataset_config),
         **({"dataset_config": record} if (record := _dataset_record(dataset_config)) else {}),
         "metrics": _metrics(metrics),
+        "calibration": _calibration(calibration).to_dict(),
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -286,6 +332,7 @@ def export(
     metrics: Mapping[str, Any] | None = None,
     model_name: str | None = None,
     build_args: Mapping[str, Any] | None = None,
+    calibration: Calibration | None = None,
     overwrite: bool = False,
 ) -> pathlib.Path:
     """Write the export directory ``path`` (SavedModel + ``metadata.json``); return it.
@@ -302,6 +349,9 @@ def export(
         metrics: evaluation results to record (numbers).
         model_name: registry name (default: recorded by :func:`zoo.build`, else ``"custom"``).
         build_args: arguments that rebuild the model with :func:`zoo.build` (default: recorded ones).
+        calibration: temperature and unknown threshold (:func:`zoo.inference.calibration.fit_calibration`,
+            fitted on validation data); the SavedModel's probabilities are then ``softmax(logits / T)``.
+            Default: temperature 1, no threshold.
         overwrite: replace an existing non-empty ``path``.
 
     Raises:
@@ -317,6 +367,7 @@ def export(
         metrics=metrics,
         model_name=model_name,
         build_args=build_args,
+        calibration=calibration,
     )
     rebuilt = rebuilds(model, metadata["model"], json.loads(json.dumps(metadata["build_args"])))  # as read
     metadata["keras_file"] = None if rebuilt else KERAS_FILE
@@ -326,7 +377,7 @@ def export(
     staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     staging.mkdir()  # the umask's permissions (tempfile.mkdtemp would make the export 0700)
     try:
-        module, signatures = serving_module(model, metadata["class_names"])
+        module, signatures = serving_module(model, metadata["class_names"], _calibration(calibration))
         tf.saved_model.save(module, str(staging), signatures=signatures)
         if not rebuilt:
             save_without_optimizer(model, staging / KERAS_FILE)

@@ -15,6 +15,12 @@ Two kinds of model path are accepted:
 :func:`load_keras_model` gives an export's Keras model instead (rebuilt from the registry with the
 SavedModel's weights, or its ``model.keras``).
 
+Probabilities are calibrated: ``softmax(logits / T)`` with the temperature stored in the export
+(``metadata.json``'s ``calibration``, :mod:`zoo.inference.calibration`); :meth:`Predictor.predict_logits`
+gives the raw logits and :meth:`Predictor.identify` says which spectra are ``unknown`` (top probability
+below the stored threshold). An export without a calibration (written before it existed, or a ``.keras``
+file) has temperature 1 and no threshold.
+
 Spectra go in raw (any scale); every spectrum is checked first (finite, not all zero, not
 constant, with a positive maximum, of the model's length unless resampled) and a bad one raises a
 one-line :class:`ValueError` naming it. TensorFlow/Keras are imported only when a model is loaded.
@@ -22,9 +28,11 @@ one-line :class:`ValueError` naming it. TensorFlow/Keras are imported only when 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
+import re
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.errors import UserError
+from zoo.inference.calibration import Calibration, logits_from_probabilities
 from zoo.inference.export import KERAS_FILE, VARIABLES_PREFIX, WEIGHTS_ATTRIBUTE, checkpoint_key, rebuild
 from zoo.inference.spectra_io import resample as resample_spectra
 from zoo.models.registry import list_models
@@ -52,11 +61,24 @@ Forward = Callable[[np.ndarray], np.ndarray]
 PRESET_PREFIX = "preset:"
 
 
+@dataclasses.dataclass(frozen=True)
+class Identification:
+    """What a model says about each spectrum: its best class, how sure, and whether it is unknown."""
+
+    probabilities: np.ndarray  # calibrated, float32 [n, classes]
+    logits: np.ndarray  # raw, [n, classes]
+    best: np.ndarray  # index of the most probable class, [n]
+    names: list[str]  # its name
+    confidence: np.ndarray  # its calibrated probability, [n]
+    unknown: np.ndarray  # confidence below the export's threshold (all False without one), [n]
+
+
 class Predictor:
-    """A loaded model that turns raw spectra into class probabilities.
+    """A loaded model that turns raw spectra into calibrated class probabilities.
 
     Use :func:`load` to create one. ``forward`` maps a float32 batch ``[n, datapoints]`` of
-    validated raw spectra to probabilities ``[n, num_classes]``.
+    validated raw spectra to logits ``[n, num_classes]``; ``calibration`` (temperature, unknown threshold)
+    comes from the export's ``metadata.json`` (default: temperature 1, no threshold).
     """
 
     def __init__(
@@ -67,8 +89,11 @@ class Predictor:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         note: str | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         self._forward = forward
+        #: Temperature and unknown threshold applied to the logits (:mod:`zoo.inference.calibration`).
+        self.calibration: Calibration = calibration or Calibration()
         self.metadata: dict[str, Any] = metadata
         self.path: Path = path
         self.class_names: list[str] = list(metadata["class_names"])
@@ -126,7 +151,7 @@ class Predictor:
             )
         return array
 
-    def predict(
+    def predict_logits(
         self,
         spectra: Any,
         *,
@@ -135,15 +160,34 @@ class Predictor:
         names: Sequence[str] | None = None,
         batch_size: int | None = None,
     ) -> np.ndarray:
-        """Class probabilities float32 ``[n, num_classes]`` for raw spectra (1-D input → ``n = 1``).
+        """Raw logits ``[n, num_classes]`` (before temperature and softmax) for raw spectra.
 
-        Arguments as :meth:`prepare`; ``batch_size`` overrides the predictor's for this call.
+        Arguments as :meth:`prepare`; ``batch_size`` overrides the predictor's for this call. A model that
+        only gives probabilities (an export written before logits were exported) gives ``log(p)``: the
+        logits up to a constant per spectrum.
         """
         batch = self.prepare(spectra, resample=resample, axis=axis, names=names)
         size = self.batch_size if batch_size is None else _check_positive("batch_size", batch_size)
         if len(batch) <= size:
-            return self._forward(batch)
+            return np.asarray(self._forward(batch))
         return np.concatenate([self._forward(batch[i : i + size]) for i in range(0, len(batch), size)])
+
+    def predict(self, spectra: Any, **kwargs: Any) -> np.ndarray:
+        """Calibrated class probabilities float32 ``[n, num_classes]`` for raw spectra (1-D input: ``n = 1``):
+        ``softmax(logits / T)`` with the export's temperature. Arguments as :meth:`predict_logits`."""
+        return self.calibration.probabilities(self.predict_logits(spectra, **kwargs))
+
+    def identify(self, spectra: Any, **kwargs: Any) -> Identification:
+        """The best class of each spectrum with its calibrated confidence, and whether it is ``unknown``
+        (confidence below the export's threshold; never without one). Arguments as :meth:`predict_logits`."""
+        logits = self.predict_logits(spectra, **kwargs)
+        probabilities = self.calibration.probabilities(logits)
+        best = probabilities.argmax(axis=1)
+        confidence = probabilities[np.arange(len(best)), best]
+        return Identification(
+            probabilities, logits, best, [self.class_names[i] for i in best], confidence,
+            self.calibration.unknown(logits),
+        )  # fmt: skip
 
     def classify(self, spectra: Any, top_k: int = 3, **kwargs: Any) -> list[list[tuple[str, float]]]:
         """The ``top_k`` most probable ``(class name, probability)`` per spectrum, best first.
@@ -241,7 +285,16 @@ def _check_metadata(metadata: Any, path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: field 'keras_file' must be null or {KERAS_FILE!r}")
     if metadata.get("normalization", "per_spectrum_max") != "per_spectrum_max":
         raise UserError(f"{path}: normalization {metadata['normalization']!r} is not supported")
+    _calibration_of(metadata, path)
     return metadata
+
+
+def _calibration_of(metadata: dict[str, Any], path: Path | str) -> Calibration:
+    """The metadata's calibration (temperature 1 and no threshold where it has none); one-line UserError."""
+    try:
+        return Calibration.from_dict(metadata.get("calibration"))
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
 
 
 def _read_json(path: Path) -> Any:
@@ -276,32 +329,58 @@ def _load_export(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
         loaded = tf.saved_model.load(str(path))
     except Exception as exc:  # protobuf, NotFound, DataLoss...: all mean the same to a user
         raise UserError(f"{path}: corrupted SavedModel ({_first_line(exc)})") from None
+    datapoints = metadata["datapoints"]
+    # exports written before logits were exported have only `serve` (probabilities): their logits are log(p)
+    endpoint = "logits" if hasattr(loaded, "logits") else "serve"
     try:
-        spec = tf.TensorSpec([None, metadata["datapoints"]], tf.float32)
-        serve = loaded.serve.get_concrete_function(spec)
+        spec = tf.TensorSpec([None, datapoints], tf.float32)
+        function = getattr(loaded, endpoint).get_concrete_function(spec)
     except Exception:
         raise UserError(
-            f"{path}: SavedModel 'serve' endpoint does not take float32[batch, {metadata['datapoints']}]"
+            f"{path}: SavedModel {endpoint!r} endpoint does not take float32[batch, {datapoints}]"
         ) from None
-    outputs, named = serve.structured_outputs.shape[-1], len(metadata["class_names"])
+    outputs, named = function.structured_outputs.shape[-1], len(metadata["class_names"])
     if outputs != named:
         raise UserError(f"{path}: the SavedModel gives {outputs} classes but {METADATA_FILE} names {named}")
+    _check_graph_length(function, datapoints, path)
     if jit_compile:
-        serve = tf.function(serve, input_signature=[spec], jit_compile=True)
-    return Predictor(_ServingFunction(loaded, serve), metadata, path, batch_size=batch_size)
+        function = tf.function(function, input_signature=[spec], jit_compile=True)
+    forward = _ServingFunction(loaded, function, logits=endpoint == "logits")
+    return Predictor(
+        forward, metadata, path, batch_size=batch_size, calibration=_calibration_of(metadata, path)
+    )
+
+
+def _check_graph_length(function: Any, datapoints: int, path: Path) -> None:
+    """Run the SavedModel once on one spectrum of ``datapoints`` points: a graph built for another length
+    (metadata and graph disagree) is one clear UserError, not a TensorFlow traceback at predict time."""
+    import tensorflow as tf
+
+    try:
+        function(tf.ones([1, datapoints], tf.float32))
+    except tf.errors.InvalidArgumentError as exc:
+        found = re.search(r"expected (\d+) points per spectrum", str(exc))
+        expects = f"{found[1]} points per spectrum" if found else f"another input ({_first_line(exc)})"
+        raise UserError(
+            f"{path}: {METADATA_FILE} says {datapoints} points per spectrum but its SavedModel expects "
+            f"{expects}; the export is inconsistent (export the model again)"
+        ) from None
 
 
 class _ServingFunction:
-    """Calls an export's ``serve`` concrete function directly (no ``model.predict`` overhead per call)."""
+    """Calls an export's ``logits`` (or, in older exports, ``serve``) concrete function directly (no
+    ``model.predict`` overhead per call); gives logits."""
 
-    def __init__(self, loaded: Any, serve: Any) -> None:
-        self._loaded = loaded  # owns the variables ``serve`` reads: keep it alive as long as ``serve``
-        self._serve = serve
+    def __init__(self, loaded: Any, function: Any, *, logits: bool) -> None:
+        self._loaded = loaded  # owns the variables ``function`` reads: keep it alive as long as ``function``
+        self._function = function
+        self._logits = logits
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import tensorflow as tf
 
-        return self._serve(tf.constant(batch)).numpy()
+        output = self._function(tf.constant(batch)).numpy()
+        return output if self._logits else logits_from_probabilities(output)
 
 
 def import_custom_layers() -> None:
@@ -399,7 +478,6 @@ def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
             "(batch, points, 1) -> (batch, classes)"
         )
     datapoints, num_classes = int(input_shape[1]), int(output_shape[1])
-    model.jit_compile = jit_compile
     metadata_path = path.with_name(METADATA_FILE)
     beside = _read_json(metadata_path) if metadata_path.is_file() else None
     note = None
@@ -425,15 +503,27 @@ def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
         found = "no" if beside is None else "ignored a non-spectrazoo"
         note = f"{path}: {found} {METADATA_FILE} beside it; classes named {names[0]}... by output index"
 
-    return Predictor(_keras_forward(model), metadata, path, batch_size=batch_size, note=note)
+    return Predictor(
+        _keras_forward(model, jit_compile), metadata, path, batch_size=batch_size, note=note,
+        calibration=_calibration_of(metadata, metadata_path),
+    )  # fmt: skip
 
 
-def _keras_forward(model: Any) -> Forward:
-    """Raw spectra → probabilities through a Keras model that takes max-normalised ``(points, 1)`` input."""
+def _keras_forward(model: Any, jit_compile: bool) -> Forward:
+    """Raw spectra → logits through a Keras model that takes max-normalised ``(points, 1)`` input
+    (:func:`zoo.inference.logits.logits_model`; ``log(p)`` for a model that has no functional graph)."""
+    from zoo.inference.logits import logits_model
+
+    try:
+        network, exact = logits_model(model), True
+    except (AttributeError, ValueError, TypeError):  # a subclassed model: its probabilities' log
+        network, exact = model, False
+    network.jit_compile = jit_compile
 
     def forward(batch: np.ndarray) -> np.ndarray:
         normalised = batch / batch.max(axis=1, keepdims=True)
-        return np.asarray(model.predict_on_batch(normalised[:, :, np.newaxis]), dtype=np.float32)
+        output = np.asarray(network.predict_on_batch(normalised[:, :, np.newaxis]), dtype=np.float32)
+        return output if exact else logits_from_probabilities(output)
 
     return forward
 
@@ -446,7 +536,6 @@ def _load_preset(name: str, batch_size: int, jit_compile: bool) -> Predictor:
     preset = get_preset(name)  # the table is read once: from_preset would read it again
     model = build_preset_model(preset)
     model.load_weights(verified_weights(preset))
-    model.jit_compile = jit_compile
     metadata = {
         "model": preset.model,
         "preset": preset.name,
@@ -455,8 +544,13 @@ def _load_preset(name: str, batch_size: int, jit_compile: bool) -> Predictor:
         "datapoints": preset.datapoints,
         "normalization": "per_spectrum_max",
         "metrics": {"test_accuracy": preset.test_accuracy, "misclassified": preset.misclassified},
+        "calibration": preset.calibration,
+        "dataset": preset.dataset,
     }
-    return Predictor(_keras_forward(model), metadata, preset.weights_path(), batch_size=batch_size)
+    return Predictor(
+        _keras_forward(model, jit_compile), metadata, preset.weights_path(), batch_size=batch_size,
+        calibration=_calibration_of(metadata, f"preset {preset.name!r}"),
+    )  # fmt: skip
 
 
 def _as_2d(spectra: Any) -> np.ndarray:

@@ -63,14 +63,20 @@ class Preset:
     hardware: str
     committed: bool  # weights in the repository (else: build it from its recipe)
     paper: str  # the paper's figure for this setup, "–" where it gives none
+    #: Temperature and unknown threshold fitted on the dataset's validation split
+    #: (:class:`zoo.inference.calibration.Calibration`'s record); None: temperature 1, no threshold.
+    calibration: Mapping[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preset:
         fields = {field.name for field in dataclasses.fields(cls)}
-        missing = sorted(fields - set(data))
+        optional = {
+            field.name for field in dataclasses.fields(cls) if field.default is not dataclasses.MISSING
+        }
+        missing = sorted(fields - optional - set(data))
         if missing:
             raise UserError(f"{PRESETS_FILE}: preset {data.get('name', '?')!r} lacks {', '.join(missing)}")
-        values = {key: data[key] for key in fields}
+        values = {key: data[key] for key in fields if key in data}
         for key in ("toggles", "protocol", "source"):
             values[key] = MappingProxyType(dict(values[key]))
         return cls(**values)

@@ -1,0 +1,996 @@
+"""Calibrated confidence and unknown detection: rows, tables and figures in benchmarks/results/calibration/.
+
+Two steps, each writing what the next reads:
+
+``train``    trains models on a dataset with some classes held out
+             (``zoo.inference.calibration.split_classes``; default: challenge without classes 6, 7, 8, 13,
+             21, 22, 23, i.e. 20 known classes), one export per
+             (model, seed) under --models-dir, calibrated on the known classes' validation split. The
+             protocol's callbacks (ReduceLROnPlateau, EarlyStopping on val_loss, best weights restored) with a
+             short budget (--max-epochs, --patience): the budget, epochs run and stop reason go into each
+             export's metrics and the rows.
+``evaluate`` measures, on the presets and the held-out models: calibration (ECE, reliability) on the
+             validation split and fresh draws before/after temperature scaling; unknown detection with five
+             scores (max softmax probability, temperature-scaled probability, energy, Monte Carlo dropout, a
+             deep ensemble of the seeds): AUROC, false alarms on known classes, selective accuracy against
+             coverage on unseen classes and on the generalisation panel's perturbed sets. Writes
+             ``rows.jsonl`` (one row per model/score/set), ``calibration.md`` and the figures.
+
+The benchmark variant (450 of 500 classes known) is far too expensive for a 2-core CPU; its command is
+
+    python benchmarks/experiments/calibration.py train --dataset benchmark --hold-out 450-499 \
+        --models vgg,prnet --seeds 0-2 --max-epochs 500 --patience 25 \
+        --models-dir saved_models/calibration_benchmark
+
+``report``   regenerates calibration.md and the figures from rows.jsonl; ``merge`` adds rows measured into
+             other folders (runs measured apart); ``ship`` writes the presets'
+             temperature and threshold (fitted on their validation splits) from the rows into
+             zoo/models/presets.json.
+
+Usage:  python benchmarks/experiments/calibration.py train [--dataset challenge] [--hold-out 6-8,13,21-23]
+                                              [--models prnet,vgg] [--seeds 0-2] [--max-epochs N]
+                                              [--patience N]
+        python benchmarks/experiments/calibration.py evaluate [--presets NAME,...] [--out DIR] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.commands.cli import import_tensorflow_quietly
+from zoo.errors import UserError
+
+DEFAULT_OUT = Path("benchmarks/results/calibration")
+DEFAULT_MODELS_DIR = Path("saved_models/calibration")
+DEFAULT_HOLD_OUT = "6-8,13,21-23"
+DEFAULT_PRESETS = ("vgg_relu_challenge", "prnet_challenge", "prnet_v4_challenge")
+#: Seed of the fresh draws the calibration and the unknowns are measured on (the published draw is 2022).
+FRESH_SEEDS = (1, 2)
+MC_PASSES = 20
+DEFAULT_RATE = 0.05
+
+
+def parse_classes(text: str) -> list[int]:
+    """``"6-8,13"`` → ``[6, 7, 8, 13]``."""
+    from zoo.training.protocol import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise UserError(f"--hold-out: {str(exc).removeprefix('seeds: ')}") from None
+
+
+def held_out_configs(dataset: str, hold_out: Sequence[int]) -> tuple[Any, Any]:
+    from synthetic_spectra.config import get_config
+    from zoo.inference.calibration import split_classes
+
+    return split_classes(get_config(dataset), hold_out)
+
+
+def normalised(spectra: np.ndarray) -> np.ndarray:
+    from synthetic_spectra.normalize import normalize_max
+
+    return normalize_max(spectra).astype(np.float32)
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train each (model, seed) on the known classes, fit its calibration, export it."""
+    import_tensorflow_quietly()
+    import keras
+
+    from synthetic_spectra.generator import generate
+    from zoo.inference.calibration import fit_calibration
+    from zoo.inference.export import export
+    from zoo.inference.logits import predict_logits
+    from zoo.models.compile import compile_model
+    from zoo.models.registry import build, list_models
+    from zoo.training.callbacks import protocol_callbacks
+    from zoo.training.environment import hardware, set_seed
+    from zoo.training.protocol import Protocol, parse_seeds
+
+    hold_out = parse_classes(args.hold_out)
+    known, _ = held_out_configs(args.dataset, hold_out)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown_models = [m for m in models if m not in list_models()] or ([] if models else ["(none)"])
+    if unknown_models:
+        raise UserError(f"--models: unknown model {unknown_models[0]!r}; see spectrazoo models")
+    protocol = Protocol(
+        max_epochs=args.max_epochs, es_patience=args.patience, lr_patience=max(1, args.patience // 2)
+    )
+    x_train, y_train = generate(known, "train")
+    x_val, y_val = generate(known, "validation")
+    x_train, x_val = normalised(x_train)[..., None], normalised(x_val)[..., None]
+    one_hot = keras.utils.to_categorical
+    for model_name in models:
+        for seed in parse_seeds(args.seeds):
+            target = args.models_dir / f"{known.name}-{model_name}-seed{seed}"
+            if target.exists() and not args.overwrite:
+                print(f"{target}: exists, skipped (--overwrite to retrain)", flush=True)
+                continue
+            set_seed(seed)
+            toggles = {"fc_activation": "relu"} if model_name == "vgg" else {}
+            model = compile_model(
+                build(model_name, known.num_classes, known.datapoints, compile=False, **toggles)
+            )
+            reduce_lr, early_stopping = protocol_callbacks(protocol, verbose=0)
+            start = time.perf_counter()
+            history = model.fit(
+                x_train,
+                one_hot(y_train, known.num_classes),
+                batch_size=protocol.batch_size,
+                epochs=protocol.max_epochs,
+                validation_data=(x_val, one_hot(y_val, known.num_classes)),
+                callbacks=[reduce_lr, early_stopping],
+                shuffle=True,
+                verbose=0,
+            )
+            seconds = time.perf_counter() - start
+            epochs_run = len(history.history["loss"])
+            stop = "early_stopping" if early_stopping.stopped_epoch else "max_epochs"
+            best_epoch = int(np.argmin(history.history["val_loss"])) + 1
+            logits = predict_logits(model, x_val[..., 0])
+            calibration = fit_calibration(logits, y_val, data=f"{known.name} validation (seed {known.seed})")
+            accuracy = float(np.mean(logits.argmax(axis=1) == y_val))
+            metrics = {
+                "seed": seed,
+                "epochs_run": epochs_run,
+                "best_epoch": best_epoch,
+                "max_epochs": protocol.max_epochs,
+                "es_patience": protocol.es_patience,
+                "val_accuracy": accuracy,
+                "train_seconds": seconds,
+            }
+            export(
+                model,
+                target,
+                dataset_config=known,
+                metrics=metrics,
+                calibration=calibration,
+                overwrite=args.overwrite,
+            )
+            record = {
+                **metrics,
+                "stop_reason": stop,
+                "hold_out": hold_out,
+                "hardware": hardware(),
+                "model": model_name,
+            }
+            (target / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+            print(
+                f"{target.name}: {epochs_run} epochs ({stop}, best {best_epoch}), "
+                f"val accuracy {accuracy:.2%}, "
+                f"T {calibration.temperature:.3f}, {seconds:.0f} s",
+                flush=True,
+            )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+#: Coverage grid at which the selective accuracy curves are stored in the rows.
+COVERAGE_GRID = tuple(round(0.05 * i, 2) for i in range(1, 21))
+SCORES = ("msp", "temperature", "energy", "knn", "mc_dropout", "ensemble")
+KNN_K = 10
+SCORE_LABELS = {
+    "msp": "max softmax probability",
+    "temperature": "temperature-scaled probability",
+    "energy": "energy score",
+    "knn": f"feature-space distance (k-NN, k = {KNN_K})",
+    "mc_dropout": f"Monte Carlo dropout ({MC_PASSES} passes)",
+    "ensemble": "deep ensemble of the seeds",
+}
+
+
+class Unit:
+    """A model (or an ensemble of models) that gives, for spectra, a prediction and a score per method."""
+
+    def __init__(self, label: str, models: list[Any], temperatures: list[float], mc_passes: int) -> None:
+        self.label, self.models, self.temperatures, self.mc_passes = label, models, temperatures, mc_passes
+        self._cache: dict[tuple[str, bool], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        #: Features of the training spectra (the k-NN score's reference), set by :meth:`fit_reference`.
+        self.reference: np.ndarray | None = None
+
+    def fit_reference(self, spectra: np.ndarray) -> None:
+        """Store the model's features of (max-normalised) training spectra for the k-NN score."""
+        from zoo.inference.logits import predict_features
+
+        self.reference = predict_features(self.models[0], spectra)
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.models) > 1
+
+    def logits(self, key: str, spectra: np.ndarray) -> list[np.ndarray]:
+        """Each model's logits on max-normalised spectra (cached by model and key, shared by every unit)."""
+        from zoo.inference.logits import predict_logits
+
+        for model in self.models:
+            if (id(model), key) not in _LOGITS:
+                _LOGITS[(id(model), key)] = (
+                    model,
+                    predict_logits(model, spectra),
+                )  # the model kept: ids stay
+        return [_LOGITS[(id(model), key)][1] for model in self.models]
+
+    def scores(
+        self, key: str, spectra: np.ndarray, *, mc: bool = True
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{score: (score per spectrum, predicted class)}`` for max-normalised spectra (cached by key);
+        ``mc=False`` leaves Monte Carlo dropout out (its passes cost ``mc_passes`` forward passes)."""
+        if (key, mc) in self._cache:
+            return self._cache[(key, mc)]
+        from zoo.inference import calibration as cal
+        from zoo.inference.logits import has_dropout, mc_dropout_probabilities
+
+        logits = self.logits(key, spectra)
+        if self.is_ensemble:
+            mean = np.mean([cal.softmax(z) for z in logits], axis=0)
+            result = {"ensemble": (mean.max(axis=1), mean.argmax(axis=1))}
+        else:
+            z, temperature = logits[0], self.temperatures[0]
+            predicted = z.argmax(axis=1)
+            result = {
+                "msp": (cal.max_probability(z), predicted),
+                "temperature": (cal.max_probability(z, temperature), predicted),
+                "energy": (cal.energy_score(z), predicted),
+            }
+            if self.reference is not None:
+                from zoo.inference.logits import predict_features
+
+                features = predict_features(self.models[0], spectra)
+                result["knn"] = (cal.knn_score(self.reference, features, KNN_K), predicted)
+            if mc and self.mc_passes and has_dropout(self.models[0]):
+                mean = mc_dropout_probabilities(self.models[0], spectra, passes=self.mc_passes)
+                result["mc_dropout"] = (mean.max(axis=1), mean.argmax(axis=1))
+        self._cache[(key, mc)] = result
+        return result
+
+
+#: The scores measured in this run (``--scores``).
+WANTED: set[str] = set(SCORES)
+#: Logits by (model id, set key), shared by a model's own unit and the ensembles holding it.
+_LOGITS: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
+
+
+def _set_arrays(config: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    from synthetic_spectra.generator import generate
+
+    x, y = generate(config, split)
+    return normalised(x), y
+
+
+def _curve(scores: np.ndarray, correct: np.ndarray) -> list[float]:
+    from zoo.inference.calibration import selective_curve
+
+    curve = selective_curve(scores, correct)
+    return [curve.accuracy_at(c) for c in COVERAGE_GRID]
+
+
+def _max_coverage_at(scores: np.ndarray, correct: np.ndarray, accuracy: float) -> float:
+    """The largest coverage whose accepted spectra are at least ``accuracy`` correct (0 if none)."""
+    from zoo.inference.calibration import selective_curve
+
+    curve = selective_curve(scores, correct)
+    good = np.flatnonzero(curve.accuracy >= accuracy - 1e-12)
+    return float(curve.coverage[good[-1]]) if good.size else 0.0
+
+
+def calibration_rows(
+    unit: Unit, sets: list[tuple[str, Any, str]], base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """ECE/NLL/accuracy before and after temperature scaling on each (name, config, split)."""
+    from zoo.inference import calibration as cal
+
+    rows = []
+    for name, config, split in sets:
+        x, y = _set_arrays(config, split)
+        z = unit.logits(name, x)[0]
+        for stage, temperature in (("raw", 1.0), ("calibrated", unit.temperatures[0])):
+            p = cal.softmax(z, temperature)
+            diagram = cal.reliability(p, y)
+            rows.append(
+                {
+                    **base,
+                    "kind": "calibration",
+                    "set": name,
+                    "dataset": config.name,
+                    "split": split,
+                    "data_seed": config.seed,
+                    "size": int(y.size),
+                    "stage": stage,
+                    "temperature": temperature,
+                    "accuracy": float(np.mean(p.argmax(axis=1) == y)),
+                    "ece": diagram.ece,
+                    "mce": diagram.max_gap,
+                    "nll": cal.negative_log_likelihood(z, y, temperature),
+                    "ece_noise_floor": cal.ece_noise_floor(p),
+                    "bins": {
+                        "counts": diagram.counts.tolist(),
+                        "confidence": _nan_list(diagram.confidence),
+                        "accuracy": _nan_list(diagram.accuracy),
+                    },
+                }
+            )
+    return rows
+
+
+def _nan_list(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else float(v) for v in values]
+
+
+def thresholds_on(unit: Unit, validation: tuple[np.ndarray, np.ndarray], rate: float) -> dict[str, float]:
+    from zoo.inference.calibration import threshold_for_false_alarms
+
+    scores = unit.scores("validation", validation[0])
+    return {name: threshold_for_false_alarms(s, rate) for name, (s, _) in scores.items() if name in WANTED}
+
+
+def misclassification_rows(
+    unit: Unit, sets: list[Any], thresholds: dict[str, float], clean_accuracy: float, base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """On each panel set: for each score, AUROC of telling right from wrong predictions, coverage and
+    accuracy on the accepted spectra at the threshold, and the coverage at which the accepted spectra are
+    as accurate as the clean validation split."""
+    from zoo.inference import calibration as cal
+
+    rows = []
+    for panel_set in sets:
+        spectra, labels = panel_set.generate()
+        scores = unit.scores(f"panel:{panel_set.name}", normalised(spectra))
+        for score, (values, predicted) in scores.items():
+            if score not in WANTED:
+                continue
+            correct = predicted == labels
+            coverage, accepted = cal.selective_accuracy(values, correct, thresholds[score])
+            auc = cal.auroc(values[correct], values[~correct]) if 0 < correct.sum() < correct.size else None
+            rows.append(
+                {
+                    **base,
+                    "kind": "perturbed",
+                    "set": panel_set.name,
+                    "group": panel_set.group,
+                    "data_seed": panel_set.seed,
+                    "size": int(labels.size),
+                    "score": score,
+                    "accuracy": float(correct.mean()),
+                    "auroc_wrong": auc,
+                    "threshold": thresholds[score],
+                    "coverage": coverage,
+                    "accepted_accuracy": accepted,
+                    "clean_accuracy": clean_accuracy,
+                    "coverage_at_clean_accuracy": _max_coverage_at(values, correct, clean_accuracy),
+                    "curve": _curve(values, correct),
+                }
+            )
+    return rows
+
+
+def unseen_rows(
+    unit: Unit,
+    known: tuple[np.ndarray, np.ndarray],
+    unknown: tuple[np.ndarray, np.ndarray],
+    thresholds: dict[str, float],
+    base: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Known classes' fresh spectra against held-out classes' spectra: AUROC, false alarms on known,
+    unknowns caught at the threshold, per held-out class AUROC, accuracy on accepted known spectra."""
+    from zoo.inference import calibration as cal
+
+    rows = []
+    known_scores = unit.scores("known", known[0])
+    unknown_scores = unit.scores("unknown", unknown[0])
+    for score in (s for s in SCORES if s in known_scores and s in WANTED):
+        k_values, predicted = known_scores[score]
+        u_values = unknown_scores[score][0]
+        threshold = thresholds[score]
+        correct = predicted == known[1]
+        coverage, accepted = cal.selective_accuracy(k_values, correct, threshold)
+        per_class = {
+            str(int(c)): cal.auroc(k_values, u_values[unknown[1] == c]) for c in np.unique(unknown[1])
+        }
+        rows.append(
+            {
+                **base,
+                "kind": "unseen",
+                "score": score,
+                "auroc": cal.auroc(k_values, u_values),
+                "threshold": threshold,
+                "false_alarm_rate": float(cal.rejected(k_values, threshold).mean()),
+                "detected": float(cal.rejected(u_values, threshold).mean()),
+                "known_size": int(k_values.size),
+                "unknown_size": int(u_values.size),
+                "known_accuracy": float(correct.mean()),
+                "known_coverage": coverage,
+                "known_accepted_accuracy": accepted,
+                "auroc_per_held_out_class": per_class,
+                "known_scores_hist": np.histogram(k_values, bins=20, range=_range(score, k_values, u_values))[
+                    0
+                ].tolist(),
+                "unknown_scores_hist": np.histogram(
+                    u_values, bins=20, range=_range(score, k_values, u_values)
+                )[0].tolist(),
+                "hist_range": list(_range(score, k_values, u_values)),
+            }
+        )
+    return rows
+
+
+def _range(score: str, *arrays: np.ndarray) -> tuple[float, float]:
+    if score in ("msp", "temperature", "mc_dropout", "ensemble"):  # probabilities
+        return (0.0, 1.0)
+    values = np.concatenate(arrays)
+    return (float(values.min()), float(values.max()))
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Measure the presets and the held-out models; write rows, table and figures to --out."""
+    import_tensorflow_quietly()
+    import zoo
+    from synthetic_spectra.config import fresh_draw, get_config
+    from zoo.inference import calibration as cal
+    from zoo.models.presets import get_preset
+    from zoo.study.panel import panel_sets
+    from zoo.training.environment import hardware
+
+    out: Path = args.out
+    if not 0.0 <= args.false_alarm_rate < 1.0:
+        raise UserError(f"--false-alarm-rate: must be in [0, 1), got {args.false_alarm_rate!r}")
+    if args.mc_passes < 0 or args.fresh_per_class < 1:
+        raise UserError("--mc-passes must be >= 0 and --fresh-per-class >= 1")
+    WANTED.clear()
+    WANTED.update(score for score in args.scores.split(",") if score)
+    unknown_scores = sorted(WANTED - set(SCORES))
+    if unknown_scores:
+        raise UserError(
+            f"--scores: unknown score {unknown_scores[0]!r}; expected some of {', '.join(SCORES)}"
+        )
+    if "mc_dropout" not in WANTED:
+        args.mc_passes = 0
+    out.mkdir(parents=True, exist_ok=True)
+    machine = hardware()
+    rows: list[dict[str, Any]] = []
+    keep = args.keep_other_rows
+
+    def save() -> None:  # rows measured now replace the same rows measured before; other rows are kept
+        measured = {_identity(row) for row in rows}
+        kept = _read_rows(out) if keep else []
+        _write(out, [row for row in kept if _identity(row) not in measured] + rows)
+
+    rate = args.false_alarm_rate
+    perturbed_groups = ("test-like", "noise", "background", "peak shape", "shift", "realistic")
+
+    def panel_subset(config: Any) -> list[Any]:
+        return [s for s in panel_sets(config) if s.group in perturbed_groups and args.sets in s.name]
+
+    # 1. presets: calibration on validation and fresh draws, thresholds, perturbed panel sets
+    for name in [p for p in args.presets.split(",") if p and args.part in ("all", "presets")]:
+        preset = get_preset(name)
+        config = get_config(preset.dataset)
+        model = zoo.from_preset(name)
+        unit = Unit(name, [model], [1.0], args.mc_passes)
+        x_val, y_val = _set_arrays(config, "validation")
+        logits = unit.logits("validation", x_val)[0]
+        record = cal.fit_calibration(
+            logits, y_val, false_alarm_rate=rate, data=f"{config.name} validation (seed {config.seed})"
+        )
+        unit.temperatures = [record.temperature]
+        unit._cache.clear()
+        if "knn" in args.scores:
+            unit.fit_reference(_set_arrays(config, "train")[0])
+        base = {
+            "model": name,
+            "source": f"preset:{name}",
+            "trained_on": config.name,
+            "model_seed": preset.seed,
+            "hardware": machine,
+            "load": _load(),
+        }
+        sets = [(f"{config.name} validation", config, "validation")]
+        sets += [
+            (f"fresh draw {seed} validation", fresh_draw(config, seed), "validation") for seed in FRESH_SEEDS
+        ]
+        if config.num_classes < 100:  # a larger fresh draw: ECE on a few hundred spectra is mostly noise
+            large = dataclasses.replace(fresh_draw(config, FRESH_SEEDS[0]), n_train=args.fresh_per_class)
+            sets.append(
+                (f"fresh draw {FRESH_SEEDS[0]} train ({args.fresh_per_class} per class)", large, "train")
+            )
+        rows += calibration_rows(unit, sets, base)
+        rows.append({**base, "kind": "preset_calibration", "calibration": record.to_dict()})
+        print(f"{name}: T {record.temperature:.3f}, threshold {record.threshold:.4f}", flush=True)
+        if not args.no_panel and config.num_classes < 100:
+            thresholds = thresholds_on(unit, (x_val, y_val), rate)
+            clean = float(np.mean(logits.argmax(axis=1) == y_val))
+            rows += misclassification_rows(unit, panel_subset(config), thresholds, clean, base)
+        save()
+
+    # 2. held-out models: unseen classes, perturbed panel sets of the known classes, ensembles of the seeds
+    exports = sorted(p for p in args.models_dir.glob("*-seed*") if (p / "metadata.json").is_file())
+    exports = exports if args.part in ("all", "held-out") else []
+    by_arch: dict[str, list[Path]] = {}
+    for path in exports:
+        by_arch.setdefault(path.name.rsplit("-seed", 1)[0], []).append(path)
+    for arch, paths in by_arch.items():
+        training = [json.loads((p / "training.json").read_text()) for p in paths]
+        hold_out = training[0]["hold_out"]
+        dataset = zoo.load(paths[0]).metadata["dataset"]
+        known_config, unknown_config = held_out_configs(dataset.split("_known")[0], hold_out)
+        validation = _set_arrays(known_config, "validation")
+        known = _set_arrays(fresh_draw(known_config, FRESH_SEEDS[0]), "train")
+        unknown = _set_arrays(fresh_draw(unknown_config, FRESH_SEEDS[0]), "train")
+        units = []
+        known_train = _set_arrays(known_config, "train")[0] if "knn" in WANTED else None
+        for path, record in zip(paths, training, strict=True):
+            predictor = zoo.load(path)
+            unit = Unit(
+                path.name, [zoo.load_keras_model(path)], [predictor.calibration.temperature], args.mc_passes
+            )
+            if known_train is not None:
+                unit.fit_reference(known_train)
+            units.append((unit, record))
+        ensemble = Unit(f"{arch}-ensemble", [u.models[0] for u, _ in units], [1.0] * len(units), 0)
+        members = [*units, (ensemble, None)] if len(units) > 1 else units  # an ensemble needs two seeds
+        for unit, record in members:
+            seeds = [r["seed"] for _, r in units] if record is None else [record["seed"]]
+            base = {
+                "model": unit.label,
+                "source": str(args.models_dir),
+                "trained_on": known_config.name,
+                "model_seeds": seeds,
+                "hold_out": hold_out,
+                "hardware": machine,
+                "load": _load(),
+                "training": record or [r for _, r in units],
+                "known_set": f"{known_config.name} fresh draw {FRESH_SEEDS[0]} train",
+                "unknown_set": f"{unknown_config.name} fresh draw {FRESH_SEEDS[0]} train",
+            }
+            thresholds = thresholds_on(unit, validation, rate)
+            rows += unseen_rows(unit, known, unknown, thresholds, base)
+            if not args.no_panel and (not unit.is_ensemble or args.ensemble_panel):
+                clean = float(
+                    np.mean(next(iter(unit.scores("validation", validation[0]).values()))[1] == validation[1])
+                )
+                rows += misclassification_rows(unit, panel_subset(known_config), thresholds, clean, base)
+            print(f"{unit.label}: done", flush=True)
+            save()
+    save()
+    report(argparse.Namespace(out=out))
+    return 0
+
+
+def _load() -> str:
+    import os
+
+    return "load average {:.1f}/{:.1f}/{:.1f} on {} cores".format(*os.getloadavg(), os.cpu_count())
+
+
+def _identity(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What a row measures: a later row with the same identity replaces it."""
+    return tuple(str(row.get(key)) for key in ("model", "kind", "set", "stage", "score"))
+
+
+def _read_rows(out: Path) -> list[dict[str, Any]]:
+    path = out / "rows.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _write(out: Path, rows: list[dict[str, Any]]) -> None:
+    text = "".join(json.dumps(row, sort_keys=True, default=float) + "\n" for row in rows)
+    (out / "rows.jsonl").write_text(text)
+
+
+# -------------------------------------------------------------------------------------------- report
+def _pct(value: float | None) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{100 * value:.2f} %"
+
+
+def _models_line(rows: list[dict[str, Any]]) -> str:
+    """Every model of the rows with its training record (budget, epochs, stop reason)."""
+    lines = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        row = next(r for r in rows if r["model"] == model)
+        if row["source"].startswith("preset:"):
+            lines.append(
+                f"- **{model}**: the shipped preset (`zoo.from_preset`), trained on {row['trained_on']}, "
+                f"seed {row['model_seed']}"
+            )
+            continue
+        records = row["training"] if isinstance(row["training"], list) else [row["training"]]
+        parts = [
+            f"seed {t['seed']}: {t['epochs_run']} epochs of at most {t['max_epochs']} ({t['stop_reason']}, "
+            f"patience {t['es_patience']}, best epoch {t['best_epoch']}), validation accuracy "
+            f"{_pct(t['val_accuracy'])}, {t['train_seconds']:.0f} s"
+            for t in records
+        ]
+        lines.append(
+            f"- **{model}**: {row['trained_on']} (classes {row['hold_out']} of the full dataset held "
+            f"out), exports in `{row['source']}`; " + "; ".join(parts)
+        )
+    return "\n".join(lines)
+
+
+def report(args: argparse.Namespace) -> int:
+    """calibration.md and the figures from rows.jsonl in --out (no model is evaluated)."""
+    out: Path = args.out
+    rows = _read_rows(out)
+    if not rows:
+        raise UserError(f"{out / 'rows.jsonl'}: no rows")
+    hardware = rows[0]["hardware"]
+    lines = [
+        "# Calibration and unknown detection",
+        "",
+        "Generated by `python benchmarks/experiments/calibration.py report` from `rows.jsonl` "
+        "(written by `evaluate`). "
+        f"Machine: {hardware}; loads while measuring: "
+        + ", ".join(sorted({r["load"] for r in rows if "load" in r})[:3])
+        + " (a shared machine).",
+        "",
+        "## Models",
+        "",
+        _models_line(rows),
+        "",
+    ]
+    cal_rows = [r for r in rows if r["kind"] == "calibration"]
+    if cal_rows:
+        lines += [
+            "## Calibration: expected calibration error before and after temperature scaling",
+            "",
+            "The temperature is fitted on the validation split only (negative log-likelihood); the fresh "
+            "draws "
+            "are the same classes' training and validation splits drawn with other seeds "
+            "(`synthetic_spectra.config.fresh_draw`). ECE: 15 equal-width confidence bins. Noise floor: the "
+            "mean "
+            "ECE a perfectly calibrated model with the calibrated confidences would show on a set this size "
+            "(labels drawn from its own probabilities, 50 draws; "
+            "`zoo.inference.calibration.ece_noise_floor`).",
+            "",
+            "| model | set (data seed) | spectra | accuracy | T | ECE raw | ECE calibrated | noise floor | "
+            "NLL raw | NLL calibrated |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        pairs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        for r in cal_rows:
+            pairs.setdefault((r["model"], r["set"]), {})[r["stage"]] = r
+        for (model, name), stages in pairs.items():
+            raw, calibrated = stages["raw"], stages["calibrated"]
+            lines.append(
+                f"| {model} | {name} ({raw['data_seed']}) | {raw['size']} | {_pct(raw['accuracy'])} | "
+                f"{calibrated['temperature']:.3f} | {_pct(raw['ece'])} | {_pct(calibrated['ece'])} | "
+                f"{_pct(calibrated['ece_noise_floor'])} | "
+                f"{raw['nll']:.3f} | {calibrated['nll']:.3f} |"
+            )
+        lines.append("")
+    shipped = [r for r in rows if r["kind"] == "preset_calibration"]
+    if shipped:
+        lines += [
+            "## What the presets ship",
+            "",
+            "| preset | temperature | unknown threshold | false alarms on validation | fitted on |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for r in shipped:
+            c = r["calibration"]
+            lines.append(
+                f"| {r['model']} | {c['temperature']:.4f} | {c['threshold']:.4f} | "
+                f"{_pct(c['false_alarm_rate'])} | {c['notes']['fitted_on']} |"
+            )
+        lines.append("")
+    unseen = _by_model_and_score([r for r in rows if r["kind"] == "unseen"])
+    if unseen:
+        first = unseen[0]
+        lines += [
+            "## Unseen classes",
+            "",
+            f"Known: {first['known_set']} ({first['known_size']} spectra); unknown: {first['unknown_set']} "
+            f"({first['unknown_size']} spectra of the held-out classes {first['hold_out']}). Thresholds at "
+            f"{_pct(DEFAULT_RATE)} false alarms on the known classes' validation split, for each score "
+            "its own.",
+            "",
+            "| model (seeds) | score | AUROC | false alarms (known) | unknowns caught | accuracy on accepted "
+            "known (coverage) | AUROC per held-out class (class of the full dataset: AUROC) |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in unseen:
+            per_class = {r["hold_out"][int(k)]: v for k, v in r["auroc_per_held_out_class"].items()}
+            lines.append(
+                f"| {r['model']} ({', '.join(map(str, r['model_seeds']))}) | {SCORE_LABELS[r['score']]} | "
+                f"{r['auroc']:.3f} | {_pct(r['false_alarm_rate'])} | {_pct(r['detected'])} | "
+                f"{_pct(r['known_accepted_accuracy'])} ({_pct(r['known_coverage'])}) | "
+                + ", ".join(f"{c}: {v:.3f}" for c, v in sorted(per_class.items()))
+                + " |"
+            )
+        lines.append("")
+    perturbed = [r for r in rows if r["kind"] == "perturbed"]
+    if perturbed:
+        lines += [
+            '## Perturbed panel sets: is "unknown" right where the model would be wrong?',
+            "",
+            "Per model and set, each score with its threshold at 5 % false alarms on the validation split: "
+            "accuracy on all spectra, the fraction accepted (coverage), the accuracy on the accepted ones "
+            "(– where none is accepted), and the largest coverage at which the accepted spectra are at least "
+            "as accurate as the clean validation split. AUROC: how well the score tells right from wrong "
+            "predictions (– where all are right).",
+            "",
+        ]
+        for score in ("temperature", "knn"):
+            chosen = [r for r in perturbed if r["score"] == score]
+            if not chosen:
+                continue
+            lines += [
+                f"### {SCORE_LABELS[score]}",
+                "",
+                "| model | set (seed) | spectra | accuracy | coverage | accuracy on accepted | "
+                "clean validation "
+                "accuracy | coverage at clean accuracy | AUROC right/wrong |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            ]
+            for r in chosen:
+                mark = "" if r["accepted_accuracy"] >= r["clean_accuracy"] else " ✗"
+                auc = "–" if r["auroc_wrong"] is None else f"{r['auroc_wrong']:.3f}"
+                lines.append(
+                    f"| {r['model']} | {r['set']} ({r['data_seed']}) | {r['size']} | {_pct(r['accuracy'])} | "
+                    f"{_pct(r['coverage'])} | {_pct(r['accepted_accuracy'])}{mark} | "
+                    f"{_pct(r['clean_accuracy'])} | {_pct(r['coverage_at_clean_accuracy'])} | {auc} |"
+                )
+            lines.append("")
+        lines += [
+            "✗: below the clean validation accuracy at the threshold (or nothing accepted).",
+            "",
+            "Scores compared (mean over the perturbed sets):",
+            "",
+            "| model | score | mean AUROC right/wrong | mean coverage at threshold | "
+            "mean accuracy on accepted "
+            "| sets at or above clean accuracy |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for model in dict.fromkeys(r["model"] for r in perturbed):
+            for score in SCORES:
+                group = [r for r in perturbed if r["model"] == model and r["score"] == score]
+                if not group:
+                    continue
+                aucs = [r["auroc_wrong"] for r in group if r["auroc_wrong"] is not None]
+                ok = sum(r["accepted_accuracy"] >= r["clean_accuracy"] for r in group)
+                lines.append(
+                    f"| {model} | {SCORE_LABELS[score]} | {np.mean(aucs):.3f} | "
+                    f"{_pct(float(np.mean([r['coverage'] for r in group])))} | "
+                    f"{_pct(_mean_accepted(group))} | {ok} of {len(group)} |"
+                )
+        lines.append("")
+    figures = plot(rows, out)
+    lines += ["## Figures", ""] + [f"- `{name}`: {what}" for name, what in figures] + [""]
+    (out / "calibration.md").write_text("\n".join(lines))
+    return 0
+
+
+def _by_model_and_score(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows grouped by model (first-seen order), scores in :data:`SCORES` order within a model."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    return sorted(rows, key=lambda r: (models.index(r["model"]), SCORES.index(r["score"])))
+
+
+def _mean_accepted(group: list[dict[str, Any]]) -> float:
+    """Mean accuracy on accepted spectra over the sets where any spectrum was accepted (NaN if none)."""
+    values = [r["accepted_accuracy"] for r in group if r["accepted_accuracy"] == r["accepted_accuracy"]]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
+    """reliability.png, coverage.png and unseen.png from the rows; returns (file, description) pairs."""
+    from matplotlib import colormaps
+
+    from zoo.study.plots import new_figure
+
+    written = []
+    cal_rows = [
+        r
+        for r in rows
+        if r["kind"] == "calibration" and (r["set"].endswith("validation") or "train (" in r["set"])
+    ]
+    chosen = [r for r in cal_rows if r["set"].endswith(" validation") and "fresh" not in r["set"]]
+    chosen += [r for r in cal_rows if "train (" in r["set"]]
+    panels = list(dict.fromkeys((r["model"], r["set"]) for r in chosen))
+    if panels:
+        columns = max(2, (len(panels) + 1) // 2)
+        figure = new_figure(3.2 * columns + 0.5, 6.4)
+        for index, (model, name) in enumerate(panels):
+            axes = figure.add_subplot(2, columns, index + 1)
+            for r in (r for r in chosen if (r["model"], r["set"]) == (model, name)):
+                bins = r["bins"]
+                conf = [c for c in bins["confidence"]]
+                acc = [a for a in bins["accuracy"]]
+                keep = [i for i, c in enumerate(conf) if c is not None]
+                axes.plot(
+                    [conf[i] for i in keep],
+                    [acc[i] for i in keep],
+                    "o-",
+                    ms=3,
+                    label=f"{r['stage']} (T {r['temperature']:.2f}), ECE {100 * r['ece']:.1f} %",
+                )
+            axes.plot([0, 1], [0, 1], ":", color="grey")
+            axes.set_title(f"{model}\n{name} (data seed {r['data_seed']}, {r['size']} spectra)", fontsize=7)
+            axes.set_xlabel("confidence", fontsize=7)
+            axes.set_ylabel("accuracy", fontsize=7)
+            axes.legend(fontsize=6)
+            axes.tick_params(labelsize=6)
+        figure.suptitle(
+            "Reliability diagrams: raw softmax against temperature-scaled (15 bins); presets of model seed "
+            + ", ".join(sorted({str(r.get("model_seed")) for r in chosen}))
+            + f"; rows: {out / 'rows.jsonl'}",
+            fontsize=9,
+        )
+        figure.savefig(out / "reliability.png", dpi=110)
+        written.append(
+            ("reliability.png", "reliability diagrams of " + ", ".join(f"{m} on {n}" for m, n in panels))
+        )
+    perturbed = [r for r in rows if r["kind"] == "perturbed" and r["score"] == "temperature"]
+    models = list(dict.fromkeys(r["model"] for r in perturbed))
+    if models:
+        columns = min(4, len(models))
+        grid_rows = (len(models) + columns - 1) // columns
+        figure = new_figure(4.0 * columns, 3.6 * grid_rows + 0.6)
+        for index, model in enumerate(models):
+            axes = figure.add_subplot(grid_rows, columns, index + 1)
+            group = [r for r in perturbed if r["model"] == model]
+            axes.set_prop_cycle(color=colormaps["tab20"].colors)  # 17 sets: one colour each
+            for r in group:
+                axes.plot(COVERAGE_GRID, r["curve"], lw=0.9, label=r["set"])
+            axes.axhline(
+                group[0]["clean_accuracy"], color="black", ls="--", lw=0.8, label="clean validation accuracy"
+            )
+            axes.set_title(
+                f"{model} (seeds {group[0].get('model_seeds') or group[0].get('model_seed')})", fontsize=8
+            )
+            axes.set_xlabel("coverage (most confident first)", fontsize=7)
+            axes.set_ylabel("accuracy on accepted", fontsize=7)
+            axes.tick_params(labelsize=6)
+            axes.set_ylim(0, 1.02)
+        axes.legend(fontsize=5, loc="lower left", ncol=2)
+        figure.suptitle(
+            "Selective accuracy against coverage on the panel's perturbed sets "
+            "(temperature-scaled probability; sets and data seeds: zoo.study.panel, in the rows)\n"
+            f"rows: {out / 'rows.jsonl'}",
+            fontsize=9,
+        )
+        figure.savefig(out / "coverage.png", dpi=110)
+        written.append(
+            ("coverage.png", "coverage curves of " + ", ".join(models) + " on the perturbed panel sets")
+        )
+    unseen = _by_model_and_score([r for r in rows if r["kind"] == "unseen"])
+    if unseen:
+        scored = list(dict.fromkeys((r["model"], r["score"]) for r in unseen))
+        columns = 4
+        figure = new_figure(3.2 * columns, 2.4 * ((len(scored) + columns - 1) // columns))
+        for index, (model, score) in enumerate(scored):
+            r = next(r for r in unseen if (r["model"], r["score"]) == (model, score))
+            axes = figure.add_subplot((len(scored) + columns - 1) // columns, columns, index + 1)
+            edges = np.linspace(*r["hist_range"], 21)
+            for key, label in (("known_scores_hist", "known"), ("unknown_scores_hist", "held-out")):
+                counts = np.asarray(r[key], float)
+                axes.stairs(counts / max(counts.sum(), 1), edges, label=label)
+            axes.axvline(r["threshold"], color="black", ls="--", lw=0.8)
+            seeds = ",".join(map(str, r["model_seeds"]))
+            axes.set_title(f"{model} (seeds {seeds}): {r['score']}, AUROC {r['auroc']:.3f}", fontsize=6)
+            axes.tick_params(labelsize=6)
+            axes.legend(fontsize=6)
+        figure.suptitle(
+            f"Scores of known ({unseen[0]['known_set']}) and held-out ({unseen[0]['unknown_set']}) "
+            "spectra; dashed: the threshold at 5 % false alarms\n"
+            f"held-out classes {unseen[0]['hold_out']}; model seeds in each title; "
+            f"rows: {out / 'rows.jsonl'}",
+            fontsize=8,
+        )
+        figure.savefig(out / "unseen.png", dpi=110)
+        written.append(
+            (
+                "unseen.png",
+                "score histograms, known against held-out classes, for "
+                + ", ".join(dict.fromkeys(m for m, _ in scored)),
+            )
+        )
+    return written
+
+
+def merge(args: argparse.Namespace) -> int:
+    """Add the rows of other --out folders (runs measured apart) to --out's; a row of the same identity
+    (model, kind, set, stage, score) replaces the one there."""
+    rows = _read_rows(args.out)
+    for folder in args.sources:
+        added = _read_rows(folder)
+        if not added:
+            raise UserError(f"{folder / 'rows.jsonl'}: no rows")
+        identities = {_identity(row) for row in added}
+        rows = [row for row in rows if _identity(row) not in identities] + added
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write(args.out, rows)
+    print(f"{args.out / 'rows.jsonl'}: {len(rows)} rows")
+    return 0
+
+
+def ship(args: argparse.Namespace) -> int:
+    """Write each preset's calibration (temperature, threshold) from rows.jsonl into the presets table."""
+    from zoo.models.presets import PRESETS_FILE
+
+    fitted = {r["model"]: r["calibration"] for r in _read_rows(args.out) if r["kind"] == "preset_calibration"}
+    if not fitted:
+        raise UserError(
+            f"{args.out / 'rows.jsonl'}: no preset calibration rows (run evaluate --part presets)"
+        )
+    records = json.loads(PRESETS_FILE.read_text(encoding="utf-8"))
+    for record in records:
+        if record["name"] in fitted:
+            calibration = fitted[record["name"]]
+            calibration["notes"]["rows"] = str(args.out / "rows.jsonl")
+            record["calibration"] = calibration
+    PRESETS_FILE.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{PRESETS_FILE}: calibration of {', '.join(sorted(fitted))}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    trainer = commands.add_parser("train", help="train models with held-out classes")
+    trainer.add_argument("--dataset", default="challenge")
+    trainer.add_argument("--hold-out", default=DEFAULT_HOLD_OUT, metavar="CLASSES")
+    trainer.add_argument("--models", default="prnet,vgg")
+    trainer.add_argument("--seeds", default="0-2")
+    trainer.add_argument("--max-epochs", type=int, default=60)
+    trainer.add_argument("--patience", type=int, default=10)
+    trainer.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
+    trainer.add_argument("--overwrite", action="store_true")
+    trainer.set_defaults(handler=train)
+    evaluator = commands.add_parser(
+        "evaluate", help="measure presets and held-out models, write rows and report"
+    )
+    evaluator.add_argument("--presets", default=",".join(DEFAULT_PRESETS))
+    evaluator.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
+    evaluator.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    evaluator.add_argument("--false-alarm-rate", type=float, default=DEFAULT_RATE)
+    evaluator.add_argument("--mc-passes", type=int, default=MC_PASSES)
+    evaluator.add_argument(
+        "--fresh-per-class", type=int, default=200, help="spectra per class, large fresh draw"
+    )
+    evaluator.add_argument("--sets", default="", help="only panel sets whose name contains this")
+    evaluator.add_argument("--part", choices=("all", "presets", "held-out"), default="all")
+    evaluator.add_argument(
+        "--keep-other-rows",
+        action="store_true",
+        help="keep the rows of models not measured now in rows.jsonl",
+    )
+    evaluator.add_argument(
+        "--scores", default=",".join(SCORES), help="scores to measure (default: all); others' rows are kept"
+    )
+    evaluator.add_argument("--no-panel", action="store_true", help="skip the perturbed panel sets")
+    evaluator.add_argument(
+        "--ensemble-panel", action="store_true", help="the ensembles on the panel sets too"
+    )
+    evaluator.set_defaults(handler=evaluate)
+    reporter = commands.add_parser("report", help="calibration.md and figures from rows.jsonl")
+    reporter.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    reporter.set_defaults(handler=report)
+    merger = commands.add_parser("merge", help="add rows measured into other folders to --out's rows")
+    merger.add_argument("sources", nargs="+", type=Path, metavar="DIR")
+    merger.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    merger.set_defaults(handler=merge)
+    shipper = commands.add_parser("ship", help="write the presets' calibration into zoo/models/presets.json")
+    shipper.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    shipper.set_defaults(handler=ship)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (UserError, ValueError) as exc:
+        sys.stderr.write(f"calibration.py: error: {str(exc).splitlines()[0]}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,329 @@
+"""Calibrated confidence and unknown detection: the measures, the temperature fit, the export round trip, the
+``predict`` command's ``unknown``, and exports written before calibration existed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoo.errors import UserError
+from zoo.inference import calibration as cal
+
+# --------------------------------------------------------------------------------- the measures (NumPy)
+
+
+def test_ece_of_known_gaps() -> None:
+    # 100 spectra at confidence 0.8 of which 60 are right: one bin, gap 0.2
+    probabilities = np.tile([0.8, 0.2], (100, 1))
+    labels = np.r_[np.zeros(60, int), np.ones(40, int)]
+    assert cal.expected_calibration_error(probabilities, labels) == pytest.approx(0.2)
+    # two bins: 50 at 0.95 all right (gap 0.05), 50 at 0.55 with 30 right (gap 0.05) -> 0.05
+    probabilities = np.r_[np.tile([0.95, 0.05], (50, 1)), np.tile([0.55, 0.45], (50, 1))]
+    labels = np.r_[np.zeros(50, int), np.zeros(30, int), np.ones(20, int)]
+    diagram = cal.reliability(probabilities, labels, bins=10)
+    assert diagram.ece == pytest.approx(0.05) and diagram.max_gap == pytest.approx(0.05)
+    assert diagram.counts.sum() == 100 and np.isnan(diagram.accuracy[0])
+    # a perfectly calibrated population (labels drawn from the probabilities) has a small ECE
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.5, 1.0, 200_000)
+    labels = (rng.uniform(size=confidence.size) > confidence).astype(int)
+    assert cal.expected_calibration_error(np.c_[confidence, 1 - confidence], labels) < 0.005
+
+
+def test_confidence_of_exactly_one_lands_in_the_last_bin() -> None:
+    diagram = cal.reliability(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 0]), bins=4)
+    assert diagram.counts.tolist() == [0, 0, 0, 2] and diagram.ece == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 2.5])
+def test_temperature_fit_recovers_a_known_temperature(true_temperature: float) -> None:
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0.0, 4.0, (30_000, 8))
+    probabilities = cal.softmax(logits, true_temperature)
+    labels = (rng.uniform(size=(len(logits), 1)) > probabilities.cumsum(axis=1)).sum(axis=1)
+    fitted = cal.fit_temperature(logits, labels)
+    assert fitted == pytest.approx(true_temperature, rel=0.05)
+    before = cal.expected_calibration_error(cal.softmax(logits), labels)
+    after = cal.expected_calibration_error(cal.softmax(logits, fitted), labels)
+    assert after < 0.01 < before
+
+
+def test_auroc_matches_pairwise_counting_with_ties() -> None:
+    rng = np.random.default_rng(2)
+    known, unknown = rng.integers(0, 10, 60).astype(float), rng.integers(0, 8, 40).astype(float)
+    pairs = (known[:, None] > unknown[None, :]) + 0.5 * (known[:, None] == unknown[None, :])
+    assert cal.auroc(known, unknown) == pytest.approx(pairs.mean())
+    assert cal.auroc([2.0, 3.0], [0.0, 1.0]) == 1.0 and cal.auroc([0.0], [1.0]) == 0.0
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.05, 0.2])
+def test_threshold_rejects_at_most_the_stated_share_of_known_spectra(rate: float) -> None:
+    scores = np.random.default_rng(3).uniform(size=1000)
+    threshold = cal.threshold_for_false_alarms(scores, rate)
+    rejected = cal.rejected(scores, threshold).mean()
+    assert rejected <= rate and rejected >= rate - 0.002
+    assert not cal.rejected(scores, None).any()
+
+
+def test_selective_curve_accepts_the_most_confident_first() -> None:
+    scores = np.array([0.9, 0.2, 0.8, 0.4])
+    correct = np.array([True, False, True, False])
+    curve = cal.selective_curve(scores, correct)
+    assert curve.coverage.tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert curve.accuracy.tolist() == [1.0, 1.0, pytest.approx(2 / 3), 0.5]
+    assert curve.accuracy_at(0.5) == 1.0
+    assert cal.selective_accuracy(scores, correct, 0.5) == (0.5, 1.0)
+
+
+def test_energy_depends_on_the_logits_level_and_max_probability_does_not() -> None:
+    logits = np.array([[3.0, 1.0, 0.0]])
+    assert cal.max_probability(logits + 5.0) == pytest.approx(cal.max_probability(logits))
+    assert cal.energy_score(logits + 5.0) == pytest.approx(cal.energy_score(logits) + 5.0)
+    assert cal.energy_score(logits)[0] == pytest.approx(np.log(np.exp(logits).sum()))
+
+
+def test_calibration_record_round_trip_and_errors() -> None:
+    record = cal.Calibration(1.7, 0.42, 0.05, notes={"fitted_on": "x"})
+    assert cal.Calibration.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert cal.Calibration.from_dict(None).is_identity
+    for bad, message in [
+        ({"temperature": 0}, "positive"),
+        ({"temperature": "hot"}, "number"),
+        ({"threshold": 1.5}, r"\[0, 1\]"),
+        ({"colour": 1}, "unknown field 'colour'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            cal.Calibration.from_dict(bad)
+
+
+def test_split_classes_keeps_the_peaks_and_renumbers() -> None:
+    from synthetic_spectra.config import get_config
+    from synthetic_spectra.generator import generate
+
+    config = get_config("challenge")
+    known, unknown = cal.split_classes(config, [6, 7, 8])
+    assert (known.num_classes, unknown.num_classes) == (24, 3)
+    assert unknown.positions == config.positions[6:9] and known.positions[6] == config.positions[9]
+    assert known.name == "challenge_known24"
+    _, labels = generate(unknown, "validation")
+    assert sorted(set(labels.tolist())) == [0, 1, 2]
+    with pytest.raises(ValueError, match="held_out"):
+        cal.split_classes(config, range(27))
+
+
+# ----------------------------------------------------------------------- exports, predictor and command
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def mini_model():
+    import zoo
+
+    keras.utils.set_random_seed(0)
+    return zoo.build("prnet", num_classes=10, input_length=1000)
+
+
+@pytest.fixture(scope="module")
+def spectra() -> np.ndarray:
+    from synthetic_spectra.generator import generate
+
+    return generate("mini", "validation")[0][:12]
+
+
+@pytest.fixture(scope="module")
+def calibrated_export(mini_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import zoo
+
+    record = cal.Calibration(2.5, 0.99, 0.05, notes={"fitted_on": "test"})
+    return zoo.export(mini_model, tmp_path_factory.mktemp("cal") / "export", dataset_config="mini",
+                      calibration=record)  # fmt: skip
+
+
+def test_export_round_trip_with_temperature_and_threshold(
+    calibrated_export: Path, spectra, mini_model
+) -> None:
+    import zoo
+
+    metadata = json.loads((calibrated_export / "metadata.json").read_text())
+    assert metadata["calibration"]["temperature"] == 2.5 and metadata["calibration"]["threshold"] == 0.99
+    predictor = zoo.load(calibrated_export)
+    assert predictor.calibration.temperature == 2.5
+    logits = predictor.predict_logits(spectra)
+    raw = mini_model.predict((spectra / spectra.max(axis=1, keepdims=True))[..., None], verbose=0)
+    np.testing.assert_allclose(cal.softmax(logits), raw, atol=1e-5)  # the raw logits stay available
+    probabilities = predictor.predict(spectra)
+    np.testing.assert_allclose(probabilities, cal.softmax(logits, 2.5), atol=1e-6)
+    identified = predictor.identify(spectra)
+    np.testing.assert_array_equal(identified.unknown, probabilities.max(axis=1) < 0.99)
+    assert identified.unknown.any() and identified.names[0] == predictor.class_names[identified.best[0]]
+    # the SavedModel's signatures give the same calibrated probabilities, the logits and the flag
+    loaded = tf.saved_model.load(str(calibrated_export))
+    for name, dtype in (("serving_default", tf.float32), ("serve_float64", tf.float64)):
+        out = loaded.signatures[name](spectra=tf.constant(spectra, dtype))
+        np.testing.assert_allclose(out["probabilities"].numpy(), probabilities, atol=1e-6)
+        np.testing.assert_allclose(out["logits"].numpy(), logits, atol=1e-4)
+        np.testing.assert_array_equal(out["unknown"].numpy(), identified.unknown)
+    top = loaded.signatures["top_k"](spectra=tf.constant(spectra, tf.float32), k=tf.constant(2))
+    np.testing.assert_array_equal(top["unknown"].numpy(), identified.unknown)
+
+
+def test_export_without_calibration_and_old_exports_still_load(mini_model, spectra, tmp_path: Path) -> None:
+    import zoo
+    from zoo.inference.export import serving_module
+
+    plain = zoo.export(mini_model, tmp_path / "plain", dataset_config="mini")
+    predictor = zoo.load(plain)
+    assert predictor.calibration.is_identity and not predictor.identify(spectra).unknown.any()
+    # an export written before calibration: no metadata field, and a SavedModel without `logits`
+    old = tmp_path / "old"
+    shutil.copytree(plain, old)
+    metadata = json.loads((old / "metadata.json").read_text())
+    del metadata["calibration"]
+    module, signatures = serving_module(mini_model, metadata["class_names"])
+    del module.logits
+    shutil.rmtree(old / "variables")
+    (old / "saved_model.pb").unlink()
+    tf.saved_model.save(module, str(old), signatures=signatures)
+    (old / "metadata.json").write_text(json.dumps(metadata))
+    assert not hasattr(tf.saved_model.load(str(old)), "logits")
+    loaded = zoo.load(old)
+    assert loaded.calibration == cal.Calibration()
+    np.testing.assert_allclose(loaded.predict(spectra), predictor.predict(spectra), atol=1e-6)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> tuple[int, str, str]:
+    from zoo.commands.cli import main
+
+    status = main([os.fspath(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_predict_prints_unknown_with_the_best_guess(
+    calibrated_export: Path, spectra, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zoo
+
+    np.save(tmp_path / "s.npy", spectra)
+    identified = zoo.load(calibrated_export).identify(spectra)
+    status, out, err = run_cli(
+        capsys, "predict", "--model", calibrated_export, tmp_path / "s.npy", "--top-k", "1"
+    )
+    lines = out.splitlines()
+    assert status == 0 and lines[0].split() == ["input", "call", "class1", "p1"], err
+    for line, unknown, name, p in zip(lines[1:], identified.unknown, identified.names, identified.confidence,
+                                      strict=True):  # fmt: skip
+        cells = line.split()
+        assert cells[3:] == ["unknown" if unknown else name, name, f"{p:.4f}"]
+    status, out, _ = run_cli(
+        capsys, "predict", "--model", calibrated_export, tmp_path / "s.npy", "--format", "json"
+    )
+    document = json.loads(out)
+    assert document["unknown_threshold"] == 0.99
+    assert [p["unknown"] for p in document["predictions"]] == identified.unknown.tolist()
+    assert [p["call"] for p in document["predictions"]] == [
+        "unknown" if u else n for u, n in zip(identified.unknown, identified.names, strict=True)
+    ]
+
+
+def test_metadata_and_graph_disagreeing_on_length_is_one_line(
+    calibrated_export: Path, spectra, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zoo
+
+    broken = tmp_path / "broken"
+    shutil.copytree(calibrated_export, broken)
+    metadata = json.loads((broken / "metadata.json").read_text())
+    metadata["datapoints"] = 900
+    (broken / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(UserError, match="says 900 points per spectrum but its SavedModel expects 1000"):
+        zoo.load(broken)
+    np.save(tmp_path / "s.npy", spectra[:, :900])
+    status, out, err = run_cli(capsys, "predict", "--model", broken, tmp_path / "s.npy")
+    assert status == 2 and out == "" and len(err.splitlines()) == 1 and "expects 1000" in err
+
+
+def test_wrong_length_error_names_the_length_first(calibrated_export: Path) -> None:
+    loaded = tf.saved_model.load(str(calibrated_export))
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        loaded.signatures["serving_default"](spectra=tf.zeros([2, 900], tf.float32))
+    assertion = [line for line in str(caught.value).splitlines() if line.startswith("assertion failed")]
+    assert assertion[0].startswith(
+        "assertion failed: [spectra: expected 1000 points per spectrum (shape [batch, 1000]), got] [900]"
+    )
+
+
+def test_bad_calibration_in_metadata_is_one_line(calibrated_export: Path, tmp_path: Path) -> None:
+    import zoo
+
+    broken = tmp_path / "bad"
+    shutil.copytree(calibrated_export, broken)
+    metadata = json.loads((broken / "metadata.json").read_text())
+    metadata["calibration"]["temperature"] = -1
+    (broken / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(UserError, match=r"calibration\.temperature must be a positive"):
+        zoo.load(broken)
+
+
+def test_presets_carry_their_calibration() -> None:
+    from zoo.models.presets import get_preset, list_presets
+
+    calibrated = [name for name in list_presets() if get_preset(name).calibration]
+    assert "prnet_challenge" in calibrated and "vgg_relu_challenge" in calibrated
+    for name in calibrated:
+        record = cal.Calibration.from_dict(get_preset(name).calibration)
+        assert record.temperature > 0 and record.threshold is not None and record.false_alarm_rate == 0.05
+
+
+def test_knn_score_is_higher_near_the_reference() -> None:
+    rng = np.random.default_rng(4)
+    reference = rng.normal(size=(200, 5)) + np.array([5.0, 0, 0, 0, 0])
+    near = rng.normal(size=(20, 5)) + np.array([5.0, 0, 0, 0, 0])
+    far = rng.normal(size=(20, 5)) + np.array([-5.0, 0, 0, 0, 0])
+    assert cal.knn_score(reference, near, k=5).min() > cal.knn_score(reference, far, k=5).max()
+    exact = cal.knn_score(reference, reference[:3], k=1)  # each point's own nearest neighbour is itself
+    np.testing.assert_allclose(exact, 0.0, atol=1e-6)
+    with pytest.raises(ValueError, match="k must be between 1 and the 200"):
+        cal.knn_score(reference, near, k=201)
+
+
+def test_ece_noise_floor_shrinks_with_more_spectra() -> None:
+    rng = np.random.default_rng(5)
+    small, large = rng.dirichlet(np.ones(5) * 0.3, 200), rng.dirichlet(np.ones(5) * 0.3, 20_000)
+    assert cal.ece_noise_floor(large, draws=10) < cal.ece_noise_floor(small, draws=10) / 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--hold-out", "abc"], "--hold-out: expected e.g."),
+        (
+            ["train", "--models", "nope", "--dataset", "mini", "--hold-out", "1"],
+            "--models: unknown model 'nope'",
+        ),
+        (["train", "--dataset", "mini", "--hold-out", "0-9"], "held_out: expected some (not all)"),
+        (["evaluate", "--false-alarm-rate", "1.5"], "--false-alarm-rate: must be in [0, 1)"),
+        (["evaluate", "--scores", "msp,nope"], "--scores: unknown score 'nope'"),
+        (["report", "--out", "EMPTY"], "no rows"),
+    ],
+)
+def test_calibration_script_bad_arguments_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    args = [str(tmp_path) if a == "EMPTY" else a for a in args]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'datasets'}", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "experiments" / "calibration.py"), *args],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and done.stdout == "" and len(lines) == 1 and message in lines[0], done.stderr
