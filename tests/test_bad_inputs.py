@@ -42,6 +42,11 @@ def _mini_with(**changes: object) -> dict:
     return {**data, "name": "mymini", "draw_classes": {"n_classes": 10, "seed": 2022}, **changes}
 
 
+def _benchmark(folder: Path, *options: object) -> tuple:
+    """``benchmark`` on `mini` with CNN2 and ``options``, writing into ``folder/out``."""
+    return ("benchmark", "--dataset", "mini", "--models", "cnn2", *options, "--out", folder / "out")
+
+
 def _write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")
@@ -88,73 +93,23 @@ CASES: dict[str, tuple[Callable[[Path], tuple[str, ...]], str]] = {
         "nested more than 100 levels deep",
     ),
     "--seeds 0-99999999999": (
-        lambda d: (
-            "benchmark",
-            "--dataset",
-            "mini",
-            "--models",
-            "cnn2",
-            "--seeds",
-            "0-99999999999",
-            "--out",
-            d / "out",
-        ),
+        lambda d: _benchmark(d, "--seeds", "0-99999999999"),
         "seeds: at most 2147483647",
     ),
     "--seeds 0-20000": (
-        lambda d: (
-            "benchmark",
-            "--dataset",
-            "mini",
-            "--models",
-            "cnn2",
-            "--seeds",
-            "0-20000",
-            "--out",
-            d / "out",
-        ),
+        lambda d: _benchmark(d, "--seeds", "0-20000"),
         "seeds: at most 10,000 seeds",
     ),
     "--seeds of a thousand digits": (
-        lambda d: (
-            "benchmark",
-            "--dataset",
-            "mini",
-            "--models",
-            "cnn2",
-            "--seeds",
-            "9" * 1000,
-            "--out",
-            d / "out",
-        ),
+        lambda d: _benchmark(d, "--seeds", "9" * 1000),
         "seeds: expected e.g.",
     ),
     "--hparams nested 100,000 deep": (
-        lambda d: (
-            "benchmark",
-            "--dataset",
-            "mini",
-            "--models",
-            "cnn2",
-            "--hparams",
-            _write(d, "deep.json", '{"a":' * 100_000 + "1" + "}" * 100_000),
-            "--out",
-            d / "out",
-        ),
+        lambda d: _benchmark(d, "--hparams", _write(d, "deep.json", '{"a":' * 100_000 + "1" + "}" * 100_000)),
         "nested too deeply to read",
     ),
     "--hparams of a million values": (
-        lambda d: (
-            "benchmark",
-            "--dataset",
-            "mini",
-            "--models",
-            "cnn2",
-            "--hparams",
-            _write(d, "big.json", json.dumps({"fc_widths": [1] * 100_000})),
-            "--out",
-            d / "out",
-        ),
+        lambda d: _benchmark(d, "--hparams", _write(d, "big.json", json.dumps({"fc_widths": [1] * 100_000}))),
         "more than 10,000 values",
     ),
 }

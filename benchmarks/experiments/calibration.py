@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.commands.cli import import_tensorflow_quietly
 from zoo.errors import UserError
+from zoo.tfquiet import import_tensorflow_quietly
 
 DEFAULT_OUT = Path("benchmarks/results/calibration")
 DEFAULT_MODELS_DIR = Path("saved_models/calibration")
