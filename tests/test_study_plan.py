@@ -26,7 +26,8 @@ def test_challenge_plan_has_every_published_model_both_activations_the_ablations
 
 def test_benchmark_plan_is_the_papers_five_seeds_of_the_published_models():
     plan = study.study_plan("benchmark")
-    assert len(plan) == 8 * 5 and {s.variant for s in plan} == {"default"}
+    assert len(plan) == 8 * 5  # the paper's setup: linear FC, CNN6 ReLU, ResNet its own
+    assert {(s.model, s.variant) for s in plan} == set(study.paper.BENCHMARK_PAPER_SETUPS)
     assert Counter(s.model for s in plan) == dict.fromkeys((*study.PUBLISHED_BY_COST, "resnet"), 5)
     assert study.study_plan("benchmark", "2") == []
 

@@ -25,16 +25,18 @@ import argparse
 
 from synthetic_spectra.config import DatasetConfig, get_config
 from zoo.errors import UserError
+from zoo.study import paper
 from zoo.tfquiet import import_tensorflow_quietly
 from zoo.training.data import check_cross_tests
 from zoo.training.protocol import Protocol, RunSpec, plan_runs
 from zoo.training.runner import run_benchmark
 
-#: Published models in rough order of CPU cost (cheapest first).
-PUBLISHED_BY_COST = ("cnn2", "vgg", "cnn3", "cnn6", "cnn_bn", "inc3", "inc6")
-#: ResNet has no hidden FC layers, hence no FC activation to vary: one run at its published setup.
-NO_FC = ("resnet",)
-VARIANTS_BY_COST = ("vgg_mod", "cnn6_bn", "cnn6_convdo", "cnn_bn_mod", "resnet_mod")
+#: The published models from the study's plan (``zoo.study.paper``, cheapest first); those without hidden FC
+#: layers (ResNet) have no FC activation to vary: one run at their published setup.
+PUBLISHED_BY_COST = tuple(model for model, variant in paper.BENCHMARK_PAPER_SETUPS if variant != "default")
+NO_FC = tuple(model for model, variant in paper.BENCHMARK_PAPER_SETUPS if variant == "default")
+#: The ablation study's variants (the models after the eight published ones in the paper's order).
+VARIANTS_BY_COST = paper.MODEL_ORDER[8:]
 #: Robustness (issue #7): models trained on one set are also tested on the other.
 CROSS_TESTS = {"challenge": ("challenge_realistic",), "challenge_realistic": ("challenge",)}
 
@@ -50,8 +52,9 @@ def study_plan(
 
     ``fc`` keeps only the runs of those FC activations (runs without that choice — ResNet, the ablation
     variants at their published setup — stay). ``benchmark`` (and configs derived from it) get the paper's
-    500-class study instead: the eight published models at their published FC activation, seeds 0–4
-    (stage 1 only). ``dataset`` is resolved to its config here, once.
+    500-class study instead: the eight original models in the paper's setup
+    (``paper.BENCHMARK_PAPER_SETUPS``), seeds 0–4 (stage 1 only). ``dataset`` is resolved to its config
+    here, once.
     """
     config = get_config(dataset)
     unknown = sorted(set(fc) - set(FC_ACTIVATIONS))
@@ -60,8 +63,12 @@ def study_plan(
             f"--fc: choose from {', '.join(FC_ACTIVATIONS)}, got {', '.join(unknown) or 'nothing'}"
         )
     if config.name.startswith("benchmark"):
-        published = (*PUBLISHED_BY_COST, *NO_FC)
-        return plan_runs(config, published, ("default",), seeds=range(5)) if stage in ("1", "all") else []
+        if stage not in ("1", "all"):
+            return []
+        setups = paper.BENCHMARK_PAPER_SETUPS
+        return [
+            spec for model, variant in setups for spec in plan_runs(config, (model,), (variant,), paper.SEEDS)
+        ]
     stages = {
         "1": plan_runs(config, PUBLISHED_BY_COST, fc, seeds=(0,))
         + plan_runs(config, NO_FC, ("default",), seeds=(0,)),
