@@ -7,7 +7,14 @@ import pathlib
 
 import pytest
 
-from zoo.study.five_seeds import Comparison, attainable, claims, group_setups, setups_table
+from zoo.study.five_seeds import (
+    Comparison,
+    attainable,
+    claims,
+    group_setups,
+    perturbed_table,
+    setups_table,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -21,10 +28,10 @@ def _row(model: str, variant: str, seed: int, test: float, val: float, precision
     }  # fmt: skip
 
 
-def _setups(relu_test, linear_test, precision="float32", fresh=None):
+def _setups(relu_test, linear_test, precision="float32", scores=None):
     rows = [_row("vgg", "relu", s, t, 0.7) for s, t in enumerate(relu_test)]
     rows += [_row("vgg", "linear", s, t, 0.6, precision) for s, t in enumerate(linear_test)]
-    return group_setups(rows, fresh)
+    return group_setups(rows, scores)
 
 
 def test_medians_spread_and_paired_seeds():
@@ -47,14 +54,27 @@ def _sides(setups):
     return setups[("challenge", "vgg", "linear")], setups[("challenge", "vgg", "relu")]
 
 
-def test_fresh_scores_join_by_run_id_and_claims_name_every_metric():
+def test_export_scores_join_by_run_id_and_claims_name_every_metric():
     fresh = {"challenge/vgg-relu-seed0": 0.8, "challenge/vgg-linear-seed0": 0.75}
-    setups = _setups([0.7] * 5, [0.6] * 5, fresh=fresh)
-    assert setups[("challenge", "vgg", "relu")].values("fresh") == {0: pytest.approx(80.0)}
+    perturbed = {"challenge/vgg-relu-seed0": 0.4, "challenge/vgg-linear-seed1": 0.5}
+    noise = {"challenge/vgg-relu-seed0": 0.3}
+    setups = _setups([0.7] * 5, [0.6] * 5, scores={"fresh": fresh, "perturbed": perturbed, "noise": noise})
+    relu = setups[("challenge", "vgg", "relu")]
+    assert relu.values("fresh") == {0: pytest.approx(80.0)} and relu.values("noise") == {
+        0: pytest.approx(30.0)
+    }
+    assert relu.values("background") == {}
     text = "\n".join(claims(setups))
     assert "test split +10.00 points, 5 of 5 seeds" in text
     assert "fresh draws +5.00 points, 1 of 1 seeds" in text and "**holds**" in text
-    assert "| 80.00 | 68.52 |" in setups_table(setups)  # fresh draws, then the ablation's VGG ReLU median
+    assert "perturbed sets -10.00 points, 0 of 0 seeds" in text  # no seed has both sides scored
+    assert "| 80.00 | 40.00 | 68.52 |" in setups_table(
+        setups
+    )  # fresh, perturbed, the paper's VGG ReLU median
+    by_group = perturbed_table(setups)
+    assert "| challenge | vgg | relu | 0 | 40.00 | 30.00 | – | – | – |" in by_group
+    assert "| challenge | vgg | linear | 1 | 50.00 | – | – | – | – |" in by_group
+    assert perturbed_table(_setups([0.7] * 5, [0.6] * 5)) is None
 
 
 def test_cnn6_rank_and_the_benchmark_claim():

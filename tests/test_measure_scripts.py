@@ -46,7 +46,7 @@ def _run(script: str, *args: str, cwd: pathlib.Path, env: dict[str, str] | None 
         ("measure/throughput.py", ["--batch-size", "x"], "--batch-size: expected an integer >= 1, got 'x'"),
         ("measure/startup.py", ["--repeat", "0"], "--repeat: expected an integer >= 1"),
         ("measure/startup.py", ["--output", "no/such/folder/t.md"], "--output: the folder no/such/folder"),
-        ("experiments/study_fresh.py", ["--dataset", "nope"], "no such results file"),
+        ("experiments/study_scores.py", ["--dataset", "nope"], "no such results file"),
     ],
 )
 def test_bad_argument_is_one_line_and_exit_2(script, args, message, tmp_path):
@@ -126,16 +126,47 @@ def test_startup_table_once(tmp_path):
     assert models_row.rstrip().endswith("| - |")  # `spectrazoo models` loads no heavy module
 
 
-def test_study_fresh_skips_rows_without_an_export(tmp_path):
+def test_study_scores_skips_rows_without_an_export(tmp_path):
     rows = tmp_path / "study" / "mini"
     rows.mkdir(parents=True)
     row = {"run_id": "mini/cnn2-relu-seed0", "dataset": "mini", "export_dir": "gone/cnn2-relu-seed0"}
     (rows / "results.jsonl").write_text(json.dumps(row) + "\n")
     result = _run(
-        "experiments/study_fresh.py", "--dataset", "mini", "--results", str(tmp_path / "study"), cwd=tmp_path
+        "experiments/study_scores.py", "--dataset", "mini", "--results", str(tmp_path / "study"), cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout == "nothing to score\n" and not (rows / "fresh.jsonl").exists()
+    assert result.stdout == "nothing to score\n"
+    assert not (rows / "fresh.jsonl").exists() and not (rows / "perturbed.jsonl").exists()
+
+
+def test_study_scores_scores_an_export_on_fresh_draws_and_perturbed_sets_once(tmp_path):
+    import keras
+
+    import zoo
+
+    keras.utils.set_random_seed(0)
+    model = zoo.build("cnn2", num_classes=10, input_length=1000, compile=False)
+    zoo.export(model, tmp_path / "exports" / "cnn2-relu-seed0", dataset_config="mini")
+    rows = tmp_path / "study" / "mini"
+    rows.mkdir(parents=True)
+    row = {"run_id": "mini/cnn2-relu-seed0", "dataset": "mini", "export_dir": "exports/cnn2-relu-seed0"}
+    (rows / "results.jsonl").write_text(json.dumps(row) + "\n")
+    args = ("experiments/study_scores.py", "--dataset", "mini", "--results", str(tmp_path / "study"))
+    result = _run(*args, "--runs-root", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    fresh = json.loads((rows / "fresh.jsonl").read_text())
+    perturbed = json.loads((rows / "perturbed.jsonl").read_text())
+    assert fresh["run_id"] == perturbed["run_id"] == "mini/cnn2-relu-seed0"
+    assert fresh["fresh_accuracy"] == pytest.approx(1 - fresh["misclassified"] / fresh["spectra"])
+    assert set(perturbed["group_accuracy"]) == {"noise", "background", "peak shape", "shift"}
+    assert perturbed["perturbed_accuracy"] == pytest.approx(
+        sum(perturbed["set_accuracy"].values()) / len(perturbed["set_accuracy"])
+    )
+    assert "gaussian snr 30" in perturbed["set_accuracy"] and "shift +-40" in perturbed["set_accuracy"]
+    again = _run(*args, "--runs-root", str(tmp_path), cwd=tmp_path)  # every run scored: nothing to do
+    assert (
+        again.stdout == "nothing to score\n" and len((rows / "perturbed.jsonl").read_text().splitlines()) == 1
+    )
 
 
 def test_gpu_wheels_script_parses_and_works_in_the_checkout_root():

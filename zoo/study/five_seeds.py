@@ -2,10 +2,13 @@
 medians, with the seeds paired across the two sides of a comparison.
 
 A *setup* is a (dataset, model, FC variant). Its rows are the study's float32 runs (one per seed); each row
-gives three figures: the test split (the paper's figure), the validation split, and — where the run's
+gives up to four figures: the test split (the paper's figure), the validation split, and — where the run's
 export was scored on them — fresh in-distribution spectra (the training and validation splits of the same
-classes drawn with other seeds). A claim compares setups by their medians and counts in how many seeds
-present on both sides the direction holds (both sides of seed ``k`` share their data and initial seed).
+classes drawn with other seeds) and the generalisation panel's perturbed sets (noise, backgrounds, other
+peak shapes, whole-pattern shifts; the mean over the sets, and per group).
+
+A claim compares setups by their medians and counts in how many seeds present on both sides the direction
+holds (both sides of seed ``k`` share their data and initial seed).
 
 A claim stays *open* until both sides have :data:`REQUIRED_SEEDS` seeds: one seed cannot confirm or refute
 a median of five.
@@ -23,21 +26,31 @@ from zoo.study.tables import table
 
 #: Seeds a setup needs before a claim about its median is decided (the paper trained five).
 REQUIRED_SEEDS = len(paper.SEEDS)
-#: The figures of a row, by name: the row's key, or ``fresh`` from the fresh-draw scores.
-METRICS: dict[str, str] = {"test": "test split", "val": "validation split", "fresh": "fresh draws"}
+#: The figures of a row, by name: the row's own (``test``, ``val``) or an export's scores (the others).
+METRICS: dict[str, str] = {
+    "test": "test split",
+    "val": "validation split",
+    "fresh": "fresh draws",
+    "perturbed": "perturbed sets",
+}
+#: The perturbed sets' groups (:mod:`zoo.study.panel`), each also a metric of its own (mean over its sets).
+PERTURBED_GROUPS: tuple[str, ...] = ("noise", "background", "peak shape", "shift")
+#: Row keys of the row's own metrics.
+_ROW_KEYS = {"test": "test_accuracy", "val": "val_accuracy"}
 
 SetupKey = tuple[str, str, str]
 
 
 @dataclasses.dataclass(frozen=True)
 class Setup:
-    """The rows of one setup, by seed, with the fresh-draw accuracy of each row where it was measured."""
+    """The rows of one setup, by seed, with its exports' scores (metric → seed → accuracy, a fraction)
+    where they were measured."""
 
     dataset: str
     model: str
     variant: str
     rows: tuple[Mapping[str, Any], ...]
-    fresh: Mapping[int, float] = dataclasses.field(default_factory=dict)
+    scores: Mapping[str, Mapping[int, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def key(self) -> SetupKey:
@@ -50,11 +63,11 @@ class Setup:
         return [row["seed"] for row in self.rows]
 
     def values(self, metric: str) -> dict[int, float]:
-        """Seed → accuracy in % on ``metric`` (``test``, ``val`` or ``fresh``; seeds without it left out)."""
-        if metric == "fresh":
-            return {seed: 100 * value for seed, value in self.fresh.items()}
-        key = {"test": "test_accuracy", "val": "val_accuracy"}[metric]
-        return {row["seed"]: 100 * row[key] for row in self.rows}
+        """Seed → accuracy in % on ``metric`` (``test``, ``val``, or a score such as ``fresh``,
+        ``perturbed`` or a perturbed group; seeds without it left out)."""
+        if metric in _ROW_KEYS:
+            return {row["seed"]: 100 * row[_ROW_KEYS[metric]] for row in self.rows}
+        return {seed: 100 * value for seed, value in self.scores.get(metric, {}).items()}
 
     def median(self, metric: str) -> float | None:
         """Median over the seeds (``None`` where no seed has the figure)."""
@@ -98,10 +111,11 @@ def cpu_label(row: Mapping[str, Any]) -> str:
 
 
 def group_setups(
-    rows: Iterable[Mapping[str, Any]], fresh: Mapping[str, float] | None = None
+    rows: Iterable[Mapping[str, Any]], scores: Mapping[str, Mapping[str, float]] | None = None
 ) -> dict[SetupKey, Setup]:
-    """Rows by setup in the study's model order; ``fresh`` maps a run id to its fresh-draw accuracy."""
-    fresh = fresh or {}
+    """Rows by setup in the study's model order; ``scores`` maps a metric (``fresh``, ``perturbed``, a
+    perturbed group) to run id → accuracy."""
+    scores = scores or {}
     grouped: dict[SetupKey, list[Mapping[str, Any]]] = {}
     for row in rows:
         grouped.setdefault((row["dataset"], row["model"], row["variant"]), []).append(row)
@@ -115,8 +129,11 @@ def group_setups(
     setups = {}
     for key in sorted(grouped, key=position):
         runs = tuple(sorted(grouped[key], key=lambda r: r["seed"]))
-        scores = {r["seed"]: fresh[r["run_id"]] for r in runs if r["run_id"] in fresh}
-        setups[key] = Setup(*key, rows=runs, fresh=scores)
+        by_seed = {
+            metric: {r["seed"]: found[r["run_id"]] for r in runs if r["run_id"] in found}
+            for metric, found in scores.items()
+        }
+        setups[key] = Setup(*key, rows=runs, scores={m: v for m, v in by_seed.items() if v})
     return setups
 
 
@@ -206,7 +223,9 @@ def claims(setups: Mapping[SetupKey, Setup]) -> list[str]:
     lines = [
         f"Each claim compares medians over seeds (a claim is *open* until both sides have {REQUIRED_SEEDS} "
         f"{paper.PAPER_PRECISION} seeds): the difference of medians in points on the test split, the "
-        "validation split and fresh draws, and in how many seeds run on both sides the direction holds.",
+        "validation split, fresh draws and the perturbed sets (mean over the sets), and in how many seeds "
+        "run on both sides the direction holds. The verdict reads the test split, as the paper did; the "
+        "other figures say whether it carries over.",
         "",
         "**ReLU FC beats linear FC for every model** (`challenge`):",
         "",
@@ -276,7 +295,7 @@ def setups_table(setups: Mapping[SetupKey, Setup]) -> str:
     """Markdown: one line per setup — seeds, medians (min–max) per metric, the paper's median, provenance."""
     header = [
         "dataset", "model", "FC", "seeds", "test % median (min–max)", "validation %", "fresh draws %",
-        "paper (median)", "precision", "CPUs",
+        "perturbed sets %", "paper (median)", "precision", "CPUs",
     ]  # fmt: skip
     rows = []
     for key, setup in setups.items():
@@ -286,10 +305,35 @@ def setups_table(setups: Mapping[SetupKey, Setup]) -> str:
         rows.append(
             [
                 setup.dataset, setup.model, setup.variant, ", ".join(map(str, setup.seeds)),
-                setup.spread("test"), setup.spread("val"), setup.spread("fresh"), shown,
+                setup.spread("test"), setup.spread("val"), setup.spread("fresh"), setup.spread("perturbed"),
+                shown,
                 "/".join(sorted(setup.precisions)), "; ".join(sorted(setup.cpus)),
             ]
         )  # fmt: skip
+    return "\n".join(table(header, rows)).rstrip()
+
+
+def perturbed_table(setups: Mapping[SetupKey, Setup]) -> str | None:
+    """Markdown: per setup with perturbed-set scores, the median (min–max) over seeds of each group's mean
+    accuracy; ``None`` when no export was scored on them."""
+    scored = [s for s in setups.values() if s.values("perturbed")]
+    if not scored:
+        return None
+    header = [
+        "dataset",
+        "model",
+        "FC",
+        "seeds scored",
+        "all perturbed sets %",
+        *(f"{g} %" for g in PERTURBED_GROUPS),
+    ]
+    rows = [
+        [
+            s.dataset, s.model, s.variant, ", ".join(map(str, sorted(s.values("perturbed")))),
+            s.spread("perturbed"), *(s.spread(group) for group in PERTURBED_GROUPS),
+        ]
+        for s in scored
+    ]  # fmt: skip
     return "\n".join(table(header, rows)).rstrip()
 
 
