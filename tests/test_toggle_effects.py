@@ -9,7 +9,13 @@ import pathlib
 import pytest
 
 from zoo.study import paper
-from zoo.study.toggle_effects import analysis_markdown, paired_differences, read_executions, toggle_effects
+from zoo.study.toggle_effects import (
+    analysis_markdown,
+    paired_differences,
+    read_executions,
+    summary_markdown,
+    toggle_effects,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -54,6 +60,20 @@ def test_effects_follow_the_data_and_verdicts_compare_with_the_paper():
     assert page.count("| agrees |") == 2 * 2  # both metrics
 
 
+def test_the_summary_names_coverage_the_best_complete_configuration_and_the_effects():
+    records = _executions({"fc_activation=relu": 0.04, "batch_norm=True": -0.3})
+    summary = summary_markdown(records, grid_size=32, executions_per_trial=2, analysis_link="a.md")
+    assert summary.startswith("16 of 32 configurations trained so far (16 with all 2 seeds, 32 trainings)")
+    assert "Best so far: fc_activation relu, fc_dropout 0.0, conv_dropout 0.0, batch_norm False" in summary
+    assert "| `batch_norm` True vs False | 16 | -30.00 |" in summary
+    lone = [r for r in records if r["execution"] == 0][:1]  # one seed of one configuration: no best yet
+    text = summary_markdown(lone, grid_size=32, executions_per_trial=2, analysis_link="a.md")
+    assert "Best so far" not in text and "No two configurations differ in one toggle yet." in text
+    assert summary_markdown([], grid_size=32, executions_per_trial=2, analysis_link="a.md").startswith(
+        "0 of 32"
+    )
+
+
 def test_a_rerun_execution_replaces_the_earlier_record(tmp_path):
     path = tmp_path / "executions.jsonl"
     first, again = _executions({})[0], {**_executions({})[0], "max_val_accuracy": 0.9}
@@ -76,3 +96,4 @@ def test_the_committed_analysis_is_current():
     committed = (root / script.ANALYSIS).read_text()
     stale = "stale: run benchmarks/experiments/tuning_converged.py --analyse"
     assert script.analysis_text(root) == committed, stale
+    assert script.stale_summaries(root) == [], stale  # the README's and the tuning page's summaries

@@ -25,9 +25,10 @@ import json
 import pathlib
 import sys
 
-from zoo.study.toggle_effects import analysis_markdown, read_executions
+from zoo.study.blocks import block_is_current, write_block
+from zoo.study.toggle_effects import analysis_markdown, read_executions, summary_markdown
 
-RESULTS = pathlib.Path("benchmarks/results/tuning_converged")
+RESULTS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "tuning_converged"
 PROJECT = "project"
 ANALYSIS = "analysis.md"
 DATASET, BASE, SEED, EXECUTIONS = "challenge", "vgg", 0, 2
@@ -60,10 +61,38 @@ def analysis_text(root: pathlib.Path = RESULTS) -> str:
     )
 
 
+#: The summary blocks (zoo.study.blocks) and the link to the analysis in each (the site publishes the
+#: results at their repository path, so a docs page links to it as the README does).
+SUMMARY_BLOCKS = {
+    "tuning-summary": "benchmarks/results/tuning_converged/analysis.md",
+    "tuning-summary-docs": "benchmarks/results/tuning_converged/analysis.md",
+}
+
+
+def summary_blocks(root: pathlib.Path = RESULTS) -> dict[str, str]:
+    """The front page's and the tuning page's summary of the search, by block name."""
+    executions = read_executions(root / PROJECT / "executions.jsonl")
+    return {
+        name: summary_markdown(
+            executions, grid_size=GRID_SIZE, executions_per_trial=EXECUTIONS, analysis_link=link
+        )
+        for name, link in SUMMARY_BLOCKS.items()
+    }
+
+
+def stale_summaries(root: pathlib.Path = RESULTS) -> list[str]:
+    """The summary blocks that differ from what the records give."""
+    return [name for name, block in summary_blocks(root).items() if not block_is_current(name, block)]
+
+
 def write_analysis(root: pathlib.Path = RESULTS) -> str:
-    """Regenerate ``analysis.md`` from the search's records; return its text."""
+    """Regenerate ``analysis.md`` from the search's records (and, for the committed search, the summary
+    blocks of the README and the tuning page); return the analysis."""
     text = analysis_text(root)
     (root / ANALYSIS).write_text(text, encoding="utf-8")
+    if root.resolve() == RESULTS.resolve():
+        for name, block in summary_blocks(root).items():
+            write_block(name, block)
     return text
 
 

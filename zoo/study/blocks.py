@@ -25,6 +25,8 @@ BLOCKS: dict[str, str] = {
     "presets-table": "docs/presets.md",  # spectrazoo preset make
     "converged-table": "docs/results.md",  # benchmarks/experiments/converged_table.py --write
     "prnet-v4-table": "docs/prnet.md",  # benchmarks/experiments/converged_table.py --write
+    "tuning-summary": "README.md",  # benchmarks/experiments/tuning_converged.py --analyse
+    "tuning-summary-docs": "docs/tuning.md",  # benchmarks/experiments/tuning_converged.py --analyse
 }
 
 #: The block listing the presets (written by ``spectrazoo preset make``).

@@ -177,6 +177,55 @@ def ranked_trials(executions: Sequence[Mapping[str, Any]], dimensions: Sequence[
     return "\n".join(table(header, rows)).rstrip()
 
 
+def coverage(executions: Sequence[Mapping[str, Any]], executions_per_trial: int) -> tuple[int, int]:
+    """(configurations with an execution, configurations with all ``executions_per_trial`` of them)."""
+    counts: dict[str, int] = {}
+    for record in executions:
+        config = json.dumps(record["hyperparameters"], sort_keys=True)
+        counts[config] = counts.get(config, 0) + 1
+    return len(counts), sum(n >= executions_per_trial for n in counts.values())
+
+
+def summary_markdown(
+    executions: Sequence[Mapping[str, Any]],
+    *,
+    grid_size: int,
+    executions_per_trial: int,
+    analysis_link: str,
+) -> str:
+    """A short summary for the front page: coverage, the best configuration so far, each toggle's effect
+    on the search's objective beside the paper's direction, and where the full analysis is."""
+    started, complete = coverage(executions, executions_per_trial)
+    lines = [
+        f"{started} of {grid_size} configurations trained so far ({complete} with all {executions_per_trial} "
+        f"seeds, {len(executions)} trainings); the [full analysis]({analysis_link}) ranks them all."
+    ]
+    if not executions:
+        return lines[0]
+    dimensions = list(paper.TOGGLE_DIRECTIONS)
+    by_config: dict[str, list[Mapping[str, Any]]] = {}
+    for record in executions:
+        by_config.setdefault(json.dumps(record["hyperparameters"], sort_keys=True), []).append(record)
+    best = max(
+        (runs for runs in by_config.values() if len(runs) >= executions_per_trial),
+        key=lambda runs: statistics.mean(r["max_val_accuracy"] for r in runs),
+        default=None,
+    )
+    if best is not None:
+        values = best[0]["hyperparameters"]
+        shown = ", ".join(f"{name} {values.get(name)}" for name in dimensions)
+        per_seed = " / ".join(
+            f"{100 * r['max_val_accuracy']:.2f}" for r in sorted(best, key=lambda r: r["seed"])
+        )
+        lines.append(
+            f"Best so far: {shown} — best validation accuracy {per_seed} % (seeds "
+            f"{', '.join(str(r['seed']) for r in sorted(best, key=lambda r: r['seed']))})."
+        )
+    effects = toggle_effects(executions, "max_val_accuracy")
+    lines += ["", effects_table(effects) if effects else "No two configurations differ in one toggle yet."]
+    return "\n".join(lines)
+
+
 def analysis_markdown(
     executions: Sequence[Mapping[str, Any]],
     *,
@@ -187,19 +236,13 @@ def analysis_markdown(
 ) -> str:
     """The whole analysis page: coverage, the effects on both metrics, disagreements, ranked trials."""
     dimensions = list(paper.TOGGLE_DIRECTIONS)
-    configs = {json.dumps(r["hyperparameters"], sort_keys=True) for r in executions}
-    complete = sum(
-        1
-        for config in configs
-        if sum(json.dumps(r["hyperparameters"], sort_keys=True) == config for r in executions)
-        >= executions_per_trial
-    )
+    started, complete = coverage(executions, executions_per_trial)
     lines = [
         f"# {title}",
         "",
         context,
         "",
-        f"Coverage: {len(configs)} of {grid_size} configurations trained, {complete} with all "
+        f"Coverage: {started} of {grid_size} configurations trained, {complete} with all "
         f"{executions_per_trial} executions; {len(executions)} executions in all.",
         "",
     ]
