@@ -92,7 +92,11 @@ def _prepare_blocks(
             spectra = _normalize_max(spectra, features["index"])
         return spectra[:, :, tf.newaxis], features["label"]
 
-    examples = blocks.map(to_examples, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+    blocks = blocks.map(to_examples, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if shuffle_seed is not None and epochs is not None:  # the whole split in memory (no cache needed)
+        batches = _epoch_keyed_batches(blocks, batch_size, shuffle_seed, initial_epoch, epochs)
+        return _finish(batches, num_classes, one_hot)
+    examples = blocks.unbatch()
     if size >= 0:  # unbatch forgets the count; the shuffle buffer and `fit` want it
         examples = examples.apply(tf.data.experimental.assert_cardinality(size))
     if cache:
@@ -101,10 +105,8 @@ def _prepare_blocks(
 
     if shuffle_seed is None:
         batches = examples.batch(batch_size)
-    elif epochs is None:
-        batches = examples.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True).batch(batch_size)
     else:
-        batches = _epoch_keyed_batches(examples, batch_size, shuffle_seed, initial_epoch, epochs)
+        batches = examples.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True).batch(batch_size)
     return _finish(batches, num_classes, one_hot)
 
 
@@ -123,15 +125,18 @@ def _finish(batches: tf.data.Dataset, num_classes: int, one_hot: bool) -> tf.dat
 
 
 def _epoch_keyed_batches(
-    examples: tf.data.Dataset, batch_size: int, seed: int, initial_epoch: int, epochs: int
+    blocks: tf.data.Dataset, batch_size: int, seed: int, initial_epoch: int, epochs: int
 ) -> tf.data.Dataset:
     """Batches of epochs ``initial_epoch … epochs-1``; epoch ``e``'s order is a function of ``(seed, e)``.
 
-    The examples are held in memory (the datasets here are at most a few hundred MB) and each epoch
-    draws a stateless permutation, so the order does not depend on how many iterators were created
-    before: a resumed run sees the batches the uninterrupted run saw.
+    The examples (``blocks`` of ``(spectra, labels)``) are joined in memory once (the datasets here are
+    at most a few hundred MB) and each epoch draws a stateless permutation, so the order does not
+    depend on how many iterators were created before: a resumed run sees the batches the uninterrupted
+    run saw.
     """
-    spectra, labels = examples.batch(1 << 30).get_single_element()
+    parts = list(blocks)
+    spectra, labels = (tf.concat([part[i] for part in parts], axis=0) for i in (0, 1))
+    del parts
     size = int(tf.shape(labels)[0])
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
