@@ -17,8 +17,6 @@ from synthetic_spectra.config import SPLIT_ALIASES, DatasetConfig, canonical_spl
 
 #: Examples normalised per map call: whole batches cost one op each instead of one op per spectrum.
 _MAP_BATCH = 256
-#: Read buffer of each TFRecord file: a few large reads instead of many small ones.
-_READ_BUFFER = 8 << 20
 
 
 def _normalize_max(spectra: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
@@ -145,10 +143,15 @@ def _epoch_keyed_batches(
     def gather(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.gather(spectra, rows), tf.gather(labels, rows)
 
+    # tf.data's static graph rewrites, with the whole split captured in `gather`, cost about a cached
+    # epoch of CPU each time an iterator starts; this pipeline has nothing for them to rewrite.
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
     return (
         tf.data.Dataset.range(initial_epoch, epochs)
         .flat_map(epoch_batches)
         .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .with_options(options)
     )
 
 
@@ -236,10 +239,11 @@ def read_batches(
     Each element is a dict of ``[n, ...]`` tensors (``n = batch_size``, the last one possibly fewer):
     the same examples in the same order as ``tfds.load(..., split=split)`` unshuffled, with the same
     values bit for bit. The files and ranges read are the builder's own (the split's file
-    instructions); the records are batched first, then parsed with one ``tf.io.parse_example`` per batch
-    (the builder's serialized feature spec) and a raw-bytes tensor feature decoded with one
-    ``tf.io.decode_raw`` per batch, instead of TFDS's parse and decode of one example at a time. Other
-    features are decoded by their own ``decode_batch_example``.
+    instructions, each file opened by TFDS's adapter of its file format, as TFDS's reader does), but
+    the records are batched first and then parsed with one ``tf.io.parse_example`` per batch (the
+    builder's serialized feature spec), a raw-bytes tensor feature decoded with one
+    ``tf.io.decode_raw`` per batch, instead of TFDS's parse and decode of one example at a time.
+    Other features are decoded by their own ``decode_batch_example``.
 
     Raises FileNotFoundError (one line) where the split is not prepared or a file of it is missing.
     """
@@ -276,8 +280,10 @@ def read_batches(
         )
     )
 
+    adapter = tfds.core.file_adapters.ADAPTER_FOR_FORMAT[tfds_builder.info.file_format]
+
     def records_of(path: tf.Tensor, skip: tf.Tensor, take: tf.Tensor) -> tf.data.Dataset:
-        return tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER).skip(skip).take(take)
+        return adapter.make_tf_data(path).skip(skip).take(take)  # as TFDS's reader opens each file
 
     count = sum(instruction.take for instruction in instructions)
     records = files.flat_map(records_of).apply(tf.data.experimental.assert_cardinality(count))
