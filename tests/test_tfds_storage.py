@@ -162,6 +162,23 @@ def test_batched_reader_reads_any_builder_as_tfds_does(tmp_path):
     _assert_same_bits(_concatenated(synthetic_spectra.read_batches(old, "val", 16)), reference)
 
 
+class _Ragged(_Version100, skip_registration=True):
+    """A builder whose spectra have no fixed length: TFDS's own reader, not the batched one, reads it."""
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        features = {"spectrum": tfds.features.Tensor(shape=(None,), dtype=np.float32), "index": np.int64}
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict(features))
+
+
+def test_batched_reader_refuses_features_of_no_fixed_shape(tmp_path):
+    ragged = _Ragged(config="mini", data_dir=tmp_path)
+    tmp_path.joinpath(ragged.info.full_name).mkdir(parents=True)
+    ragged.info.write_to_directory(tmp_path / ragged.info.full_name)  # prepared: an info file, no data
+    with pytest.raises(ValueError, match="only flat features of fixed shape") as error:
+        synthetic_spectra.read_batches(_Ragged(config="mini", data_dir=tmp_path), "test")
+    assert "\n" not in str(error.value)
+
+
 def test_batched_reader_errors_are_one_line(tfds_data_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match="not prepared in") as error:
         synthetic_spectra.read_batches("mini", "test", data_dir=tmp_path / "empty")

@@ -232,9 +232,10 @@ def read_batches(
 ) -> tf.data.Dataset:
     """The examples ``tfds.load`` reads from a prepared split, ``batch_size`` at a time.
 
-    ``dataset``: a TFDS builder (any), or a config (built-in name, config file, ``DatasetConfig``) whose
-    ``synthetic_spectra`` builder is taken from ``data_dir``. ``split``: a split name (``val`` for
-    ``validation``) or any TFDS split expression (``"train[:10%]"``).
+    ``dataset``: a TFDS builder (any whose features are flat and of fixed shape), or a config (built-in
+    name, config file, ``DatasetConfig``) whose ``synthetic_spectra`` builder is taken from
+    ``data_dir``. ``split``: a split name (``val`` for ``validation``) or any TFDS split expression
+    (``"train[:10%]"``).
 
     Each element is a dict of ``[n, ...]`` tensors (``n = batch_size``, the last one possibly fewer):
     the same examples in the same order as ``tfds.load(..., split=split)`` unshuffled, with the same
@@ -262,6 +263,13 @@ def read_batches(
             f"{where}: not prepared in {tfds_builder.data_dir_root} "
             "(prepare it first: builder.download_and_prepare() or tfds build)"
         )
+    features = tfds_builder.info.features
+    serialized = features.get_serialized_info()
+    specs = tfds.core.example_parser.ExampleParser(serialized).flat_feature_specs
+    if set(specs) != set(features) or any(  # nested or variable-sized features are TFDS's own to read
+        None in info.shape or info.sequence_rank for info in serialized.values()
+    ):
+        raise ValueError(f"{where}: only flat features of fixed shape are read in batches; use tfds.load")
     name = SPLIT_ALIASES.get(split, split)
     try:
         instructions = tfds_builder.info.splits[name].file_instructions
@@ -287,10 +295,6 @@ def read_batches(
 
     count = sum(instruction.take for instruction in instructions)
     records = files.flat_map(records_of).apply(tf.data.experimental.assert_cardinality(count))
-    features = tfds_builder.info.features
-    specs = tfds.core.example_parser.ExampleParser(features.get_serialized_info()).flat_feature_specs
-    if set(specs) != set(features):  # nested features (a dict inside the dict) are TFDS's own to read
-        raise ValueError(f"{where}: nested features cannot be read in batches; use tfds.load")
 
     def decode(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         parsed = tf.io.parse_example(serialized, specs)
