@@ -112,6 +112,23 @@ def test_pipeline_on_mini(tfds_data_dir, tmp_path):
     assert any(line.startswith("augmented pipeline --augment all") for line in lines)
     assert any(line.startswith("cnn6 training step") for line in lines)
     assert any(line.startswith("TFDS read: tfds.load") for line in lines)
+    assert any(line.startswith("TFDS read: read_batches(...)") for line in lines)
+
+
+def test_tfds_build_table_on_mini(tmp_path):
+    out = tmp_path / "tfds_build.md"
+    result = _run("measure/tfds_build.py", "--configs", "mini", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = out.read_text()
+    assert table in result.stdout
+    build_row = next(line for line in table.splitlines() if line.startswith("| mini | 340 × 1,000 |"))
+    assert len(build_row.split("|")) == 18  # every column filled
+    first_epochs = [line for line in table.splitlines() if line.startswith("| mini | 200 |")]
+    assert [line.split(" | ")[2] for line in first_epochs] == [
+        "`tfds.load` per example → `prepare` (shuffle buffer)",
+        "`input_pipeline` (`read_batches`, shuffle buffer)",
+        "`input_pipeline(..., epochs=…)` (`read_batches`, epoch-keyed, as training)",
+    ]
 
 
 def test_startup_table_once(tmp_path):

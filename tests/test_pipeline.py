@@ -114,6 +114,27 @@ def test_pipeline_generator_source_matches_tfds_source(tfds_data_dir):
         np.testing.assert_array_equal(la, lb)
 
 
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"split": "test"},
+        {"split": "train", "shuffle_seed": 3},
+        {"split": "train", "shuffle_seed": 5, "epochs": 3},
+    ],
+)
+def test_pipeline_reads_tfds_in_batches_with_the_batches_of_tfds_load(tfds_data_dir, layout):
+    """The pipeline reads TFDS with the batched reader; its batches are those of tfds.load's examples."""
+    split = layout.pop("split")
+    builder = synthetic_spectra.builder("mini", data_dir=tfds_data_dir)
+    per_example = prepare(
+        builder.as_dataset(split=split, shuffle_files=False), num_classes=10, batch_size=32, **layout
+    )
+    fast = input_pipeline("mini", split, batch_size=32, **layout)
+    for (a, la), (b, lb) in zip(per_example.as_numpy_iterator(), fast.as_numpy_iterator(), strict=True):
+        assert a.tobytes() == b.tobytes()
+        assert la.tobytes() == lb.tobytes()
+
+
 def test_pipeline_rejects_all_zero_spectrum_instead_of_nan():
     x = np.ones((3, 5))
     x[1] = 0.0

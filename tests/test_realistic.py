@@ -593,6 +593,14 @@ def test_tfds_builds_a_mixture_config_with_multi_label_features(tmp_path: Path) 
         np.testing.assert_array_equal(example["labels"], expected.labels[row])
         np.testing.assert_array_equal(example["fractions"], expected.fractions[row].astype(np.float32))
         np.testing.assert_array_equal(example["spectrum"], expected.spectra[row].astype(np.float32))
+    from synthetic_spectra.pipeline import read_batches
+
+    batches = list(tfds.as_numpy(read_batches(tfds_builder, "test", 4)))  # the batched reader: the same
+    assert [len(batch["index"]) for batch in batches] == [4, 2]
+    for key in ("spectrum", "labels", "fractions", "index"):
+        read = np.concatenate([batch[key] for batch in batches])
+        reference = np.stack([example[key] for example in examples])
+        assert read.dtype == reference.dtype and read.tobytes() == reference.tobytes(), key
 
 
 def test_the_figure_script_writes_a_png(tmp_path: Path) -> None:

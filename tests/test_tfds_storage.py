@@ -1,7 +1,10 @@
-"""How the TFDS builder stores spectra: bulk-written records = TFDS's own, round trip, versions."""
+"""How the TFDS builder stores spectra (bulk-written records = TFDS's own, round trip, versions) and the
+batched reader reads them (= tfds.load, bit for bit)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import ClassVar
 
 import numpy as np
@@ -124,3 +127,74 @@ def test_data_of_the_old_version_is_rebuilt_or_read_as_itself_never_misread(tmp_
 
     with pytest.raises(AssertionError, match=r"cannot be loaded at version 1\.0\.0"):  # never as its own
         Builder(config="mini", version="1.0.0", data_dir=tmp_path)
+
+
+def _concatenated(batches: tf.data.Dataset) -> dict[str, np.ndarray]:
+    parts = list(tfds.as_numpy(batches))
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+def _assert_same_bits(read: dict[str, np.ndarray], reference: list[dict[str, np.ndarray]]) -> None:
+    assert sorted(read) == sorted(reference[0])
+    for key, values in read.items():
+        expected = np.stack([example[key] for example in reference])
+        assert values.dtype == expected.dtype and values.shape == expected.shape, key
+        assert values.tobytes() == expected.tobytes(), key  # bit for bit, in the same order
+
+
+@pytest.mark.parametrize(
+    ("split", "batch_size"), [("train", 64), ("validation", 7), ("test", 256), ("train[10:37]", 5)]
+)
+def test_batched_reader_reads_what_tfds_load_reads_bit_for_bit(tfds_data_dir, split, batch_size):
+    reference = _examples(tfds.load("synthetic_spectra/mini", split=split, data_dir=tfds_data_dir))
+    batches = synthetic_spectra.read_batches("mini", split, batch_size, data_dir=tfds_data_dir)
+    sizes = [int(part["index"].shape[0]) for part in tfds.as_numpy(batches)]
+    assert sizes[:-1] == [batch_size] * (len(sizes) - 1) and 0 < sizes[-1] <= batch_size
+    assert int(batches.cardinality()) == len(sizes)
+    _assert_same_bits(_concatenated(batches), reference)
+
+
+def test_batched_reader_reads_any_builder_as_tfds_does(tmp_path):
+    """A builder of another layout (the 1.0.0 float-list spectra) through the same reader."""
+    old = _Version100(config="mini", data_dir=tmp_path)
+    old.download_and_prepare(download_config=_TFDS_OWN_PATH)
+    reference = _examples(old.as_dataset(split="validation", shuffle_files=False))
+    _assert_same_bits(_concatenated(synthetic_spectra.read_batches(old, "val", 16)), reference)
+
+
+class _Ragged(_Version100, skip_registration=True):
+    """A builder whose spectra have no fixed length: TFDS's own reader, not the batched one, reads it."""
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        features = {"spectrum": tfds.features.Tensor(shape=(None,), dtype=np.float32), "index": np.int64}
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict(features))
+
+
+def test_batched_reader_refuses_features_of_no_fixed_shape(tmp_path):
+    ragged = _Ragged(config="mini", data_dir=tmp_path)
+    tmp_path.joinpath(ragged.info.full_name).mkdir(parents=True)
+    ragged.info.write_to_directory(tmp_path / ragged.info.full_name)  # prepared: an info file, no data
+    with pytest.raises(ValueError, match="only flat features of fixed shape") as error:
+        synthetic_spectra.read_batches(_Ragged(config="mini", data_dir=tmp_path), "test")
+    assert "\n" not in str(error.value)
+
+
+def test_batched_reader_errors_are_one_line(tfds_data_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not prepared in") as error:
+        synthetic_spectra.read_batches("mini", "test", data_dir=tmp_path / "empty")
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "empty").exists()  # reading never prepares
+    with pytest.raises(ValueError, match="split: 'tests'") as error:
+        synthetic_spectra.read_batches("mini", "tests", data_dir=tfds_data_dir)
+    assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="batch_size"):
+        synthetic_spectra.read_batches("mini", "test", 0, data_dir=tfds_data_dir)
+
+    copy = tmp_path / "copy"
+    source = synthetic_spectra.builder("mini", data_dir=tfds_data_dir).data_dir
+    target = copy / os.path.relpath(source, tfds_data_dir)
+    shutil.copytree(source, target)
+    next(target.glob("*-test.tfrecord-*")).unlink()
+    with pytest.raises(FileNotFoundError, match="file of split 'test' missing") as error:
+        synthetic_spectra.read_batches("mini", "test", data_dir=copy)
+    assert "\n" not in str(error.value)

@@ -2,8 +2,11 @@
 
 Measures, in one run on this machine:
   * TFDS reading: spectra/s of `tfds.load("synthetic_spectra/<dataset>", split="train")` batched at 128
-    (parse + decode of the prepared records, no cache; the dataset is prepared before timing);
-  * the pipeline's first epoch: `input_pipeline(...)` reading TFDS, normalising and filling its cache;
+    (parse + decode of the prepared records one at a time, no cache; the dataset is prepared before
+    timing), and of `synthetic_spectra.read_batches(<dataset>, "train")` (the same examples, 256 records
+    parsed at a time);
+  * the pipeline's first epoch: `input_pipeline(...)` reading TFDS (with `read_batches`), normalising and
+    filling its cache;
   * the pipeline: spectra/s of `synthetic_spectra.input_pipeline(<dataset>, "train", 128, shuffle_seed=0)`
     over full epochs after the first (cached) epoch — normalisation, shuffling, batching, one-hot;
   * with `--augment NAME` (repeatable): the same for the augmented pipeline
@@ -59,6 +62,16 @@ def tfds_read_throughput(dataset: str, epochs: int) -> Rate:
     examples = tfds.load(f"synthetic_spectra/{dataset}", split="train")
     batches = examples.batch(128).map(lambda e: (e["spectrum"], e["label"])).prefetch(tf.data.AUTOTUNE)
     return _timed(batch for _ in range(epochs) for batch in batches)
+
+
+def batched_read_throughput(dataset: str, epochs: int) -> Rate:
+    """Spectra per second of reading the prepared TFDS train split with ``read_batches`` (256 a batch)."""
+    import tensorflow as tf
+
+    from synthetic_spectra.pipeline import read_batches
+
+    batches = read_batches(dataset, "train").map(lambda e: (e["spectrum"], e["label"]))
+    return _timed(batch for _ in range(epochs) for batch in batches.prefetch(tf.data.AUTOTUNE))
 
 
 def pipeline_throughput(dataset: str, epochs: int) -> tuple[Rate, Rate]:
@@ -138,9 +151,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc).splitlines()[0])
     tfds_read = tfds_read_throughput(args.dataset, args.epochs)
+    batched_read = batched_read_throughput(args.dataset, args.epochs)
     first, cached = pipeline_throughput(args.dataset, args.epochs)
     pipelines = {
         "TFDS read: tfds.load(...).batch(128), no cache": tfds_read,
+        "TFDS read: read_batches(...), 256 a batch, no cache": batched_read,
         "input pipeline, first epoch (TFDS read, fills cache)": first,
         "input pipeline (cached, shuffled, normalised, one-hot)": cached,
     }
@@ -160,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"first epoch from TFDS: {cached.wall / first.wall:.1f}x the time of a cached epoch "
         f"({cached.cpu / first.cpu:.1f}x per CPU-second)"
+    )
+    print(
+        f"TFDS read: read_batches {batched_read.wall / tfds_read.wall:.1f}x the rate of tfds.load "
+        f"({batched_read.cpu / tfds_read.cpu:.1f}x per CPU-second)"
     )
     print("target: every pipeline >= 20x CNN6 training")
 

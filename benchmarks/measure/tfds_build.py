@@ -4,8 +4,17 @@ For each config: the NumPy generator renders every split (the baseline, in this 
 ``tfds.builder("synthetic_spectra/<config>").download_and_prepare()`` builds the dataset into a fresh
 temporary data directory (render + serialise + shuffle-free write of TFRecords), the size on disk is
 summed, and every split is read back once with ``tfds.load(..., split=...)`` batched at 128 (parse +
-decode, no cache). The ratios ``TFDS build / NumPy generation`` and ``TFDS read / NumPy generation``
-are the cost of the storage format; CPU times are given too because the machine may be shared.
+decode one example at a time, no cache) and once with ``synthetic_spectra.read_batches`` (the same
+examples, parsed 256 records at a time). The ratios ``TFDS build / NumPy generation`` and ``TFDS read /
+NumPy generation`` are the cost of the storage format; CPU times are given too because the machine may
+be shared.
+
+First epochs (second table): the training pipeline of the train split (normalise, cache, seeded
+shuffle, batches of 128) fed by ``tfds.load``'s examples one at a time (``prepare``), the same pipeline
+as ``input_pipeline`` builds it (fed by ``read_batches``), and ``input_pipeline(..., epochs=...)``, the
+epoch-keyed layout training uses (the split held in memory). Each pipeline is built three times (the
+three in turn) and run for four epochs each time: its median first epoch (building it, reading TFDS,
+filling the cache) against the median of its cached epochs after it, same run.
 
     .venv/bin/python benchmarks/measure/tfds_build.py                       # mini, challenge and benchmark
     .venv/bin/python benchmarks/measure/tfds_build.py --out benchmarks/results/tfds_build.md
@@ -14,9 +23,13 @@ are the cost of the storage format; CPU times are given too because the machine 
 from __future__ import annotations
 
 import argparse
+import functools
+import gc
+import itertools
 import os
 import pathlib
 import platform
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,6 +45,7 @@ import tensorflow_datasets as tfds  # noqa: E402
 
 from synthetic_spectra.config import SPLITS, get_config  # noqa: E402
 from synthetic_spectra.generator import RENDER_THREADS, generate  # noqa: E402
+from synthetic_spectra.pipeline import input_pipeline, prepare, read_batches  # noqa: E402
 from synthetic_spectra.synthetic_spectra_dataset_builder import Builder, builder  # noqa: E402
 from zoo.training.environment import hardware  # noqa: E402
 
@@ -73,6 +87,82 @@ def read_all(config_name: str, data_dir: pathlib.Path) -> int:
     return count
 
 
+def read_all_batched(config_name: str, data_dir: pathlib.Path) -> int:
+    """Read every split of the prepared dataset through ``read_batches`` (256 a batch); the spectra read."""
+    count = 0
+    for split in SPLITS:
+        for batch in read_batches(config_name, split, data_dir=data_dir):
+            count += int(batch["spectrum"].shape[0])
+    return count
+
+
+#: The pipelines whose first epoch is timed: label -> how each is built (config, data dir, epochs).
+PIPELINES: dict[str, Callable[[str, pathlib.Path, int], Any]] = {
+    "`tfds.load` per example → `prepare` (shuffle buffer)": lambda name, data_dir, epochs: prepare(
+        builder(name, data_dir=str(data_dir)).as_dataset(split="train", shuffle_files=False),
+        num_classes=get_config(name).num_classes,
+        batch_size=128,
+        shuffle_seed=0,
+    ),
+    "`input_pipeline` (`read_batches`, shuffle buffer)": lambda name, data_dir, epochs: input_pipeline(
+        name, "train", 128, shuffle_seed=0, data_dir=data_dir
+    ),
+    "`input_pipeline(..., epochs=…)` (`read_batches`, epoch-keyed, as training)": (
+        lambda name, data_dir, epochs: input_pipeline(
+            name, "train", 128, shuffle_seed=0, data_dir=data_dir, epochs=epochs
+        )
+    ),
+}
+
+
+def epoch_times(
+    build_pipeline: Callable[[], Any], steps: int, epochs: int, per_epoch: bool
+) -> list[tuple[float, float]]:
+    """Wall and CPU seconds of each of ``epochs`` epochs (``steps`` batches each) of the pipeline
+    ``build_pipeline()`` returns; the first epoch includes building it. ``per_epoch``: each iteration of
+    the pipeline is one epoch (else one iteration holds every epoch back to back)."""
+    times = []
+    wall, cpu = time.perf_counter(), time.process_time()
+    pipeline = build_pipeline()
+    batches = itertools.chain.from_iterable(pipeline for _ in range(epochs)) if per_epoch else iter(pipeline)
+    for _ in range(epochs):
+        seen = sum(1 for _ in itertools.islice(batches, steps))
+        if seen != steps:
+            raise RuntimeError(f"an epoch of {seen} batches, expected {steps}")
+        times.append((time.perf_counter() - wall, time.process_time() - cpu))
+        wall, cpu = time.perf_counter(), time.process_time()
+    return times
+
+
+def first_epochs(
+    config_name: str, data_dir: pathlib.Path, cached_epochs: int = 3, repeats: int = 3
+) -> dict[str, Any]:
+    """Per pipeline of :data:`PIPELINES` (train split), each built afresh ``repeats`` times (in turn,
+    pipeline after pipeline) and run for ``1 + cached_epochs`` epochs: the median first epoch and the
+    median cached epoch (wall s, CPU s)."""
+    steps = -(-get_config(config_name).split_size("train") // 128)
+    runs: dict[str, list[list[tuple[float, float]]]] = {label: [] for label in PIPELINES}
+    for _ in range(repeats):
+        for label, make in PIPELINES.items():
+            gc.collect()  # the last pipeline's cache goes before this one fills its own
+            runs[label].append(
+                epoch_times(
+                    functools.partial(make, config_name, data_dir, 1 + cached_epochs),
+                    steps,
+                    1 + cached_epochs,
+                    per_epoch="epoch-keyed" not in label,
+                )
+            )
+
+    def median(epochs: list[tuple[float, float]]) -> tuple[float, float]:
+        return statistics.median(wall for wall, _ in epochs), statistics.median(cpu for _, cpu in epochs)
+
+    return {
+        label: (median([times[0] for times in timed]), median([t for times in timed for t in times[1:]]))
+        for label, timed in runs.items()
+    }
+
+
 def measure(config_name: str) -> dict[str, Any]:
     """Timings and size of one config."""
     config = get_config(config_name)
@@ -84,9 +174,17 @@ def measure(config_name: str) -> dict[str, Any]:
         tfds_wall, tfds_cpu = timed(lambda: size.append(build(config_name, pathlib.Path(tmp))))
         read: list[int] = []
         read_wall, read_cpu = timed(lambda: read.append(read_all(config_name, pathlib.Path(tmp))))
-    if read[0] != spectra:
-        raise RuntimeError(f"{config_name}: read {read[0]} spectra back, expected {spectra}")
+        batched_wall, batched_cpu = timed(
+            lambda: read.append(read_all_batched(config_name, pathlib.Path(tmp)))
+        )
+        epochs = {"epochs": first_epochs(config_name, pathlib.Path(tmp))}
+    if read != [spectra, spectra]:
+        raise RuntimeError(f"{config_name}: read {read} spectra back, expected {spectra} each time")
     return {
+        **epochs,
+        "train": config.split_size("train"),
+        "batched_wall": batched_wall,
+        "batched_cpu": batched_cpu,
         "config": config_name,
         "spectra": spectra,
         "datapoints": config.datapoints,
@@ -117,14 +215,16 @@ def report(rows: list[dict[str, Any]], load_before: str) -> str:
         f"- load average (1/5/15 min): {load_before} before, {_load()} after "
         "(a shared machine slows wall times; ratios measured in the same run are what counts)",
         "- baseline: the NumPy generator rendering every split (float64) in the same process, same run; "
-        "read: every split through `tfds.load`, batched at 128, no cache; "
+        "read: every split through `tfds.load`, batched at 128, no cache; batched read: the same through "
+        "`read_batches` (256 records parsed at a time); "
         "NumPy / write: generation against allocating and writing the same float64 arrays once",
         "",
         "| config | spectra × points | NumPy wall s | NumPy CPU s | NumPy / write (wall) | "
         "TFDS build wall s | TFDS build CPU s | "
         "build / NumPy (wall) | build / NumPy (CPU) | TFDS read wall s | read / NumPy (wall) | "
-        "read spectra/s | on disk MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "read spectra/s | batched read wall s | batched read spectra/s | read / batched read (wall, CPU) | "
+        "on disk MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
@@ -133,8 +233,28 @@ def report(rows: list[dict[str, Any]], load_before: str) -> str:
             f"{row['tfds_wall']:.2f} | {row['tfds_cpu']:.2f} | "
             f"{row['tfds_wall'] / row['numpy_wall']:.1f}× | {row['tfds_cpu'] / row['numpy_cpu']:.1f}× | "
             f"{row['read_wall']:.2f} | {row['read_wall'] / row['numpy_wall']:.1f}× | "
-            f"{row['spectra'] / row['read_wall']:,.0f} | {row['size_mb']:.1f} |"
+            f"{row['spectra'] / row['read_wall']:,.0f} | {row['batched_wall']:.2f} | "
+            f"{row['spectra'] / row['batched_wall']:,.0f} | {row['read_wall'] / row['batched_wall']:.1f}×, "
+            f"{row['read_cpu'] / row['batched_cpu']:.1f}× | {row['size_mb']:.1f} |"
         )
+    lines += [
+        "",
+        "First epoch of the training pipeline of the train split (normalise, cache or hold in memory, "
+        "seeded shuffle, batches of 128) against the cached epochs after it, same run: each pipeline "
+        "built 3 times (in turn), run for 4 epochs each time; the median first epoch (building the "
+        "pipeline included) and the median of the 9 cached epochs:",
+        "",
+        "| config | train spectra | pipeline | first epoch wall s / CPU s | cached epoch wall s / CPU s | "
+        "first / cached (wall) | first / cached (CPU) |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        for label, ((first_wall, first_cpu), (cached_wall, cached_cpu)) in row["epochs"].items():
+            lines.append(
+                f"| {row['config']} | {row['train']:,} | {label} | {first_wall:.3f} / {first_cpu:.3f} | "
+                f"{cached_wall:.3f} / {cached_cpu:.3f} | **{first_wall / cached_wall:.1f}×** | "
+                f"{first_cpu / cached_cpu:.1f}× |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,10 @@ itself is not imported: the builder registers the moment TFDS is, so the import 
     import synthetic_spectra, tensorflow_datasets as tfds
     ds = tfds.load("synthetic_spectra/challenge", split="test")
 
+The same examples from the prepared files, parsed a batch of records at a time (much faster)::
+
+    ds = synthetic_spectra.read_batches("challenge", "test", batch_size=256)
+
 tf.data input pipeline (normalised, cached, seeded shuffle, batched)::
 
     ds = synthetic_spectra.input_pipeline("challenge", "train", batch_size=128, shuffle_seed=0)
@@ -75,12 +79,14 @@ __all__ = [
     "load_config",
     "normalize_max",
     "parse_augmentation",
+    "read_batches",
     "render",
 ]
 
 # TensorFlow-dependent parts are loaded lazily, so the generator works where only NumPy is installed.
 _LAZY = {
     "input_pipeline": "synthetic_spectra.pipeline",
+    "read_batches": "synthetic_spectra.pipeline",
     "builder": "synthetic_spectra.synthetic_spectra_dataset_builder",
     "Builder": "synthetic_spectra.synthetic_spectra_dataset_builder",
 }

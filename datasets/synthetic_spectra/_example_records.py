@@ -101,6 +101,13 @@ class ExampleEncoder:
             self._heads[key] = _field(1, len(entry) + payload) + entry
         return self._heads[key]
 
+    def _heads_of(self, name: str, dtype: str, lengths: np.ndarray) -> list[bytes]:
+        """:meth:`_head` of each example (its values ``lengths`` bytes long): one look-up per distinct
+        length, so a fixed-size feature costs one look-up per block instead of one per example."""
+        distinct, which = np.unique(lengths, return_inverse=True)
+        heads = [self._head(name, dtype, length) for length in distinct.tolist()]
+        return heads * len(lengths) if len(heads) == 1 else [heads[i] for i in which.tolist()]
+
     @staticmethod
     def _lengths(dtype: str, size: int, array: np.ndarray, n: int) -> np.ndarray:
         """Length of each example's encoded values of one feature (no copy of the values)."""
@@ -127,8 +134,7 @@ class ExampleEncoder:
         totals = np.zeros(n, dtype=np.int64)
         for name, dtype, size in self._features:
             lengths = self._lengths(dtype, size, np.asarray(columns[name]), n)
-            heads = [self._head(name, dtype, length) for length in lengths.tolist()]
-            totals += lengths + np.fromiter(map(len, heads), np.int64, n)
+            totals += lengths + np.fromiter(map(len, self._heads_of(name, dtype, lengths)), np.int64, n)
         return totals + np.fromiter((len(_field(1, total)) for total in totals.tolist()), np.int64, n)
 
     @staticmethod
@@ -163,7 +169,7 @@ class ExampleEncoder:
         totals = np.zeros(n, dtype=np.int64)
         for name, dtype, size in self._features:
             payloads, lengths = self._payloads(name, dtype, size, columns[name], n)
-            heads = [self._head(name, dtype, length) for length in lengths.tolist()]
+            heads = self._heads_of(name, dtype, lengths)
             totals += lengths + np.fromiter(map(len, heads), np.int64, n)
             pieces.extend((heads, payloads))
         example_heads = [_field(1, total) for total in totals.tolist()]

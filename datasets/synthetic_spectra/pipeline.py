@@ -1,14 +1,19 @@
-"""The tf.data input pipeline: TFDS (or in-memory arrays) → normalised, cached, shuffled batches."""
+"""The tf.data input pipeline: TFDS (or in-memory arrays) → normalised, cached, shuffled batches.
+
+A prepared TFDS split is read by :func:`read_batches`: the examples ``tfds.load`` gives, parsed a batch
+of records at a time.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from synthetic_spectra.augment import Augmentation
-from synthetic_spectra.config import DatasetConfig, canonical_split, get_config
+from synthetic_spectra.config import SPLIT_ALIASES, DatasetConfig, canonical_split, get_config
 
 #: Examples normalised per map call: whole batches cost one op each instead of one op per spectrum.
 _MAP_BATCH = 256
@@ -57,19 +62,39 @@ def prepare(
     the batches the killed one would have seen (pass ``steps_per_epoch`` to ``fit``).
     """
     _check_batching(batch_size, epochs, initial_epoch)
+    return _prepare_blocks(
+        dataset.batch(_MAP_BATCH), int(dataset.cardinality()), num_classes=num_classes,
+        batch_size=batch_size, shuffle_seed=shuffle_seed, normalize=normalize, one_hot=one_hot,
+        cache=cache, epochs=epochs, initial_epoch=initial_epoch,
+    )  # fmt: skip
 
-    def to_examples(features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:  # a batch of them
+
+def _prepare_blocks(
+    blocks: tf.data.Dataset,
+    size: int,
+    *,
+    num_classes: int,
+    batch_size: int,
+    shuffle_seed: int | None,
+    normalize: bool,
+    one_hot: bool,
+    cache: bool,
+    epochs: int | None,
+    initial_epoch: int,
+) -> tf.data.Dataset:
+    """:func:`prepare` of ``size`` examples that come in blocks (dicts of ``[n, ...]`` tensors)."""
+
+    def to_examples(features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:  # a block of them
         spectra = tf.cast(features["spectrum"], tf.float32)
         if normalize:
             spectra = _normalize_max(spectra, features["index"])
         return spectra[:, :, tf.newaxis], features["label"]
 
-    size = int(dataset.cardinality())
-    examples = (
-        dataset.batch(_MAP_BATCH)
-        .map(to_examples, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .unbatch()
-    )
+    blocks = blocks.map(to_examples, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if shuffle_seed is not None and epochs is not None:  # the whole split in memory (no cache needed)
+        batches = _epoch_keyed_batches(blocks, batch_size, shuffle_seed, initial_epoch, epochs)
+        return _finish(batches, num_classes, one_hot)
+    examples = blocks.unbatch()
     if size >= 0:  # unbatch forgets the count; the shuffle buffer and `fit` want it
         examples = examples.apply(tf.data.experimental.assert_cardinality(size))
     if cache:
@@ -78,10 +103,8 @@ def prepare(
 
     if shuffle_seed is None:
         batches = examples.batch(batch_size)
-    elif epochs is None:
-        batches = examples.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True).batch(batch_size)
     else:
-        batches = _epoch_keyed_batches(examples, batch_size, shuffle_seed, initial_epoch, epochs)
+        batches = examples.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True).batch(batch_size)
     return _finish(batches, num_classes, one_hot)
 
 
@@ -100,15 +123,18 @@ def _finish(batches: tf.data.Dataset, num_classes: int, one_hot: bool) -> tf.dat
 
 
 def _epoch_keyed_batches(
-    examples: tf.data.Dataset, batch_size: int, seed: int, initial_epoch: int, epochs: int
+    blocks: tf.data.Dataset, batch_size: int, seed: int, initial_epoch: int, epochs: int
 ) -> tf.data.Dataset:
     """Batches of epochs ``initial_epoch … epochs-1``; epoch ``e``'s order is a function of ``(seed, e)``.
 
-    The examples are held in memory (the datasets here are at most a few hundred MB) and each epoch
-    draws a stateless permutation, so the order does not depend on how many iterators were created
-    before: a resumed run sees the batches the uninterrupted run saw.
+    The examples (``blocks`` of ``(spectra, labels)``) are joined in memory once (the datasets here are
+    at most a few hundred MB) and each epoch draws a stateless permutation, so the order does not
+    depend on how many iterators were created before: a resumed run sees the batches the uninterrupted
+    run saw.
     """
-    spectra, labels = examples.batch(1 << 30).get_single_element()
+    parts = list(blocks)
+    spectra, labels = (tf.concat([part[i] for part in parts], axis=0) for i in (0, 1))
+    del parts
     size = int(tf.shape(labels)[0])
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
@@ -117,10 +143,15 @@ def _epoch_keyed_batches(
     def gather(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.gather(spectra, rows), tf.gather(labels, rows)
 
+    # tf.data's static graph rewrites, with the whole split captured in `gather`, cost about a cached
+    # epoch of CPU each time an iterator starts; this pipeline has nothing for them to rewrite.
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
     return (
         tf.data.Dataset.range(initial_epoch, epochs)
         .flat_map(epoch_batches)
         .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .with_options(options)
     )
 
 
@@ -192,20 +223,103 @@ def from_arrays(spectra: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices({"spectrum": spectra, "label": labels, "index": index})
 
 
-def load_split(
-    config: str | os.PathLike | DatasetConfig,
+def read_batches(
+    dataset: str | os.PathLike | DatasetConfig | Any,
     split: str,
+    batch_size: int = _MAP_BATCH,
     *,
     data_dir: str | os.PathLike | None = None,
 ) -> tf.data.Dataset:
-    """The examples of one split through TFDS, building the dataset first if needed."""
-    from synthetic_spectra.synthetic_spectra_dataset_builder import builder
+    """The examples ``tfds.load`` reads from a prepared split, ``batch_size`` at a time.
 
-    tfds_builder = builder(config, data_dir=data_dir)
-    tfds_builder.download_and_prepare()
-    # Files are read in order (no file shuffling): the canonical row order is kept, and any
-    # shuffling happens in `prepare` with an explicit seed.
-    return tfds_builder.as_dataset(split=canonical_split(split), shuffle_files=False)
+    ``dataset``: a TFDS builder (any whose features are flat and of fixed shape), or a config (built-in
+    name, config file, ``DatasetConfig``) whose ``synthetic_spectra`` builder is taken from
+    ``data_dir``. ``split``: a split name (``val`` for ``validation``) or any TFDS split expression
+    (``"train[:10%]"``).
+
+    Each element is a dict of ``[n, ...]`` tensors (``n = batch_size``, the last one possibly fewer):
+    the same examples in the same order as ``tfds.load(..., split=split)`` unshuffled, with the same
+    values bit for bit. The files and ranges read are the builder's own (the split's file
+    instructions, each file opened by TFDS's adapter of its file format, as TFDS's reader does), but
+    the records are batched first and then parsed with one ``tf.io.parse_example`` per batch (the
+    builder's serialized feature spec), a raw-bytes tensor feature decoded with one
+    ``tf.io.decode_raw`` per batch, instead of TFDS's parse and decode of one example at a time.
+    Other features are decoded by their own ``decode_batch_example``.
+
+    Raises FileNotFoundError (one line) where the split is not prepared or a file of it is missing.
+    """
+    import tensorflow_datasets as tfds
+
+    if batch_size <= 0:
+        raise ValueError(f"batch_size: must be positive, got {batch_size}")
+    tfds_builder = dataset
+    if not isinstance(dataset, tfds.core.DatasetBuilder):
+        from synthetic_spectra.synthetic_spectra_dataset_builder import builder
+
+        tfds_builder = builder(dataset, data_dir=data_dir)
+    where = tfds_builder.info.full_name
+    if not tfds_builder.is_prepared():
+        raise FileNotFoundError(
+            f"{where}: not prepared in {tfds_builder.data_dir_root} "
+            "(prepare it first: builder.download_and_prepare() or tfds build)"
+        )
+    features = tfds_builder.info.features
+    serialized = features.get_serialized_info()
+    specs = tfds.core.example_parser.ExampleParser(serialized).flat_feature_specs
+    if set(specs) != set(features) or any(  # nested or variable-sized features are TFDS's own to read
+        None in info.shape or info.sequence_rank for info in serialized.values()
+    ):
+        raise ValueError(f"{where}: only flat features of fixed shape are read in batches; use tfds.load")
+    name = SPLIT_ALIASES.get(split, split)
+    try:
+        instructions = tfds_builder.info.splits[name].file_instructions
+    except (KeyError, ValueError, AssertionError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown split"
+        raise ValueError(f"split: {split!r} of {where}: {reason}") from None
+    paths = [os.fspath(instruction.filename) for instruction in instructions]
+    for path in paths:
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(f"{where}: file of split {name!r} missing: {path} (prepare it again)")
+    files = tf.data.Dataset.from_tensor_slices(
+        (
+            tf.constant(paths, tf.string),
+            tf.constant([instruction.skip for instruction in instructions], tf.int64),
+            tf.constant([instruction.take for instruction in instructions], tf.int64),
+        )
+    )
+
+    adapter = tfds.core.file_adapters.ADAPTER_FOR_FORMAT[tfds_builder.info.file_format]
+
+    def records_of(path: tf.Tensor, skip: tf.Tensor, take: tf.Tensor) -> tf.data.Dataset:
+        return adapter.make_tf_data(path).skip(skip).take(take)  # as TFDS's reader opens each file
+
+    count = sum(instruction.take for instruction in instructions)
+    records = files.flat_map(records_of).apply(tf.data.experimental.assert_cardinality(count))
+
+    def decode(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = tf.io.parse_example(serialized, specs)
+        return {key: _decode_batch(features[key], parsed[key]) for key in features}
+
+    return records.batch(batch_size).map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _decode_batch(feature: Any, values: tf.Tensor) -> tf.Tensor:
+    """A batch of one feature's parsed values, decoded as TFDS decodes each example of it."""
+    import tensorflow_datasets as tfds
+
+    info = feature.get_serialized_info()
+    if values.dtype != info.tf_dtype:  # tf.train.Example holds int64/float32/bytes; TFDS casts back
+        values = tf.cast(values, info.tf_dtype)
+    raw_bytes = (
+        isinstance(feature, tfds.features.Tensor)
+        and info.tf_dtype == tf.string
+        and feature.tf_dtype not in (tf.string, tf.uint64)
+        and None not in feature.shape
+        and getattr(feature.to_json_content(), "encoding", "") == "bytes"
+    )
+    if raw_bytes:  # Tensor(..., encoding=Encoding.BYTES): each record's bytes are one fixed-size array
+        return tf.reshape(tf.io.decode_raw(values, feature.tf_dtype), [-1, *feature.shape])
+    return feature.decode_batch_example(values)
 
 
 def input_pipeline(
@@ -235,7 +349,8 @@ def input_pipeline(
         normalize: divide each spectrum by its own maximum (an all-zero spectrum raises an error).
         one_hot: one-hot float labels (for categorical cross-entropy) instead of integer labels.
         data_dir: TFDS data directory (default: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
-        source: ``"tfds"`` reads the prepared TFDS dataset; ``"generator"`` renders in memory.
+        source: ``"tfds"`` reads the TFDS dataset (prepared first if needed) with :func:`read_batches`;
+            ``"generator"`` renders in memory.
         cache: cache the normalised examples in memory after the first epoch.
         epochs, initial_epoch: with ``shuffle_seed``, lay out epochs ``initial_epoch … epochs-1`` with
             per-epoch seeds (resumable training; see :func:`prepare`).
@@ -255,22 +370,23 @@ def input_pipeline(
             normalize=normalize, epochs=epochs, initial_epoch=initial_epoch,
         )  # fmt: skip
         return _finish(batches, dataset_config.num_classes, one_hot)
+    layout = {
+        "num_classes": dataset_config.num_classes, "batch_size": batch_size, "shuffle_seed": shuffle_seed,
+        "normalize": normalize, "one_hot": one_hot, "cache": cache, "epochs": epochs,
+        "initial_epoch": initial_epoch,
+    }  # fmt: skip
     if source == "tfds":
-        examples = load_split(config, split, data_dir=data_dir)
-    elif source == "generator":
+        _check_batching(batch_size, epochs, initial_epoch)
+        name = canonical_split(split)
+        from synthetic_spectra.synthetic_spectra_dataset_builder import builder
+
+        tfds_builder = builder(config, data_dir=data_dir)
+        tfds_builder.download_and_prepare()
+        # Read in the stored (canonical) order; any shuffling happens in `prepare` with an explicit seed.
+        blocks = read_batches(tfds_builder, name, _MAP_BATCH)
+        return _prepare_blocks(blocks, tfds_builder.info.splits[name].num_examples, **layout)
+    if source == "generator":
         from synthetic_spectra.generator import generate
 
-        examples = from_arrays(*generate(dataset_config, canonical_split(split)))
-    else:
-        raise ValueError(f"source: expected 'tfds' or 'generator', got {source!r}")
-    return prepare(
-        examples,
-        num_classes=dataset_config.num_classes,
-        batch_size=batch_size,
-        shuffle_seed=shuffle_seed,
-        normalize=normalize,
-        one_hot=one_hot,
-        cache=cache,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-    )
+        return prepare(from_arrays(*generate(dataset_config, canonical_split(split))), **layout)
+    raise ValueError(f"source: expected 'tfds' or 'generator', got {source!r}")
