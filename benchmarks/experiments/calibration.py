@@ -5,31 +5,35 @@ Two steps, each writing what the next reads:
 ``train``    trains models on a dataset with some classes held out
              (``zoo.inference.calibration.split_classes``; default: challenge without classes 6, 7, 8, 13,
              21, 22, 23, i.e. 20 known classes), one export per
-             (model, seed) under --models-dir, calibrated on the known classes' validation split. The
-             protocol's callbacks (ReduceLROnPlateau, EarlyStopping on val_loss, best weights restored) with a
-             short budget (--max-epochs, --patience): the budget, epochs run and stop reason go into each
-             export's metrics and the rows.
+             (model, seed) under --models-dir, calibrated on the known classes' validation split with the
+             shipped rule (temperature, probability threshold and feature rule, its bank the training
+             split's features). The protocol's callbacks (ReduceLROnPlateau, EarlyStopping on val_loss,
+             best weights restored) with --max-epochs, --patience and --lr-patience (the study's protocol:
+             500, 25, 10): the budget, epochs run and stop reason go into each export's metrics and the rows.
 ``evaluate`` measures, on the presets and the held-out models: calibration (ECE, reliability) on the
              validation split and fresh draws before/after temperature scaling; unknown detection with five
-             scores (max softmax probability, temperature-scaled probability, energy, Monte Carlo dropout, a
-             deep ensemble of the seeds): AUROC, false alarms on known classes, selective accuracy against
-             coverage on unseen classes and on the generalisation panel's perturbed sets. Writes
-             ``rows.jsonl`` (one row per model/score/set), ``calibration.md`` and the figures.
+             scores (max softmax probability, temperature-scaled probability, energy, k-NN feature distance,
+             Monte Carlo dropout, a deep ensemble of the seeds) and the shipped rule (probability or
+             distance, 5 % together): AUROC, false alarms on known classes, selective accuracy against
+             coverage on unseen classes and on the generalisation panel's perturbed sets, and the k-NN score
+             with smaller banks (``bank_size`` rows). Fits each preset's shipped rule (bank within
+             ``MAX_BANK_BYTES``) and writes its bank to --banks-dir. Writes ``rows.jsonl`` (one row per
+             model/score/set), ``calibration.md`` and the figures.
 
 The benchmark variant (450 of 500 classes known) is far too expensive for a 2-core CPU; its command is
 
     python benchmarks/experiments/calibration.py train --dataset benchmark --hold-out 450-499 \
-        --models vgg,prnet --seeds 0-2 --max-epochs 500 --patience 25 \
+        --models vgg,prnet --seeds 0-2 --max-epochs 500 --patience 25 --lr-patience 10 \
         --models-dir saved_models/calibration_benchmark
 
 ``report``   regenerates calibration.md and the figures from rows.jsonl; ``merge`` adds rows measured into
              other folders (runs measured apart); ``ship`` writes the presets'
-             temperature and threshold (fitted on their validation splits) from the rows into
-             zoo/models/presets.json.
+             calibration (fitted on their validation splits) from the rows into zoo/models/presets.json
+             and copies their feature banks (checked against the rows' SHA-256) beside their weights.
 
 Usage:  python benchmarks/experiments/calibration.py train [--dataset challenge] [--hold-out 6-8,13,21-23]
                                               [--models prnet,vgg] [--seeds 0-2] [--max-epochs N]
-                                              [--patience N]
+                                              [--patience N] [--lr-patience N]
         python benchmarks/experiments/calibration.py evaluate [--presets NAME,...] [--out DIR] [--quick]
 """
 
