@@ -101,6 +101,44 @@ def test_calibration_record_round_trip_and_errors() -> None:
             cal.Calibration.from_dict(bad)
 
 
+def test_joint_threshold_keeps_both_rules_within_the_budget() -> None:
+    rng = np.random.default_rng(7)
+    softmax_like, distance_like = rng.normal(size=400), rng.normal(size=400)
+    by_softmax = cal.rejected(softmax_like, cal.threshold_for_false_alarms(softmax_like, 0.025))
+    threshold = cal.joint_threshold(distance_like, by_softmax, 0.05)
+    together = by_softmax | cal.rejected(distance_like, threshold)
+    assert by_softmax.sum() == 10 and together.sum() == 20  # 5 % of 400, the second rule fills the rest
+    assert cal.joint_threshold(distance_like, np.ones(400, bool), 0.05) == -np.inf  # budget used up
+
+
+def test_feature_rule_record_round_trip_and_errors() -> None:
+    rng = np.random.default_rng(8)
+    bank = cal.feature_bank(rng.normal(size=(30, 4)))
+    assert bank.dtype == np.float16
+    np.testing.assert_allclose(np.linalg.norm(bank.astype(float), axis=1), 1.0, atol=1e-3)
+    record = cal.Calibration(1.5, 0.4, 0.05, feature_distance=cal.FeatureDistance(-0.5, 3, bank))
+    read = cal.Calibration.from_dict(json.loads(json.dumps(record.to_dict())))
+    rule = read.feature_distance
+    assert (rule.threshold, rule.k, rule.bank_size, rule.features, rule.bank) == (-0.5, 3, 30, 4, None)
+    with pytest.raises(ValueError, match="read without its bank"):
+        rule.scores(bank)
+    np.testing.assert_array_equal(read.with_bank(bank).feature_distance.bank, bank)
+    with pytest.raises(ValueError, match="feature bank: 20 rows, but the record says bank_size 30"):
+        read.with_bank(bank[:20])
+    with pytest.raises(ValueError, match="feature rule's bank is missing"):
+        read.with_bank(None)
+    for change, message in (({"k": 0}, "k must be"), ({"threshold": 0.5}, r"threshold must lie in \[-2, 0\]"),
+                            ({"extra": 1}, "unknown field 'extra'")):  # fmt: skip
+        data = record.to_dict()
+        data["feature_distance"].update(change)
+        with pytest.raises(ValueError, match=message):
+            cal.Calibration.from_dict(data)
+    subset = cal.per_class_subset(np.repeat(np.arange(3), 5), 2)
+    np.testing.assert_array_equal(subset, [0, 1, 5, 6, 10, 11])
+    assert (cal.scaled_k(50, 50), cal.scaled_k(25, 50), cal.scaled_k(2, 50)) == (10, 5, 1)
+    assert cal.bank_per_class(500, 186, 50) == 21 and cal.bank_per_class(27, 186, 50) == 50
+
+
 def test_split_classes_keeps_the_peaks_and_renumbers() -> None:
     from synthetic_spectra.config import get_config
     from synthetic_spectra.generator import generate
@@ -170,8 +208,10 @@ def test_export_round_trip_with_temperature_and_threshold(
         np.testing.assert_allclose(out["probabilities"].numpy(), probabilities, atol=1e-6)
         np.testing.assert_allclose(out["logits"].numpy(), logits, atol=1e-4)
         np.testing.assert_array_equal(out["unknown"].numpy(), identified.unknown)
+        assert "feature_score" not in out  # no feature rule: the softmax threshold alone
     top = loaded.signatures["top_k"](spectra=tf.constant(spectra, tf.float32), k=tf.constant(2))
     np.testing.assert_array_equal(top["unknown"].numpy(), identified.unknown)
+    assert identified.feature_score is None and not hasattr(loaded, "scores")
 
 
 def test_export_without_calibration_and_old_exports_still_load(mini_model, spectra, tmp_path: Path) -> None:
@@ -272,14 +312,166 @@ def test_bad_calibration_in_metadata_is_one_line(calibrated_export: Path, tmp_pa
         zoo.load(broken)
 
 
+def _normalised(spectra: np.ndarray) -> np.ndarray:
+    return (spectra / spectra.max(axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def feature_export(mini_model, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, cal.Calibration]:
+    """An export whose calibration has a feature rule: bank of the `mini` training split, both thresholds
+    fitted on its validation split (5 % together)."""
+    import zoo
+    from synthetic_spectra.generator import generate
+    from zoo.inference.logits import predict_features, predict_logits
+
+    x_train = _normalised(generate("mini", "train")[0])
+    x_val, y_val = generate("mini", "validation")
+    x_val = _normalised(x_val)
+    record = cal.fit_calibration(
+        predict_logits(mini_model, x_val), y_val, data="mini validation", k=5,
+        features=predict_features(mini_model, x_val), reference=predict_features(mini_model, x_train),
+    )  # fmt: skip
+    path = zoo.export(mini_model, tmp_path_factory.mktemp("knn") / "export", dataset_config="mini",
+                      calibration=record)  # fmt: skip
+    return path, record
+
+
+def test_feature_rule_survives_export_load_and_savedmodel(feature_export, mini_model) -> None:
+    import zoo
+    from synthetic_spectra.generator import generate
+    from zoo.inference.logits import predict_features
+    from zoo.inference.predict import read_feature_bank
+
+    path, record = feature_export
+    rule = json.loads((path / "metadata.json").read_text())["calibration"]["feature_distance"]
+    assert (rule["k"], rule["bank_size"], rule["threshold"]) == (5, 200, record.feature_distance.threshold)
+    assert (
+        record.notes["total_false_alarm_rate"] <= 0.05 and record.notes["softmax_false_alarm_rate"] <= 0.025
+    )
+    np.testing.assert_array_equal(read_feature_bank(path), record.feature_distance.bank)
+    spectra = generate("mini", "validation")[0]
+    identified = zoo.load(path).identify(spectra)
+    expected = record.feature_distance.scores(predict_features(mini_model, _normalised(spectra)))
+    np.testing.assert_allclose(identified.feature_score, expected, atol=1e-4)
+    np.testing.assert_array_equal(
+        identified.unknown, record.unknown(identified.logits, identified.feature_score)
+    )
+    assert abs(identified.unknown.mean() - record.notes["total_false_alarm_rate"]) <= 1 / len(spectra)
+    loaded = tf.saved_model.load(str(path))
+    for name, dtype in (("serving_default", tf.float32), ("serve_float64", tf.float64)):
+        out = loaded.signatures[name](spectra=tf.constant(spectra, dtype))
+        np.testing.assert_allclose(out["feature_score"].numpy(), identified.feature_score, atol=1e-5)
+        np.testing.assert_array_equal(out["unknown"].numpy(), identified.unknown)
+    top = loaded.signatures["top_k"](spectra=tf.constant(spectra, tf.float32), k=tf.constant(1))
+    np.testing.assert_array_equal(top["unknown"].numpy(), identified.unknown)
+    invalid = loaded.signatures["serving_default"](spectra=tf.zeros([1, 1000], tf.float32))
+    assert np.isnan(invalid["feature_score"].numpy()).all() and not invalid["unknown"].numpy().any()
+
+
+def test_the_feature_rule_calls_spectra_unlike_the_training_ones_unknown(
+    feature_export, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zoo
+    from synthetic_spectra.config import fresh_draw, get_config
+    from synthetic_spectra.generator import generate
+
+    path, record = feature_export
+    predictor = zoo.load(path)
+    like = generate(fresh_draw(get_config("mini"), 3), "validation")[0]  # known classes, new draws
+    unlike = np.random.default_rng(0).uniform(0.2, 1.0, size=(4, 1000))  # noise without peaks
+    known, strange = predictor.identify(like), predictor.identify(unlike)
+    assert (strange.feature_score < record.feature_distance.threshold).all() and strange.unknown.all()
+    assert known.unknown.mean() <= 0.1, known.feature_score
+    np.save(tmp_path / "like.npy", like[:3])
+    np.save(tmp_path / "unlike.npy", unlike)
+    files = [tmp_path / "like.npy", tmp_path / "unlike.npy"]
+    status, out, err = run_cli(capsys, "predict", "--model", path, *files, "--top-k", "1")
+    calls = [line.split()[3] for line in out.splitlines()[1:]]
+    assert status == 0 and calls[3:] == ["unknown"] * 4, err
+    assert calls[:3] == [
+        "unknown" if u else n for u, n in zip(known.unknown[:3], known.names[:3], strict=True)
+    ]
+    status, out, _ = run_cli(capsys, "predict", "--model", path, *files, "--format", "json")
+    document = json.loads(out)
+    assert status == 0 and document["feature_threshold"] == record.feature_distance.threshold
+    scores = [p["feature_score"] for p in document["predictions"]]
+    np.testing.assert_allclose(
+        scores, np.concatenate([known.feature_score[:3], strange.feature_score]), atol=1e-6
+    )
+
+
+def test_a_feature_rule_without_its_savedmodel_endpoint_is_one_line(
+    calibrated_export: Path, feature_export, tmp_path: Path
+) -> None:
+    import zoo
+
+    broken = tmp_path / "broken"
+    shutil.copytree(calibrated_export, broken)
+    metadata = json.loads((broken / "metadata.json").read_text())
+    metadata["calibration"]["feature_distance"] = feature_export[1].feature_distance.to_dict()
+    (broken / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(UserError, match="has a feature rule but the SavedModel no 'scores' endpoint"):
+        zoo.load(broken)
+
+
+def test_preset_make_carries_the_exports_calibration_and_bank(
+    feature_export, mini_model, tmp_path: Path
+) -> None:
+    from zoo.models.presets import evaluate_on_test_split, verified_bank
+    from zoo.training.presets import make_preset
+
+    path, record = feature_export
+    accuracy, wrong, size = evaluate_on_test_split(mini_model, "mini")
+    row = {
+        "run_id": "mini/prnet-seed0",
+        "dataset": "mini",
+        "model": "prnet",
+        "toggles": {},
+        "seed": 0,
+        "test_accuracy": accuracy,
+        "misclassified": wrong,
+        "test_size": size,
+        "params": 0,
+        "hardware": "-",
+    }
+    (tmp_path / "results.jsonl").write_text(json.dumps(row) + "\n")  # fmt: skip
+    preset = make_preset(
+        "prnet_mini", tmp_path / "results.jsonl", row["run_id"], path, weights_dir=tmp_path / "w"
+    )
+    assert preset.calibration == record.to_dict() and preset.feature_bank == "prnet_mini.features.npy"
+    np.testing.assert_array_equal(
+        np.load(verified_bank(preset, tmp_path / "w")), record.feature_distance.bank
+    )
+
+
 def test_presets_carry_their_calibration() -> None:
-    from zoo.models.presets import get_preset, list_presets
+    from zoo.models.presets import MAX_PRESET_BYTES, get_preset, list_presets, verified_bank
 
     calibrated = [name for name in list_presets() if get_preset(name).calibration]
     assert "prnet_challenge" in calibrated and "vgg_relu_challenge" in calibrated
     for name in calibrated:
-        record = cal.Calibration.from_dict(get_preset(name).calibration)
+        preset = get_preset(name)
+        record = cal.Calibration.from_dict(preset.calibration)
         assert record.temperature > 0 and record.threshold is not None and record.false_alarm_rate == 0.05
+        if record.feature_distance is not None:  # its bank ships beside the weights, checksummed
+            record.with_bank(np.load(verified_bank(preset)))
+            assert preset.size_bytes + preset.feature_bank_bytes < MAX_PRESET_BYTES
+            assert record.notes["total_false_alarm_rate"] <= 0.05
+
+
+def test_a_preset_with_a_feature_rule_scores_its_spectra() -> None:
+    import zoo
+    from synthetic_spectra.generator import generate
+    from zoo.models.presets import get_preset, list_presets
+
+    with_rule = [name for name in list_presets() if get_preset(name).feature_bank]
+    assert "vgg_relu_challenge" in with_rule
+    name = min(with_rule, key=lambda n: get_preset(n).size_bytes + get_preset(n).feature_bank_bytes)
+    predictor = zoo.load(f"preset:{name}")
+    spectra = generate(get_preset(name).dataset, "test")[0][:4]
+    unlike = np.random.default_rng(0).uniform(0.2, 1.0, size=(2, spectra.shape[1]))
+    identified = predictor.identify(np.concatenate([spectra, unlike]))
+    assert identified.feature_score is not None and identified.unknown[4:].all()
 
 
 def test_knn_score_is_higher_near_the_reference() -> None:

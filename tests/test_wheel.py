@@ -68,6 +68,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     names = zipfile.ZipFile(wheel).namelist()
     for name in COMMITTED:
         assert f"zoo/models/preset_weights/{get_preset(name).weights}" in names, f"{name} not in the wheel"
+        bank = get_preset(name).feature_bank
+        assert bank is None or f"zoo/models/preset_weights/{bank}" in names, f"{name}'s bank not in the wheel"
     venv = base / "venv"
     _run(sys.executable, "-m", "venv", "--without-pip", venv)
     python = venv / "bin" / "python"

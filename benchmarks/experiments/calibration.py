@@ -5,31 +5,35 @@ Two steps, each writing what the next reads:
 ``train``    trains models on a dataset with some classes held out
              (``zoo.inference.calibration.split_classes``; default: challenge without classes 6, 7, 8, 13,
              21, 22, 23, i.e. 20 known classes), one export per
-             (model, seed) under --models-dir, calibrated on the known classes' validation split. The
-             protocol's callbacks (ReduceLROnPlateau, EarlyStopping on val_loss, best weights restored) with a
-             short budget (--max-epochs, --patience): the budget, epochs run and stop reason go into each
-             export's metrics and the rows.
+             (model, seed) under --models-dir, calibrated on the known classes' validation split with the
+             shipped rule (temperature, probability threshold and feature rule, its bank the training
+             split's features). The protocol's callbacks (ReduceLROnPlateau, EarlyStopping on val_loss,
+             best weights restored) with --max-epochs, --patience and --lr-patience (the study's protocol:
+             500, 25, 10): the budget, epochs run and stop reason go into each export's metrics and the rows.
 ``evaluate`` measures, on the presets and the held-out models: calibration (ECE, reliability) on the
              validation split and fresh draws before/after temperature scaling; unknown detection with five
-             scores (max softmax probability, temperature-scaled probability, energy, Monte Carlo dropout, a
-             deep ensemble of the seeds): AUROC, false alarms on known classes, selective accuracy against
-             coverage on unseen classes and on the generalisation panel's perturbed sets. Writes
-             ``rows.jsonl`` (one row per model/score/set), ``calibration.md`` and the figures.
+             scores (max softmax probability, temperature-scaled probability, energy, k-NN feature distance,
+             Monte Carlo dropout, a deep ensemble of the seeds) and the shipped rule (probability or
+             distance, 5 % together): AUROC, false alarms on known classes, selective accuracy against
+             coverage on unseen classes and on the generalisation panel's perturbed sets, and the k-NN score
+             with smaller banks (``bank_size`` rows). Fits each preset's shipped rule (bank within
+             ``MAX_BANK_BYTES``) and writes its bank to --banks-dir. Writes ``rows.jsonl`` (one row per
+             model/score/set), ``calibration.md`` and the figures.
 
 The benchmark variant (450 of 500 classes known) is far too expensive for a 2-core CPU; its command is
 
     python benchmarks/experiments/calibration.py train --dataset benchmark --hold-out 450-499 \
-        --models vgg,prnet --seeds 0-2 --max-epochs 500 --patience 25 \
+        --models vgg,prnet --seeds 0-2 --max-epochs 500 --patience 25 --lr-patience 10 \
         --models-dir saved_models/calibration_benchmark
 
 ``report``   regenerates calibration.md and the figures from rows.jsonl; ``merge`` adds rows measured into
              other folders (runs measured apart); ``ship`` writes the presets'
-             temperature and threshold (fitted on their validation splits) from the rows into
-             zoo/models/presets.json.
+             calibration (fitted on their validation splits) from the rows into zoo/models/presets.json
+             and copies their feature banks (checked against the rows' SHA-256) beside their weights.
 
 Usage:  python benchmarks/experiments/calibration.py train [--dataset challenge] [--hold-out 6-8,13,21-23]
                                               [--models prnet,vgg] [--seeds 0-2] [--max-epochs N]
-                                              [--patience N]
+                                              [--patience N] [--lr-patience N]
         python benchmarks/experiments/calibration.py evaluate [--presets NAME,...] [--out DIR] [--quick]
 """
 
@@ -51,6 +55,8 @@ from zoo.tfquiet import import_tensorflow_quietly
 
 DEFAULT_OUT = Path("benchmarks/results/calibration")
 DEFAULT_MODELS_DIR = Path("saved_models/calibration")
+#: The presets' feature banks written by ``evaluate``, copied into the package by ``ship``.
+DEFAULT_BANKS_DIR = Path("saved_models/calibration_banks")
 DEFAULT_HOLD_OUT = "6-8,13,21-23"
 DEFAULT_PRESETS = ("vgg_relu_challenge", "prnet_challenge", "prnet_v4_challenge")
 #: Seed of the fresh draws the calibration and the unknowns are measured on (the published draw is 2022).
@@ -90,7 +96,7 @@ def train(args: argparse.Namespace) -> int:
     from synthetic_spectra.generator import generate
     from zoo.inference.calibration import fit_calibration
     from zoo.inference.export import export
-    from zoo.inference.logits import predict_logits
+    from zoo.inference.logits import predict_features, predict_logits
     from zoo.models.compile import compile_model
     from zoo.models.registry import build, list_models
     from zoo.training.callbacks import protocol_callbacks
@@ -103,9 +109,8 @@ def train(args: argparse.Namespace) -> int:
     unknown_models = [m for m in models if m not in list_models()] or ([] if models else ["(none)"])
     if unknown_models:
         raise UserError(f"--models: unknown model {unknown_models[0]!r}; see spectrazoo models")
-    protocol = Protocol(
-        max_epochs=args.max_epochs, es_patience=args.patience, lr_patience=max(1, args.patience // 2)
-    )
+    lr_patience = max(1, args.patience // 2) if args.lr_patience is None else args.lr_patience
+    protocol = Protocol(max_epochs=args.max_epochs, es_patience=args.patience, lr_patience=lr_patience)
     x_train, y_train = generate(known, "train")
     x_val, y_val = generate(known, "validation")
     x_train, x_val = normalised(x_train)[..., None], normalised(x_val)[..., None]
@@ -138,7 +143,14 @@ def train(args: argparse.Namespace) -> int:
             stop = "early_stopping" if early_stopping.stopped_epoch else "max_epochs"
             best_epoch = int(np.argmin(history.history["val_loss"])) + 1
             logits = predict_logits(model, x_val[..., 0])
-            calibration = fit_calibration(logits, y_val, data=f"{known.name} validation (seed {known.seed})")
+            calibration = fit_calibration(
+                logits,
+                y_val,
+                data=f"{known.name} validation (seed {known.seed})",
+                features=predict_features(model, x_val[..., 0]),
+                reference=predict_features(model, x_train[..., 0]),
+                bank_notes={"bank": f"{known.name} train (seed {known.seed}), every spectrum"},
+            )
             accuracy = float(np.mean(logits.argmax(axis=1) == y_val))
             metrics = {
                 "seed": seed,
@@ -146,6 +158,7 @@ def train(args: argparse.Namespace) -> int:
                 "best_epoch": best_epoch,
                 "max_epochs": protocol.max_epochs,
                 "es_patience": protocol.es_patience,
+                "lr_patience": protocol.lr_patience,
                 "val_accuracy": accuracy,
                 "train_seconds": seconds,
             }
@@ -177,13 +190,18 @@ def train(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ evaluate
 #: Coverage grid at which the selective accuracy curves are stored in the rows.
 COVERAGE_GRID = tuple(round(0.05 * i, 2) for i in range(1, 21))
-SCORES = ("msp", "temperature", "energy", "knn", "mc_dropout", "ensemble")
+SCORES = ("msp", "temperature", "energy", "knn", "shipped", "mc_dropout", "ensemble")
+#: Scores that are a decision (1 accepted, 0 unknown), not a ranking: no AUROC, no coverage curve.
+DECISIONS = ("shipped",)
 KNN_K = 10
+#: Spectra per class kept in the bank, measured against the full bank on the held-out models.
+BANK_PER_CLASS = (50, 25, 10, 5, 2, 1)
 SCORE_LABELS = {
     "msp": "max softmax probability",
     "temperature": "temperature-scaled probability",
     "energy": "energy score",
     "knn": f"feature-space distance (k-NN, k = {KNN_K})",
+    "shipped": "shipped rule: softmax threshold or feature distance, 5 % together",
     "mc_dropout": f"Monte Carlo dropout ({MC_PASSES} passes)",
     "ensemble": "deep ensemble of the seeds",
 }
@@ -197,12 +215,23 @@ class Unit:
         self._cache: dict[tuple[str, bool], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         #: Features of the training spectra (the k-NN score's reference), set by :meth:`fit_reference`.
         self.reference: np.ndarray | None = None
+        #: The rule an export ships (``zoo.inference.calibration.Calibration`` with a feature rule and its
+        #: bank): its decision is the ``shipped`` score.
+        self.calibration: Any = None
 
     def fit_reference(self, spectra: np.ndarray) -> None:
         """Store the model's features of (max-normalised) training spectra for the k-NN score."""
         from zoo.inference.logits import predict_features
 
         self.reference = predict_features(self.models[0], spectra)
+
+    def features(self, key: str, spectra: np.ndarray) -> np.ndarray:
+        """The first model's features of max-normalised spectra (cached by model and key)."""
+        from zoo.inference.logits import predict_features
+
+        if (id(self.models[0]), key) not in _FEATURES:
+            _FEATURES[(id(self.models[0]), key)] = predict_features(self.models[0], spectra)
+        return _FEATURES[(id(self.models[0]), key)]
 
     @property
     def is_ensemble(self) -> bool:
@@ -243,10 +272,12 @@ class Unit:
                 "energy": (cal.energy_score(z), predicted),
             }
             if self.reference is not None:
-                from zoo.inference.logits import predict_features
-
-                features = predict_features(self.models[0], spectra)
+                features = self.features(key, spectra)
                 result["knn"] = (cal.knn_score(self.reference, features, KNN_K), predicted)
+            rule = None if self.calibration is None else self.calibration.feature_distance
+            if rule is not None:
+                unknown = self.calibration.unknown(z, rule.scores(self.features(key, spectra)))
+                result["shipped"] = ((~unknown).astype(np.float64), predicted)
             if mc and self.mc_passes and has_dropout(self.models[0]):
                 mean = mc_dropout_probabilities(self.models[0], spectra, passes=self.mc_passes)
                 result["mc_dropout"] = (mean.max(axis=1), mean.argmax(axis=1))
@@ -258,6 +289,8 @@ class Unit:
 WANTED: set[str] = set(SCORES)
 #: Logits by (model id, set key), shared by a model's own unit and the ensembles holding it.
 _LOGITS: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
+#: Features (the softmax layer's input) by (model id, set key).
+_FEATURES: dict[tuple[int, str], np.ndarray] = {}
 
 
 def _set_arrays(config: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -330,7 +363,11 @@ def thresholds_on(unit: Unit, validation: tuple[np.ndarray, np.ndarray], rate: f
     from zoo.inference.calibration import threshold_for_false_alarms
 
     scores = unit.scores("validation", validation[0])
-    return {name: threshold_for_false_alarms(s, rate) for name, (s, _) in scores.items() if name in WANTED}
+    return {
+        name: 0.5 if name in DECISIONS else threshold_for_false_alarms(s, rate)  # decisions: 1 or 0
+        for name, (s, _) in scores.items()
+        if name in WANTED
+    }
 
 
 def misclassification_rows(
@@ -350,7 +387,8 @@ def misclassification_rows(
                 continue
             correct = predicted == labels
             coverage, accepted = cal.selective_accuracy(values, correct, thresholds[score])
-            auc = cal.auroc(values[correct], values[~correct]) if 0 < correct.sum() < correct.size else None
+            ranked = score not in DECISIONS and 0 < correct.sum() < correct.size
+            auc = cal.auroc(values[correct], values[~correct]) if ranked else None
             rows.append(
                 {
                     **base,
@@ -366,8 +404,10 @@ def misclassification_rows(
                     "coverage": coverage,
                     "accepted_accuracy": accepted,
                     "clean_accuracy": clean_accuracy,
-                    "coverage_at_clean_accuracy": _max_coverage_at(values, correct, clean_accuracy),
-                    "curve": _curve(values, correct),
+                    "coverage_at_clean_accuracy": None
+                    if score in DECISIONS
+                    else _max_coverage_at(values, correct, clean_accuracy),
+                    "curve": None if score in DECISIONS else _curve(values, correct),
                 }
             )
     return rows
@@ -394,14 +434,19 @@ def unseen_rows(
         correct = predicted == known[1]
         coverage, accepted = cal.selective_accuracy(k_values, correct, threshold)
         per_class = {
-            str(int(c)): cal.auroc(k_values, u_values[unknown[1] == c]) for c in np.unique(unknown[1])
+            str(int(c)): None if score in DECISIONS else cal.auroc(k_values, u_values[unknown[1] == c])
+            for c in np.unique(unknown[1])
+        }
+        per_class_detected = {
+            str(int(c)): float(cal.rejected(u_values[unknown[1] == c], threshold).mean())
+            for c in np.unique(unknown[1])
         }
         rows.append(
             {
                 **base,
                 "kind": "unseen",
                 "score": score,
-                "auroc": cal.auroc(k_values, u_values),
+                "auroc": None if score in DECISIONS else cal.auroc(k_values, u_values),
                 "threshold": threshold,
                 "false_alarm_rate": float(cal.rejected(k_values, threshold).mean()),
                 "detected": float(cal.rejected(u_values, threshold).mean()),
@@ -411,6 +456,7 @@ def unseen_rows(
                 "known_coverage": coverage,
                 "known_accepted_accuracy": accepted,
                 "auroc_per_held_out_class": per_class,
+                "detected_per_held_out_class": per_class_detected,
                 "known_scores_hist": np.histogram(k_values, bins=20, range=_range(score, k_values, u_values))[
                     0
                 ].tolist(),
@@ -418,6 +464,43 @@ def unseen_rows(
                     u_values, bins=20, range=_range(score, k_values, u_values)
                 )[0].tolist(),
                 "hist_range": list(_range(score, k_values, u_values)),
+            }
+        )
+    return rows
+
+
+def bank_size_rows(
+    unit: Unit,
+    train_labels: np.ndarray,
+    sets: dict[str, np.ndarray],
+    rate: float,
+    base: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The k-NN score with banks of fewer training spectra per class (the first ones of each class, k
+    scaled to keep its density quantile, ``zoo.inference.calibration.scaled_k``): AUROC on unseen classes,
+    false alarms and unknowns caught at its own threshold (``rate`` on validation), the bank's size."""
+    from zoo.inference import calibration as cal
+
+    full = int(np.bincount(train_labels).min())
+    rows = []
+    for per_class in (n for n in BANK_PER_CLASS if n <= full):
+        subset = cal.per_class_subset(train_labels, per_class)
+        bank, k = cal.feature_bank(unit.reference[subset]), cal.scaled_k(per_class, full, KNN_K)
+        values = {key: cal.knn_score(bank, sets[key], k) for key in ("validation", "known", "unknown")}
+        threshold = cal.threshold_for_false_alarms(values["validation"], rate)
+        rows.append(
+            {
+                **base,
+                "kind": "bank_size",
+                "set": f"bank of {per_class} per class",
+                "per_class": per_class,
+                "k": k,
+                "bank_size": int(bank.shape[0]),
+                "features": int(bank.shape[1]),
+                "bank_bytes": int(bank.nbytes),
+                "auroc": cal.auroc(values["known"], values["unknown"]),
+                "false_alarm_rate": float(cal.rejected(values["known"], threshold).mean()),
+                "detected": float(cal.rejected(values["unknown"], threshold).mean()),
             }
         )
     return rows
@@ -436,6 +519,7 @@ def evaluate(args: argparse.Namespace) -> int:
     import zoo
     from synthetic_spectra.config import fresh_draw, get_config
     from zoo.inference import calibration as cal
+    from zoo.inference.predict import read_feature_bank
     from zoo.models.presets import get_preset
     from zoo.study.panel import panel_sets
     from zoo.training.environment import hardware
@@ -461,7 +545,13 @@ def evaluate(args: argparse.Namespace) -> int:
 
     def save() -> None:  # rows measured now replace the same rows measured before; other rows are kept
         measured = {_identity(row) for row in rows}
-        kept = _read_rows(out) if keep else []
+        trained = {row["model"]: row.get("training") for row in rows}
+        # a model retrained since (another training record under the same name): all its old rows go
+        kept = [
+            row
+            for row in (_read_rows(out) if keep else [])
+            if row["model"] not in trained or row.get("training") == trained[row["model"]]
+        ]
         _write(out, [row for row in kept if _identity(row) not in measured] + rows)
 
     rate = args.false_alarm_rate
@@ -483,8 +573,12 @@ def evaluate(args: argparse.Namespace) -> int:
         )
         unit.temperatures = [record.temperature]
         unit._cache.clear()
-        if "knn" in args.scores:
-            unit.fit_reference(_set_arrays(config, "train")[0])
+        x_train, y_train = _set_arrays(config, "train")
+        if "knn" in WANTED:
+            unit.fit_reference(x_train)
+        bank_record = None
+        if "shipped" in WANTED:
+            record, bank_record = preset_rule(unit, config, (x_train, y_train), (x_val, y_val), rate, args)
         base = {
             "model": name,
             "source": f"preset:{name}",
@@ -503,7 +597,14 @@ def evaluate(args: argparse.Namespace) -> int:
                 (f"fresh draw {FRESH_SEEDS[0]} train ({args.fresh_per_class} per class)", large, "train")
             )
         rows += calibration_rows(unit, sets, base)
-        rows.append({**base, "kind": "preset_calibration", "calibration": record.to_dict()})
+        rows.append(
+            {
+                **base,
+                "kind": "preset_calibration",
+                "calibration": record.to_dict(),
+                "feature_bank": bank_record,
+            }
+        )
         print(f"{name}: T {record.temperature:.3f}, threshold {record.threshold:.4f}", flush=True)
         if not args.no_panel and config.num_classes < 100:
             thresholds = thresholds_on(unit, (x_val, y_val), rate)
@@ -526,13 +627,15 @@ def evaluate(args: argparse.Namespace) -> int:
         known = _set_arrays(fresh_draw(known_config, FRESH_SEEDS[0]), "train")
         unknown = _set_arrays(fresh_draw(unknown_config, FRESH_SEEDS[0]), "train")
         units = []
-        known_train = _set_arrays(known_config, "train")[0] if "knn" in WANTED else None
+        known_train, train_labels = _set_arrays(known_config, "train")
         for path, record in zip(paths, training, strict=True):
             predictor = zoo.load(path)
             unit = Unit(
                 path.name, [zoo.load_keras_model(path)], [predictor.calibration.temperature], args.mc_passes
             )
-            if known_train is not None:
+            if predictor.calibration.feature_distance is not None:  # the shipped rule, bank and all
+                unit.calibration = predictor.calibration.with_bank(read_feature_bank(path))
+            if "knn" in WANTED:
                 unit.fit_reference(known_train)
             units.append((unit, record))
         ensemble = Unit(f"{arch}-ensemble", [u.models[0] for u, _ in units], [1.0] * len(units), 0)
@@ -553,6 +656,12 @@ def evaluate(args: argparse.Namespace) -> int:
             }
             thresholds = thresholds_on(unit, validation, rate)
             rows += unseen_rows(unit, known, unknown, thresholds, base)
+            if unit.reference is not None and not unit.is_ensemble:
+                sets = {
+                    key: unit.features(key, values[0])
+                    for key, values in (("validation", validation), ("known", known), ("unknown", unknown))
+                }
+                rows += bank_size_rows(unit, train_labels, sets, rate, base)
             if not args.no_panel and (not unit.is_ensemble or args.ensemble_panel):
                 clean = float(
                     np.mean(next(iter(unit.scores("validation", validation[0]).values()))[1] == validation[1])
@@ -563,6 +672,50 @@ def evaluate(args: argparse.Namespace) -> int:
     save()
     report(argparse.Namespace(out=out))
     return 0
+
+
+def preset_rule(
+    unit: Unit,
+    config: Any,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    rate: float,
+    args: argparse.Namespace,
+) -> tuple[Any, dict[str, Any]]:
+    """A preset's shipped rule fitted on its validation split: temperature, softmax threshold and a feature
+    rule whose bank keeps the first spectra of each training class within
+    ``zoo.inference.calibration.MAX_BANK_BYTES`` (k scaled to match); the bank is written to --banks-dir
+    for ``ship``. Returns the calibration (with bank) and the bank's file record."""
+    from zoo.inference import calibration as cal
+    from zoo.models.presets import FEATURE_BANK_SUFFIX, sha256_of
+
+    (x_train, y_train), (x_val, y_val) = train, validation
+    full = int(np.bincount(y_train).min())
+    features = unit.features("validation", x_val)
+    per_class = cal.bank_per_class(config.num_classes, features.shape[1], full)
+    subset = cal.per_class_subset(y_train, per_class)
+    k = cal.scaled_k(per_class, full, KNN_K)
+    reference = (
+        unit.reference[subset] if unit.reference is not None else unit.features("bank", x_train[subset])
+    )
+    record = cal.fit_calibration(
+        unit.logits("validation", x_val)[0],
+        y_val,
+        false_alarm_rate=rate,
+        data=f"{config.name} validation (seed {config.seed})",
+        features=features,
+        reference=reference,
+        k=k,
+        bank_notes={
+            "bank": f"{config.name} train (seed {config.seed}), the first {per_class} of {full} per class",
+            "max_bank_bytes": cal.MAX_BANK_BYTES,
+        },
+    )
+    unit.calibration = record
+    args.banks_dir.mkdir(parents=True, exist_ok=True)
+    path = args.banks_dir / f"{unit.label}{FEATURE_BANK_SUFFIX}"
+    np.save(path, record.feature_distance.bank)
+    return record, {"file": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size}
 
 
 def _load() -> str:
@@ -593,6 +746,10 @@ def _pct(value: float | None) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{100 * value:.2f} %"
 
 
+def _auc(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 def _models_line(rows: list[dict[str, Any]]) -> str:
     """Every model of the rows with its training record (budget, epochs, stop reason)."""
     lines = []
@@ -606,7 +763,8 @@ def _models_line(rows: list[dict[str, Any]]) -> str:
             continue
         records = row["training"] if isinstance(row["training"], list) else [row["training"]]
         parts = [
-            f"seed {t['seed']}: {t['epochs_run']} epochs of at most {t['max_epochs']} ({t['stop_reason']}, "
+            f"seed {t['seed']}: {t['epochs_run']} epochs of at most {t['max_epochs']} ({t['stop_reason']}"
+            f"{': capped' if t['stop_reason'] == 'max_epochs' else ''}, "
             f"patience {t['es_patience']}, best epoch {t['best_epoch']}), validation accuracy "
             f"{_pct(t['val_accuracy'])}, {t['train_seconds']:.0f} s"
             for t in records
@@ -674,14 +832,36 @@ def report(args: argparse.Namespace) -> int:
         lines += [
             "## What the presets ship",
             "",
-            "| preset | temperature | unknown threshold | false alarms on validation | fitted on |",
-            "|---|---:|---:|---:|---|",
+            "Both rules are fitted on the validation split: the softmax threshold rejects "
+            f"{_pct(DEFAULT_RATE / 2)} of it, the feature-distance threshold the most that keeps the two "
+            f"rules together at {_pct(DEFAULT_RATE)} (`zoo.inference.calibration.fit_calibration`). The "
+            "bank: the first spectra of each training class, as many as fit in "
+            "`zoo.inference.calibration.MAX_BANK_BYTES` (float16), k scaled to the share kept.",
+            "",
+            "| preset | temperature | softmax threshold | feature threshold (k) | bank (per class, size) | "
+            "false alarms on validation: softmax / feature / together | fitted on |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
         for r in shipped:
             c = r["calibration"]
+            rule, notes, bank = c.get("feature_distance"), c["notes"], r.get("feature_bank")
+            feature = "–" if rule is None else f"{rule['threshold']:.4f} ({rule['k']})"
+            kept = "–" if rule is None else f"{rule['notes']['bank']} ({bank['bytes'] / 1e6:.2f} MB)"
+            alarms = (
+                _pct(c["false_alarm_rate"])
+                if rule is None
+                else " / ".join(
+                    _pct(notes[key])
+                    for key in (
+                        "softmax_false_alarm_rate",
+                        "feature_false_alarm_rate",
+                        "total_false_alarm_rate",
+                    )
+                )
+            )
             lines.append(
-                f"| {r['model']} | {c['temperature']:.4f} | {c['threshold']:.4f} | "
-                f"{_pct(c['false_alarm_rate'])} | {c['notes']['fitted_on']} |"
+                f"| {r['model']} | {c['temperature']:.4f} | {c['threshold']:.4f} | {feature} | {kept} | "
+                f"{alarms} | {notes['fitted_on']} |"
             )
         lines.append("")
     unseen = _by_model_and_score([r for r in rows if r["kind"] == "unseen"])
@@ -696,17 +876,43 @@ def report(args: argparse.Namespace) -> int:
             "its own.",
             "",
             "| model (seeds) | score | AUROC | false alarms (known) | unknowns caught | accuracy on accepted "
-            "known (coverage) | AUROC per held-out class (class of the full dataset: AUROC) |",
+            "known (coverage) | per held-out class (class of the full dataset: AUROC; for the shipped rule "
+            "the share caught) |",
             "|---|---|---:|---:|---:|---:|---:|",
         ]
         for r in unseen:
-            per_class = {r["hold_out"][int(k)]: v for k, v in r["auroc_per_held_out_class"].items()}
+            decision = r["score"] in DECISIONS  # per class: the share caught, not an AUROC
+            by_class = r["detected_per_held_out_class"] if decision else r["auroc_per_held_out_class"]
+            per_class = {r["hold_out"][int(k)]: v for k, v in by_class.items()}
             lines.append(
                 f"| {r['model']} ({', '.join(map(str, r['model_seeds']))}) | {SCORE_LABELS[r['score']]} | "
-                f"{r['auroc']:.3f} | {_pct(r['false_alarm_rate'])} | {_pct(r['detected'])} | "
+                f"{_auc(r['auroc'])} | {_pct(r['false_alarm_rate'])} | {_pct(r['detected'])} | "
                 f"{_pct(r['known_accepted_accuracy'])} ({_pct(r['known_coverage'])}) | "
-                + ", ".join(f"{c}: {v:.3f}" for c, v in sorted(per_class.items()))
+                + ", ".join(
+                    f"{c}: {_pct(v) + ' caught' if decision else f'{v:.3f}'}"
+                    for c, v in sorted(per_class.items())
+                )
                 + " |"
+            )
+        lines.append("")
+    sized = [r for r in rows if r["kind"] == "bank_size"]
+    if sized:
+        lines += [
+            "## How many training spectra the bank needs",
+            "",
+            f"The k-NN score with a bank of the first spectra of each training class only, k scaled to the "
+            f"share kept (`zoo.inference.calibration.scaled_k`, {KNN_K} for the full split); threshold at "
+            f"{_pct(DEFAULT_RATE)} false alarms on the validation split; known and unknown sets as above.",
+            "",
+            "| model (seeds) | per class (k) | bank: vectors × features, float16 | AUROC | false alarms "
+            "(known) | unknowns caught |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in sized:
+            lines.append(
+                f"| {r['model']} ({', '.join(map(str, r['model_seeds']))}) | {r['per_class']} ({r['k']}) | "
+                f"{r['bank_size']} × {r['features']}, {r['bank_bytes'] / 1e6:.2f} MB | {r['auroc']:.3f} | "
+                f"{_pct(r['false_alarm_rate'])} | {_pct(r['detected'])} |"
             )
         lines.append("")
     perturbed = [r for r in rows if r["kind"] == "perturbed"]
@@ -721,7 +927,7 @@ def report(args: argparse.Namespace) -> int:
             "predictions (– where all are right).",
             "",
         ]
-        for score in ("temperature", "knn"):
+        for score in ("temperature", "knn", "shipped"):
             chosen = [r for r in perturbed if r["score"] == score]
             if not chosen:
                 continue
@@ -735,7 +941,7 @@ def report(args: argparse.Namespace) -> int:
             ]
             for r in chosen:
                 mark = "" if r["accepted_accuracy"] >= r["clean_accuracy"] else " ✗"
-                auc = "–" if r["auroc_wrong"] is None else f"{r['auroc_wrong']:.3f}"
+                auc = _auc(r["auroc_wrong"])
                 lines.append(
                     f"| {r['model']} | {r['set']} ({r['data_seed']}) | {r['size']} | {_pct(r['accuracy'])} | "
                     f"{_pct(r['coverage'])} | {_pct(r['accepted_accuracy'])}{mark} | "
@@ -749,8 +955,8 @@ def report(args: argparse.Namespace) -> int:
             "",
             "| model | score | mean AUROC right/wrong | mean coverage at threshold | "
             "mean accuracy on accepted "
-            "| sets at or above clean accuracy |",
-            "|---|---|---:|---:|---:|---:|",
+            "| sets at or above clean accuracy | of the others: sets refused whole |",
+            "|---|---|---:|---:|---:|---:|---:|",
         ]
         for model in dict.fromkeys(r["model"] for r in perturbed):
             for score in SCORES:
@@ -759,10 +965,11 @@ def report(args: argparse.Namespace) -> int:
                     continue
                 aucs = [r["auroc_wrong"] for r in group if r["auroc_wrong"] is not None]
                 ok = sum(r["accepted_accuracy"] >= r["clean_accuracy"] for r in group)
+                refused = sum(r["coverage"] == 0 for r in group)
                 lines.append(
-                    f"| {model} | {SCORE_LABELS[score]} | {np.mean(aucs):.3f} | "
+                    f"| {model} | {SCORE_LABELS[score]} | {_auc(float(np.mean(aucs)) if aucs else None)} | "
                     f"{_pct(float(np.mean([r['coverage'] for r in group])))} | "
-                    f"{_pct(_mean_accepted(group))} | {ok} of {len(group)} |"
+                    f"{_pct(_mean_accepted(group))} | {ok} of {len(group)} | {refused} |"
                 )
         lines.append("")
     figures = plot(rows, out)
@@ -864,7 +1071,7 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
         written.append(
             ("coverage.png", "coverage curves of " + ", ".join(models) + " on the perturbed panel sets")
         )
-    unseen = _by_model_and_score([r for r in rows if r["kind"] == "unseen"])
+    unseen = _by_model_and_score([r for r in rows if r["kind"] == "unseen" and r["score"] not in DECISIONS])
     if unseen:
         scored = list(dict.fromkeys((r["model"], r["score"]) for r in unseen))
         columns = 4
@@ -916,22 +1123,45 @@ def merge(args: argparse.Namespace) -> int:
 
 
 def ship(args: argparse.Namespace) -> int:
-    """Write each preset's calibration (temperature, threshold) from rows.jsonl into the presets table."""
-    from zoo.models.presets import PRESETS_FILE
+    """Write each preset's calibration (temperature, threshold, feature rule) from rows.jsonl into the
+    presets table, and copy its feature bank (checked against the row's SHA-256) beside its weights."""
+    import shutil
 
-    fitted = {r["model"]: r["calibration"] for r in _read_rows(args.out) if r["kind"] == "preset_calibration"}
-    if not fitted:
+    from zoo.models.presets import MAX_PRESET_BYTES, PRESETS_FILE, SHIPPED_PRESETS_DIR, sha256_of
+
+    rows = {r["model"]: r for r in _read_rows(args.out) if r["kind"] == "preset_calibration"}
+    if not rows:
         raise UserError(
             f"{args.out / 'rows.jsonl'}: no preset calibration rows (run evaluate --part presets)"
         )
     records = json.loads(PRESETS_FILE.read_text(encoding="utf-8"))
-    for record in records:
-        if record["name"] in fitted:
-            calibration = fitted[record["name"]]
-            calibration["notes"]["rows"] = str(args.out / "rows.jsonl")
-            record["calibration"] = calibration
+    banks = {}
+    for record in (r for r in records if r["name"] in rows):  # check everything before writing anything
+        bank = rows[record["name"]].get("feature_bank")
+        if bank is not None:
+            source = args.banks_dir / bank["file"]
+            if not source.is_file() or sha256_of(source) != bank["sha256"]:
+                raise UserError(f"{source}: missing or not the bank the rows record (run evaluate again)")
+            if record["size_bytes"] + bank["bytes"] >= MAX_PRESET_BYTES:
+                raise UserError(f"{record['name']}: weights and feature bank would reach 15 MB")
+            banks[record["name"]] = (source, bank)
+    for record in (r for r in records if r["name"] in rows):
+        calibration = rows[record["name"]]["calibration"]
+        calibration["notes"]["rows"] = str(args.out / "rows.jsonl")
+        record["calibration"] = calibration
+        if record["name"] in banks:
+            source, bank = banks[record["name"]]
+            shutil.copyfile(source, SHIPPED_PRESETS_DIR / bank["file"])
+            record.update(
+                feature_bank=bank["file"],
+                feature_bank_sha256=bank["sha256"],
+                feature_bank_bytes=bank["bytes"],
+            )
     PRESETS_FILE.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"{PRESETS_FILE}: calibration of {', '.join(sorted(fitted))}")
+    print(
+        f"{PRESETS_FILE}: calibration of {', '.join(sorted(rows))}; "
+        f"feature banks of {', '.join(sorted(banks))}"
+    )
     return 0
 
 
@@ -945,6 +1175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     trainer.add_argument("--seeds", default="0-2")
     trainer.add_argument("--max-epochs", type=int, default=60)
     trainer.add_argument("--patience", type=int, default=10)
+    trainer.add_argument(
+        "--lr-patience", type=int, default=None, help="ReduceLROnPlateau patience (default: --patience // 2)"
+    )
     trainer.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     trainer.add_argument("--overwrite", action="store_true")
     trainer.set_defaults(handler=train)
@@ -954,6 +1187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluator.add_argument("--presets", default=",".join(DEFAULT_PRESETS))
     evaluator.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     evaluator.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    evaluator.add_argument(
+        "--banks-dir", type=Path, default=DEFAULT_BANKS_DIR, help="where the presets' feature banks go"
+    )
     evaluator.add_argument("--false-alarm-rate", type=float, default=DEFAULT_RATE)
     evaluator.add_argument("--mc-passes", type=int, default=MC_PASSES)
     evaluator.add_argument(
@@ -983,6 +1219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     merger.set_defaults(handler=merge)
     shipper = commands.add_parser("ship", help="write the presets' calibration into zoo/models/presets.json")
     shipper.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    shipper.add_argument("--banks-dir", type=Path, default=DEFAULT_BANKS_DIR)
     shipper.set_defaults(handler=ship)
     args = parser.parse_args(argv)
     try:

@@ -5,9 +5,11 @@ bad file (missing, unreadable, NaN, wrong length, ...) stops the command with a 
 stderr, exit status 2 and nothing on stdout. Results are printed only once every file succeeded.
 
 Probabilities are the model's calibrated ones (:mod:`zoo.inference.calibration`). A model whose export
-carries an unknown threshold calls a spectrum whose top probability is below it ``unknown``: the table
-gets a ``call`` column (the best class, or ``unknown`` with the best guess and its probability beside it),
-JSON and CSV an ``unknown`` field.
+carries an unknown threshold calls a spectrum whose top probability is below it ``unknown``, and so does
+one with a feature rule where the spectrum's features lie far from every training spectrum's (either rule
+fires): the table gets a ``call`` column (the best class, or ``unknown`` with the best guess and its
+probability beside it), JSON and CSV an ``unknown`` field; JSON also the ``feature_score`` and the model's
+``feature_threshold``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Record:
     resampled_from: int | None
     top: list[tuple[str, float]]
     unknown: bool = False
+    feature_score: float | None = None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -88,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     identified = predictor.identify(np.concatenate(batches))
     tops = iter(predictor.top_classes(identified.probabilities, top_k))
     unknown = iter(identified.unknown.tolist())
+    scores = iter([None] * len(identified.unknown) if identified.feature_score is None
+                  else identified.feature_score.tolist())  # fmt: skip
     records = [
         Record(
             name,
@@ -96,14 +101,19 @@ def run(args: argparse.Namespace) -> int:
             _resampled_from(f, predictor.datapoints),
             next(tops),
             next(unknown),
+            next(scores),
         )
         for f in files
         for row, name in enumerate(f.row_names())
     ]
     if predictor.note:
         sys.stderr.write(f"note: {predictor.note}\n")
-    threshold = predictor.calibration.threshold
-    sys.stdout.write(FORMATTERS[args.format](records, str(args.model), threshold))
+    threshold, rule = predictor.calibration.threshold, predictor.calibration.feature_distance
+    if args.format == "json":
+        text = format_json(records, str(args.model), threshold, None if rule is None else rule.threshold)
+    else:
+        text = FORMATTERS[args.format](records, str(args.model), threshold)
+    sys.stdout.write(text)
     return 0
 
 
@@ -130,9 +140,15 @@ def format_table(records: Sequence[Record], model: str, threshold: float | None 
     return "\n".join(lines) + "\n"
 
 
-def format_json(records: Sequence[Record], model: str, threshold: float | None = None) -> str:
-    """One JSON document: the model path, its unknown threshold (null: none) and, per input, the call
-    (best class or ``unknown``), ``unknown`` and its top classes."""
+def format_json(
+    records: Sequence[Record],
+    model: str,
+    threshold: float | None = None,
+    feature_threshold: float | None = None,
+) -> str:
+    """One JSON document: the model path, its unknown threshold and feature threshold (null: none) and,
+    per input, the call (best class or ``unknown``), ``unknown``, the feature score (null without a
+    feature rule) and its top classes."""
     predictions = [
         {
             "input": r.name,
@@ -141,11 +157,17 @@ def format_json(records: Sequence[Record], model: str, threshold: float | None =
             "resampled_from": r.resampled_from,
             "call": _call(r),
             "unknown": r.unknown,
+            "feature_score": r.feature_score,
             "top_k": [{"class": name, "probability": p} for name, p in r.top],
         }
         for r in records
     ]
-    document = {"model": model, "unknown_threshold": threshold, "predictions": predictions}
+    document = {
+        "model": model,
+        "unknown_threshold": threshold,
+        "feature_threshold": feature_threshold,
+        "predictions": predictions,
+    }
     return json.dumps(document, indent=2) + "\n"
 
 

@@ -13,8 +13,11 @@ probability can be trusted and turns it into a decision an export ships:
   of the logits), :func:`predictive_entropy`;
 * **a threshold** — :func:`threshold_for_false_alarms`: the confidence below which a spectrum is called
   unknown, chosen so that a stated fraction of known spectra (e.g. 5 %) is rejected;
-* :class:`Calibration` — temperature and threshold as stored in an export's ``metadata.json``
-  (``"calibration"``); an export without one has temperature 1 and no threshold;
+* **a feature-space rule** — :class:`FeatureDistance`: :func:`knn_score` of a spectrum's features (the
+  input of the softmax layer) against a bank of training spectra's features, with its own threshold; a
+  spectrum unlike every training spectrum scores low even where the softmax is confident;
+* :class:`Calibration` — temperature, threshold and (optionally) the feature rule as stored in an export's
+  ``metadata.json`` (``"calibration"``); an export without one has temperature 1 and no threshold;
 * :func:`split_classes` — a dataset config split into the classes a model is trained on and held-out
   classes whose spectra play the unknowns.
 
@@ -42,6 +45,15 @@ DEFAULT_FALSE_ALARM_RATE = 0.05
 TEMPERATURE_RANGE = (0.01, 100.0)
 #: The score a shipped threshold applies to.
 SCORE = "max_probability"
+#: The score of the feature-space rule (:class:`FeatureDistance`).
+FEATURE_SCORE = "knn_feature_distance"
+#: Neighbours of the k-NN score with the full training split as bank (50 spectra per class).
+DEFAULT_K = 10
+#: The share of the false-alarm budget the softmax threshold takes when a feature rule is fitted beside it
+#: (:func:`fit_calibration`); the feature rule takes what is left of the budget on the same spectra.
+DEFAULT_SOFTMAX_SHARE = 0.5
+#: The largest feature bank shipped by default (bytes, float16): presets keep weights and bank under 15 MB.
+MAX_BANK_BYTES = 4_000_000
 
 
 # ------------------------------------------------------------------------------------------ basics
@@ -210,18 +222,21 @@ def auroc(known_scores: np.ndarray, unknown_scores: np.ndarray) -> float:
     return float((known_rank_sum - known.size * (known.size + 1) / 2.0) / (known.size * unknown.size))
 
 
-def knn_score(reference: np.ndarray, features: np.ndarray, k: int = 10, chunk: int = 512) -> np.ndarray:
+def unit_rows(values: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm (float64; a zero row stays zero): the k-NN score's normalisation."""
+    values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
+
+
+def knn_score(
+    reference: np.ndarray, features: np.ndarray, k: int = DEFAULT_K, chunk: int = 512
+) -> np.ndarray:
     """Negative distance from each of ``features`` to its ``k``-th nearest neighbour among ``reference``
     (both L2-normalised per row; higher: more like the reference, e.g. the training spectra's features).
 
     A score on the model's features rather than its softmax: a spectrum unlike every training spectrum
     scores low even where the softmax is confident.
     """
-
-    def unit_rows(values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
-        return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
-
     reference, features = unit_rows(reference), unit_rows(features)
     if not 1 <= k <= len(reference):
         raise ValueError(f"k must be between 1 and the {len(reference)} reference rows, got {k!r}")
@@ -233,16 +248,63 @@ def knn_score(reference: np.ndarray, features: np.ndarray, k: int = 10, chunk: i
     return np.concatenate(scores)
 
 
+def feature_bank(features: np.ndarray) -> np.ndarray:
+    """The bank an export stores: training spectra's features as L2-normalised rows in float16."""
+    return unit_rows(features).astype(np.float16)
+
+
+def per_class_subset(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """Indices of the first ``per_class`` spectra of each class (in the split's order): a smaller bank
+    that keeps every class."""
+    labels = np.asarray(labels)
+    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
+        raise ValueError(f"per_class must be a positive integer, got {per_class!r}")
+    return np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)]))
+
+
+def bank_per_class(num_classes: int, features: int, available: int, max_bytes: int = MAX_BANK_BYTES) -> int:
+    """How many training spectra per class a float16 bank of ``features``-long vectors keeps within
+    ``max_bytes`` (all ``available`` where they fit; at least one)."""
+    return int(max(1, min(available, max_bytes // (2 * num_classes * features))))
+
+
+def scaled_k(per_class: int, full_per_class: int, k: int = DEFAULT_K) -> int:
+    """The k that keeps the k-NN score's density quantile when the bank keeps ``per_class`` of
+    ``full_per_class`` spectra per class: ``round(k · per_class / full_per_class)``, at least 1."""
+    return max(1, min(k, round(k * per_class / full_per_class)))
+
+
 def threshold_for_false_alarms(known_scores: np.ndarray, rate: float = DEFAULT_FALSE_ALARM_RATE) -> float:
     """The score below which a spectrum is called unknown, such that at most ``rate`` of ``known_scores``
-    fall below it (the largest such threshold among the scores themselves)."""
+    fall below it (halfway between the highest score rejected and the lowest accepted: a threshold that
+    does not sit on a spectrum's own score, which float32 and float64 may round to either side)."""
     scores = np.sort(np.asarray(known_scores, dtype=np.float64))
     if scores.size == 0:
         raise ValueError("threshold_for_false_alarms needs at least one known score")
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"rate must be in [0, 1), got {rate!r}")
-    allowed = math.floor(rate * scores.size + 1e-9)  # known spectra that may fall below the threshold
-    return float(scores[allowed])
+    return _threshold_rejecting(scores, math.floor(rate * scores.size + 1e-9))
+
+
+def joint_threshold(scores: np.ndarray, already_rejected: np.ndarray, rate: float) -> float:
+    """The threshold on ``scores`` such that, with the spectra ``already_rejected`` by another rule, at
+    most ``rate`` of all spectra are rejected (placed as :func:`threshold_for_false_alarms` places its
+    own; ``-inf`` where the other rule alone uses up the budget)."""
+    scores, already = np.asarray(scores, np.float64), np.asarray(already_rejected, dtype=bool)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"rate must be in [0, 1), got {rate!r}")
+    budget = math.floor(rate * scores.size + 1e-9) - int(already.sum())
+    remaining = np.sort(scores[~already])
+    if budget < 0 or remaining.size == 0:
+        return -math.inf
+    return _threshold_rejecting(remaining, min(budget, remaining.size - 1))
+
+
+def _threshold_rejecting(ascending: np.ndarray, count: int) -> float:
+    """A threshold with (at most, with ties) the ``count`` lowest of ``ascending`` scores strictly below."""
+    if count == 0:
+        return float(ascending[0])
+    return float((ascending[count - 1] + ascending[count]) / 2.0)
 
 
 def rejected(scores: np.ndarray, threshold: float | None) -> np.ndarray:
@@ -294,12 +356,114 @@ def selective_accuracy(
 
 
 # ------------------------------------------------------------------------------- the shipped record
+#: The lowest :func:`knn_score` of unit vectors (distance 2): a feature threshold there rejects nothing.
+LOWEST_FEATURE_SCORE = -2.0
+_RULE = "calibration.feature_distance"
+_FEATURE_FIELDS = {"score", "k", "threshold", "bank_size", "features", "notes"}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FeatureDistance:
+    """The feature-space rule an export stores beside the softmax threshold: a spectrum whose
+    :func:`knn_score` against ``bank`` (training spectra's features, :func:`feature_bank`) is below
+    ``threshold`` is called unknown.
+
+    ``bank`` is None in a record read without its vectors (``metadata.json`` alone: an export's SavedModel
+    holds them and computes the score itself); ``bank_size`` and ``features`` give its shape.
+    """
+
+    threshold: float
+    k: int = DEFAULT_K
+    bank: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    bank_size: int = 0
+    features: int = 0
+    notes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        threshold, k = self.threshold, self.k
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise ValueError(f"{_RULE}.threshold must be a number, got {threshold!r:.60}")
+        if not LOWEST_FEATURE_SCORE <= threshold <= 0.0:
+            raise ValueError(f"{_RULE}.threshold must lie in [-2, 0], got {threshold!r}")
+        object.__setattr__(self, "threshold", float(threshold))
+        if self.bank is not None:
+            bank = np.asarray(self.bank)
+            if bank.ndim != 2 or not len(bank) or not np.isfinite(bank).all():
+                raise ValueError(
+                    f"feature bank: expected finite vectors [n, features], got shape {bank.shape}"
+                )
+            object.__setattr__(self, "bank", bank.astype(np.float16))
+            for name, size in (("bank_size", bank.shape[0]), ("features", bank.shape[1])):
+                if getattr(self, name) not in (0, size):
+                    raise ValueError(
+                        f"feature bank: {size} {'rows' if name == 'bank_size' else 'features'}, but the "
+                        f"record says {name} {getattr(self, name)}"
+                    )
+                object.__setattr__(self, name, int(size))
+        for name in ("k", "bank_size", "features"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "k" else 0):
+                raise ValueError(f"{_RULE}.{name} must be a non-negative integer")
+        if self.bank_size and not k <= self.bank_size:
+            raise ValueError(f"{_RULE}.k must be at most the bank's {self.bank_size} rows")
+        if not isinstance(self.notes, Mapping):
+            raise ValueError(f"{_RULE}.notes must be a mapping")
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """:func:`knn_score` of features ``[n, features]`` against the bank (higher: more like training)."""
+        if self.bank is None:
+            raise ValueError("feature distance: this record was read without its bank")
+        return knn_score(self.bank, features, self.k)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``metadata.json`` record (the bank's vectors are stored apart)."""
+        return {
+            "score": FEATURE_SCORE,
+            "k": self.k,
+            "threshold": self.threshold,
+            "bank_size": self.bank_size,
+            "features": self.features,
+            "notes": dict(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, bank: np.ndarray | None = None) -> FeatureDistance:
+        """Read :meth:`to_dict`'s record (ValueError naming a bad field), with its bank if given."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"calibration.feature_distance must be an object, got {type(data).__name__}")
+        unknown = sorted(set(data) - _FEATURE_FIELDS)
+        if unknown:
+            raise ValueError(f"calibration.feature_distance: unknown field {unknown[0]!r}")
+        if data.get("score", FEATURE_SCORE) != FEATURE_SCORE:
+            raise ValueError(f"{_RULE}.score must be {FEATURE_SCORE!r}")
+        if "threshold" not in data:
+            raise ValueError("calibration.feature_distance: no threshold")
+        return cls(
+            threshold=data["threshold"],
+            k=data.get("k", DEFAULT_K),
+            bank=bank,
+            bank_size=data.get("bank_size", 0),
+            features=data.get("features", 0),
+            notes=dict(data.get("notes") or {}),
+        )
+
+    def with_bank(self, bank: np.ndarray) -> FeatureDistance:
+        """This rule with its bank's vectors (checked against ``bank_size`` and ``features``)."""
+        return dataclasses.replace(self, bank=bank)
+
+
+_FIELDS = {"temperature", "threshold", "false_alarm_rate", "score", "notes", "feature_distance"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Calibration:
-    """What an export stores about its confidence: a temperature, and optionally an unknown threshold.
+    """What an export stores about its confidence: a temperature, optionally an unknown threshold, and
+    optionally a feature-space rule (:class:`FeatureDistance`).
 
     ``predict`` returns ``softmax(logits / temperature)``; a spectrum whose highest such probability is
-    below ``threshold`` is called unknown. ``notes`` records how both were chosen (data, rates, ECE).
+    below ``threshold``, or whose feature score is below the feature rule's threshold, is called unknown.
+    ``false_alarm_rate`` is the share of the validation split the two rules reject together; ``notes``
+    records how they were chosen (data, rates, ECE).
     """
 
     temperature: float = 1.0
@@ -307,6 +471,7 @@ class Calibration:
     false_alarm_rate: float | None = None
     score: str = SCORE
     notes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    feature_distance: FeatureDistance | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         temperature = self.temperature
@@ -326,47 +491,69 @@ class Calibration:
             raise ValueError(f"calibration.score must be {SCORE!r}, got {self.score!r:.60}")
         if not isinstance(self.notes, Mapping):
             raise ValueError("calibration.notes must be a mapping")
+        if self.feature_distance is not None and not isinstance(self.feature_distance, FeatureDistance):
+            raise ValueError("calibration.feature_distance must be a FeatureDistance")
 
     @property
     def is_identity(self) -> bool:
         """Temperature 1 and no threshold: what an export without calibration means."""
-        return self.temperature == 1.0 and self.threshold is None
+        return self.temperature == 1.0 and self.threshold is None and self.feature_distance is None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``metadata.json`` record."""
-        return {
+        """The ``metadata.json`` record (a feature rule's bank is stored apart)."""
+        record = {
             "temperature": self.temperature,
             "threshold": self.threshold,
             "false_alarm_rate": self.false_alarm_rate,
             "score": self.score,
             "notes": dict(self.notes),
         }
+        if self.feature_distance is not None:
+            record["feature_distance"] = self.feature_distance.to_dict()
+        return record
 
     @classmethod
-    def from_dict(cls, data: Any) -> Calibration:
-        """Read :meth:`to_dict`'s record (ValueError naming a bad field); None or absent → the identity."""
+    def from_dict(cls, data: Any, bank: np.ndarray | None = None) -> Calibration:
+        """Read :meth:`to_dict`'s record (ValueError naming a bad field); None or absent → the identity.
+        ``bank``: the feature rule's vectors, where the record has one and the caller has them."""
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
             raise ValueError(f"calibration must be an object, got {type(data).__name__}")
-        unknown = sorted(set(data) - {"temperature", "threshold", "false_alarm_rate", "score", "notes"})
+        unknown = sorted(set(data) - _FIELDS)
         if unknown:
             raise ValueError(f"calibration: unknown field {unknown[0]!r}")
+        feature = data.get("feature_distance")
         return cls(
             temperature=data.get("temperature", 1.0),
             threshold=data.get("threshold"),
             false_alarm_rate=data.get("false_alarm_rate"),
             score=data.get("score", SCORE),
             notes=dict(data.get("notes") or {}),
+            feature_distance=None if feature is None else FeatureDistance.from_dict(feature, bank),
         )
+
+    def with_bank(self, bank: np.ndarray | None) -> Calibration:
+        """This calibration with its feature rule's bank attached (ValueError: no rule, or a bank of
+        another shape than the record's)."""
+        if self.feature_distance is None:
+            raise ValueError("calibration: no feature rule to attach a bank to")
+        if bank is None:
+            raise ValueError("calibration: its feature rule's bank is missing")
+        return dataclasses.replace(self, feature_distance=self.feature_distance.with_bank(bank))
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (float32) of logits ``[n, classes]``."""
         return softmax(logits, self.temperature).astype(np.float32)
 
-    def unknown(self, logits: np.ndarray) -> np.ndarray:
-        """Which spectra are called unknown (boolean ``[n]``)."""
-        return rejected(max_probability(logits, self.temperature), self.threshold)
+    def unknown(self, logits: np.ndarray, feature_scores: np.ndarray | None = None) -> np.ndarray:
+        """Which spectra are called unknown (boolean ``[n]``): calibrated top probability below
+        ``threshold``, or (with a feature rule and the spectra's ``feature_scores``) feature score below
+        its threshold."""
+        flags = rejected(max_probability(logits, self.temperature), self.threshold)
+        if self.feature_distance is not None and feature_scores is not None:
+            flags |= rejected(feature_scores, self.feature_distance.threshold)
+        return flags
 
 
 def fit_calibration(
@@ -376,22 +563,54 @@ def fit_calibration(
     false_alarm_rate: float | None = DEFAULT_FALSE_ALARM_RATE,
     bins: int = DEFAULT_BINS,
     data: str = "",
+    features: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
+    k: int = DEFAULT_K,
+    softmax_share: float = DEFAULT_SOFTMAX_SHARE,
+    bank_notes: Mapping[str, Any] | None = None,
 ) -> Calibration:
     """Temperature fitted on ``(logits, labels)`` (a validation split) and, unless ``false_alarm_rate`` is
-    None, the threshold that rejects that fraction of the same spectra; ``notes`` records ECE before/after."""
+    None, the threshold that rejects that fraction of the same spectra; ``notes`` records ECE before/after.
+
+    With ``reference`` (features of the training spectra, :func:`zoo.inference.logits.predict_features`)
+    and ``features`` (the same spectra's as ``logits``), the export also gets a :class:`FeatureDistance`
+    rule with those training features as its bank. The budget is then shared: the softmax threshold
+    rejects ``softmax_share · false_alarm_rate`` of the validation spectra, and the feature threshold is
+    the largest that keeps the two rules *together* at ``false_alarm_rate`` (:func:`joint_threshold`).
+    ``bank_notes`` (e.g. how the bank was chosen) go into the rule's notes.
+    """
     labels = _labels(labels, len(logits))
     temperature = fit_temperature(logits, labels)
-    threshold = None
+    with_features = reference is not None or features is not None
+    if with_features and (reference is None or features is None or false_alarm_rate is None):
+        raise ValueError("a feature rule needs reference and features (and a false_alarm_rate)")
+    if not 0.0 <= softmax_share <= 1.0:
+        raise ValueError(f"softmax_share must be in [0, 1], got {softmax_share!r}")
+    threshold = feature_rule = None
+    notes: dict[str, Any] = {"fitted_on": data, "spectra": len(labels)}
     if false_alarm_rate is not None:
-        threshold = threshold_for_false_alarms(max_probability(logits, temperature), false_alarm_rate)
-    notes = {
-        "fitted_on": data,
-        "spectra": len(labels),
-        "ece_before": expected_calibration_error(softmax(logits), labels, bins),
-        "ece_after": expected_calibration_error(softmax(logits, temperature), labels, bins),
-        "bins": bins,
-    }
-    return Calibration(temperature, threshold, false_alarm_rate, SCORE, notes)
+        confidence = max_probability(logits, temperature)
+        softmax_rate = false_alarm_rate * (softmax_share if with_features else 1.0)
+        threshold = threshold_for_false_alarms(confidence, softmax_rate)
+    if with_features:
+        bank = feature_bank(reference)
+        scores = knn_score(bank, features, k)
+        by_softmax = rejected(confidence, threshold)
+        feature_threshold = max(joint_threshold(scores, by_softmax, false_alarm_rate), LOWEST_FEATURE_SCORE)
+        by_features = rejected(scores, feature_threshold)
+        notes.update(
+            softmax_false_alarm_rate=float(by_softmax.mean()),
+            feature_false_alarm_rate=float(by_features.mean()),
+            total_false_alarm_rate=float((by_softmax | by_features).mean()),
+            softmax_share=softmax_share,
+        )
+        feature_rule = FeatureDistance(feature_threshold, k, bank, notes=dict(bank_notes or {}))
+    notes.update(
+        ece_before=expected_calibration_error(softmax(logits), labels, bins),
+        ece_after=expected_calibration_error(softmax(logits, temperature), labels, bins),
+        bins=bins,
+    )
+    return Calibration(temperature, threshold, false_alarm_rate, SCORE, notes, feature_rule)
 
 
 # ------------------------------------------------------------------------------------- held-out data
@@ -432,26 +651,37 @@ def _labels(labels: Any, n: int) -> np.ndarray:
 __all__ = [
     "DEFAULT_BINS",
     "DEFAULT_FALSE_ALARM_RATE",
+    "DEFAULT_K",
+    "DEFAULT_SOFTMAX_SHARE",
+    "FEATURE_SCORE",
+    "MAX_BANK_BYTES",
     "Calibration",
+    "FeatureDistance",
     "Reliability",
     "SelectiveCurve",
     "auroc",
+    "bank_per_class",
     "ece_noise_floor",
     "energy_score",
     "expected_calibration_error",
+    "feature_bank",
     "fit_calibration",
     "fit_temperature",
+    "joint_threshold",
     "knn_score",
     "log_softmax",
     "logits_from_probabilities",
     "max_probability",
     "negative_log_likelihood",
+    "per_class_subset",
     "predictive_entropy",
     "rejected",
     "reliability",
+    "scaled_k",
     "selective_accuracy",
     "selective_curve",
     "softmax",
     "split_classes",
     "threshold_for_false_alarms",
+    "unit_rows",
 ]

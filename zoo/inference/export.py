@@ -6,11 +6,12 @@
   divided by its own maximum inside the model. ``tf.saved_model.load(path)`` gives ``serve(x)`` →
   probabilities ``float32[batch, num_classes]``, ``top_k(x, k)`` → ``{"classes", "probabilities",
   "valid"}`` and ``class_names()``; ``keras.layers.TFSMLayer(path, call_endpoint="serve")`` works too. The
-  signatures for TF Serving: ``serving_default`` / ``serve_float64`` → ``{"probabilities", "valid"}``,
-  ``top_k`` / ``top_k_float64`` and ``class_names``. A wrong length fails with a message naming the
-  expected one; a spectrum without a positive maximum gets ``valid`` False and NaN probabilities. Its
-  ``variables/`` hold every weight once, with no optimizer state, under the checkpoint key
-  :func:`checkpoint_key` ``(i)`` for ``model.weights[i]``;
+  signatures for TF Serving: ``serving_default`` / ``serve_float64`` → ``{"probabilities", "logits",
+  "valid", "unknown"}`` (plus ``"feature_score"`` where the calibration has a feature rule, whose bank is
+  a variable of the SavedModel), ``top_k`` / ``top_k_float64`` and ``class_names``. A wrong length fails
+  with a message naming the expected one; a spectrum without a positive maximum gets ``valid`` False and
+  NaN probabilities. Its ``variables/`` hold every weight once, with no optimizer state, under the
+  checkpoint key :func:`checkpoint_key` ``(i)`` for ``model.weights[i]``;
 * ``metadata.json``: format, model name, build arguments, class names, dataset, metrics, versions, and
   ``keras_file``;
 * ``model.keras`` (only where ``keras_file`` names it): the Keras model itself (input ``(datapoints, 1)``,
@@ -53,6 +54,10 @@ SERVING_ENDPOINT = "serve"
 VARIABLES_PREFIX = "variables/variables"
 #: The serving module's list of the model's variables, in ``model.weights`` order (the checkpoint's keys).
 WEIGHTS_ATTRIBUTE = "model_weights"
+#: The serving module's feature bank (float16 ``[n, features]``), where the calibration has a feature rule.
+BANK_ATTRIBUTE = "feature_bank"
+#: The feature bank's key in an export's checkpoint (``variables/variables``).
+BANK_KEY = f"{BANK_ATTRIBUTE}/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def checkpoint_key(index: int) -> str:
@@ -98,8 +103,8 @@ def serving_module(
     model: keras.Model, class_names: Sequence[str], calibration: Calibration | None = None
 ) -> tuple[tf.Module, dict[str, tf.types.experimental.PolymorphicFunction]]:
     """The SavedModel's object (``serve``, ``logits``, ``top_k`` and ``class_names`` over ``model``'s
-    weights) and its signatures for TF Serving (``serving_default``, ``serve_float64``, ``top_k``,
-    ``top_k_float64``, ``class_names``).
+    weights; ``scores`` where ``calibration`` has a feature rule) and its signatures for TF Serving
+    (``serving_default``, ``serve_float64``, ``top_k``, ``top_k_float64``, ``class_names``).
 
     ``serve``, ``logits`` and ``top_k`` take raw spectra ``[batch, datapoints]`` in float32 or float64,
     check the length (``InvalidArgumentError``: ``assertion failed: [<wrong_length_message>] [<length>]``,
@@ -108,29 +113,57 @@ def serving_module(
     divide each spectrum by its own maximum and run ``model``. ``serve`` gives ``softmax(logits / T)`` with
     ``calibration``'s temperature (1 without one), ``logits`` the raw logits (:mod:`zoo.inference.logits`).
     The signatures add ``unknown``: the top probability is below ``calibration``'s threshold (never
-    without one). A spectrum without a positive maximum (all zero, negative, NaN) gets ``valid`` False,
-    NaN probabilities and logits and (``top_k``) empty class names.
+    without one) or, with a feature rule, the spectrum's ``feature_score`` (also returned, and by
+    ``scores`` with the logits: :func:`zoo.inference.calibration.knn_score` of the softmax layer's input
+    against the bank, stored in the SavedModel's variables) is below the rule's threshold. A spectrum
+    without a positive maximum (all zero, negative, NaN) gets ``valid`` False, NaN probabilities, logits
+    and feature score and (``top_k``) empty class names.
     """
     import tensorflow as tf
 
-    from zoo.inference.logits import logits_function
+    from zoo.inference.logits import features_and_logits_function, logits_function
 
     calibration = calibration or Calibration()
+    rule = calibration.feature_distance
     datapoints, num_classes = _datapoints(model), _num_classes(model)
     names = tf.constant(list(class_names))
-    logits_of, _ = logits_function(model)
     temperature = tf.constant(calibration.temperature, tf.float32)
     threshold = tf.constant(-1.0 if calibration.threshold is None else calibration.threshold, tf.float32)
+    both = features_and_logits_function(model) if rule is not None else None
+    if rule is not None and (rule.bank is None or both is None):
+        raise UserError(
+            "calibration: a feature rule needs its bank (fit_calibration(..., reference=...)) and a model "
+            "ending in a softmax layer"
+        )
+    module = tf.Module(name="spectrazoo_serving")
+    if rule is None:
+        logits_of, _ = logits_function(model)
+
+        def model_outputs(scaled: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"logits": tf.cast(logits_of(scaled, training=False), tf.float32)}
+
+    else:
+        setattr(module, BANK_ATTRIBUTE, tf.Variable(rule.bank, trainable=False, name=BANK_ATTRIBUTE))
+        bank, neighbours = getattr(module, BANK_ATTRIBUTE), rule.k
+        feature_threshold = tf.constant(rule.threshold, tf.float32)
+
+        def model_outputs(scaled: tf.Tensor) -> dict[str, tf.Tensor]:
+            features, logits = both(scaled, training=False)
+            # the k-th smallest distance between unit rows, |a - b|^2 = 2 - 2 a.b (as knn_score)
+            unit = tf.math.l2_normalize(tf.cast(features, tf.float32), axis=1, epsilon=1e-24)
+            reference = tf.math.l2_normalize(tf.cast(bank, tf.float32), axis=1, epsilon=1e-24)
+            squared = tf.maximum(2.0 - 2.0 * tf.matmul(unit, reference, transpose_b=True), 0.0)
+            kth = -tf.math.top_k(-squared, k=neighbours).values[:, neighbours - 1]
+            return {"logits": tf.cast(logits, tf.float32), "feature_score": -tf.sqrt(kth)}
+
     # Every endpoint calls `outputs` (one trace per input dtype), which calls `run_model` (one trace):
     # saved_model.pb holds the model's graph once, not once per endpoint and dtype (6x).
     run_model = tf.function(
-        lambda scaled: tf.cast(logits_of(scaled, training=False), tf.float32),
-        input_signature=[tf.TensorSpec([None, datapoints, 1], tf.float32)],
-        autograph=False,
+        model_outputs, input_signature=[tf.TensorSpec([None, datapoints, 1], tf.float32)], autograph=False
     )
 
     @tf.function(autograph=False)
-    def outputs(spectra: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def outputs(spectra: tf.Tensor) -> dict[str, tf.Tensor]:
         # the assertion's message is the op error's first line (TF Serving's error): no Condition/x/y noise
         length = tf.shape(spectra)[1]
         check = tf.debugging.Assert(tf.equal(length, datapoints), [wrong_length_message(datapoints), length])
@@ -140,44 +173,50 @@ def serving_module(
         peak = tf.reduce_max(spectra, axis=1, keepdims=True)
         valid = peak > 0
         scaled = tf.cast(spectra / tf.where(valid, peak, tf.ones_like(peak)), tf.float32)
-        logits = run_model(scaled[..., tf.newaxis])
-        logits = tf.where(valid, logits, tf.fill(tf.shape(logits), float("nan")))
-        return tf.nn.softmax(logits / temperature, axis=-1), logits, valid[:, 0]
+        model_out = run_model(scaled[..., tf.newaxis])
+        valid = valid[:, 0]
+        logits = tf.where(valid[:, tf.newaxis], model_out["logits"], float("nan"))
+        probabilities = tf.nn.softmax(logits / temperature, axis=-1)
+        unknown = tf.logical_and(valid, tf.reduce_max(probabilities, axis=-1) < threshold)
+        result = {"probabilities": probabilities, "logits": logits, "valid": valid}
+        if rule is not None:
+            score = tf.where(valid, model_out["feature_score"], float("nan"))
+            unknown = tf.logical_or(unknown, tf.logical_and(valid, score < feature_threshold))
+            result["feature_score"] = score
+        return {**result, "unknown": unknown}
 
     def serve(spectra: tf.Tensor) -> tf.Tensor:
-        return outputs(spectra)[0]
-
-    def logits(spectra: tf.Tensor) -> tf.Tensor:
-        return outputs(spectra)[1]
-
-    def unknown_of(probabilities: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
-        return tf.logical_and(valid, tf.reduce_max(probabilities, axis=-1) < threshold)
+        return outputs(spectra)["probabilities"]
 
     def serve_with_validity(spectra: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities, logits, valid = outputs(spectra)
-        return {
-            "probabilities": probabilities,
-            "logits": logits,
-            "valid": valid,
-            "unknown": unknown_of(probabilities, valid),
-        }
+        return outputs(spectra)
+
+    def logits(spectra: tf.Tensor) -> tf.Tensor:
+        return outputs(spectra)["logits"]
+
+    def scores(spectra: tf.Tensor) -> dict[str, tf.Tensor]:
+        result = outputs(spectra)
+        return {"logits": result["logits"], "feature_score": result["feature_score"]}
 
     def top_k(spectra: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities, _, valid = outputs(spectra)
-        values, indices = tf.math.top_k(probabilities, tf.clip_by_value(k, 1, num_classes))
-        classes = tf.where(valid[:, tf.newaxis], tf.gather(names, indices), tf.constant(""))
+        result = outputs(spectra)
+        values, indices = tf.math.top_k(result["probabilities"], tf.clip_by_value(k, 1, num_classes))
+        classes = tf.where(result["valid"][:, tf.newaxis], tf.gather(names, indices), tf.constant(""))
+        extra = {"feature_score": result["feature_score"]} if rule is not None else {}
         return {
             "classes": classes,
             "probabilities": values,
-            "valid": valid,
-            "unknown": unknown_of(probabilities, valid),
+            "valid": result["valid"],
+            "unknown": result["unknown"],
+            **extra,
         }
 
-    module = tf.Module(name="spectrazoo_serving")
     # saved once, under stable keys (checkpoint_key); the functions below capture the same variables
     setattr(module, WEIGHTS_ATTRIBUTE, [variable.value for variable in model.weights])
     module.serve = tf.function(serve, autograph=False)
     module.logits = tf.function(logits, autograph=False)
+    if rule is not None:
+        module.scores = tf.function(scores, autograph=False)
     module.top_k = tf.function(top_k, autograph=False)
     module.class_names = tf.function(lambda: names, input_signature=[], autograph=False)
     # The signatures are traced by tf.saved_model.save, like the module's functions: traced here instead
@@ -190,6 +229,8 @@ def serving_module(
         k = tf.TensorSpec([], tf.int32, name="k")
         module.serve.get_concrete_function(spectra)  # the input types the saved functions accept
         module.logits.get_concrete_function(spectra)
+        if rule is not None:
+            module.scores.get_concrete_function(spectra)
         module.top_k.get_concrete_function(spectra, k)
         suffix = "" if dtype == "float32" else "_float64"
         signatures["serving_default" if dtype == "float32" else "serve_float64"] = tf.function(
@@ -351,7 +392,8 @@ def export(
         build_args: arguments that rebuild the model with :func:`zoo.build` (default: recorded ones).
         calibration: temperature and unknown threshold (:func:`zoo.inference.calibration.fit_calibration`,
             fitted on validation data); the SavedModel's probabilities are then ``softmax(logits / T)``.
-            Default: temperature 1, no threshold.
+            A feature rule (``fit_calibration(..., reference=...)``) stores its bank in the SavedModel's
+            variables and adds ``feature_score`` to its outputs. Default: temperature 1, no threshold.
         overwrite: replace an existing non-empty ``path``.
 
     Raises:

@@ -27,31 +27,44 @@ def _is_softmax(activation: Any) -> bool:
     return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
 
 
-def logits_function(model: keras.Model) -> tuple[LogitsFunction, bool]:
-    """``(logits, exact)``: a function of max-normalised input (and ``training``) giving the model's logits,
-    and whether they are the true pre-softmax values (False: ``log`` of the probabilities)."""
+def features_and_logits_function(model: keras.Model) -> Callable[..., tuple[Any, Any]] | None:
+    """A function of max-normalised input (and ``training``) giving ``(features, logits)``: the input of
+    the model's final softmax layer and its pre-softmax values, from one pass through the model; None for
+    a model that does not end in a softmax layer of a functional graph."""
     import keras
     from keras import ops
 
     last = model.layers[-1]
     try:
         features_model = keras.Model(model.input, last.input)
-    except (AttributeError, ValueError, TypeError):  # not a functional graph: fall back to log(p)
-        features_model = None
-    if features_model is not None and isinstance(last, keras.layers.Dense) and _is_softmax(last.activation):
+    except (AttributeError, ValueError, TypeError):  # not a functional graph
+        return None
+    if isinstance(last, keras.layers.Dense) and _is_softmax(last.activation):
 
-        def dense_logits(x: Any, training: bool = False) -> Any:
+        def dense(x: Any, training: bool = False) -> tuple[Any, Any]:
             features = ops.cast(features_model(x, training=training), last.kernel.dtype)
             out = ops.matmul(features, last.kernel)
-            return out + last.bias if last.use_bias else out
+            return features, out + last.bias if last.use_bias else out
 
-        return dense_logits, True
-    if (
-        features_model is not None
-        and isinstance(last, keras.layers.Activation)
-        and _is_softmax(last.activation)
-    ):
-        return lambda x, training=False: ops.cast(features_model(x, training=training), "float32"), True
+        return dense
+    if isinstance(last, keras.layers.Activation) and _is_softmax(last.activation):
+
+        def activation(x: Any, training: bool = False) -> tuple[Any, Any]:
+            features = ops.cast(features_model(x, training=training), "float32")
+            return features, features
+
+        return activation
+    return None
+
+
+def logits_function(model: keras.Model) -> tuple[LogitsFunction, bool]:
+    """``(logits, exact)``: a function of max-normalised input (and ``training``) giving the model's logits,
+    and whether they are the true pre-softmax values (False: ``log`` of the probabilities)."""
+    from keras import ops
+
+    both = features_and_logits_function(model)
+    if both is not None:
+        return lambda x, training=False: both(x, training=training)[1], True
 
     def log_probabilities(x: Any, training: bool = False) -> Any:
         p = ops.cast(model(x, training=training), "float32")
@@ -139,26 +152,31 @@ def mc_dropout_probabilities(
     return total / passes
 
 
-def logits_model(model: keras.Model) -> keras.Model:
-    """A Keras model giving ``model``'s logits (same input), for fast ``predict_on_batch`` calls.
+def logits_model(model: keras.Model, *, with_features: bool = False) -> keras.Model:
+    """A Keras model giving ``model``'s logits (same input), for fast ``predict_on_batch`` calls;
+    ``with_features``: ``[logits, features]`` (the input of the final softmax layer) from one pass.
 
     For a model ending in ``Dense(softmax)`` it is the model up to that layer plus a copy of it without
     the activation (its weights copied: use it for inference, not training); otherwise a model giving
-    ``log(p)`` (:func:`logits_function`).
+    ``log(p)`` (:func:`logits_function`; ValueError ``with_features``: it has no feature layer).
     """
     import keras
 
     last = model.layers[-1]
     _, exact = logits_function(model)
+    if not exact and with_features:
+        raise ValueError(f"{model.name}: no softmax layer, so no features before it")
+    features = last.input if exact else None
     if exact and isinstance(last, keras.layers.Dense):
         copy = keras.layers.Dense(last.units, use_bias=last.use_bias, dtype="float32", name="logits")
         outputs = copy(keras.ops.cast(last.input, "float32"))
         copy.set_weights(last.get_weights())
-        return keras.Model(model.input, outputs, name=f"{model.name}_logits")
-    if exact:
-        return keras.Model(model.input, last.input, name=f"{model.name}_logits")
-    probabilities = model.output
-    outputs = keras.ops.log(
-        keras.ops.maximum(keras.ops.cast(probabilities, "float32"), np.finfo(np.float32).tiny)
+    elif exact:
+        outputs = last.input
+    else:
+        outputs = keras.ops.log(
+            keras.ops.maximum(keras.ops.cast(model.output, "float32"), np.finfo(np.float32).tiny)
+        )
+    return keras.Model(
+        model.input, [outputs, features] if with_features else outputs, name=f"{model.name}_logits"
     )
-    return keras.Model(model.input, outputs, name=f"{model.name}_logits")

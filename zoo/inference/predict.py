@@ -17,9 +17,13 @@ SavedModel's weights, or its ``model.keras``).
 
 Probabilities are calibrated: ``softmax(logits / T)`` with the temperature stored in the export
 (``metadata.json``'s ``calibration``, :mod:`zoo.inference.calibration`); :meth:`Predictor.predict_logits`
-gives the raw logits and :meth:`Predictor.identify` says which spectra are ``unknown`` (top probability
-below the stored threshold). An export without a calibration (written before it existed, or a ``.keras``
-file) has temperature 1 and no threshold.
+gives the raw logits and :meth:`Predictor.identify` says which spectra are ``unknown``: top probability
+below the stored threshold or, where the calibration has a feature rule
+(:class:`zoo.inference.calibration.FeatureDistance`), the spectrum's features far from every training
+spectrum's (its ``feature_score`` below the rule's threshold). An export computes that score in its
+SavedModel (the bank is one of its variables); a preset reads its bank from a checksummed file beside its
+weights. An export without a calibration (written before it existed, or a ``.keras`` file) has
+temperature 1 and no threshold; one without a feature rule uses the softmax threshold alone.
 
 Spectra go in raw (any scale); every spectrum is checked first (finite, not all zero, not
 constant, with a positive maximum, of the model's length unless resampled) and a bad one raises a
@@ -41,8 +45,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.errors import UserError
-from zoo.inference.calibration import Calibration, logits_from_probabilities
-from zoo.inference.export import KERAS_FILE, VARIABLES_PREFIX, WEIGHTS_ATTRIBUTE, checkpoint_key, rebuild
+from zoo.inference.calibration import Calibration, FeatureDistance, logits_from_probabilities
+from zoo.inference.export import (
+    BANK_KEY,
+    KERAS_FILE,
+    VARIABLES_PREFIX,
+    WEIGHTS_ATTRIBUTE,
+    checkpoint_key,
+    rebuild,
+)
 from zoo.inference.spectra_io import resample as resample_spectra
 from zoo.models.registry import list_models
 
@@ -54,7 +65,9 @@ SUPPORTED_FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 DEFAULT_BATCH_SIZE = 128
 
-Forward = Callable[[np.ndarray], np.ndarray]
+#: Validated raw spectra ``[n, datapoints]`` → ``(logits, feature scores)``; the scores are None for a
+#: model without a feature rule.
+Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
 
 #: ``zoo.load("preset:NAME")`` loads a preset of the zoo (:mod:`zoo.models.presets`).
@@ -70,15 +83,18 @@ class Identification:
     best: np.ndarray  # index of the most probable class, [n]
     names: list[str]  # its name
     confidence: np.ndarray  # its calibrated probability, [n]
-    unknown: np.ndarray  # confidence below the export's threshold (all False without one), [n]
+    unknown: np.ndarray  # either rule of the export fires (all False without a threshold), [n]
+    #: the feature rule's score per spectrum (higher: more like the training spectra); None without one
+    feature_score: np.ndarray | None = None
 
 
 class Predictor:
     """A loaded model that turns raw spectra into calibrated class probabilities.
 
     Use :func:`load` to create one. ``forward`` maps a float32 batch ``[n, datapoints]`` of
-    validated raw spectra to logits ``[n, num_classes]``; ``calibration`` (temperature, unknown threshold)
-    comes from the export's ``metadata.json`` (default: temperature 1, no threshold).
+    validated raw spectra to logits ``[n, num_classes]`` and feature scores ``[n]`` (None without a feature
+    rule); ``calibration`` (temperature, unknown threshold, feature rule) comes from the export's
+    ``metadata.json`` (default: temperature 1, no threshold).
     """
 
     def __init__(
@@ -166,11 +182,19 @@ class Predictor:
         only gives probabilities (an export written before logits were exported) gives ``log(p)``: the
         logits up to a constant per spectrum.
         """
-        batch = self.prepare(spectra, resample=resample, axis=axis, names=names)
+        return self._run(spectra, resample=resample, axis=axis, names=names, batch_size=batch_size)[0]
+
+    def _run(
+        self, spectra: Any, *, batch_size: int | None = None, **kwargs: Any
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(logits, feature scores or None)`` of raw spectra, batch by batch."""
+        batch = self.prepare(spectra, **kwargs)
         size = self.batch_size if batch_size is None else _check_positive("batch_size", batch_size)
-        if len(batch) <= size:
-            return np.asarray(self._forward(batch))
-        return np.concatenate([self._forward(batch[i : i + size]) for i in range(0, len(batch), size)])
+        parts = [self._forward(batch[i : i + size]) for i in range(0, len(batch), size)]
+        logits = np.concatenate([np.asarray(part[0]) for part in parts])
+        if parts[0][1] is None:
+            return logits, None
+        return logits, np.concatenate([np.asarray(part[1], dtype=np.float64) for part in parts])
 
     def predict(self, spectra: Any, **kwargs: Any) -> np.ndarray:
         """Calibrated class probabilities float32 ``[n, num_classes]`` for raw spectra (1-D input: ``n = 1``):
@@ -178,15 +202,16 @@ class Predictor:
         return self.calibration.probabilities(self.predict_logits(spectra, **kwargs))
 
     def identify(self, spectra: Any, **kwargs: Any) -> Identification:
-        """The best class of each spectrum with its calibrated confidence, and whether it is ``unknown``
-        (confidence below the export's threshold; never without one). Arguments as :meth:`predict_logits`."""
-        logits = self.predict_logits(spectra, **kwargs)
+        """The best class of each spectrum with its calibrated confidence, its feature score (with a
+        feature rule) and whether it is ``unknown``: confidence below the export's threshold, or feature
+        score below the feature rule's (never without a threshold). Arguments as :meth:`predict_logits`."""
+        logits, feature_score = self._run(spectra, **kwargs)
         probabilities = self.calibration.probabilities(logits)
         best = probabilities.argmax(axis=1)
         confidence = probabilities[np.arange(len(best)), best]
         return Identification(
             probabilities, logits, best, [self.class_names[i] for i in best], confidence,
-            self.calibration.unknown(logits),
+            self.calibration.unknown(logits, feature_score), feature_score,
         )  # fmt: skip
 
     def classify(self, spectra: Any, top_k: int = 3, **kwargs: Any) -> list[list[tuple[str, float]]]:
@@ -330,8 +355,16 @@ def _load_export(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
     except Exception as exc:  # protobuf, NotFound, DataLoss...: all mean the same to a user
         raise UserError(f"{path}: corrupted SavedModel ({_first_line(exc)})") from None
     datapoints = metadata["datapoints"]
+    calibration = _calibration_of(metadata, path)
     # exports written before logits were exported have only `serve` (probabilities): their logits are log(p)
     endpoint = "logits" if hasattr(loaded, "logits") else "serve"
+    if calibration.feature_distance is not None:
+        if not hasattr(loaded, "scores"):
+            raise UserError(
+                f"{path}: {METADATA_FILE} has a feature rule but the SavedModel no 'scores' endpoint; "
+                "the export is inconsistent (export the model again)"
+            )
+        endpoint = "scores"
     try:
         spec = tf.TensorSpec([None, datapoints], tf.float32)
         function = getattr(loaded, endpoint).get_concrete_function(spec)
@@ -339,16 +372,16 @@ def _load_export(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
         raise UserError(
             f"{path}: SavedModel {endpoint!r} endpoint does not take float32[batch, {datapoints}]"
         ) from None
-    outputs, named = function.structured_outputs.shape[-1], len(metadata["class_names"])
+    logits_spec = function.structured_outputs
+    outputs = (logits_spec["logits"] if isinstance(logits_spec, dict) else logits_spec).shape[-1]
+    named = len(metadata["class_names"])
     if outputs != named:
         raise UserError(f"{path}: the SavedModel gives {outputs} classes but {METADATA_FILE} names {named}")
     _check_graph_length(function, datapoints, path)
     if jit_compile:
         function = tf.function(function, input_signature=[spec], jit_compile=True)
-    forward = _ServingFunction(loaded, function, logits=endpoint == "logits")
-    return Predictor(
-        forward, metadata, path, batch_size=batch_size, calibration=_calibration_of(metadata, path)
-    )
+    forward = _ServingFunction(loaded, function, logits=endpoint != "serve")
+    return Predictor(forward, metadata, path, batch_size=batch_size, calibration=calibration)
 
 
 def _check_graph_length(function: Any, datapoints: int, path: Path) -> None:
@@ -368,19 +401,22 @@ def _check_graph_length(function: Any, datapoints: int, path: Path) -> None:
 
 
 class _ServingFunction:
-    """Calls an export's ``logits`` (or, in older exports, ``serve``) concrete function directly (no
-    ``model.predict`` overhead per call); gives logits."""
+    """Calls an export's ``scores`` (with a feature rule), ``logits`` (or, in older exports, ``serve``)
+    concrete function directly (no ``model.predict`` overhead per call); gives logits and feature scores."""
 
     def __init__(self, loaded: Any, function: Any, *, logits: bool) -> None:
         self._loaded = loaded  # owns the variables ``function`` reads: keep it alive as long as ``function``
         self._function = function
         self._logits = logits
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         import tensorflow as tf
 
-        output = self._function(tf.constant(batch)).numpy()
-        return output if self._logits else logits_from_probabilities(output)
+        output = self._function(tf.constant(batch))
+        if isinstance(output, dict):
+            return output["logits"].numpy(), output["feature_score"].numpy()
+        output = output.numpy()
+        return (output if self._logits else logits_from_probabilities(output)), None
 
 
 def import_custom_layers() -> None:
@@ -420,6 +456,26 @@ def load_keras_model(path: str | os.PathLike[str]) -> keras.Model:
         raise UserError(f"{path}: cannot rebuild {name!r} from metadata.json ({_first_line(exc)})") from None
     model.set_weights(_saved_weights(path, model, name))
     return model
+
+
+def read_feature_bank(path: str | os.PathLike[str]) -> np.ndarray | None:
+    """The feature bank stored in an export's SavedModel variables (float16 ``[n, features]``); None for
+    an export without a feature rule. One-line UserError for an unreadable checkpoint."""
+    path = Path(path)
+    calibration = _calibration_of(_export_metadata(path), path)
+    if calibration.feature_distance is None:
+        return None
+    import tensorflow as tf
+
+    try:
+        bank = tf.train.load_checkpoint(str(path / VARIABLES_PREFIX)).get_tensor(BANK_KEY)
+    except Exception as exc:  # DataLoss, NotFound...: all mean the same to a user
+        raise UserError(f"{path}: no readable feature bank in the SavedModel ({_first_line(exc)})") from None
+    try:
+        calibration.feature_distance.with_bank(bank)  # its shape is the metadata's
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    return np.asarray(bank)
 
 
 def _saved_weights(path: Path, model: keras.Model, name: str) -> list[np.ndarray]:
@@ -503,27 +559,44 @@ def _load_keras(path: Path, batch_size: int, jit_compile: bool) -> Predictor:
         found = "no" if beside is None else "ignored a non-spectrazoo"
         note = f"{path}: {found} {METADATA_FILE} beside it; classes named {names[0]}... by output index"
 
+    calibration = _calibration_of(metadata, metadata_path)
+    if calibration.feature_distance is not None:  # a .keras file inside an export: the export's bank
+        calibration = _with_bank(calibration, read_feature_bank(path.parent), metadata_path)
     return Predictor(
-        _keras_forward(model, jit_compile), metadata, path, batch_size=batch_size, note=note,
-        calibration=_calibration_of(metadata, metadata_path),
+        _keras_forward(model, jit_compile, calibration.feature_distance), metadata, path,
+        batch_size=batch_size, note=note, calibration=calibration,
     )  # fmt: skip
 
 
-def _keras_forward(model: Any, jit_compile: bool) -> Forward:
-    """Raw spectra → logits through a Keras model that takes max-normalised ``(points, 1)`` input
-    (:func:`zoo.inference.logits.logits_model`; ``log(p)`` for a model that has no functional graph)."""
+def _with_bank(calibration: Calibration, bank: np.ndarray | None, where: Path | str) -> Calibration:
+    """``calibration`` with its feature rule's bank attached (one-line UserError where it does not fit)."""
+    try:
+        return calibration.with_bank(bank)
+    except ValueError as exc:
+        raise UserError(f"{where}: {exc}") from None
+
+
+def _keras_forward(model: Any, jit_compile: bool, rule: FeatureDistance | None = None) -> Forward:
+    """Raw spectra → logits (and, with a feature ``rule``, its scores of the softmax layer's input) through
+    a Keras model that takes max-normalised ``(points, 1)`` input (:func:`zoo.inference.logits.logits_model`;
+    ``log(p)`` for a model that has no functional graph)."""
     from zoo.inference.logits import logits_model
 
     try:
-        network, exact = logits_model(model), True
+        network, exact = logits_model(model, with_features=rule is not None), True
     except (AttributeError, ValueError, TypeError):  # a subclassed model: its probabilities' log
+        if rule is not None:
+            raise UserError(f"{model.name}: a feature rule needs a model ending in a softmax layer") from None
         network, exact = model, False
     network.jit_compile = jit_compile
 
-    def forward(batch: np.ndarray) -> np.ndarray:
-        normalised = batch / batch.max(axis=1, keepdims=True)
-        output = np.asarray(network.predict_on_batch(normalised[:, :, np.newaxis]), dtype=np.float32)
-        return output if exact else logits_from_probabilities(output)
+    def forward(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        normalised = (batch / batch.max(axis=1, keepdims=True))[:, :, np.newaxis]
+        if rule is not None:
+            logits, features = network.predict_on_batch(normalised)
+            return np.asarray(logits, dtype=np.float32), rule.scores(np.asarray(features))
+        output = np.asarray(network.predict_on_batch(normalised), dtype=np.float32)
+        return (output if exact else logits_from_probabilities(output)), None
 
     return forward
 
@@ -531,7 +604,7 @@ def _keras_forward(model: Any, jit_compile: bool) -> Forward:
 def _load_preset(name: str, batch_size: int, jit_compile: bool) -> Predictor:
     """A preset of :mod:`zoo.models.presets` as a Predictor (class names from its dataset's config)."""
     from synthetic_spectra.config import get_config
-    from zoo.models.presets import build_preset_model, get_preset, verified_weights
+    from zoo.models.presets import build_preset_model, get_preset, verified_bank, verified_weights
 
     preset = get_preset(name)  # the table is read once: from_preset would read it again
     model = build_preset_model(preset)
@@ -547,9 +620,12 @@ def _load_preset(name: str, batch_size: int, jit_compile: bool) -> Predictor:
         "calibration": preset.calibration,
         "dataset": preset.dataset,
     }
+    calibration = _calibration_of(metadata, f"preset {preset.name!r}")
+    if calibration.feature_distance is not None:
+        calibration = _with_bank(calibration, np.load(verified_bank(preset)), f"preset {preset.name!r}")
     return Predictor(
-        _keras_forward(model, jit_compile), metadata, preset.weights_path(), batch_size=batch_size,
-        calibration=_calibration_of(metadata, f"preset {preset.name!r}"),
+        _keras_forward(model, jit_compile, calibration.feature_distance), metadata, preset.weights_path(),
+        batch_size=batch_size, calibration=calibration,
     )  # fmt: skip
 
 

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 PRESETS_FILE = pathlib.Path(__file__).with_name("presets.json")
 #: Where the committed weights ship: package data beside this module (read-only for users).
 SHIPPED_PRESETS_DIR = pathlib.Path(__file__).resolve().with_name("preset_weights")
+#: A preset's weights and feature bank together stay below this size (bytes).
+MAX_PRESET_BYTES = 15_000_000
+#: Suffix of a preset's feature bank file (float16 ``.npy``), after its name.
+FEATURE_BANK_SUFFIX = ".features.npy"
 #: Environment variable naming the user's presets folder (rebuilt presets; default :func:`user_presets_dir`).
 PRESETS_DIR_VARIABLE = "SPECTRAZOO_PRESETS"
 
@@ -66,6 +70,11 @@ class Preset:
     #: Temperature and unknown threshold fitted on the dataset's validation split
     #: (:class:`zoo.inference.calibration.Calibration`'s record); None: temperature 1, no threshold.
     calibration: Mapping[str, Any] | None = None
+    #: The feature rule's bank (``calibration["feature_distance"]``): a float16 ``.npy`` file beside the
+    #: weights, its SHA-256 and size; None where the preset has no feature rule.
+    feature_bank: str | None = None
+    feature_bank_sha256: str | None = None
+    feature_bank_bytes: int = 0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preset:
@@ -195,6 +204,22 @@ def verified_weights(preset: Preset, weights_dir: str | os.PathLike | None = Non
     return path
 
 
+def verified_bank(preset: Preset, weights_dir: str | os.PathLike | None = None) -> pathlib.Path:
+    """The preset's feature bank file (beside its weights) after checking its SHA-256 against the table."""
+    if preset.feature_bank is None:
+        raise UserError(f"preset {preset.name!r} has no feature bank")
+    path = preset.weights_path(weights_dir).with_name(preset.feature_bank)
+    if not path.is_file():
+        raise UserError(f"preset {preset.name!r}: feature bank {path} does not exist")
+    actual = sha256_of(path)
+    if actual != preset.feature_bank_sha256:
+        raise UserError(
+            f"preset {preset.name!r}: {path} has SHA-256 {actual[:12]}…, not the recorded "
+            f"{str(preset.feature_bank_sha256)[:12]}… (corrupted or replaced feature bank)"
+        )
+    return path
+
+
 def build_preset_model(preset: Preset) -> keras.Model:
     """The preset's architecture with its toggles, untrained, compiled with the study's optimizer."""
     from zoo.models.registry import build
@@ -232,13 +257,15 @@ def preset_table_markdown() -> str:
     """The README's presets table, generated from the registry (one line per preset)."""
     lines = [
         "| preset | model (toggles) | params | data | test accuracy | wrong | paper | "
-        "epochs (stop, precision) | seed | weights |",
+        "epochs (stop, precision) | seed | weights + feature bank |",
         "|---|---|---:|---|---:|---:|---|---|---:|---|",
     ]
     for preset in _table().values():
         toggles = ", ".join(f"{k}={v}" for k, v in sorted(preset.toggles.items())) or "published"
         protocol = preset.protocol
-        size = f"{preset.size_bytes / 1e6:.1f} MB" + ("" if preset.committed else " (build from recipe)")
+        size = f"{(preset.size_bytes + preset.feature_bank_bytes) / 1e6:.1f} MB" + (
+            "" if preset.committed else " (build from recipe)"
+        )
         lines.append(
             f"| `{preset.name}` | {preset.model} ({toggles}) | {preset.params:,} | {preset.dataset} | "
             f"{100 * preset.test_accuracy:.2f} % | {preset.misclassified}/{preset.test_size} | "

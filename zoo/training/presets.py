@@ -22,8 +22,10 @@ import re
 from typing import Any
 
 from zoo.errors import UserError
-from zoo.inference.predict import load_keras_model
+from zoo.inference.predict import METADATA_FILE, load_keras_model, read_feature_bank, read_metadata
 from zoo.models.presets import (
+    FEATURE_BANK_SUFFIX,
+    MAX_PRESET_BYTES,
     PRESETS_FILE,
     SHIPPED_PRESETS_DIR,
     Preset,
@@ -170,8 +172,12 @@ def make_preset(
 
     The weights go to ``weights_dir`` (default: the package's shipped folder, in a source checkout) as
     ``NAME.weights.h5`` without optimizer state; the model must reproduce the row's misclassification
-    count on its test split exactly. ``recipe_only`` records the checksum but keeps no weights file.
+    count on its test split exactly. ``recipe_only`` records the checksum but keeps no weights file. The
+    export's calibration goes into the entry; its feature rule's bank (where it has one) beside the weights
+    as ``NAME.features.npy`` (weights and bank together under ``MAX_PRESET_BYTES``).
     """
+    import numpy as np
+
     from synthetic_spectra.config import get_config
 
     row = finished_row(name, results, run_id, export)
@@ -194,6 +200,8 @@ def make_preset(
         committed=not recipe_only, paper=paper,
     )  # fmt: skip
     trained = load_keras_model(export)
+    calibration = read_metadata(export / METADATA_FILE).get("calibration")
+    bank = read_feature_bank(export)
     model = build_preset_model(draft)
     model.set_weights(trained.get_weights())
     _, wrong, size = evaluate_on_test_split(model, draft.dataset)
@@ -206,9 +214,26 @@ def make_preset(
     target.parent.mkdir(parents=True, exist_ok=True)
     model.save_weights(target)
     values = draft.to_dict()
-    values.update(sha256=sha256_of(target), size_bytes=target.stat().st_size)
-    if recipe_only:
-        target.unlink()
+    values.update(sha256=sha256_of(target), size_bytes=target.stat().st_size, calibration=calibration)
+    written = [target]
+    if bank is not None:
+        bank_file = folder / f"{name}{FEATURE_BANK_SUFFIX}"
+        np.save(bank_file, bank)
+        written.append(bank_file)
+        values.update(
+            feature_bank=bank_file.name,
+            feature_bank_sha256=sha256_of(bank_file),
+            feature_bank_bytes=bank_file.stat().st_size,
+        )
+    total = values["size_bytes"] + values["feature_bank_bytes"]
+    if recipe_only or total >= MAX_PRESET_BYTES:
+        for path in written:
+            path.unlink()
+    if not recipe_only and total >= MAX_PRESET_BYTES:
+        raise UserError(
+            f"{export}: weights and feature bank take {total / 1e6:.1f} MB; a preset stays under "
+            f"{MAX_PRESET_BYTES / 1e6:.0f} MB (fit the feature rule on fewer training spectra per class)"
+        )
     return Preset.from_dict(values)
 
 
