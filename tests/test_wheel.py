@@ -84,6 +84,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         "--no-deps",
         "--no-index",
         wheel,
+        env=_outside_env(),  # a PYTHONPATH naming the checkout makes pip see its egg-info as installed
     )
     purelib = _run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
     # After the install: this interpreter's packages (TensorFlow, Keras, ...) behind the venv's own.
