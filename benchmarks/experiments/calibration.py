@@ -775,9 +775,13 @@ def _auc(value: float | None) -> str:
 
 def _epochs(record: dict[str, Any]) -> str:
     """``"91 epochs of at most 500 (early_stopping)"``; a capped training says so in capitals."""
-    text = f"{record['epochs_run']} epochs of at most {record['max_epochs']} ({record['stop_reason']})"
+
+    def epochs(n: int) -> str:
+        return f"{n} epoch{'' if n == 1 else 's'}"
+
+    text = f"{epochs(record['epochs_run'])} of at most {record['max_epochs']} ({record['stop_reason']})"
     if is_capped(record):
-        return f"**CAPPED** at {record['max_epochs']} epochs (the protocol: 500): {text}"
+        return f"**CAPPED** at {epochs(record['max_epochs'])} (the protocol: 500): {text}"
     return text
 
 
@@ -832,8 +836,8 @@ def _models_line(rows: list[dict[str, Any]]) -> str:
             for t in records
         ]
         lines.append(
-            f"- **{model}**: {row['trained_on']} (classes {row['hold_out']} of the full dataset held "
-            f"out), exports in `{row['source']}`; " + "; ".join(parts)
+            f"- **{model}**: {row['trained_on']} (classes {_classes(row['hold_out'])} of the full dataset "
+            f"held out), exports in `{row['source']}`; " + "; ".join(parts)
         )
     return "\n".join(lines)
 
