@@ -1198,7 +1198,7 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
             f"{r['known_set']} against {r['unknown_set']} (classes {_classes(r['hold_out'])})" for r in unseen
         )
         figure.suptitle(
-            "Scores of known and held-out spectra: " + "; ".join(sets) + "\n"
+            "Scores of known and held-out spectra:\n" + "\n".join(sets) + "\n"
             "dashed: the threshold at 5 % false alarms; model seeds (and any epoch cap) in each title; "
             f"rows: {out / 'rows.jsonl'}",
             fontsize=8,
