@@ -20,12 +20,21 @@ Two steps, each writing what the next reads:
              ``MAX_BANK_BYTES``) and writes its bank to --banks-dir. Writes ``rows.jsonl`` (one row per
              model/score/set), ``calibration.md`` and the figures.
 
-The benchmark variant (450 of 500 classes known) is far too expensive for a 2-core CPU; its command is
+The benchmark variant (450 of 500 classes known) to the protocol's end is too expensive for a 2-core CPU;
+its command is
 
     python benchmarks/experiments/calibration.py train --dataset benchmark --hold-out 450-499 \
         --models vgg,prnet --seeds 0-2 --max-epochs 500 --patience 25 --lr-patience 10 \
         --models-dir saved_models/calibration_benchmark
 
+A training that ends at a --max-epochs below the protocol's 500 is *capped* (``is_capped``): its records
+and rows say so (``capped``, epochs run, the cap, the stop reason, CPU seconds), and the report puts its
+rows in tables of their own, never beside models trained to the protocol's end.
+
+``separability`` judges, with no model, each held-out class's spectra under the full dataset's training
+             distribution (``zoo.study.ceiling.held_out_separability``): its nearest known classes and what
+             differs, the share of its spectra a known class can produce, the false alarms needed to catch
+             all of it, the Bayes detector's AUROC (no detector does better); rows ``kind: separability``.
 ``report``   regenerates calibration.md and the figures from rows.jsonl; ``merge`` adds rows measured into
              other folders (runs measured apart); ``ship`` writes the presets'
              calibration (fitted on their validation splits) from the rows into zoo/models/presets.json
@@ -35,6 +44,8 @@ Usage:  python benchmarks/experiments/calibration.py train [--dataset challenge]
                                               [--models prnet,vgg] [--seeds 0-2] [--max-epochs N]
                                               [--patience N] [--lr-patience N]
         python benchmarks/experiments/calibration.py evaluate [--presets NAME,...] [--out DIR] [--quick]
+        python benchmarks/experiments/calibration.py separability [--dataset challenge] [--hold-out ...]
+                                              [--per-class 1000] [--out DIR]
 """
 
 from __future__ import annotations
@@ -73,6 +84,13 @@ def parse_classes(text: str) -> list[int]:
         return parse_seeds(text)
     except ValueError as exc:
         raise UserError(f"--hold-out: {str(exc).removeprefix('seeds: ')}") from None
+
+
+def is_capped(record: dict[str, Any]) -> bool:
+    """A training that ended at an epoch cap below the study protocol's (500): not at the protocol's end."""
+    from zoo.training.protocol import Protocol
+
+    return record["stop_reason"] == "max_epochs" and record["max_epochs"] < Protocol().max_epochs
 
 
 def held_out_configs(dataset: str, hold_out: Sequence[int]) -> tuple[Any, Any]:
@@ -127,7 +145,7 @@ def train(args: argparse.Namespace) -> int:
                 build(model_name, known.num_classes, known.datapoints, compile=False, **toggles)
             )
             reduce_lr, early_stopping = protocol_callbacks(protocol, verbose=0)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             history = model.fit(
                 x_train,
                 one_hot(y_train, known.num_classes),
@@ -138,7 +156,7 @@ def train(args: argparse.Namespace) -> int:
                 shuffle=True,
                 verbose=0,
             )
-            seconds = time.perf_counter() - start
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
             epochs_run = len(history.history["loss"])
             stop = "early_stopping" if early_stopping.stopped_epoch else "max_epochs"
             best_epoch = int(np.argmin(history.history["val_loss"])) + 1
@@ -161,6 +179,7 @@ def train(args: argparse.Namespace) -> int:
                 "lr_patience": protocol.lr_patience,
                 "val_accuracy": accuracy,
                 "train_seconds": seconds,
+                "train_cpu_seconds": cpu_seconds,
             }
             export(
                 model,
@@ -173,15 +192,18 @@ def train(args: argparse.Namespace) -> int:
             record = {
                 **metrics,
                 "stop_reason": stop,
+                "capped": is_capped({"stop_reason": stop, "max_epochs": protocol.max_epochs}),
+                "protocol_max_epochs": Protocol().max_epochs,
                 "hold_out": hold_out,
                 "hardware": hardware(),
                 "model": model_name,
             }
             (target / "training.json").write_text(json.dumps(record, indent=2) + "\n")
             print(
-                f"{target.name}: {epochs_run} epochs ({stop}, best {best_epoch}), "
+                f"{target.name}: {epochs_run} epochs of at most {protocol.max_epochs} ({stop}"
+                f"{', capped' if record['capped'] else ''}, best {best_epoch}), "
                 f"val accuracy {accuracy:.2%}, "
-                f"T {calibration.temperature:.3f}, {seconds:.0f} s",
+                f"T {calibration.temperature:.3f}, {seconds:.0f} s ({cpu_seconds:.0f} CPU-s)",
                 flush=True,
             )
     return 0
@@ -651,6 +673,7 @@ def evaluate(args: argparse.Namespace) -> int:
                 "hardware": machine,
                 "load": _load(),
                 "training": record or [r for _, r in units],
+                "capped": any(is_capped(r) for r in ([record] if record else [r for _, r in units])),
                 "known_set": f"{known_config.name} fresh draw {FRESH_SEEDS[0]} train",
                 "unknown_set": f"{unknown_config.name} fresh draw {FRESH_SEEDS[0]} train",
             }
@@ -750,10 +773,53 @@ def _auc(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _epochs(record: dict[str, Any]) -> str:
+    """``"91 epochs of at most 500 (early_stopping)"``; a capped training says so in capitals."""
+
+    def epochs(n: int) -> str:
+        return f"{n} epoch{'' if n == 1 else 's'}"
+
+    text = f"{epochs(record['epochs_run'])} of at most {record['max_epochs']} ({record['stop_reason']})"
+    if is_capped(record):
+        return f"**CAPPED** at {epochs(record['max_epochs'])} (the protocol: 500): {text}"
+    return text
+
+
+def _capped_label(row: dict[str, Any]) -> str:
+    """`` [capped: 30 of 30 epochs, max_epochs]`` for a row of a capped training, else ``""``."""
+    records = row.get("training")
+    records = records if isinstance(records, list) else [records] if records else []
+    capped = [t for t in records if is_capped(t)]
+    if not capped:
+        return ""
+    return (
+        " [capped: "
+        + "; ".join(f"{t['epochs_run']} of {t['max_epochs']} epochs, {t['stop_reason']}" for t in capped)
+        + "]"
+    )
+
+
+def _per_class_cell(per_class: dict[int, float], decision: bool) -> str:
+    """Each held-out class's AUROC (or share caught); beyond 10 classes the spread and the lowest five."""
+
+    def text(value: float) -> str:
+        return _pct(value) + " caught" if decision else f"{value:.3f}"
+
+    items = sorted(per_class.items())
+    if len(items) <= 10:
+        return ", ".join(f"{c}: {text(v)}" for c, v in items)
+    values = np.array([v for _, v in items])
+    lowest = sorted(items, key=lambda item: item[1])[:5]
+    return (
+        f"{len(items)} classes: min {text(values.min())}, median {text(float(np.median(values)))}, "
+        f"max {text(values.max())}; lowest: " + ", ".join(f"{c}: {text(v)}" for c, v in lowest)
+    )
+
+
 def _models_line(rows: list[dict[str, Any]]) -> str:
     """Every model of the rows with its training record (budget, epochs, stop reason)."""
     lines = []
-    for model in dict.fromkeys(r["model"] for r in rows):
+    for model in dict.fromkeys(r["model"] for r in rows if r["kind"] != "separability"):
         row = next(r for r in rows if r["model"] == model)
         if row["source"].startswith("preset:"):
             lines.append(
@@ -763,15 +829,15 @@ def _models_line(rows: list[dict[str, Any]]) -> str:
             continue
         records = row["training"] if isinstance(row["training"], list) else [row["training"]]
         parts = [
-            f"seed {t['seed']}: {t['epochs_run']} epochs of at most {t['max_epochs']} ({t['stop_reason']}"
-            f"{': capped' if t['stop_reason'] == 'max_epochs' else ''}, "
-            f"patience {t['es_patience']}, best epoch {t['best_epoch']}), validation accuracy "
+            f"seed {t['seed']}: {_epochs(t)}, "
+            f"patience {t['es_patience']}, best epoch {t['best_epoch']}, validation accuracy "
             f"{_pct(t['val_accuracy'])}, {t['train_seconds']:.0f} s"
+            + (f" ({t['train_cpu_seconds'] / 60:.0f} CPU-minutes)" if "train_cpu_seconds" in t else "")
             for t in records
         ]
         lines.append(
-            f"- **{model}**: {row['trained_on']} (classes {row['hold_out']} of the full dataset held "
-            f"out), exports in `{row['source']}`; " + "; ".join(parts)
+            f"- **{model}**: {row['trained_on']} (classes {_classes(row['hold_out'])} of the full dataset "
+            f"held out), exports in `{row['source']}`; " + "; ".join(parts)
         )
     return "\n".join(lines)
 
@@ -864,45 +930,43 @@ def report(args: argparse.Namespace) -> int:
                 f"{alarms} | {notes['fitted_on']} |"
             )
         lines.append("")
-    unseen = _by_model_and_score([r for r in rows if r["kind"] == "unseen"])
-    if unseen:
+    for (known_set, capped), unseen in _experiments([r for r in rows if r["kind"] == "unseen"]):
         first = unseen[0]
         lines += [
-            "## Unseen classes",
+            f"## Unseen classes: {first['trained_on']}" + (CAPPED_HEADING if capped else ""),
             "",
-            f"Known: {first['known_set']} ({first['known_size']} spectra); unknown: {first['unknown_set']} "
-            f"({first['unknown_size']} spectra of the held-out classes {first['hold_out']}). Thresholds at "
-            f"{_pct(DEFAULT_RATE)} false alarms on the known classes' validation split, for each score "
-            "its own.",
+            f"Known: {known_set} ({first['known_size']} spectra); unknown: {first['unknown_set']} "
+            f"({first['unknown_size']} spectra of the held-out classes {_classes(first['hold_out'])}). "
+            f"Thresholds at {_pct(DEFAULT_RATE)} false alarms on the known classes' validation split, for "
+            "each score its own; the shipped rule: the export's own thresholds."
+            + (CAPPED_NOTE if capped else ""),
             "",
             "| model (seeds) | score | AUROC | false alarms (known) | unknowns caught | accuracy on accepted "
             "known (coverage) | per held-out class (class of the full dataset: AUROC; for the shipped rule "
             "the share caught) |",
             "|---|---|---:|---:|---:|---:|---:|",
         ]
-        for r in unseen:
+        for r in _by_model_and_score(unseen):
             decision = r["score"] in DECISIONS  # per class: the share caught, not an AUROC
             by_class = r["detected_per_held_out_class"] if decision else r["auroc_per_held_out_class"]
             per_class = {r["hold_out"][int(k)]: v for k, v in by_class.items()}
             lines.append(
-                f"| {r['model']} ({', '.join(map(str, r['model_seeds']))}) | {SCORE_LABELS[r['score']]} | "
+                f"| {r['model']} ({', '.join(map(str, r['model_seeds']))}){_capped_label(r)} | "
+                f"{SCORE_LABELS[r['score']]} | "
                 f"{_auc(r['auroc'])} | {_pct(r['false_alarm_rate'])} | {_pct(r['detected'])} | "
                 f"{_pct(r['known_accepted_accuracy'])} ({_pct(r['known_coverage'])}) | "
-                + ", ".join(
-                    f"{c}: {_pct(v) + ' caught' if decision else f'{v:.3f}'}"
-                    for c, v in sorted(per_class.items())
-                )
-                + " |"
+                f"{_per_class_cell(per_class, decision)} |"
             )
         lines.append("")
-    sized = [r for r in rows if r["kind"] == "bank_size"]
-    if sized:
+    for (known_set, capped), sized in _experiments([r for r in rows if r["kind"] == "bank_size"]):
         lines += [
-            "## How many training spectra the bank needs",
+            f"## How many training spectra the bank needs: {sized[0]['trained_on']}"
+            + (CAPPED_HEADING if capped else ""),
             "",
             f"The k-NN score with a bank of the first spectra of each training class only, k scaled to the "
             f"share kept (`zoo.inference.calibration.scaled_k`, {KNN_K} for the full split); threshold at "
-            f"{_pct(DEFAULT_RATE)} false alarms on the validation split; known and unknown sets as above.",
+            f"{_pct(DEFAULT_RATE)} false alarms on the validation split; known ({known_set}) and unknown "
+            f"({sized[0]['unknown_set']}) sets as above." + (CAPPED_NOTE if capped else ""),
             "",
             "| model (seeds) | per class (k) | bank: vectors × features, float16 | AUROC | false alarms "
             "(known) | unknowns caught |",
@@ -910,11 +974,13 @@ def report(args: argparse.Namespace) -> int:
         ]
         for r in sized:
             lines.append(
-                f"| {r['model']} ({', '.join(map(str, r['model_seeds']))}) | {r['per_class']} ({r['k']}) | "
+                f"| {r['model']} ({', '.join(map(str, r['model_seeds']))}){_capped_label(r)} | "
+                f"{r['per_class']} ({r['k']}) | "
                 f"{r['bank_size']} × {r['features']}, {r['bank_bytes'] / 1e6:.2f} MB | {r['auroc']:.3f} | "
                 f"{_pct(r['false_alarm_rate'])} | {_pct(r['detected'])} |"
             )
         lines.append("")
+    lines += separability_section([r for r in rows if r["kind"] == "separability"])
     perturbed = [r for r in rows if r["kind"] == "perturbed"]
     if perturbed:
         lines += [
@@ -976,6 +1042,43 @@ def report(args: argparse.Namespace) -> int:
     lines += ["## Figures", ""] + [f"- `{name}`: {what}" for name, what in figures] + [""]
     (out / "calibration.md").write_text("\n".join(lines))
     return 0
+
+
+CAPPED_HEADING = " — capped trainings, not at the protocol's end"
+CAPPED_NOTE = (
+    " **These models stopped at an epoch cap, not at the protocol's end** (early stopping with patience "
+    "25 within at most 500 epochs): their numbers are not comparable with those of models trained to the "
+    "protocol's end, and every row says how many epochs ran."
+)
+
+
+def _is_capped_row(row: dict[str, Any]) -> bool:
+    """Whether a row comes from a capped training (its ``capped`` field, else its training records)."""
+    if "capped" in row:
+        return bool(row["capped"])
+    records = row.get("training")
+    records = records if isinstance(records, list) else [records] if records else []
+    return any(is_capped(t) for t in records)
+
+
+def _experiments(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, bool], list[dict[str, Any]]]]:
+    """Rows grouped by (known set, capped), in first-seen order with the capped groups last."""
+    groups: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["known_set"], _is_capped_row(row)), []).append(row)
+    return sorted(groups.items(), key=lambda item: item[0][1])  # stable: first-seen order within
+
+
+def _classes(labels: Sequence[int]) -> str:
+    """``[6, 7, 8, 13]`` → ``"6-8, 13"``."""
+    labels = sorted(labels)
+    runs: list[list[int]] = []
+    for label in labels:
+        if runs and label == runs[-1][-1] + 1:
+            runs[-1].append(label)
+        else:
+            runs.append([label])
+    return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
 
 
 def _by_model_and_score(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -1085,13 +1188,18 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
                 axes.stairs(counts / max(counts.sum(), 1), edges, label=label)
             axes.axvline(r["threshold"], color="black", ls="--", lw=0.8)
             seeds = ",".join(map(str, r["model_seeds"]))
-            axes.set_title(f"{model} (seeds {seeds}): {r['score']}, AUROC {r['auroc']:.3f}", fontsize=6)
+            capped = _capped_label(r).replace(" [", "\n[")
+            axes.set_title(
+                f"{model} (seeds {seeds}): {r['score']}, AUROC {r['auroc']:.3f}{capped}", fontsize=6
+            )
             axes.tick_params(labelsize=6)
             axes.legend(fontsize=6)
+        sets = dict.fromkeys(
+            f"{r['known_set']} against {r['unknown_set']} (classes {_classes(r['hold_out'])})" for r in unseen
+        )
         figure.suptitle(
-            f"Scores of known ({unseen[0]['known_set']}) and held-out ({unseen[0]['unknown_set']}) "
-            "spectra; dashed: the threshold at 5 % false alarms\n"
-            f"held-out classes {unseen[0]['hold_out']}; model seeds in each title; "
+            "Scores of known and held-out spectra:\n" + "\n".join(sets) + "\n"
+            "dashed: the threshold at 5 % false alarms; model seeds (and any epoch cap) in each title; "
             f"rows: {out / 'rows.jsonl'}",
             fontsize=8,
         )
@@ -1104,6 +1212,131 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, str]]:
             )
         )
     return written
+
+
+def separability(args: argparse.Namespace) -> int:
+    """Which held-out classes any detector can tell from the known ones: ``separability`` rows (one per
+    held-out class and one for all of them, ``zoo.study.ceiling.held_out_separability``) replace those of
+    the same experiment in --out's rows.jsonl; then the report. No model is involved: nothing is chosen."""
+    from synthetic_spectra.config import fresh_draw, get_config
+    from synthetic_spectra.generator import sample_parameters
+    from zoo.study.ceiling import bayes_detection_auroc, held_out_separability
+    from zoo.training.environment import hardware
+
+    if args.per_class < 1:
+        raise UserError(f"--per-class: must be a positive integer, got {args.per_class!r}")
+    hold_out = parse_classes(args.hold_out)
+    known, unknown = held_out_configs(args.dataset, hold_out)
+    draws = [
+        dataclasses.replace(fresh_draw(c, FRESH_SEEDS[0]), n_train=args.per_class) for c in (known, unknown)
+    ]
+    start = time.perf_counter()
+    result = held_out_separability(
+        get_config(args.dataset), hold_out, *(sample_parameters(d, "train") for d in draws)
+    )
+    base = {
+        "kind": "separability",
+        "model": f"{known.name}: the data",
+        "source": "zoo.study.ceiling.held_out_separability",
+        "trained_on": known.name,
+        "hold_out": hold_out,
+        "known_set": f"{draws[0].name} train ({args.per_class} per class)",
+        "unknown_set": f"{draws[1].name} train ({args.per_class} per class)",
+        "hardware": hardware(),
+        "load": _load(),
+        "seconds": time.perf_counter() - start,
+    }
+    rows = [
+        {
+            **base,
+            "set": f"class {item.label}",
+            "label": item.label,
+            "size": item.size,
+            "nearest": [list(n) for n in item.nearest],
+            "producible": item.producible,
+            "explained": item.explained,
+            "producers": {str(k): v for k, v in item.producers.items()},
+            "cost": item.cost,
+            "bayes_auroc": item.bayes_auroc,
+        }
+        for item in result
+    ]
+    rows.append({**base, "set": "all held-out classes", "bayes_auroc": bayes_detection_auroc(result)})
+    identities = {_identity(row) for row in rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write(args.out, [row for row in _read_rows(args.out) if _identity(row) not in identities] + rows)
+    print(
+        f"{known.name}: Bayes detector AUROC {rows[-1]['bayes_auroc']:.4f}; "
+        + ", ".join(f"class {r['label']}: {_pct(r['producible'])} producible" for r in rows[:-1][:10]),
+        flush=True,
+    )
+    return report(argparse.Namespace(out=args.out))
+
+
+def separability_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The report's section on which held-out classes can be detected at all (from ``separability``
+    rows)."""
+    lines: list[str] = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        group = [r for r in rows if r["model"] == model]
+        classes = [r for r in group if "label" in r]
+        pooled = next(r for r in group if "label" not in r)
+        lines += [
+            f"## Which held-out classes can be detected at all: {pooled['trained_on']}",
+            "",
+            f"Generated by `python benchmarks/experiments/calibration.py separability` "
+            f"(`zoo.study.ceiling.held_out_separability`; {pooled['seconds']:.0f} s). Each held-out "
+            f"spectrum's peaks ({pooled['unknown_set']}; known: {pooled['known_set']}) are judged under the "
+            "training distribution of the full dataset, as the Bayes ceiling does: which classes can have "
+            "produced them, and how likely. *Producible*: the share of a held-out class's spectra that some "
+            "known class can produce — no detector catches those without false alarms on known spectra, so "
+            "at zero false alarms at most the rest is caught. *Explained as well*: the share a known class "
+            "produces at least as likely as the held-out class itself. *Cost*: the share of the known "
+            "classes' spectra the held-out class can produce — the false alarms a detector must raise to "
+            "catch all of it. *Bayes AUROC*: the detector that knows both distributions (the posterior of "
+            "held out, equal priors); by the Neyman-Pearson lemma no detector that sees the spectra does "
+            "better. Nothing here depends on a model or was chosen by looking at scores.",
+            "",
+            f"**Bayes detector over all held-out classes: AUROC {pooled['bayes_auroc']:.4f}.**",
+            "",
+        ]
+        if len(classes) <= 10:
+            lines += [
+                "| held-out class | nearest known classes (template distance: what differs) | producible | "
+                "explained as well | known classes that produce its spectra (share) | cost | Bayes AUROC |",
+                "|---:|---|---:|---:|---|---:|---:|",
+            ]
+            for r in classes:
+                nearest = "; ".join(f"{k} ({d:.2f}: {words})" for k, d, words in r["nearest"]) or "–"
+                producers = ", ".join(f"{k}: {_pct(v)}" for k, v in r["producers"].items()) or "none"
+                lines.append(
+                    f"| {r['label']} | {nearest} | {_pct(r['producible'])} | {_pct(r['explained'])} | "
+                    f"{producers} | {_pct(r['cost'])} | {r['bayes_auroc']:.4f} |"
+                )
+        else:
+            overlapping = [r for r in classes if r["producible"] > 0]
+            lines.append(
+                f"{len(classes)} held-out classes; {len(overlapping)} with spectra a known class can produce"
+                + (
+                    ": "
+                    + ", ".join(
+                        f"{r['label']} ({_pct(r['producible'])}, cost {_pct(r['cost'])})" for r in overlapping
+                    )
+                    if overlapping
+                    else ""
+                )
+                + f". Bayes AUROC per class: min {min(r['bayes_auroc'] for r in classes):.4f}. Closest to a "
+                "known class (template distance: what differs): "
+                + "; ".join(
+                    f"{r['label']} → {r['nearest'][0][0]} ({r['nearest'][0][1]:.2f}: {r['nearest'][0][2]})"
+                    for r in sorted((r for r in classes if r["nearest"]), key=lambda r: r["nearest"][0][1])[
+                        :3
+                    ]
+                )
+                + "."
+            )
+        lines.append("")
+    return lines
 
 
 def merge(args: argparse.Namespace) -> int:
@@ -1213,6 +1446,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporter = commands.add_parser("report", help="calibration.md and figures from rows.jsonl")
     reporter.add_argument("--out", type=Path, default=DEFAULT_OUT)
     reporter.set_defaults(handler=report)
+    separator = commands.add_parser(
+        "separability", help="which held-out classes any detector can tell apart (no model; rows and report)"
+    )
+    separator.add_argument("--dataset", default="challenge")
+    separator.add_argument("--hold-out", default=DEFAULT_HOLD_OUT, metavar="CLASSES")
+    separator.add_argument("--per-class", type=int, default=1000, help="spectra drawn per class")
+    separator.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    separator.set_defaults(handler=separability)
     merger = commands.add_parser("merge", help="add rows measured into other folders to --out's rows")
     merger.add_argument("sources", nargs="+", type=Path, metavar="DIR")
     merger.add_argument("--out", type=Path, default=DEFAULT_OUT)

@@ -242,11 +242,157 @@ def nearest_template_accuracy(
     return right / samples.labels.size
 
 
+@dataclass(frozen=True)
+class Separability:
+    """How far one held-out class's spectra lie from the known classes' training distribution.
+
+    ``config``'s class labels throughout. ``producible``: the share of the class's samples that some known
+    class can produce at all (no detector catches them without false alarms on known spectra);
+    ``explained``: the share some known class produces at least as likely as the class itself does;
+    ``producers``: per known class, the share of the class's samples it can produce; ``cost``: the share
+    of the known classes' samples that this class can produce (the false alarms a detector must raise to
+    catch every sample of the class); ``bayes_auroc``: the AUROC of the Bayes detector of all held-out
+    classes against this class's samples.
+    """
+
+    label: int
+    size: int
+    nearest: tuple[tuple[int, float, str], ...]  # (known class, template distance, what differs)
+    producible: float
+    explained: float
+    producers: dict[int, float]
+    cost: float
+    bayes_auroc: float
+
+
+def _sorted_template(config: DatasetConfig, label: int) -> tuple[np.ndarray, np.ndarray]:
+    positions, heights = np.array(config.positions[label]), np.array(config.heights[label], np.float64)
+    order = np.argsort(positions, kind="stable")
+    return positions[order], heights[order]
+
+
+def _hidden_sets(heights: np.ndarray, config: DatasetConfig) -> list[np.ndarray]:
+    """Every set of a template's peaks that can vanish together, leaving at least one (none first)."""
+    vanish = vanishing_probability(heights, config)
+    sets = (
+        np.array(h, bool) for h in itertools.product(*[(False, True) if v > 0 else (False,) for v in vanish])
+    )
+    return [hidden for hidden in sets if not hidden.all()]
+
+
+def template_match(config: DatasetConfig, first: int, second: int) -> tuple[float, str]:
+    """How far class ``second``'s template is from class ``first``'s, and what differs.
+
+    The distance of :func:`nearest_class`: over the two templates with some of their vanishable peaks
+    hidden (each hidden peak costs its height / variation) and as many peaks left, ``sum |position offset|
+    / shift + sum |height difference| / variation`` in position order, the smallest (inf if no way leaves
+    as many peaks). The words say it peak by peak: ``"peak at 1300 → 1230 (-70 points)"``, ``"peak at 920
+    height 0.155 → 0.08"``, ``"minor peak at 2750 (0.035) absent"``.
+    """
+    (pa, ha), (pb, hb) = _sorted_template(config, first), _sorted_template(config, second)
+    shift, variation = max(config.position_shift, 1), max(config.height_variation, TOLERANCE)
+    best: tuple[float, str] = (float("inf"), f"{pa.size} peaks against {pb.size}")
+    for hidden_a in _hidden_sets(ha, config):
+        for hidden_b in _hidden_sets(hb, config):
+            if (~hidden_a).sum() != (~hidden_b).sum():
+                continue
+            xa, ya, xb, yb = pa[~hidden_a], ha[~hidden_a], pb[~hidden_b], hb[~hidden_b]
+            distance = float(
+                np.abs(xa - xb).sum() / shift
+                + (np.abs(ya - yb).sum() + ha[hidden_a].sum() + hb[hidden_b].sum()) / variation
+            )
+            if distance >= best[0]:
+                continue
+            words = [f"peak at {p} ({h:g}) absent" for p, h in zip(pa[hidden_a], ha[hidden_a], strict=True)]
+            words += [f"peak at {p} ({h:g}) added" for p, h in zip(pb[hidden_b], hb[hidden_b], strict=True)]
+            for p1, p2, h1, h2 in zip(xa, xb, ya, yb, strict=True):
+                if p1 != p2:
+                    words.append(f"peak at {p1} → {p2} ({p2 - p1:+d} points)")
+                if abs(h1 - h2) > TOLERANCE:
+                    words.append(f"peak at {p1} height {h1:g} → {h2:g}")
+            best = (distance, ", ".join(words) or "the same template")
+    return best
+
+
+def held_out_separability(
+    config: DatasetConfig,
+    held_out: list[int],
+    known_samples: SampleParameters,
+    unknown_samples: SampleParameters,
+    nearest: int = 2,
+) -> list[Separability]:
+    """Per held-out class of ``config``: its ``nearest`` known classes by template, and how much of it
+    the known classes' training distribution explains (:class:`Separability`).
+
+    ``known_samples`` and ``unknown_samples`` are :func:`sample_parameters` of the known and held-out
+    configs of :func:`zoo.inference.calibration.split_classes` (labels renumbered in order within each);
+    every sample is judged under ``config``'s distribution with :func:`class_weights`. The Bayes detector
+    scores a sample by the posterior of "held out" (the held-out classes' mean likelihood against the known
+    classes', equal priors): by the Neyman-Pearson lemma no detector, seeing the spectra, has a larger AUROC
+    on these samples.
+    """
+    from zoo.inference.calibration import auroc
+
+    held = sorted(held_out)
+    known = [c for c in range(config.num_classes) if c not in held]
+
+    def likelihoods(samples: SampleParameters, names: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """[n, classes] weights under ``config`` and the samples' labels in ``config``'s numbering."""
+        table = np.zeros((samples.labels.size, config.num_classes))
+        for row in range(samples.labels.size):
+            for label, weight in class_weights(samples.positions[row], samples.heights[row], config).items():
+                table[row, label] = weight
+        return table, np.array(names)[samples.labels]
+
+    known_table, _ = likelihoods(known_samples, known)
+    unknown_table, labels = likelihoods(unknown_samples, held)
+
+    def bayes_known_score(table: np.ndarray) -> np.ndarray:  # higher: more like the known classes
+        p_known, p_held = table[:, known].mean(axis=1), table[:, held].mean(axis=1)
+        return p_known / np.maximum(p_known + p_held, np.finfo(float).tiny)
+
+    known_scores, unknown_scores = bayes_known_score(known_table), bayes_known_score(unknown_table)
+    result = []
+    for label in held:
+        mine = unknown_table[labels == label]
+        by_known = mine[:, known]
+        matches = sorted((*template_match(config, label, k), k) for k in known)
+        result.append(
+            Separability(
+                label=label,
+                size=int(mine.shape[0]),
+                nearest=tuple(
+                    (k, distance, words) for distance, words, k in matches[:nearest] if np.isfinite(distance)
+                ),
+                producible=float((by_known > 0).any(axis=1).mean()),
+                explained=float((by_known.max(axis=1) >= mine[:, label] * (1 - TOLERANCE)).mean()),
+                producers={
+                    k: float(share)
+                    for k, share in zip(known, (by_known > 0).mean(axis=0), strict=True)
+                    if share > 0
+                },
+                cost=float((known_table[:, label] > 0).mean()),
+                bayes_auroc=auroc(known_scores, unknown_scores[labels == label]),
+            )
+        )
+    return result
+
+
+def bayes_detection_auroc(separability: list[Separability]) -> float:
+    """The Bayes detector's AUROC over all held-out samples (the per-class AUROCs weighted by size)."""
+    sizes = np.array([s.size for s in separability], float)
+    return float(np.dot(sizes, [s.bayes_auroc for s in separability]) / sizes.sum())
+
+
 __all__ = [
     "Ceiling",
+    "Separability",
+    "bayes_detection_auroc",
     "class_weights",
+    "held_out_separability",
     "nearest_class",
     "nearest_template_accuracy",
     "split_ceiling",
+    "template_match",
     "vanishing_probability",
 ]
