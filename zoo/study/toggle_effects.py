@@ -145,11 +145,17 @@ def effects_table(effects: Sequence[Effect]) -> str:
     return "\n".join(table(header, rows)).rstrip()
 
 
+def _by_config(executions: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """The executions grouped by configuration (hyperparameters as canonical JSON), first seen first."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for record in executions:
+        grouped.setdefault(json.dumps(record["hyperparameters"], sort_keys=True), []).append(record)
+    return grouped
+
+
 def ranked_trials(executions: Sequence[Mapping[str, Any]], dimensions: Sequence[str]) -> str:
     """Markdown table of the configurations, best mean objective first, with every seed's figures."""
-    by_config: dict[str, list[Mapping[str, Any]]] = {}
-    for record in executions:
-        by_config.setdefault(json.dumps(record["hyperparameters"], sort_keys=True), []).append(record)
+    by_config = _by_config(executions)
     ranked = sorted(
         by_config.values(),
         key=lambda runs: (-statistics.mean(r["max_val_accuracy"] for r in runs), runs[0]["trial_id"]),
@@ -179,11 +185,8 @@ def ranked_trials(executions: Sequence[Mapping[str, Any]], dimensions: Sequence[
 
 def coverage(executions: Sequence[Mapping[str, Any]], executions_per_trial: int) -> tuple[int, int]:
     """(configurations with an execution, configurations with all ``executions_per_trial`` of them)."""
-    counts: dict[str, int] = {}
-    for record in executions:
-        config = json.dumps(record["hyperparameters"], sort_keys=True)
-        counts[config] = counts.get(config, 0) + 1
-    return len(counts), sum(n >= executions_per_trial for n in counts.values())
+    runs = _by_config(executions).values()
+    return len(runs), sum(len(found) >= executions_per_trial for found in runs)
 
 
 def summary_markdown(
@@ -203,9 +206,7 @@ def summary_markdown(
     if not executions:
         return lines[0]
     dimensions = list(paper.TOGGLE_DIRECTIONS)
-    by_config: dict[str, list[Mapping[str, Any]]] = {}
-    for record in executions:
-        by_config.setdefault(json.dumps(record["hyperparameters"], sort_keys=True), []).append(record)
+    by_config = _by_config(executions)
     best = max(
         (runs for runs in by_config.values() if len(runs) >= executions_per_trial),
         key=lambda runs: statistics.mean(r["max_val_accuracy"] for r in runs),
