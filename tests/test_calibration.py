@@ -519,3 +519,46 @@ def test_calibration_script_bad_arguments_are_one_line(args: list[str], message:
     )  # fmt: skip
     lines = done.stderr.splitlines()
     assert done.returncode == 2 and done.stdout == "" and len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_a_killed_held_out_training_resumes_after_its_last_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    import keras
+
+    from zoo.training import callbacks as training_callbacks
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "experiments" / "calibration.py"
+    spec = importlib.util.spec_from_file_location("calibration_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    class Killed(Exception):
+        pass
+
+    class KillAfterSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch == 1:
+                raise Killed
+
+    make_callbacks = training_callbacks.make_callbacks
+
+    def killing_callbacks(*args, **kwargs):
+        callbacks, early_stopping = make_callbacks(*args, **kwargs)
+        return [*callbacks, KillAfterSecondEpoch()], early_stopping  # after the backup of the epoch
+
+    argv = ["train", "--dataset", "mini", "--hold-out", "8-9", "--models", "vgg", "--seeds", "0",
+            "--max-epochs", "3", "--patience", "5", "--models-dir", str(tmp_path)]  # fmt: skip
+    monkeypatch.setattr(training_callbacks, "make_callbacks", killing_callbacks)
+    with pytest.raises(Killed):
+        script.main(argv)
+    export = tmp_path / "mini_known8-vgg-seed0"
+    assert not export.exists()
+    monkeypatch.setattr(training_callbacks, "make_callbacks", make_callbacks)
+    assert script.main(argv) == 0
+    assert "mini_known8-vgg-seed0: resuming after epoch 2" in capsys.readouterr().out
+    record = json.loads((export / "training.json").read_text())
+    assert (record["epochs_run"], record["resumed_after_epoch"], record["stop_reason"]) == (3, 2, "max_epochs")
+    assert (export / "metadata.json").is_file()

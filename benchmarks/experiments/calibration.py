@@ -10,6 +10,8 @@ Two steps, each writing what the next reads:
              split's features). The protocol's callbacks (ReduceLROnPlateau, EarlyStopping on val_loss,
              best weights restored) with --max-epochs, --patience and --lr-patience (the study's protocol:
              500, 25, 10): the budget, epochs run and stop reason go into each export's metrics and the rows.
+             Each training backs up every epoch under --models-dir/runs/: repeating a killed command
+             resumes it after its last finished epoch (exports that exist are skipped).
 ``evaluate`` measures, on the presets and the held-out models: calibration (ECE, reliability) on the
              validation split and fresh draws before/after temperature scaling; unknown detection with five
              scores (max softmax probability, temperature-scaled probability, energy, k-NN feature distance,
@@ -53,6 +55,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -73,6 +76,8 @@ DEFAULT_PRESETS = ("vgg_relu_challenge", "prnet_challenge", "prnet_v4_challenge"
 #: Seed of the fresh draws the calibration and the unknowns are measured on (the published draw is 2022).
 FRESH_SEEDS = (1, 2)
 MC_PASSES = 20
+#: Under --models-dir: each training's per-epoch backups and logs (``RUNS_FOLDER/<export name>/``).
+RUNS_FOLDER = "runs"
 DEFAULT_RATE = 0.05
 
 
@@ -117,9 +122,10 @@ def train(args: argparse.Namespace) -> int:
     from zoo.inference.logits import predict_features, predict_logits
     from zoo.models.compile import compile_model
     from zoo.models.registry import build, list_models
-    from zoo.training.callbacks import protocol_callbacks
+    from zoo.training.callbacks import make_callbacks
     from zoo.training.environment import hardware, set_seed
     from zoo.training.protocol import Protocol, parse_seeds
+    from zoo.training.results import epochs_backed_up, read_history
 
     hold_out = parse_classes(args.hold_out)
     known, _ = held_out_configs(args.dataset, hold_out)
@@ -139,27 +145,38 @@ def train(args: argparse.Namespace) -> int:
             if target.exists() and not args.overwrite:
                 print(f"{target}: exists, skipped (--overwrite to retrain)", flush=True)
                 continue
+            # Per-epoch backups, logs and the callbacks' state: a killed training resumes at its last
+            # finished epoch when the command is repeated (its later shuffles differ from an unbroken run's).
+            run_dir = args.models_dir / RUNS_FOLDER / target.name
+            if args.overwrite and run_dir.exists():
+                shutil.rmtree(run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
             set_seed(seed)
             toggles = {"fc_activation": "relu"} if model_name == "vgg" else {}
             model = compile_model(
                 build(model_name, known.num_classes, known.datapoints, compile=False, **toggles)
             )
-            reduce_lr, early_stopping = protocol_callbacks(protocol, verbose=0)
-            start, cpu_start = time.perf_counter(), time.process_time()
-            history = model.fit(
+            callbacks, early_stopping = make_callbacks(protocol, run_dir, verbose=0)
+            resumed_at = epochs_backed_up(run_dir / "backup")
+            if resumed_at:
+                print(f"{target.name}: resuming after epoch {resumed_at}", flush=True)
+            cpu_start = time.process_time()
+            model.fit(
                 x_train,
                 one_hot(y_train, known.num_classes),
                 batch_size=protocol.batch_size,
                 epochs=protocol.max_epochs,
                 validation_data=(x_val, one_hot(y_val, known.num_classes)),
-                callbacks=[reduce_lr, early_stopping],
+                callbacks=callbacks,
                 shuffle=True,
                 verbose=0,
             )
-            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-            epochs_run = len(history.history["loss"])
+            history = read_history(run_dir / "history.csv")  # every epoch, across resumes
+            seconds = float(sum(history["epoch_seconds"]))
+            cpu_seconds = time.process_time() - cpu_start
+            epochs_run = len(history["loss"])
             stop = "early_stopping" if early_stopping.stopped_epoch else "max_epochs"
-            best_epoch = int(np.argmin(history.history["val_loss"])) + 1
+            best_epoch = int(np.argmin(history["val_loss"])) + 1
             logits = predict_logits(model, x_val[..., 0])
             calibration = fit_calibration(
                 logits,
@@ -180,6 +197,7 @@ def train(args: argparse.Namespace) -> int:
                 "val_accuracy": accuracy,
                 "train_seconds": seconds,
                 "train_cpu_seconds": cpu_seconds,
+                "resumed_after_epoch": resumed_at,
             }
             export(
                 model,

@@ -44,6 +44,15 @@ def append_result(path: str | os.PathLike, row: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
+def epochs_backed_up(backup_dir: str | pathlib.Path) -> int:
+    """Epochs a killed run had finished, from Keras' ``BackupAndRestore`` metadata in ``backup_dir``: the
+    epoch it resumes at, counted from 0 (0 for a run that starts afresh)."""
+    metadata = pathlib.Path(backup_dir) / "training_metadata.json"
+    if not metadata.exists():
+        return 0
+    return int(json.loads(metadata.read_text())["epoch"])
+
+
 def read_history(path: pathlib.Path) -> dict[str, list[float]]:
     """Per-epoch logs from a CSVLogger file; an epoch logged twice (killed, resumed) keeps its last line.
 

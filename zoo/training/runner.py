@@ -51,7 +51,14 @@ from zoo.training.environment import (
 )
 from zoo.training.precision import dtype_policy, resolve_precision
 from zoo.training.protocol import Protocol, RunSpec
-from zoo.training.results import RESULTS_FILE, SCHEMA_VERSION, append_result, read_history, read_results
+from zoo.training.results import (
+    RESULTS_FILE,
+    SCHEMA_VERSION,
+    append_result,
+    epochs_backed_up,
+    read_history,
+    read_results,
+)
 
 SETTINGS_FILE = "settings.json"
 #: A finished run's row and best weights, kept until the row is in results.jsonl.
@@ -65,18 +72,10 @@ def run_dir_of(out_dir: str | os.PathLike, spec: RunSpec) -> pathlib.Path:
     return pathlib.Path(out_dir) / "runs" / spec.name
 
 
-def _initial_epoch(backup_dir: pathlib.Path) -> int:
-    """The epoch a resumed run starts at (0 for a fresh one), from Keras' BackupAndRestore metadata."""
-    metadata = backup_dir / "training_metadata.json"
-    if not metadata.exists():
-        return 0
-    return int(json.loads(metadata.read_text())["epoch"])
-
-
 def _check_settings(run_dir: pathlib.Path, settings: Mapping[str, Any], spec: RunSpec) -> None:
     """Refuse to resume a run with other execution settings than it started with (one clear error)."""
     path = run_dir / SETTINGS_FILE
-    if not path.exists() or not _initial_epoch(run_dir / "backup"):
+    if not path.exists() or not epochs_backed_up(run_dir / "backup"):
         return
     started = json.loads(path.read_text())
     changed = sorted(key for key in settings if key in started and started[key] != settings[key])
@@ -131,7 +130,7 @@ def train_run(
     _check_settings(run_dir, settings, spec)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / SETTINGS_FILE).write_text(json.dumps(settings))
-    initial_epoch = _initial_epoch(run_dir / "backup")
+    initial_epoch = epochs_backed_up(run_dir / "backup")
     if initial_epoch:
         print(f"[{spec.run_id}] resuming at epoch {initial_epoch + 1}", flush=True)
 
