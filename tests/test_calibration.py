@@ -504,6 +504,8 @@ def test_ece_noise_floor_shrinks_with_more_spectra() -> None:
         (["evaluate", "--false-alarm-rate", "1.5"], "--false-alarm-rate: must be in [0, 1)"),
         (["evaluate", "--scores", "msp,nope"], "--scores: unknown score 'nope'"),
         (["report", "--out", "EMPTY"], "no rows"),
+        (["evaluate", "--part", "study", "--study-dir", "EMPTY"], "no exports (<setup>-seed<N>"),
+        (["evaluate", "--part", "study", "--study-dir", "nope"], "--study-dir nope: not a directory"),
     ],
 )
 def test_calibration_script_bad_arguments_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
@@ -560,5 +562,85 @@ def test_a_killed_held_out_training_resumes_after_its_last_epoch(
     assert script.main(argv) == 0
     assert "mini_known8-vgg-seed0: resuming after epoch 2" in capsys.readouterr().out
     record = json.loads((export / "training.json").read_text())
-    assert (record["epochs_run"], record["resumed_after_epoch"], record["stop_reason"]) == (3, 2, "max_epochs")
+    assert (record["epochs_run"], record["resumed_after_epoch"], record["stop_reason"]) == (
+        3,
+        2,
+        "max_epochs",
+    )
     assert (export / "metadata.json").is_file()
+
+
+def _calibration_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "experiments" / "calibration.py"
+    spec = importlib.util.spec_from_file_location("calibration_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_the_study_part_measures_each_seed_and_their_ensemble(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zoo
+    from synthetic_spectra.generator import generate
+    from zoo.inference.logits import predict_logits
+
+    study, models = tmp_path / "study", []
+    lines = []
+    for seed in (0, 1):  # untrained mini models: the part measures whatever it is given
+        keras.utils.set_random_seed(seed)
+        models.append(zoo.build("cnn2", num_classes=10, input_length=1000))
+        zoo.export(models[-1], study / f"cnn2-linear-seed{seed}", dataset_config="mini")
+        row = {"run_id": f"mini/cnn2-linear-seed{seed}", "seed": seed, "epochs_run": 0, "max_epochs": 500,
+               "stop_reason": "early_stopping", "precision": "float32", "val_accuracy": 0.1}  # fmt: skip
+        lines.append(json.dumps(row) + "\n")
+    (study / "other-seed0").mkdir()  # no metadata.json: not an export
+    (tmp_path / "results.jsonl").write_text("".join(lines))
+    out = tmp_path / "out"
+    out.mkdir()
+    committed = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "calibration" / "rows.jsonl"
+    kept = [r for r in map(json.loads, committed.read_text().splitlines()) if r["model"] == "prnet_challenge"
+            and r["kind"] == "calibration"][:2]  # fmt: skip
+    (out / "rows.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+    argv = ["evaluate", "--part", "study", "--study-dir", study, "--study-rows", tmp_path / "results.jsonl",
+            "--out", out, "--fresh-per-class", "3", "--sets", "snr 1000,shift +-20",
+            "--keep-other-rows"]  # fmt: skip
+    assert _calibration_script().main([str(a) for a in argv]) == 0
+    printed = capsys.readouterr().out
+    assert "mini/cnn2-linear-ensemble: T " in printed
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert rows[:2] == kept  # --keep-other-rows: the rows of models not measured now stay
+    by_model = {}
+    for row in rows[2:]:
+        by_model.setdefault(row["model"], []).append(row)
+    names = ["mini/cnn2-linear-seed0", "mini/cnn2-linear-seed1", "mini/cnn2-linear-ensemble"]
+    assert list(by_model) == names
+    for name, seeds in zip(names, ([0], [1], [0, 1]), strict=True):
+        assert {r["model_seeds"] == seeds and r["study"] == "cnn2-linear" for r in by_model[name]} == {True}
+        assert len([r for r in by_model[name] if r["kind"] == "calibration"]) == 8  # 4 sets, raw/calibrated
+        perturbed = [r for r in by_model[name] if r["kind"] == "perturbed"]
+        assert {r["set"] for r in perturbed} == {"gaussian snr 1000", "shift +-20"}
+        expected = (
+            {"ensemble", "temperature", "energy"} if len(seeds) > 1 else {"msp", "temperature", "energy"}
+        )
+        assert {r["score"] for r in perturbed} == expected
+    ensemble = by_model[names[2]]
+    assert ensemble[0]["exports"] == [str(study / "cnn2-linear-seed0"), str(study / "cnn2-linear-seed1")]
+    assert [t["run_id"] for t in ensemble[0]["training"]] == [
+        "mini/cnn2-linear-seed0",
+        "mini/cnn2-linear-seed1",
+    ]
+    # the ensemble's probabilities: the mean of its members'; its temperature: fitted on their log
+    x, y = generate("mini", "validation")
+    mean = np.mean([cal.softmax(predict_logits(m, _normalised(x))) for m in models], axis=0)
+    raw, calibrated = (next(r for r in ensemble if r["set"] == "mini validation" and r["stage"] == stage)
+                       for stage in ("raw", "calibrated"))  # fmt: skip
+    assert raw["accuracy"] == pytest.approx(np.mean(mean.argmax(axis=1) == y))
+    assert raw["nll"] == pytest.approx(-np.mean(np.log(mean[np.arange(y.size), y])), rel=1e-4)
+    assert raw["ece"] == pytest.approx(cal.reliability(mean, y).ece, abs=1e-6)
+    assert calibrated["temperature"] == pytest.approx(cal.fit_temperature(np.log(mean), y), rel=1e-3)
+    assert {r["clean_accuracy"] for r in ensemble if r["kind"] == "perturbed"} == {raw["accuracy"]}
+    report = (out / "calibration.md").read_text()
+    assert "## The study's seeds and their deep ensemble" in report and "cnn2-linear" in report

@@ -72,6 +72,8 @@ DEFAULT_MODELS_DIR = Path("saved_models/calibration")
 #: The presets' feature banks written by ``evaluate``, copied into the package by ``ship``.
 DEFAULT_BANKS_DIR = Path("saved_models/calibration_banks")
 DEFAULT_HOLD_OUT = "6-8,13,21-23"
+#: The study's exports measured by ``evaluate --part study`` (``<setup>-seed<N>``).
+DEFAULT_STUDY_DIR = Path("saved_models/challenge")
 DEFAULT_PRESETS = ("vgg_relu_challenge", "prnet_challenge", "prnet_v4_challenge")
 #: Seed of the fresh draws the calibration and the unknowns are measured on (the published draw is 2022).
 FRESH_SEEDS = (1, 2)
@@ -248,10 +250,14 @@ SCORE_LABELS = {
 
 
 class Unit:
-    """A model (or an ensemble of models) that gives, for spectra, a prediction and a score per method."""
+    """A model (or an ensemble of models) that gives, for spectra, a prediction and a score per method.
 
-    def __init__(self, label: str, models: list[Any], temperatures: list[float], mc_passes: int) -> None:
-        self.label, self.models, self.temperatures, self.mc_passes = label, models, temperatures, mc_passes
+    An ensemble's prediction is its members' mean probability; its logits (:meth:`combined_logits`) are
+    the log of that mean, so a temperature on them (``temperature``, None until fitted) calibrates the
+    ensemble as a whole: ``softmax(log(mean) / T)``."""
+
+    def __init__(self, label: str, models: list[Any], temperature: float | None, mc_passes: int) -> None:
+        self.label, self.models, self.temperature, self.mc_passes = label, models, temperature, mc_passes
         self._cache: dict[tuple[str, bool], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         #: Features of the training spectra (the k-NN score's reference), set by :meth:`fit_reference`.
         self.reference: np.ndarray | None = None
@@ -289,11 +295,38 @@ class Unit:
                 )  # the model kept: ids stay
         return [_LOGITS[(id(model), key)][1] for model in self.models]
 
+    def combined_logits(self, key: str, spectra: np.ndarray) -> np.ndarray:
+        """The model's logits; an ensemble's: the log of its members' mean probability."""
+        from zoo.inference.calibration import softmax
+
+        logits = self.logits(key, spectra)
+        if not self.is_ensemble:
+            return logits[0]
+        mean = np.mean([softmax(z) for z in logits], axis=0)
+        return np.log(np.maximum(mean, np.finfo(np.float64).tiny))
+
+    def fit_temperature(self, config: Any, validation: tuple[np.ndarray, np.ndarray], rate: float) -> Any:
+        """Fit the temperature (and the softmax threshold at ``rate`` false alarms) on ``config``'s
+        validation split (``zoo.inference.calibration.fit_calibration``); returns the record."""
+        from zoo.inference.calibration import fit_calibration
+
+        record = fit_calibration(
+            self.combined_logits(validation_key(config), validation[0]),
+            validation[1],
+            false_alarm_rate=rate,
+            data=f"{config.name} validation (seed {config.seed})",
+        )
+        self.temperature = record.temperature
+        self._cache.clear()  # the temperature-scaled score changes
+        return record
+
     def scores(
         self, key: str, spectra: np.ndarray, *, mc: bool = True
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{score: (score per spectrum, predicted class)}`` for max-normalised spectra (cached by key);
-        ``mc=False`` leaves Monte Carlo dropout out (its passes cost ``mc_passes`` forward passes)."""
+        ``mc=False`` leaves Monte Carlo dropout out (its passes cost ``mc_passes`` forward passes). An
+        ensemble's scores: its mean probability (``ensemble``), that probability temperature-scaled
+        (``temperature``, once fitted) and its members' mean energy (``energy``)."""
         if (key, mc) in self._cache:
             return self._cache[(key, mc)]
         from zoo.inference import calibration as cal
@@ -301,10 +334,16 @@ class Unit:
 
         logits = self.logits(key, spectra)
         if self.is_ensemble:
-            mean = np.mean([cal.softmax(z) for z in logits], axis=0)
-            result = {"ensemble": (mean.max(axis=1), mean.argmax(axis=1))}
+            z = self.combined_logits(key, spectra)
+            predicted = z.argmax(axis=1)
+            result = {
+                "ensemble": (cal.max_probability(z), predicted),
+                "energy": (np.mean([cal.energy_score(m) for m in logits], axis=0), predicted),
+            }
+            if self.temperature is not None:
+                result["temperature"] = (cal.max_probability(z, self.temperature), predicted)
         else:
-            z, temperature = logits[0], self.temperatures[0]
+            z, temperature = logits[0], self.temperature
             predicted = z.argmax(axis=1)
             result = {
                 "msp": (cal.max_probability(z), predicted),
@@ -333,11 +372,50 @@ _LOGITS: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
 _FEATURES: dict[tuple[int, str], np.ndarray] = {}
 
 
+#: Max-normalised spectra and labels by (config, split) or panel set, shared by every unit of a part
+#: (each part clears it for the next dataset).
+_ARRAYS: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
+
+
 def _set_arrays(config: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
     from synthetic_spectra.generator import generate
 
-    x, y = generate(config, split)
-    return normalised(x), y
+    if (config, split) not in _ARRAYS:
+        x, y = generate(config, split)
+        _ARRAYS[(config, split)] = normalised(x), y
+    return _ARRAYS[(config, split)]
+
+
+def _panel_arrays(panel_set: Any) -> tuple[np.ndarray, np.ndarray]:
+    if panel_set not in _ARRAYS:
+        x, y = panel_set.generate()
+        _ARRAYS[panel_set] = normalised(x), y
+    return _ARRAYS[panel_set]
+
+
+def validation_key(config: Any) -> str:
+    """The name (and logits cache key) of ``config``'s validation split."""
+    return f"{config.name} validation"
+
+
+def calibration_sets(config: Any, fresh_per_class: int) -> list[tuple[str, Any, str]]:
+    """The sets calibration is measured on: the validation split, the fresh draws' validation splits and,
+    for fewer than 100 classes, a larger fresh draw (``fresh_per_class`` per class)."""
+    from synthetic_spectra.config import fresh_draw
+
+    sets = [(validation_key(config), config, "validation")]
+    sets += [
+        (f"fresh draw {seed} validation", fresh_draw(config, seed), "validation") for seed in FRESH_SEEDS
+    ]
+    if config.num_classes < 100:  # a larger fresh draw: ECE on a few hundred spectra is mostly noise
+        large = dataclasses.replace(fresh_draw(config, FRESH_SEEDS[0]), n_train=fresh_per_class)
+        sets.append((f"fresh draw {FRESH_SEEDS[0]} train ({fresh_per_class} per class)", large, "train"))
+    return sets
+
+
+def clean_accuracy(unit: Unit, validation: tuple[np.ndarray, np.ndarray], key: str = "validation") -> float:
+    """The unit's accuracy on the (clean) validation split: the bar of the perturbed sets."""
+    return float(np.mean(unit.combined_logits(key, validation[0]).argmax(axis=1) == validation[1]))
 
 
 def _curve(scores: np.ndarray, correct: np.ndarray) -> list[float]:
@@ -365,8 +443,8 @@ def calibration_rows(
     rows = []
     for name, config, split in sets:
         x, y = _set_arrays(config, split)
-        z = unit.logits(name, x)[0]
-        for stage, temperature in (("raw", 1.0), ("calibrated", unit.temperatures[0])):
+        z = unit.combined_logits(name, x)
+        for stage, temperature in (("raw", 1.0), ("calibrated", unit.temperature)):
             p = cal.softmax(z, temperature)
             diagram = cal.reliability(p, y)
             rows.append(
@@ -399,10 +477,13 @@ def _nan_list(values: np.ndarray) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in values]
 
 
-def thresholds_on(unit: Unit, validation: tuple[np.ndarray, np.ndarray], rate: float) -> dict[str, float]:
+def thresholds_on(
+    unit: Unit, validation: tuple[np.ndarray, np.ndarray], rate: float, key: str = "validation"
+) -> dict[str, float]:
+    """Each score's threshold at ``rate`` false alarms on the validation split (0.5 for decisions)."""
     from zoo.inference.calibration import threshold_for_false_alarms
 
-    scores = unit.scores("validation", validation[0])
+    scores = unit.scores(key, validation[0])
     return {
         name: 0.5 if name in DECISIONS else threshold_for_false_alarms(s, rate)  # decisions: 1 or 0
         for name, (s, _) in scores.items()
@@ -420,8 +501,8 @@ def misclassification_rows(
 
     rows = []
     for panel_set in sets:
-        spectra, labels = panel_set.generate()
-        scores = unit.scores(f"panel:{panel_set.name}", normalised(spectra))
+        spectra, labels = _panel_arrays(panel_set)
+        scores = unit.scores(f"panel:{panel_set.name}", spectra)
         for score, (values, predicted) in scores.items():
             if score not in WANTED:
                 continue
@@ -555,10 +636,8 @@ def _range(score: str, *arrays: np.ndarray) -> tuple[float, float]:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Measure the presets and the held-out models; write rows, table and figures to --out."""
-    import_tensorflow_quietly()
     import zoo
     from synthetic_spectra.config import fresh_draw, get_config
-    from zoo.inference import calibration as cal
     from zoo.inference.predict import read_feature_bank
     from zoo.models.presets import get_preset
     from zoo.study.panel import panel_sets
@@ -569,6 +648,8 @@ def evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"--false-alarm-rate: must be in [0, 1), got {args.false_alarm_rate!r}")
     if args.mc_passes < 0 or args.fresh_per_class < 1:
         raise UserError("--mc-passes must be >= 0 and --fresh-per-class >= 1")
+    study = study_plan(args) if args.part == "study" else []
+    import_tensorflow_quietly()
     WANTED.clear()
     WANTED.update(score for score in args.scores.split(",") if score)
     unknown_scores = sorted(WANTED - set(SCORES))
@@ -598,27 +679,24 @@ def evaluate(args: argparse.Namespace) -> int:
     perturbed_groups = ("test-like", "noise", "background", "peak shape", "shift", "realistic")
 
     def panel_subset(config: Any) -> list[Any]:
-        return [s for s in panel_sets(config) if s.group in perturbed_groups and args.sets in s.name]
+        return [
+            s for s in panel_sets(config) if s.group in perturbed_groups and _wanted_set(s.name, args.sets)
+        ]
 
     # 1. presets: calibration on validation and fresh draws, thresholds, perturbed panel sets
     for name in [p for p in args.presets.split(",") if p and args.part in ("all", "presets")]:
         preset = get_preset(name)
         config = get_config(preset.dataset)
         model = zoo.from_preset(name)
-        unit = Unit(name, [model], [1.0], args.mc_passes)
-        x_val, y_val = _set_arrays(config, "validation")
-        logits = unit.logits("validation", x_val)[0]
-        record = cal.fit_calibration(
-            logits, y_val, false_alarm_rate=rate, data=f"{config.name} validation (seed {config.seed})"
-        )
-        unit.temperatures = [record.temperature]
-        unit._cache.clear()
+        unit = Unit(name, [model], 1.0, args.mc_passes)
+        validation = _set_arrays(config, "validation")
+        record = unit.fit_temperature(config, validation, rate)
         x_train, y_train = _set_arrays(config, "train")
         if "knn" in WANTED:
             unit.fit_reference(x_train)
         bank_record = None
         if "shipped" in WANTED:
-            record, bank_record = preset_rule(unit, config, (x_train, y_train), (x_val, y_val), rate, args)
+            record, bank_record = preset_rule(unit, config, (x_train, y_train), validation, rate, args)
         base = {
             "model": name,
             "source": f"preset:{name}",
@@ -627,16 +705,8 @@ def evaluate(args: argparse.Namespace) -> int:
             "hardware": machine,
             "load": _load(),
         }
-        sets = [(f"{config.name} validation", config, "validation")]
-        sets += [
-            (f"fresh draw {seed} validation", fresh_draw(config, seed), "validation") for seed in FRESH_SEEDS
-        ]
-        if config.num_classes < 100:  # a larger fresh draw: ECE on a few hundred spectra is mostly noise
-            large = dataclasses.replace(fresh_draw(config, FRESH_SEEDS[0]), n_train=args.fresh_per_class)
-            sets.append(
-                (f"fresh draw {FRESH_SEEDS[0]} train ({args.fresh_per_class} per class)", large, "train")
-            )
-        rows += calibration_rows(unit, sets, base)
+        panel = panel_subset(config) if not args.no_panel and config.num_classes < 100 else []
+        rows += unit_rows(unit, config, validation, base, args, panel)
         rows.append(
             {
                 **base,
@@ -646,11 +716,8 @@ def evaluate(args: argparse.Namespace) -> int:
             }
         )
         print(f"{name}: T {record.temperature:.3f}, threshold {record.threshold:.4f}", flush=True)
-        if not args.no_panel and config.num_classes < 100:
-            thresholds = thresholds_on(unit, (x_val, y_val), rate)
-            clean = float(np.mean(logits.argmax(axis=1) == y_val))
-            rows += misclassification_rows(unit, panel_subset(config), thresholds, clean, base)
         save()
+        _ARRAYS.clear()
 
     # 2. held-out models: unseen classes, perturbed panel sets of the known classes, ensembles of the seeds
     exports = sorted(p for p in args.models_dir.glob("*-seed*") if (p / "metadata.json").is_file())
@@ -671,14 +738,14 @@ def evaluate(args: argparse.Namespace) -> int:
         for path, record in zip(paths, training, strict=True):
             predictor = zoo.load(path)
             unit = Unit(
-                path.name, [zoo.load_keras_model(path)], [predictor.calibration.temperature], args.mc_passes
+                path.name, [zoo.load_keras_model(path)], predictor.calibration.temperature, args.mc_passes
             )
             if predictor.calibration.feature_distance is not None:  # the shipped rule, bank and all
                 unit.calibration = predictor.calibration.with_bank(read_feature_bank(path))
             if "knn" in WANTED:
                 unit.fit_reference(known_train)
             units.append((unit, record))
-        ensemble = Unit(f"{arch}-ensemble", [u.models[0] for u, _ in units], [1.0] * len(units), 0)
+        ensemble = Unit(f"{arch}-ensemble", [u.models[0] for u, _ in units], None, 0)
         members = [*units, (ensemble, None)] if len(units) > 1 else units  # an ensemble needs two seeds
         for unit, record in members:
             seeds = [r["seed"] for _, r in units] if record is None else [record["seed"]]
@@ -704,15 +771,149 @@ def evaluate(args: argparse.Namespace) -> int:
                 }
                 rows += bank_size_rows(unit, train_labels, sets, rate, base)
             if not args.no_panel and (not unit.is_ensemble or args.ensemble_panel):
-                clean = float(
-                    np.mean(next(iter(unit.scores("validation", validation[0]).values()))[1] == validation[1])
-                )
+                clean = clean_accuracy(unit, validation)
                 rows += misclassification_rows(unit, panel_subset(known_config), thresholds, clean, base)
             print(f"{unit.label}: done", flush=True)
             save()
+        _ARRAYS.clear()
+
+    # 3. the study's exports (--part study): each seed and the deep ensemble of a setup's seeds
+    for setup, members in study:
+        dataset = members[0][2]["dataset"]
+        config = get_config(dataset)
+        validation = _set_arrays(config, "validation")
+        panel = [] if args.no_panel else panel_subset(config)
+        units = [(Unit(f"{dataset}/{m[0].name}", [zoo.load_keras_model(m[0])], 1.0, 0), [m]) for m in members]
+        if len(units) > 1:  # an ensemble needs two seeds
+            units.append(
+                (Unit(f"{dataset}/{setup}-ensemble", [u.models[0] for u, _ in units], None, 0), members)
+            )
+        for unit, seeds in units:
+            start = time.perf_counter()
+            unit.fit_temperature(config, validation, rate)
+            base = study_base(unit, setup, seeds, args, machine)
+            measured = unit_rows(unit, config, validation, base, args, panel)
+            rows += measured
+            save()
+            ece = {r["stage"]: r["ece"] for r in measured if r["set"] == validation_key(config)}
+            print(
+                f"{unit.label}: T {unit.temperature:.3f}, validation ECE {ece['raw']:.2%} raw, "
+                f"{ece['calibrated']:.2%} calibrated; {time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
     save()
     report(argparse.Namespace(out=out))
     return 0
+
+
+def _wanted_set(name: str, wanted: str) -> bool:
+    """Whether a panel set's name contains one of the comma-separated ``--sets`` parts (all if empty)."""
+    parts = [part.strip() for part in wanted.split(",") if part.strip()]
+    return not parts or any(part in name for part in parts)
+
+
+def unit_rows(
+    unit: Unit,
+    config: Any,
+    validation: tuple[np.ndarray, np.ndarray],
+    base: dict[str, Any],
+    args: argparse.Namespace,
+    panel: list[Any],
+) -> list[dict[str, Any]]:
+    """A calibrated unit's calibration rows (:func:`calibration_sets`) and, on the ``panel`` sets, its
+    perturbed rows (thresholds at --false-alarm-rate on the validation split, the bar: its validation
+    accuracy)."""
+    key = validation_key(config)
+    rows = calibration_rows(unit, calibration_sets(config, args.fresh_per_class), base)
+    if panel:
+        thresholds = thresholds_on(unit, validation, args.false_alarm_rate, key)
+        rows += misclassification_rows(unit, panel, thresholds, clean_accuracy(unit, validation, key), base)
+    return rows
+
+
+#: Fields of a study row (``benchmarks/results/study/<dataset>/results.jsonl``) kept as a training record.
+STUDY_FIELDS = ("run_id", "export_dir", "seed", "precision", "epochs_run", "best_epoch", "max_epochs",
+                "stop_reason", "val_accuracy", "test_accuracy", "wall_time_s", "hardware")  # fmt: skip
+
+
+def study_plan(args: argparse.Namespace) -> list[tuple[str, list[tuple[Path, str, dict[str, Any]]]]]:
+    """The study's exports in --study-dir by setup (``<setup>-seed<N>``, --study-setups or every setup),
+    each with its run id and its training record from the study's rows (--study-rows, default
+    ``benchmarks/results/study/<dataset>/results.jsonl``). Checks everything; one-line errors."""
+    from zoo.training.results import read_results
+
+    folder: Path = args.study_dir
+    if not folder.is_dir():
+        raise UserError(f"--study-dir {folder}: not a directory")
+    found: dict[str, list[Path]] = {}
+    for path in sorted(folder.glob("*-seed*")):
+        setup, _, seed = path.name.rpartition("-seed")
+        if seed.isdigit() and (path / "metadata.json").is_file():
+            found.setdefault(setup, []).append(path)
+    wanted = [s.strip() for s in args.study_setups.split(",") if s.strip()] or sorted(found)
+    if not wanted:
+        raise UserError(f"--study-dir {folder}: no exports (<setup>-seed<N>/metadata.json)")
+    missing = [s for s in wanted if s not in found]
+    if missing:
+        raise UserError(
+            f"--study-dir {folder}: no exports of setup {missing[0]!r} ({missing[0]}-seed<N>/metadata.json); "
+            f"found: {', '.join(sorted(found)) or 'none'}"
+        )
+    plan = []
+    rows_cache: dict[Path, dict[str, dict[str, Any]]] = {}
+    for setup in wanted:
+        members = []
+        for path in sorted(found[setup], key=lambda p: int(p.name.rpartition("-seed")[2])):
+            try:
+                dataset = json.loads((path / "metadata.json").read_text())["dataset"]
+            except (ValueError, KeyError, TypeError):
+                raise UserError(f"{path / 'metadata.json'}: not an export's metadata (no dataset)") from None
+            rows_file = args.study_rows or Path("benchmarks/results/study") / dataset / "results.jsonl"
+            if not rows_file.is_file():
+                raise UserError(f"--study-rows {rows_file}: no such file (the study's rows of {dataset})")
+            if rows_file not in rows_cache:
+                rows_cache[rows_file] = {r.get("run_id"): r for r in read_results(rows_file)}
+            run_id = f"{dataset}/{path.name}"
+            row = rows_cache[rows_file].get(run_id)
+            if row is None or any(
+                key not in row for key in ("seed", "epochs_run", "max_epochs", "stop_reason")
+            ):
+                raise UserError(f"{rows_file}: no complete row for run {run_id!r} (the export {path})")
+            record = {key: row[key] for key in STUDY_FIELDS if key in row}
+            members.append((path, str(rows_file), {**record, "dataset": dataset}))
+        if len({m[2]["dataset"] for m in members}) > 1:
+            raise UserError(
+                f"--study-dir {folder}: the exports of {setup!r} were trained on different datasets"
+            )
+        plan.append((setup, members))
+    return plan
+
+
+def study_base(
+    unit: Unit,
+    setup: str,
+    members: list[tuple[Path, str, dict[str, Any]]],
+    args: argparse.Namespace,
+    machine: str,
+) -> dict[str, Any]:
+    """The fields every row of a study unit carries: model, setup, seeds, exports and rows it came from,
+    training records, hardware and load."""
+    records = [record for _, _, record in members]
+    return {
+        "model": unit.label,
+        "study": setup,
+        "source": str(members[0][0]) if len(members) == 1 else str(args.study_dir),
+        "exports": [str(path) for path, _, _ in members],
+        "study_rows": members[0][1],
+        "trained_on": records[0]["dataset"],
+        "model_seeds": [r["seed"] for r in records],
+        "precision": sorted({str(r.get("precision")) for r in records}),
+        "training": records[0] if len(records) == 1 else records,
+        "capped": any(is_capped(r) for r in records),
+        "ensemble": unit.is_ensemble,
+        "hardware": machine,
+        "load": _load(),
+    }
 
 
 def preset_rule(
@@ -732,7 +933,7 @@ def preset_rule(
 
     (x_train, y_train), (x_val, y_val) = train, validation
     full = int(np.bincount(y_train).min())
-    features = unit.features("validation", x_val)
+    features = unit.features(validation_key(config), x_val)
     per_class = cal.bank_per_class(config.num_classes, features.shape[1], full)
     subset = cal.per_class_subset(y_train, per_class)
     k = cal.scaled_k(per_class, full, KNN_K)
@@ -740,7 +941,7 @@ def preset_rule(
         unit.reference[subset] if unit.reference is not None else unit.features("bank", x_train[subset])
     )
     record = cal.fit_calibration(
-        unit.logits("validation", x_val)[0],
+        unit.logits(validation_key(config), x_val)[0],
         y_val,
         false_alarm_rate=rate,
         data=f"{config.name} validation (seed {config.seed})",
@@ -867,6 +1068,8 @@ def report(args: argparse.Namespace) -> int:
     if not rows:
         raise UserError(f"{out / 'rows.jsonl'}: no rows")
     hardware = rows[0]["hardware"]
+    study = [r for r in rows if "study" in r]  # the study's seeds and ensembles: a section of their own
+    rows = [r for r in rows if "study" not in r]
     lines = [
         "# Calibration and unknown detection",
         "",
@@ -881,6 +1084,7 @@ def report(args: argparse.Namespace) -> int:
         _models_line(rows),
         "",
     ]
+    lines += study_section(study)
     cal_rows = [r for r in rows if r["kind"] == "calibration"]
     if cal_rows:
         lines += [
@@ -1060,6 +1264,178 @@ def report(args: argparse.Namespace) -> int:
     lines += ["## Figures", ""] + [f"- `{name}`: {what}" for name, what in figures] + [""]
     (out / "calibration.md").write_text("\n".join(lines))
     return 0
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def _ece_cell(stages: dict[str, dict[str, Any]] | None) -> str:
+    """``"5.60 % → 2.10 %"``: ECE raw → after temperature."""
+    if not stages:
+        return "–"
+    return f"{_pct(stages['raw']['ece'])} → {_pct(stages['calibrated']['ece'])}"
+
+
+#: The calibration rows' stages: raw softmax, then temperature-scaled.
+STAGES = ("raw", "calibrated")
+
+
+def _goal(rows: list[dict[str, Any]]) -> list[bool]:
+    """Per perturbed set: accuracy on the accepted spectra at least the clean validation accuracy."""
+    return [r["accepted_accuracy"] >= r["clean_accuracy"] for r in rows]
+
+
+def study_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The report's section on the study's exports: per setup, each seed's and the deep ensemble's ECE
+    and the perturbed sets where the accepted spectra are as accurate as clean validation spectra."""
+    if not rows:
+        return []
+    loads = sorted({r["load"] for r in rows})
+    sets = list(dict.fromkeys(r["set"] for r in rows if r["kind"] == "calibration"))
+    cal: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for r in (r for r in rows if r["kind"] == "calibration"):
+        cal.setdefault(r["model"], {}).setdefault(r["set"], {})[r["stage"]] = r
+    sizes = {r["set"]: r["size"] for r in rows if r["kind"] == "calibration"}
+    perturbed = [r for r in rows if r["kind"] == "perturbed"]
+    panel = list(dict.fromkeys(r["set"] for r in perturbed))
+    first: dict[str, dict[str, Any]] = {}  # each model's first row, in the rows' order
+    for r in rows:
+        first.setdefault(r["model"], r)
+    setups = list(dict.fromkeys(r["study"] for r in rows))
+    members = {
+        (setup, ensemble): [
+            m for m in first if first[m]["study"] == setup and first[m]["ensemble"] == ensemble
+        ]
+        for setup in setups
+        for ensemble in (False, True)
+    }
+
+    def name(model: str) -> str:
+        seeds = ", ".join(map(str, first[model]["model_seeds"]))
+        return f"**ensemble** ({seeds})" if first[model]["ensemble"] else f"{model} ({seeds})"
+
+    def ece_line(setup: str, model: str) -> str:
+        stages, record = cal.get(model, {}), first[model]["training"]
+        validation = stages.get(sets[0], {}).get("calibrated")
+        training = (
+            "the seeds'"
+            if isinstance(record, list)
+            else f"{record['epochs_run']} epochs ({record['stop_reason']})"
+        )
+        fitted = (
+            f"{_pct(validation['accuracy'])} | {validation['temperature']:.3f}" if validation else "– | –"
+        )
+        return (
+            f"| {setup} | {name(model)} | {training} | {fitted} | "
+            + " | ".join(_ece_cell(stages.get(s)) for s in sets)
+            + " |"
+        )
+
+    lines = [
+        "## The study's seeds and their deep ensemble",
+        "",
+        "Generated from the rows of `evaluate --part study`: the study's exports ("
+        + ", ".join(sorted({p for r in rows for p in r["precision"]}))
+        + ", trained to early stopping; training rows: "
+        + ", ".join(f"`{f}`" for f in sorted({r["study_rows"] for r in rows}))
+        + "), each seed on its own and the deep ensemble of a setup's seeds: its probability is the "
+        "members' mean, its temperature is fitted, like each seed's, on the validation split "
+        "(negative log-likelihood), on the log of that mean, i.e. `softmax(log(mean) / T)`. "
+        f"Measured on {rows[0]['hardware']}, {loads[0]}"
+        + (f" to {loads[-1]}" if len(loads) > 1 else "")
+        + " (a shared machine). ECE as above (spectra per set in brackets): raw → after temperature.",
+        "",
+        "| setup | model (seeds) | training | validation accuracy | T | "
+        + " | ".join(f"ECE {s} ({sizes[s]})" for s in sets)
+        + " |",
+        "|---|---|---|---:|---:|" + "---:|" * len(sets),
+    ]
+    for setup in setups:
+        seeds = [m for m in members[(setup, False)] if m in cal]
+        lines += [ece_line(setup, m) for m in seeds]
+        medians = [
+            " → ".join(
+                _pct(_median([cal[m][s][stage]["ece"] for m in seeds if s in cal[m]])) for stage in STAGES
+            )
+            for s in sets
+        ]
+        accuracy = _median([cal[m][sets[0]]["raw"]["accuracy"] for m in seeds if sets[0] in cal[m]])
+        lines.append(f"| {setup} | seeds' median | | {_pct(accuracy)} | | " + " | ".join(medians) + " |")
+        lines += [ece_line(setup, m) for m in members[(setup, True)] if m in cal]
+    lines.append("")
+    if not perturbed:
+        return lines
+    lines += [
+        f"On the {len(panel)} perturbed panel sets ({', '.join(panel)}): thresholds at {_pct(DEFAULT_RATE)} "
+        "false alarms on the validation split; a set *meets the goal* when the accuracy on the spectra "
+        "accepted is at least the model's own clean validation accuracy. Temperature-scaled probability "
+        "first; the raw probability (the ensemble's: its mean probability) and the energy score (the "
+        "ensemble's: its members' mean) for comparison.",
+        "",
+        "| setup | model (seeds) | clean validation accuracy | sets meeting the goal: temperature / raw / "
+        "energy | mean coverage | mean accuracy on accepted | worst set: accuracy on accepted (coverage) |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+
+    def goal_line(setup: str, model: str) -> tuple[str, tuple[int, float, float]]:
+        mine = [r for r in perturbed if r["model"] == model]
+        by_score = {score: [r for r in mine if r["score"] == score] for score in SCORES}
+        main, raw = by_score["temperature"], by_score["ensemble"] or by_score["msp"]
+        worst = min(main, key=lambda r: np.nan_to_num(r["accepted_accuracy"]) - r["clean_accuracy"])
+        summary = (sum(_goal(main)), float(np.mean([r["coverage"] for r in main])), _mean_accepted(main))
+        return (
+            f"| {setup} | {name(model)} | {_pct(main[0]['clean_accuracy'])} | {summary[0]} / "
+            f"{sum(_goal(raw))} / {sum(_goal(by_score['energy']))} of {len(main)} | {_pct(summary[1])} | "
+            f"{_pct(summary[2])} | {worst['set']}: {_pct(worst['accepted_accuracy'])} "
+            f"({_pct(worst['coverage'])}) |",
+            summary,
+        )
+
+    for setup in setups:
+        scored = {r["model"] for r in perturbed if r["score"] == "temperature"}
+        seeds = [goal_line(setup, m) for m in members[(setup, False)] if m in scored]
+        lines += [line for line, _ in seeds]
+        if seeds:
+            met, coverage, accepted = (_median([summary[i] for _, summary in seeds]) for i in range(3))
+            lines.append(
+                f"| {setup} | seeds' median | | {met:g} of {len(panel)} (temperature) | {_pct(coverage)} | "
+                f"{_pct(accepted)} | |"
+            )
+        lines += [goal_line(setup, m)[0] for m in members[(setup, True)] if m in scored]
+    lines += [
+        "",
+        "Per set (temperature-scaled probability): the ensemble's accuracy on accepted spectra (coverage), "
+        "✓ where it meets the goal; the seeds: how many meet it, their median accuracy on accepted (median "
+        "coverage).",
+        "",
+        "| set | " + " | ".join(f"{s}: ensemble | {s}: seeds" for s in setups) + " |",
+        "|---|" + "---:|---:|" * len(setups),
+    ]
+    for panel_set in panel:
+        cells = []
+        for setup in setups:
+            chosen = [
+                r
+                for r in perturbed
+                if (r["study"], r["set"], r["score"]) == (setup, panel_set, "temperature")
+            ]
+            ensemble = [r for r in chosen if r["ensemble"]]
+            seeds = [r for r in chosen if not r["ensemble"]]
+            cells.append(
+                f"{_pct(ensemble[0]['accepted_accuracy'])} ({_pct(ensemble[0]['coverage'])})"
+                + (" ✓" if _goal(ensemble)[0] else "")
+                if ensemble
+                else "–"
+            )
+            median_accepted = _median([r["accepted_accuracy"] for r in seeds])
+            cells.append(
+                f"{sum(_goal(seeds))} of {len(seeds)}; {_pct(median_accepted)} "
+                f"({_pct(_median([r['coverage'] for r in seeds]))})"
+            )
+        lines.append(f"| {panel_set} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
 
 
 CAPPED_HEADING = " — capped trainings, not at the protocol's end"
@@ -1446,8 +1822,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluator.add_argument(
         "--fresh-per-class", type=int, default=200, help="spectra per class, large fresh draw"
     )
-    evaluator.add_argument("--sets", default="", help="only panel sets whose name contains this")
-    evaluator.add_argument("--part", choices=("all", "presets", "held-out"), default="all")
+    evaluator.add_argument(
+        "--sets", default="", help="only panel sets whose name contains one of these (comma-separated)"
+    )
+    evaluator.add_argument(
+        "--part",
+        choices=("all", "presets", "held-out", "study"),
+        default="all",
+        help="all: presets and held-out models; study (only when named): the study's exports, seeds and "
+        "their ensembles",
+    )
+    evaluator.add_argument(
+        "--study-dir", type=Path, default=DEFAULT_STUDY_DIR, help="the study's exports (<setup>-seed<N>)"
+    )
+    evaluator.add_argument(
+        "--study-setups", default="", help="setups of --study-dir, comma-separated (default: every setup)"
+    )
+    evaluator.add_argument(
+        "--study-rows",
+        type=Path,
+        default=None,
+        help="the study's rows (default: benchmarks/results/study/<dataset>/results.jsonl)",
+    )
     evaluator.add_argument(
         "--keep-other-rows",
         action="store_true",
