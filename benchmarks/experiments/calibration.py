@@ -311,7 +311,7 @@ class Unit:
         from zoo.inference.calibration import fit_calibration
 
         record = fit_calibration(
-            self.combined_logits(validation_key(config), validation[0]),
+            self.combined_logits(validation_key(config.name), validation[0]),
             validation[1],
             false_alarm_rate=rate,
             data=f"{config.name} validation (seed {config.seed})",
@@ -393,9 +393,9 @@ def _panel_arrays(panel_set: Any) -> tuple[np.ndarray, np.ndarray]:
     return _ARRAYS[panel_set]
 
 
-def validation_key(config: Any) -> str:
-    """The name (and logits cache key) of ``config``'s validation split."""
-    return f"{config.name} validation"
+def validation_key(dataset: str) -> str:
+    """The name (and logits cache key) of the validation split of the dataset named ``dataset``."""
+    return f"{dataset} validation"
 
 
 def calibration_sets(config: Any, fresh_per_class: int) -> list[tuple[str, Any, str]]:
@@ -403,7 +403,7 @@ def calibration_sets(config: Any, fresh_per_class: int) -> list[tuple[str, Any, 
     for fewer than 100 classes, a larger fresh draw (``fresh_per_class`` per class)."""
     from synthetic_spectra.config import fresh_draw
 
-    sets = [(validation_key(config), config, "validation")]
+    sets = [(validation_key(config.name), config, "validation")]
     sets += [
         (f"fresh draw {seed} validation", fresh_draw(config, seed), "validation") for seed in FRESH_SEEDS
     ]
@@ -795,7 +795,7 @@ def evaluate(args: argparse.Namespace) -> int:
             measured = unit_rows(unit, config, validation, base, args, panel)
             rows += measured
             save()
-            ece = {r["stage"]: r["ece"] for r in measured if r["set"] == validation_key(config)}
+            ece = {r["stage"]: r["ece"] for r in measured if r["set"] == validation_key(config.name)}
             print(
                 f"{unit.label}: T {unit.temperature:.3f}, validation ECE {ece['raw']:.2%} raw, "
                 f"{ece['calibrated']:.2%} calibrated; {time.perf_counter() - start:.0f} s",
@@ -823,7 +823,7 @@ def unit_rows(
     """A calibrated unit's calibration rows (:func:`calibration_sets`) and, on the ``panel`` sets, its
     perturbed rows (thresholds at --false-alarm-rate on the validation split, the bar: its validation
     accuracy)."""
-    key = validation_key(config)
+    key = validation_key(config.name)
     rows = calibration_rows(unit, calibration_sets(config, args.fresh_per_class), base)
     if panel:
         thresholds = thresholds_on(unit, validation, args.false_alarm_rate, key)
@@ -933,7 +933,7 @@ def preset_rule(
 
     (x_train, y_train), (x_val, y_val) = train, validation
     full = int(np.bincount(y_train).min())
-    features = unit.features(validation_key(config), x_val)
+    features = unit.features(validation_key(config.name), x_val)
     per_class = cal.bank_per_class(config.num_classes, features.shape[1], full)
     subset = cal.per_class_subset(y_train, per_class)
     k = cal.scaled_k(per_class, full, KNN_K)
@@ -941,7 +941,7 @@ def preset_rule(
         unit.reference[subset] if unit.reference is not None else unit.features("bank", x_train[subset])
     )
     record = cal.fit_calibration(
-        unit.logits(validation_key(config), x_val)[0],
+        unit.logits(validation_key(config.name), x_val)[0],
         y_val,
         false_alarm_rate=rate,
         data=f"{config.name} validation (seed {config.seed})",
@@ -1293,6 +1293,9 @@ def study_section(rows: list[dict[str, Any]]) -> list[str]:
         return []
     loads = sorted({r["load"] for r in rows})
     sets = list(dict.fromkeys(r["set"] for r in rows if r["kind"] == "calibration"))
+    # the split each temperature was fitted on leads (by name: the rows' order depends on what ran first)
+    own = {validation_key(r["trained_on"]) for r in rows}
+    sets.sort(key=lambda name: name not in own)
     cal: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     for r in (r for r in rows if r["kind"] == "calibration"):
         cal.setdefault(r["model"], {}).setdefault(r["set"], {})[r["stage"]] = r
