@@ -504,6 +504,8 @@ def test_ece_noise_floor_shrinks_with_more_spectra() -> None:
         (["evaluate", "--false-alarm-rate", "1.5"], "--false-alarm-rate: must be in [0, 1)"),
         (["evaluate", "--scores", "msp,nope"], "--scores: unknown score 'nope'"),
         (["report", "--out", "EMPTY"], "no rows"),
+        (["temperature-fit", "--per-class", "0"], "--per-class: must be a positive integer"),
+        (["temperature-fit", "--presets", "nope"], "unknown preset 'nope'"),
         (["evaluate", "--part", "study", "--study-dir", "EMPTY"], "no exports (<setup>-seed<N>"),
         (["evaluate", "--part", "study", "--study-dir", "nope"], "--study-dir nope: not a directory"),
     ],
@@ -644,3 +646,39 @@ def test_the_study_part_measures_each_seed_and_their_ensemble(
     assert {r["clean_accuracy"] for r in ensemble if r["kind"] == "perturbed"} == {raw["accuracy"]}
     report = (out / "calibration.md").read_text()
     assert "## The study's seeds and their deep ensemble" in report and "cnn2-linear" in report
+
+
+def test_temperature_fit_compares_the_validation_split_with_a_larger_draw(tmp_path: Path) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "experiments" / "calibration.py"
+    spec = importlib.util.spec_from_file_location("calibration_script_fit", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    argv = ["temperature-fit", "--presets", "vgg_relu_challenge", "--per-class", "3", "--out", str(tmp_path)]
+    assert script.main(argv) == 0
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert [(r["kind"], r["fit_size"], r["size"]) for r in rows] == [
+        ("temperature_fit", 270, 81), ("temperature_fit", 81, 81)
+    ]  # fmt: skip
+    fitted_on_validation = cal.fit_temperature(
+        *_preset_logits_and_labels("vgg_relu_challenge", script, "validation")
+    )
+    assert rows[0]["temperature"] == pytest.approx(fitted_on_validation)
+    assert all(0 <= r["ece"] <= 1 and r["noise_floor"] > 0 for r in rows)
+    assert script.main(argv) == 0  # measured again: the rows are replaced, not added
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 2
+    assert (
+        "## Does a temperature fitted on more spectra calibrate better?"
+        in (tmp_path / "calibration.md").read_text()
+    )
+
+
+def _preset_logits_and_labels(name: str, script, split: str) -> tuple[np.ndarray, np.ndarray]:
+    import zoo
+    from synthetic_spectra.config import get_config
+    from synthetic_spectra.generator import generate
+    from zoo.inference.logits import predict_logits
+
+    spectra, labels = generate(get_config("challenge"), split)
+    return predict_logits(zoo.from_preset(name), script.normalised(spectra)), labels

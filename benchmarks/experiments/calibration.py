@@ -78,6 +78,8 @@ DEFAULT_PRESETS = ("vgg_relu_challenge", "prnet_challenge", "prnet_v4_challenge"
 #: Seed of the fresh draws the calibration and the unknowns are measured on (the published draw is 2022).
 FRESH_SEEDS = (1, 2)
 MC_PASSES = 20
+#: Seed of the larger draw ``temperature-fit`` fits a temperature on (validation data drawn anew).
+FIT_SEED = 3
 #: Under --models-dir: each training's per-epoch backups and logs (``RUNS_FOLDER/<export name>/``).
 RUNS_FOLDER = "runs"
 DEFAULT_RATE = 0.05
@@ -1203,6 +1205,7 @@ def report(args: argparse.Namespace) -> int:
             )
         lines.append("")
     lines += separability_section([r for r in rows if r["kind"] == "separability"])
+    lines += temperature_fit_section([r for r in rows if r["kind"] == "temperature_fit"])
     perturbed = [r for r in rows if r["kind"] == "perturbed"]
     if perturbed:
         lines += [
@@ -1670,6 +1673,103 @@ def separability(args: argparse.Namespace) -> int:
     return report(argparse.Namespace(out=args.out))
 
 
+def temperature_fit(args: argparse.Namespace) -> int:
+    """Does a temperature fitted on more spectra calibrate better? For each preset of --presets, the
+    temperature fitted on its validation split and the one fitted on a larger fresh draw of the same
+    classes (--per-class spectra per class, seed ``FIT_SEED``: validation data the generator draws anew,
+    never a test split), both judged by the ECE on fresh draw ``FRESH_SEEDS[0]`` (--per-class per class)
+    beside that set's noise floor. Rows ``kind: temperature_fit`` replace earlier ones; then the report."""
+    from zoo.models.presets import get_preset
+
+    if args.per_class < 1:
+        raise UserError(f"--per-class: must be a positive integer, got {args.per_class!r}")
+    names = [name.strip() for name in args.presets.split(",") if name.strip()]
+    if not names:
+        raise UserError("--presets: name at least one preset")
+    presets = [get_preset(name) for name in names]  # an unknown name: one line, before any work
+    import_tensorflow_quietly()
+    import zoo
+    from synthetic_spectra.config import fresh_draw, get_config
+    from zoo.inference import calibration as cal
+    from zoo.training.environment import hardware
+
+    rows = []
+    for name, preset in zip(names, presets, strict=True):
+        config = get_config(preset.dataset)
+        draws = {
+            seed: dataclasses.replace(fresh_draw(config, seed), n_train=args.per_class)
+            for seed in (FIT_SEED, FRESH_SEEDS[0])
+        }
+        unit = Unit(name, [zoo.from_preset(name)], None, 0)
+        fit_sets = {
+            f"{validation_key(config.name)} ({config.split_size('validation')})": (
+                validation_key(config.name),
+                _set_arrays(config, "validation"),
+            ),
+            f"{draws[FIT_SEED].name} train ({args.per_class} per class)": (
+                f"fit draw {FIT_SEED}",
+                _set_arrays(draws[FIT_SEED], "train"),
+            ),
+        }
+        judged_on = f"{draws[FRESH_SEEDS[0]].name} train ({args.per_class} per class)"
+        x, y = _set_arrays(draws[FRESH_SEEDS[0]], "train")
+        z = unit.combined_logits(judged_on, x)
+        for fit_name, (key, (fx, fy)) in fit_sets.items():
+            temperature = cal.fit_temperature(unit.combined_logits(key, fx), fy)
+            probabilities = cal.softmax(z, temperature)
+            rows.append(
+                {
+                    "kind": "temperature_fit",
+                    "model": name,
+                    "source": f"preset:{name}",
+                    "trained_on": config.name,
+                    "model_seed": preset.seed,
+                    "set": judged_on,
+                    "size": len(y),
+                    "stage": fit_name,
+                    "fit_size": len(fy),
+                    "temperature": temperature,
+                    "accuracy": float(np.mean(z.argmax(axis=1) == y)),
+                    "ece_raw": cal.expected_calibration_error(cal.softmax(z), y),
+                    "ece": cal.expected_calibration_error(probabilities, y),
+                    "noise_floor": cal.ece_noise_floor(probabilities),
+                    "hardware": hardware(),
+                    "load": _load(),
+                }
+            )
+            print(f"{name}: T {temperature:.3f} fitted on {fit_name}: ECE {rows[-1]['ece']:.2%}", flush=True)
+        _ARRAYS.clear()
+    identities = {_identity(row) for row in rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write(args.out, [row for row in _read_rows(args.out) if _identity(row) not in identities] + rows)
+    return report(argparse.Namespace(out=args.out))
+
+
+def temperature_fit_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The report's section on fitting the temperature on the validation split or on a larger draw."""
+    if not rows:
+        return []
+    lines = [
+        "## Does a temperature fitted on more spectra calibrate better?",
+        "",
+        "Generated by `python benchmarks/experiments/calibration.py temperature-fit`: each preset's "
+        "temperature fitted (negative log-likelihood) on its validation split and on a larger fresh draw of "
+        f"the same classes (seed {FIT_SEED}: validation data drawn anew), both judged on another fresh draw "
+        "with the ECE (15 bins) and that set's noise floor (the ECE a perfectly calibrated model shows on a "
+        f"set that size). {rows[0]['hardware']}, {rows[0]['load']}.",
+        "",
+        "| preset | judged on (spectra) | accuracy | ECE raw | fitted on (spectra) | T | ECE | noise floor |",
+        "|---|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['set']} ({r['size']:,}) | {_pct(r['accuracy'])} | {_pct(r['ece_raw'])} | "
+            f"{r['stage'].rsplit(' (', 1)[0]} ({r['fit_size']:,}) | {r['temperature']:.3f} | "
+            f"{_pct(r['ece'])} | {_pct(r['noise_floor'])} |"
+        )
+    return [*lines, ""]
+
+
 def separability_section(rows: list[dict[str, Any]]) -> list[str]:
     """The report's section on which held-out classes can be detected at all (from ``separability``
     rows)."""
@@ -1871,6 +1971,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     separator.add_argument("--per-class", type=int, default=1000, help="spectra drawn per class")
     separator.add_argument("--out", type=Path, default=DEFAULT_OUT)
     separator.set_defaults(handler=separability)
+    fitter = commands.add_parser(
+        "temperature-fit", help="the temperature fitted on the validation split or on a larger draw"
+    )
+    fitter.add_argument("--presets", default=",".join(DEFAULT_PRESETS))
+    fitter.add_argument("--per-class", type=int, default=200, help="spectra per class of the larger draws")
+    fitter.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    fitter.set_defaults(handler=temperature_fit)
     merger = commands.add_parser("merge", help="add rows measured into other folders to --out's rows")
     merger.add_argument("sources", nargs="+", type=Path, metavar="DIR")
     merger.add_argument("--out", type=Path, default=DEFAULT_OUT)
