@@ -985,6 +985,13 @@ def _write(out: Path, rows: list[dict[str, Any]]) -> None:
     (out / "rows.jsonl").write_text(text)
 
 
+def _replace_rows(out: Path, rows: list[dict[str, Any]]) -> None:
+    """Add ``rows`` to ``out``'s rows.jsonl; earlier rows with the same identity give way to them."""
+    identities = {_identity(row) for row in rows}
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out, [row for row in _read_rows(out) if _identity(row) not in identities] + rows)
+
+
 # -------------------------------------------------------------------------------------------- report
 def _pct(value: float | None) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{100 * value:.2f} %"
@@ -1662,9 +1669,7 @@ def separability(args: argparse.Namespace) -> int:
         for item in result
     ]
     rows.append({**base, "set": "all held-out classes", "bayes_auroc": bayes_detection_auroc(result)})
-    identities = {_identity(row) for row in rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    _write(args.out, [row for row in _read_rows(args.out) if _identity(row) not in identities] + rows)
+    _replace_rows(args.out, rows)
     print(
         f"{known.name}: Bayes detector AUROC {rows[-1]['bayes_auroc']:.4f}; "
         + ", ".join(f"class {r['label']}: {_pct(r['producible'])} producible" for r in rows[:-1][:10]),
@@ -1739,9 +1744,7 @@ def temperature_fit(args: argparse.Namespace) -> int:
             )
             print(f"{name}: T {temperature:.3f} fitted on {fit_name}: ECE {rows[-1]['ece']:.2%}", flush=True)
         _ARRAYS.clear()
-    identities = {_identity(row) for row in rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    _write(args.out, [row for row in _read_rows(args.out) if _identity(row) not in identities] + rows)
+    _replace_rows(args.out, rows)
     return report(argparse.Namespace(out=args.out))
 
 
