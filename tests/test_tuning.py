@@ -334,3 +334,54 @@ def test_grid_search_refuses_an_unstepped_range(capsys, tmp_path):
     assert main(args) == 2
     assert "fc_dropout: a grid search needs a stepped linear range" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+
+
+def test_an_interrupted_trial_resumes_after_its_last_epoch_as_if_never_interrupted(
+    tfds_data_dir, tmp_path, capsys, monkeypatch
+):
+    from zoo.study.toggle_effects import read_executions
+    from zoo.training.protocol import Protocol
+    from zoo.training.tuning import run_search
+    from zoo.training.tuning.search import RESUME_DIR
+
+    class Killed(BaseException):  # like a kill: not an error KerasTuner would record as a failed trial
+        pass
+
+    class KillExecution1AfterEpoch2(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Killed
+
+    space = SearchSpace(fc_activation="relu", fc_dropout=(0.0, 0.5, 0.5), conv_dropout=0.0, batch_norm=False)
+
+    def search(project: pathlib.Path) -> None:
+        run_search(
+            "mini", "vgg", tuner="grid", max_trials=1, executions_per_trial=2, space=space,
+            protocol=Protocol(max_epochs=3), project_dir=project, final_epochs=0, saved_models_dir=None,
+            data_dir=str(tfds_data_dir), seed=5, verbose=0,
+        )  # fmt: skip
+
+    search(tmp_path / "reference")
+    fit = SpectraHyperModel.fit
+
+    def killing_fit(self, hp, model, *args, **kwargs):
+        if self.execution_seed == 6:  # execution 1; after the backup of the epoch, which comes last
+            kwargs["callbacks"] = [*kwargs["callbacks"], KillExecution1AfterEpoch2()]
+        return fit(self, hp, model, *args, **kwargs)
+
+    project = tmp_path / "project"
+    monkeypatch.setattr(SpectraHyperModel, "fit", killing_fit)
+    with pytest.raises(Killed):
+        search(project)
+    assert [record["execution"] for record in read_executions(project / "executions.jsonl")] == [0]
+    monkeypatch.setattr(SpectraHyperModel, "fit", fit)
+    capsys.readouterr()
+    search(project)
+    out = capsys.readouterr().out
+    assert "execution 0 (seed 5) finished before: not trained again" in out
+    assert "execution 1: resuming after epoch 2" in out
+    resumed = read_executions(project / "executions.jsonl")
+    reference = read_executions(tmp_path / "reference" / "executions.jsonl")
+    assert [record["epochs_run"] for record in resumed] == [3, 3]
+    assert resumed == reference  # same seeds, same batches, same callback states: the same trainings
+    assert not any((project / RESUME_DIR).iterdir())  # the finished trial's backups are gone

@@ -12,7 +12,8 @@ the per-execution records and the analysis in ``benchmarks/results/tuning_conver
 every configuration. KerasTuner's state (its ``oracle.json`` and ``trial_*/trial.json``, not the
 checkpoints) lives in ``benchmarks/results/tuning_converged/project/`` and is committed with the tables, so
 a later session on another machine resumes where the committed state ends (an interrupted configuration is
-trained again from its first epoch).
+trained again from its first epoch there; on the machine that ran it, it goes on after its last finished
+epoch from the per-epoch backups in ``project/resume/``, which are not committed).
 
 Usage:  python benchmarks/experiments/tuning_converged.py            # search (resumable), then analysis
         python benchmarks/experiments/tuning_converged.py --analyse  # analysis from the committed records

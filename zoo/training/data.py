@@ -71,6 +71,32 @@ def _numpy_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: i
     return ShuffledArrayBatches(x, keras.utils.to_categorical(y, num_classes), batch_size, **kwargs)
 
 
+def train_input(
+    config: DatasetConfig,
+    protocol: Protocol,
+    seed: int,
+    initial_epoch: int,
+    *,
+    data_dir: str | None = None,
+    augment: Augmentation | None = None,
+) -> Any:
+    """The training input from epoch ``initial_epoch`` on: batches shuffled per epoch (keyed on ``seed`` and
+    the epoch, so a run resumed at that epoch sees the batches the uninterrupted run saw), rendered anew
+    each epoch with ``augment`` when given. The TFDS data must be prepared (:func:`load_data` does it)."""
+    if backend() == "tensorflow":
+        from synthetic_spectra.pipeline import input_pipeline
+
+        return input_pipeline(
+            config, "train", protocol.batch_size, data_dir=data_dir, shuffle_seed=seed,
+            epochs=protocol.max_epochs, initial_epoch=initial_epoch, augment=augment, augment_seed=seed,
+        )  # fmt: skip
+    augmented = functools.partial(_augmented_arrays, config, augment, seed)
+    return _numpy_batches(
+        *_normalized_arrays(config, "train"), config.num_classes, protocol.batch_size,
+        seed=seed, initial_epoch=initial_epoch, render=None if augment is None else augmented,
+    )  # fmt: skip
+
+
 def load_data(
     config: DatasetConfig,
     protocol: Protocol,
@@ -80,46 +106,32 @@ def load_data(
     data_dir: str | None = None,
     augment: Augmentation | None = None,
 ) -> RunData:
-    """Train (seeded, per-epoch shuffles from ``initial_epoch`` on), validation and test inputs.
+    """Train (:func:`train_input`), validation and test inputs.
 
     With ``augment`` every training epoch is rendered anew with it (:mod:`synthetic_spectra.augment`),
     its draws seeded by ``seed`` and the epoch; validation and test stay the published splits.
     """
-    dataset_config = config
-    n_train = dataset_config.split_size("train")
-    steps = math.ceil(n_train / protocol.batch_size)
-    num_classes = dataset_config.num_classes
+    n_train = config.split_size("train")
+    num_classes = config.num_classes
     if backend() == "tensorflow":
         from synthetic_spectra.pipeline import input_pipeline
 
         prepare_dataset(config, data_dir)
-
-        def split(name: str, **kwargs: Any) -> Any:
-            return input_pipeline(config, name, protocol.batch_size, data_dir=data_dir, **kwargs)
-
-        train = split(
-            "train", shuffle_seed=seed, epochs=protocol.max_epochs, initial_epoch=initial_epoch,
-            augment=augment, augment_seed=seed,
-        )  # fmt: skip
-        validation = split("validation")
+        validation = input_pipeline(config, "validation", protocol.batch_size, data_dir=data_dir)
     else:
-        augmented = functools.partial(_augmented_arrays, dataset_config, augment, seed)
-        train = _numpy_batches(
-            *_normalized_arrays(dataset_config, "train"), num_classes, protocol.batch_size,
-            seed=seed, initial_epoch=initial_epoch, render=None if augment is None else augmented,
-        )  # fmt: skip
         validation = _numpy_batches(
-            *_normalized_arrays(dataset_config, "validation"), num_classes, protocol.batch_size
+            *_normalized_arrays(config, "validation"), num_classes, protocol.batch_size
         )
+    train = train_input(config, protocol, seed, initial_epoch, data_dir=data_dir, augment=augment)
     test, test_labels = load_test(config, protocol.batch_size, data_dir=data_dir)
     return RunData(
         train=train,
         validation=validation,
         test=test,
         test_labels=np.asarray(test_labels),
-        steps_per_epoch=steps,
+        steps_per_epoch=math.ceil(n_train / protocol.batch_size),
         num_classes=num_classes,
-        datapoints=dataset_config.datapoints,
+        datapoints=config.datapoints,
         n_train=n_train,
     )
 

@@ -15,9 +15,10 @@ reads it back), then retrains the best configuration with the full protocol thro
 split is used — and exports it with :func:`zoo.export`.
 
 A search is resumable: KerasTuner keeps its state in the project directory, so the same call continues
-where it stopped (``overwrite=True`` starts over). Distributed tuning uses KerasTuner's chief/worker mode,
-configured by ``KERASTUNER_TUNER_ID`` (``chief`` for the oracle, any other id for a worker),
-``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``.
+where it stopped (``overwrite=True`` starts over); an interrupted trial resumes after the last finished
+epoch of the training it was in, from per-epoch backups under ``<project>/resume/``. Distributed tuning
+uses KerasTuner's chief/worker mode, configured by ``KERASTUNER_TUNER_ID`` (``chief`` for the oracle, any
+other id for a worker), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``.
 
 The package, by seam: :mod:`~zoo.training.tuning.space` (the search space),
 :mod:`~zoo.training.tuning.hypermodel` (the hypermodel and the seeded tuners),

@@ -7,7 +7,9 @@ import dataclasses
 import functools
 import json
 import os
-from collections.abc import Mapping
+import pathlib
+import shutil
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -17,7 +19,9 @@ from keras_tuner.src.tuners.gridsearch import LinkedList
 from zoo.errors import UserError
 from zoo.models.compile import compile_model
 from zoo.models.registry import build, get_model_info, resolve_config
+from zoo.training.callbacks import ResumableBackup
 from zoo.training.environment import set_seed
+from zoo.training.results import epochs_backed_up, read_history
 from zoo.training.tuning.space import Choice, Range, SearchSpace, tidy
 
 
@@ -139,6 +143,10 @@ def _decode(name: str, value: Any) -> Any:
 EXECUTIONS_FILE = "executions.jsonl"
 
 
+#: Name of the file that marks a finished execution in its resume folder (its seed, values and history).
+FINISHED_FILE = "finished.json"
+
+
 class _SeededExecutions:
     """Tuner mixin: execution ``k`` of a trial builds and fits with seed ``hypermodel.seed + k``.
 
@@ -146,15 +154,31 @@ class _SeededExecutions:
     initialisations and batch orders). It also records which trials this process ran, prints one line
     per trial and appends every finished execution (seed, epochs, best validation figures) to
     :data:`EXECUTIONS_FILE`, so an analysis can pair executions of the same seed across trials.
+
+    With ``resume_dir``, every execution keeps a per-epoch backup there (:class:`ResumableBackup`, with the
+    state of the protocol's callbacks) and a CSV log of its epochs, so a trial that was interrupted — the
+    process killed, the session over — goes on after the last finished epoch of the execution it was in,
+    and executions that had finished are not trained again. ``train_from_epoch(e)`` gives the training
+    input from epoch ``e`` on, so a resumed execution sees the batches the uninterrupted one would have.
+    The trial's folder is removed when the trial ends.
     """
 
     hypermodel: SpectraHyperModel
     tuner_id: str
+    project_dir: str
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        resume_dir: str | os.PathLike[str] | None = None,
+        train_from_epoch: Callable[[int], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.trials_run: list[str] = []
         self._execution = 0
+        self.resume_dir = pathlib.Path(resume_dir) if resume_dir is not None else None
+        self.train_from_epoch = train_from_epoch
 
     def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().on_trial_begin(trial)
@@ -164,17 +188,77 @@ class _SeededExecutions:
         execution, seed = self._execution, self.hypermodel.seed + self._execution
         self.hypermodel.execution_seed = seed
         self._execution += 1
+        values = {name: tidy(value) for name, value in trial.hyperparameters.values.items()}
+        run_dir = self._execution_dir(trial.trial_id, execution)
+        if run_dir is not None:
+            finished = _finished_history(run_dir, seed, values)
+            if finished is not None:
+                print(f"[tuner {self.tuner_id}] trial {trial.trial_id} execution {execution} (seed {seed}) "
+                      "finished before: not trained again", flush=True)  # fmt: skip
+                return finished
+            args, kwargs = self._resumable_fit_arguments(trial.trial_id, execution, run_dir, args, kwargs)
         history = super()._build_and_fit_model(trial, *args, **kwargs)
-        record = execution_record(trial.trial_id, execution, seed, trial.hyperparameters.values, history)
+        if run_dir is not None:
+            history.history = read_history(run_dir / "history.csv") or history.history  # every epoch
+        record = execution_record(trial.trial_id, execution, seed, values, history)
         if record is not None:
             with open(os.path.join(self.project_dir, EXECUTIONS_FILE), "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record, sort_keys=True) + "\n")
+        if run_dir is not None:
+            mark = {"seed": seed, "hyperparameters": values, "history": history.history}
+            (run_dir / FINISHED_FILE).write_text(json.dumps(mark), encoding="utf-8")
         return history
+
+    def _execution_dir(self, trial_id: str, execution: int) -> pathlib.Path | None:
+        if self.resume_dir is None:
+            return None
+        return self.resume_dir / f"trial_{trial_id}" / f"execution_{execution}"
+
+    def _resumable_fit_arguments(
+        self, trial_id: str, execution: int, run_dir: pathlib.Path, args: tuple, kwargs: dict[str, Any]
+    ) -> tuple[tuple, dict[str, Any]]:
+        """``fit``'s arguments with the backup and the epoch log added, and the training input moved on to
+        the epoch the execution resumes at."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log = run_dir / "history.csv"
+        initial_epoch = epochs_backed_up(run_dir / "backup")
+        if initial_epoch == 0:
+            log.unlink(missing_ok=True)  # a start afresh: no epochs of an earlier, unfinished start
+        else:
+            print(f"[tuner {self.tuner_id}] trial {trial_id} execution {execution}: resuming after epoch "
+                  f"{initial_epoch}", flush=True)  # fmt: skip
+        if self.train_from_epoch is not None and args:  # a fresh input: every execution starts at its epoch
+            args = (self.train_from_epoch(initial_epoch), *args[1:])
+        callbacks = list(kwargs.get("callbacks") or [])
+        stateful = [
+            callback
+            for callback in callbacks
+            if isinstance(callback, keras.callbacks.ReduceLROnPlateau | keras.callbacks.EarlyStopping)
+        ]
+        callbacks.append(keras.callbacks.CSVLogger(str(log), append=True))
+        callbacks.append(ResumableBackup(str(run_dir / "backup"), stateful=stateful))  # last: sees the rest
+        return args, {**kwargs, "callbacks": callbacks}
 
     def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().on_trial_end(trial)
         self.trials_run.append(trial.trial_id)
+        if self.resume_dir is not None:
+            shutil.rmtree(self.resume_dir / f"trial_{trial.trial_id}", ignore_errors=True)
         print(f"[tuner {self.tuner_id}] trial {trial.trial_id} {trial.status}", flush=True)
+
+
+def _finished_history(run_dir: pathlib.Path, seed: int, values: Mapping[str, Any]) -> Any:
+    """The ``History`` of an execution that finished in an earlier, interrupted run of its trial (same seed,
+    same values), or ``None``."""
+    path = run_dir / FINISHED_FILE
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    if saved.get("seed") != seed or saved.get("hyperparameters") != dict(values):
+        return None
+    history = keras.callbacks.History()
+    history.history = saved["history"]
+    return history
 
 
 def execution_record(

@@ -4,6 +4,7 @@ retraining of the best configuration with the benchmark runner."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import json
 import os
@@ -17,7 +18,7 @@ import keras_tuner
 from synthetic_spectra.config import DatasetConfig, get_config
 from zoo.checks import check_int
 from zoo.errors import UserError
-from zoo.training.data import load_data
+from zoo.training.data import load_data, train_input
 from zoo.training.environment import backend
 from zoo.training.protocol import Protocol, plan_runs
 from zoo.training.results import read_results
@@ -40,6 +41,8 @@ FINAL_FIELDS: tuple[str, ...] = (
 )
 BEST_HPARAMS = "best_hparams.json"
 SEARCH_FILE = "search.json"
+#: Folder of the project holding each running trial's per-epoch backups (removed when the trial ends).
+RESUME_DIR = "resume"
 
 
 @dataclasses.dataclass
@@ -155,10 +158,14 @@ def build_tuner(
     executions_per_trial: int,
     project_dir: pathlib.Path,
     overwrite: bool,
+    train_from_epoch: Any = None,
 ) -> keras_tuner.Tuner:
     """The KerasTuner tuner of :func:`run_search`, its oracle seeded with :func:`oracle_seed` of the
-    hypermodel's seed (a resumed project keeps the seed its oracle saved)."""
+    hypermodel's seed (a resumed project keeps the seed its oracle saved). With ``train_from_epoch`` (the
+    training input from a given epoch on) each execution keeps per-epoch backups under the project's
+    :data:`RESUME_DIR`, so an interrupted trial resumes after its last finished epoch."""
     schedule = {"max_epochs": epochs} if tuner == "hyperband" else {"max_trials": max_trials}
+    resume = {} if train_from_epoch is None else {"resume_dir": project_dir / RESUME_DIR}
     return TUNERS[tuner](
         hypermodel,
         objective=keras_tuner.Objective(objective, OBJECTIVES[objective]),
@@ -167,6 +174,8 @@ def build_tuner(
         directory=str(project_dir.parent),
         project_name=project_dir.name,
         overwrite=overwrite,
+        train_from_epoch=train_from_epoch,
+        **resume,
         **schedule,
     )
 
@@ -260,6 +269,9 @@ def run_search(
     if role != "worker" and not overwrite:
         _check_resumable(project_dir, identity)
 
+    train_from_epoch = None
+    if role != "chief" and tuner != "hyperband":  # Hyperband's trials resume from each other's weights
+        train_from_epoch = functools.partial(train_input, dataset_config, protocol, seed, data_dir=data_dir)
     search = build_tuner(
         tuner,
         hypermodel,
@@ -269,6 +281,7 @@ def run_search(
         executions_per_trial=executions_per_trial,
         project_dir=project_dir,
         overwrite=overwrite,
+        train_from_epoch=train_from_epoch,
     )
     if role != "worker":  # a worker's oracle is a client of the chief's
         if tuner == "hyperband":
