@@ -570,6 +570,11 @@ def test_a_killed_held_out_training_resumes_after_its_last_epoch(
         "max_epochs",
     )
     assert (export / "metadata.json").is_file()
+    from zoo.training.results import read_history
+
+    logged = read_history(tmp_path / "runs" / "mini_known8-vgg-seed0" / "history.csv")["epoch_cpu_seconds"]
+    assert len(logged) == 3 and record["train_cpu_seconds_cover"] == "every epoch"
+    assert record["train_cpu_seconds"] == pytest.approx(sum(logged))  # both processes' epochs
 
 
 def _calibration_script():

@@ -70,11 +70,12 @@ def test_rows_record_the_precision_and_the_float32_export_reproduces_the_row(row
     assert np.mean(np.argmax(probabilities, axis=-1) == y) == pytest.approx(row["test_accuracy"])
 
 
-def test_wall_time_is_the_sum_of_the_logged_epochs(rows_by_precision):
+def test_wall_and_cpu_time_are_the_sums_of_the_logged_epochs(rows_by_precision):
     row = rows_by_precision["float32"][0]
-    seconds = row["history"]["epoch_seconds"]
-    assert len(seconds) == EPOCHS and all(s > 0 for s in seconds)
+    seconds, cpu_seconds = row["history"]["epoch_seconds"], row["history"]["epoch_cpu_seconds"]
+    assert len(seconds) == len(cpu_seconds) == EPOCHS and all(s > 0 for s in seconds + cpu_seconds)
     assert row["wall_time_s"] == pytest.approx(sum(seconds), abs=0.01)
+    assert row["cpu_time_s"] == pytest.approx(sum(cpu_seconds), abs=0.01)
 
 
 def test_a_run_cannot_resume_in_another_precision(tfds_data_dir, tmp_path):

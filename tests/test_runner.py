@@ -36,8 +36,9 @@ def _comparable(row: dict) -> dict:
     keys = ("run_id", "epochs_run", "stop_reason", "best_epoch", "best_val_loss", "val_accuracy",
             "test_accuracy", "misclassified_samples", "history", "params")  # fmt: skip
     comparable = {key: row[key] for key in keys}
-    # every logged metric, but not the epochs' wall times (EpochTimer's `epoch_seconds`)
-    comparable["history"] = {k: v for k, v in row["history"].items() if k != "epoch_seconds"}
+    # every logged metric, but not the epochs' times (EpochTimer's `epoch_seconds`, `epoch_cpu_seconds`)
+    timings = ("epoch_seconds", "epoch_cpu_seconds")
+    comparable["history"] = {k: v for k, v in row["history"].items() if k not in timings}
     return comparable
 
 

@@ -177,7 +177,11 @@ def train(args: argparse.Namespace) -> int:
             )
             history = read_history(run_dir / "history.csv")  # every epoch, across resumes
             seconds = float(sum(history["epoch_seconds"]))
-            cpu_seconds = time.process_time() - cpu_start
+            # every epoch's CPU time when the log has it for all of them (runs begun before it was logged
+            # count this process alone, and say so)
+            cpu_seconds = float(sum(history.get("epoch_cpu_seconds", [])))
+            cpu_scope = "every epoch" if cpu_seconds else "this process's epochs"
+            cpu_seconds = cpu_seconds or time.process_time() - cpu_start
             epochs_run = len(history["loss"])
             stop = "early_stopping" if early_stopping.stopped_epoch else "max_epochs"
             best_epoch = int(np.argmin(history["val_loss"])) + 1
@@ -214,6 +218,7 @@ def train(args: argparse.Namespace) -> int:
             record = {
                 **metrics,
                 "stop_reason": stop,
+                "train_cpu_seconds_cover": cpu_scope,
                 "capped": is_capped({"stop_reason": stop, "max_epochs": protocol.max_epochs}),
                 "protocol_max_epochs": Protocol().max_epochs,
                 "hold_out": hold_out,

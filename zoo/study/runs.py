@@ -40,6 +40,7 @@ _FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "backend": ((str,), False),
     "versions": ((dict,), False),
     "wall_time_s": (_NUMBER, False),
+    "cpu_time_s": (_NUMBER, False),
     "train_spectra_per_s": (_NUMBER, False),
     "cross_tests": ((dict,), False),
 }

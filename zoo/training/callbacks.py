@@ -78,18 +78,21 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Adds ``epoch_seconds`` (wall time of the epoch, validation included) to each epoch's logs.
+    """Adds ``epoch_seconds`` (wall time of the epoch, validation included) and ``epoch_cpu_seconds`` (CPU
+    time of the process over the epoch, all its threads) to each epoch's logs.
 
-    Put it before the ``CSVLogger``: the history file then holds every epoch's time, and a run that was
+    Put it before the ``CSVLogger``: the history file then holds every epoch's times, and a run that was
     killed and resumed still knows its total training time (the sum over its epochs).
     """
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = time.perf_counter()
+        self._cpu_started = time.process_time()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self._started
+            logs["epoch_cpu_seconds"] = time.process_time() - self._cpu_started
 
 
 def _plain(value: Any) -> Any:

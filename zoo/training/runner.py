@@ -198,6 +198,9 @@ def train_run(
         "params": int(model.count_params()),
         # every epoch of the run, across resumes (the last process alone if it predates `epoch_seconds`)
         "wall_time_s": round(sum(history.get("epoch_seconds", [])) or fit_seconds, 2),
+        # the process's CPU time over every epoch (None for a run resumed from epochs that did not log it):
+        # on a shared machine the cost that wall time hides
+        "cpu_time_s": round(sum(history["epoch_cpu_seconds"]), 2) if "epoch_cpu_seconds" in history else None,
         "train_spectra_per_s": round(epochs_this_process * data.n_train / fit_seconds, 2)
         if fit_seconds > 0 and epochs_this_process
         else None,
