@@ -123,6 +123,16 @@ def protocol_callbacks(protocol: Protocol, *, verbose: int) -> tuple[Any, Any]:
     return reduce_lr, early_stopping
 
 
+def resume_callbacks(run_dir: pathlib.Path, stateful: Sequence[keras.callbacks.Callback]) -> list[Any]:
+    """What makes a training in ``run_dir`` resumable: the epoch log (``history.csv``, appended across
+    resumes) and the per-epoch :class:`ResumableBackup` in ``backup/`` of the model and of ``stateful``.
+    Put them after every other callback (the backup must see their end-of-epoch state)."""
+    return [
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        ResumableBackup(str(run_dir / "backup"), stateful=stateful),
+    ]
+
+
 def make_callbacks(protocol: Protocol, run_dir: pathlib.Path, *, verbose: int) -> tuple[list[Any], Any]:
     """The protocol's callbacks in the order they must run; returns ``(callbacks, early_stopping)``."""
     reduce_lr, early_stopping = protocol_callbacks(protocol, verbose=verbose)
@@ -130,10 +140,9 @@ def make_callbacks(protocol: Protocol, run_dir: pathlib.Path, *, verbose: int) -
         reduce_lr,  # first: it adds `learning_rate` to the epoch logs the others record
         EpochTimer(),  # adds `epoch_seconds` to the logs, before the CSVLogger writes them
         early_stopping,
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     if backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tb"), write_graph=False))
-    # Last: it saves the state the callbacks above reached at the end of each epoch.
-    callbacks.append(ResumableBackup(str(run_dir / "backup"), stateful=[reduce_lr, early_stopping]))
+    # Last: the backup saves the state the callbacks above reached at the end of each epoch.
+    callbacks += resume_callbacks(run_dir, stateful=[reduce_lr, early_stopping])
     return callbacks, early_stopping

@@ -19,7 +19,7 @@ from keras_tuner.src.tuners.gridsearch import LinkedList
 from zoo.errors import UserError
 from zoo.models.compile import compile_model
 from zoo.models.registry import build, get_model_info, resolve_config
-from zoo.training.callbacks import ResumableBackup
+from zoo.training.callbacks import resume_callbacks
 from zoo.training.environment import set_seed
 from zoo.training.results import epochs_backed_up, read_history
 from zoo.training.tuning.space import Choice, Range, SearchSpace, tidy
@@ -235,9 +235,7 @@ class _SeededExecutions:
             for callback in callbacks
             if isinstance(callback, keras.callbacks.ReduceLROnPlateau | keras.callbacks.EarlyStopping)
         ]
-        callbacks.append(keras.callbacks.CSVLogger(str(log), append=True))
-        callbacks.append(ResumableBackup(str(run_dir / "backup"), stateful=stateful))  # last: sees the rest
-        return args, {**kwargs, "callbacks": callbacks}
+        return args, {**kwargs, "callbacks": [*callbacks, *resume_callbacks(run_dir, stateful)]}
 
     def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().on_trial_end(trial)
