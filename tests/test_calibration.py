@@ -686,4 +686,78 @@ def _preset_logits_and_labels(name: str, script, split: str) -> tuple[np.ndarray
     from zoo.inference.logits import predict_logits
 
     spectra, labels = generate(get_config("challenge"), split)
-    return predict_logits(zoo.from_preset(name), script.normalised(spectra)), labels
+    from zoo.study.confidence import normalised
+
+    return predict_logits(zoo.from_preset(name), normalised(spectra)), labels
+
+
+# ------------------------------------------------ the measurement (zoo.study.confidence) and its report
+
+
+def test_the_committed_calibration_report_is_what_its_rows_give(tmp_path: Path) -> None:
+    from zoo.study.confidence_report import REPORT_FILE, ROWS_FILE, write_report
+
+    committed = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "calibration"
+    shutil.copyfile(committed / ROWS_FILE, tmp_path / ROWS_FILE)
+    assert write_report(tmp_path) == tmp_path / REPORT_FILE
+    assert (tmp_path / REPORT_FILE).read_text() == (committed / REPORT_FILE).read_text(), (
+        "benchmarks/results/calibration/calibration.md is stale: "
+        "python benchmarks/experiments/calibration.py report"
+    )
+    assert {p.name for p in tmp_path.glob("*.png")} == {"reliability.png", "coverage.png", "unseen.png"}
+
+
+def test_rows_measured_again_replace_the_rows_of_the_same_identity(tmp_path: Path) -> None:
+    from zoo.study.confidence_report import read_rows, replace_rows, write_report
+
+    def row(model: str, score: str, auroc: float) -> dict:
+        return {"model": model, "kind": "unseen", "set": None, "score": score, "auroc": auroc}
+
+    assert read_rows(tmp_path / "none") == []
+    with pytest.raises(UserError, match=r"rows\.jsonl: no rows"):
+        write_report(tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+    replace_rows(tmp_path, [row("a", "msp", 0.5), row("a", "knn", 0.6), row("b", "msp", 0.7)])
+    merged = replace_rows(tmp_path, [row("a", "knn", 0.9)])
+    assert [(r["model"], r["score"], r["auroc"]) for r in merged] == [
+        ("a", "msp", 0.5), ("b", "msp", 0.7), ("a", "knn", 0.9)
+    ]  # fmt: skip
+    assert read_rows(tmp_path) == merged
+
+
+def test_units_share_their_models_outputs_and_keep_only_the_wanted_scores(
+    mini_model, spectra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zoo
+    from zoo.inference import logits as logits_module
+    from zoo.study.confidence import Outputs, Unit, normalised
+
+    keras.utils.set_random_seed(1)
+    other = zoo.build("prnet", num_classes=10, input_length=1000)
+    calls = []
+    predict_logits = logits_module.predict_logits
+
+    def counting(model, x, *args, **kwargs):
+        calls.append(id(model))
+        return predict_logits(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(logits_module, "predict_logits", counting)
+    outputs, x = Outputs(), normalised(spectra)
+    seeds = [Unit(f"seed{i}", [m], 1.0, 0, outputs=outputs) for i, m in enumerate((mini_model, other))]
+    ensemble = Unit("ensemble", [mini_model, other], None, 0, scores=("ensemble", "energy"), outputs=outputs)
+    for unit in seeds:
+        assert set(unit.scores("set", x)) == {"msp", "temperature", "energy"}  # no bank, no dropout passes
+    assert set(ensemble.scores("set", x)) == {"ensemble", "energy"}  # no temperature fitted yet
+    assert sorted(calls) == sorted([id(mini_model), id(other)])  # each model once, whoever asks
+    z = ensemble.combined_logits("set", x)
+    mean = np.mean([cal.softmax(outputs.logits(m, "set", x)) for m in (mini_model, other)], axis=0)
+    np.testing.assert_allclose(cal.softmax(z), mean, rtol=1e-6)
+    assert set(Unit("msp only", [other], 1.0, 0, scores=("msp",)).scores("set", x)) == {"msp"}
+
+
+def test_capped_means_stopped_at_an_epoch_cap_below_the_protocols() -> None:
+    from zoo.study.confidence import is_capped
+
+    assert is_capped({"stop_reason": "max_epochs", "max_epochs": 60})
+    assert not is_capped({"stop_reason": "early_stopping", "max_epochs": 60})
+    assert not is_capped({"stop_reason": "max_epochs", "max_epochs": 500})
