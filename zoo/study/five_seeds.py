@@ -100,12 +100,13 @@ class Setup:
 
 
 def cpu_label(row: Mapping[str, Any]) -> str:
-    """Short CPU label of a row: model name plus the AVX-512/bfloat16/AMX flags (``?`` when unknown)."""
+    """Short CPU label of a row: model name plus the AVX-512/bfloat16/AMX flags ("flags not recorded" when
+    the row has none)."""
     cpu = row.get("cpu") or {}
     name = cpu.get("model_name") or row.get("hardware", "?")
     flags = cpu.get("flags")
     if flags is None:
-        return f"{name} (flags ?)"
+        return f"{name} (flags not recorded)"
     shown = [flag for flag in flags if flag in ("AVX-512F", "AVX512_BF16", "AMX")]
     return f"{name} ({' '.join(shown) or 'AVX2'})"
 
