@@ -44,6 +44,8 @@ def _run(script: str, *args: str, cwd: pathlib.Path, env: dict[str, str] | None 
         ("measure/throughput.py", ["--settings", "nope"], "unknown model or setting 'nope'"),
         ("measure/throughput.py", ["--steps", "0"], "--steps: expected an integer >= 1"),
         ("measure/throughput.py", ["--batch-size", "x"], "--batch-size: expected an integer >= 1, got 'x'"),
+        ("measure/throughput.py", ["--processes", "0,2"], "--processes: expected a comma list"),
+        ("measure/throughput.py", ["--processes", "two"], "--processes: expected a comma list"),
         ("measure/startup.py", ["--repeat", "0"], "--repeat: expected an integer >= 1"),
         ("measure/startup.py", ["--output", "no/such/folder/t.md"], "--output: the folder no/such/folder"),
         ("experiments/study_scores.py", ["--dataset", "nope"], "no such results file"),

@@ -15,6 +15,13 @@ cores busy) shows how much of the machine the run actually got. The load average
 A last subprocess builds all selected models ``--rss-rounds`` times in one process (``clear_session``
 between builds) and reports the resident memory after each round: it must not grow.
 
+``--processes 1,2,3`` asks instead how to share the machine between trainings that run at once (the study
+campaign beside a tuning search): for each setting and count, that many identical training processes start
+together, warm up, wait for a common start time and run ``train_on_batch`` for ``--window`` seconds; the
+figure is the spectra all of them trained per second, against one process with Keras defaults measured in
+the same run. A process still warming up at the start time spoils the measurement and is reported as such
+(raise ``--lead``). Needs a quiet machine.
+
     nice -n 0 python benchmarks/measure/throughput.py --models all --settings baseline,no_xla
     python benchmarks/measure/throughput.py --models cnn6 --settings all \
         --output benchmarks/results/throughput.md
@@ -70,6 +77,7 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("no_xla", "jit_compile=False: TF graph mode with oneDNN kernels", jit_compile=False),
         Setting("threads", "jit_compile='auto', intra-op 2 / inter-op 1 threads", intra_op=2, inter_op=1),
+        Setting("threads1", "jit_compile='auto', intra-op 1 / inter-op 1 threads", intra_op=1, inter_op=1),
         Setting("no_xla_threads", "no XLA, intra-op 2 / inter-op 1 threads", False, intra_op=2, inter_op=1),
         Setting(
             "no_xla_no_onednn",
@@ -215,6 +223,10 @@ def run_worker(args: argparse.Namespace) -> None:
         "forward_gflop": zoo.count_flops(model) / 1e9,
         "backend": keras.backend.backend(),
     }
+    if args.start_at:
+        record["train"] = _windowed(lambda: model.train_on_batch(x, y), args)
+        print(MARKER + json.dumps(record), flush=True)
+        return
     for mode, step in (
         ("train", lambda: model.train_on_batch(x, y)),
         ("infer", lambda: np.asarray(model.predict_on_batch(x))),
@@ -222,6 +234,29 @@ def run_worker(args: argparse.Namespace) -> None:
         first, wall, cpu = _timed(step, args.warmup, args.steps)
         record[mode] = {"first_s": first, "step_s": wall, "cpu_s": cpu, "spectra_s": args.batch_size / wall}
     print(MARKER + json.dumps(record), flush=True)
+
+
+def _windowed(step: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Warm up, wait for the common start time ``--start-at`` (epoch seconds), then run ``step`` for
+    ``--window`` seconds: steps done, wall and CPU seconds, spectra/s; ``late`` when the warm-up ended after
+    the start time (the processes did not run together the whole window)."""
+    for _ in range(args.warmup):
+        step()
+    late = time.time() - args.start_at
+    if late < 0:
+        time.sleep(-late)
+    start, cpu, steps = time.perf_counter(), time.process_time(), 0
+    while steps == 0 or time.perf_counter() - start < args.window:
+        step()
+        steps += 1
+    wall = time.perf_counter() - start
+    return {
+        "steps": steps,
+        "wall_s": wall,
+        "cpu_s": time.process_time() - cpu,
+        "spectra_s": steps * args.batch_size / wall,
+        "late_s": max(0.0, late),
+    }
 
 
 def run_rss_worker(args: argparse.Namespace) -> None:
@@ -254,6 +289,79 @@ def _subprocess(args: argparse.Namespace, extra: Sequence[str], env: dict[str, s
             return json.loads(line[len(MARKER) :])
     tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
     return {"error": f"exit {result.returncode}: {tail}"}
+
+
+def _together(args: argparse.Namespace, model: str, name: str, processes: int) -> dict[str, Any]:
+    """``processes`` identical training workers of ``model`` under setting ``name``, started together and
+    timed over the same window: their summed spectra/s, CPU share and each worker's record."""
+    start_at = time.time() + args.lead
+    command = [
+        sys.executable, __file__, "--worker", "--setting", name, "--models", model,
+        "--batch-size", str(args.batch_size), "--length", str(args.length), "--classes", str(args.classes),
+        "--warmup", str(args.warmup), "--window", str(args.window), "--start-at", repr(start_at),
+    ]  # fmt: skip
+    workers = [
+        subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(SETTINGS[name]),
+            cwd=ROOT,
+        )
+        for _ in range(processes)
+    ]
+    records = []
+    for worker in workers:
+        stdout, stderr = worker.communicate()
+        found = [json.loads(line[len(MARKER) :]) for line in stdout.splitlines() if line.startswith(MARKER)]
+        if not found:
+            tail = (stderr.strip().splitlines() or ["no output"])[-1]
+            return {"error": f"exit {worker.returncode}: {tail}"}
+        records.append(found[0]["train"])
+    late = max(r["late_s"] for r in records)
+    if late > 0:
+        return {"error": f"a worker was still warming up {late:.1f} s into the window: raise --lead"}
+    return {
+        "processes": processes,
+        "spectra_s": sum(r["spectra_s"] for r in records),
+        "cpu_percent": 100 * sum(r["cpu_s"] for r in records) / max(r["wall_s"] for r in records),
+        "workers": records,
+    }
+
+
+def sharing_report(records: list[dict[str, Any]], args: argparse.Namespace, loads: list[str]) -> str:
+    """Markdown: one row per (model, setting, processes), total spectra/s against one default process."""
+    base = {
+        r["model"]: r["spectra_s"]
+        for r in records
+        if r["setting"] == "baseline" and r.get("processes") == 1 and "error" not in r
+    }
+    lines = [
+        f"Trainings sharing the machine: batch {args.batch_size}, {args.length} points, {args.classes} "
+        f"classes; {args.warmup} warm-up steps, then every process of a row `train_on_batch` for the same "
+        f"{args.window:g} s window. Host: {platform.node()} ({describe_cpu()}, {os.cpu_count()} logical "
+        f"CPUs), Python {platform.python_version()}; load average {' / '.join(loads)} (before / after).",
+        "",
+        "| model | setting | processes | spectra/s, all processes | × one process, defaults | "
+        "spectra/s per process | cpu% (all) |",
+        "|---|---|---:|---:|---:|---|---:|",
+    ]
+    for r in records:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['setting']} | {r['asked']} | error: {r['error']} | | | |")
+            continue
+        ratio = r["spectra_s"] / base[r["model"]] if r["model"] in base else None
+        each = ", ".join(f"{w['spectra_s']:.1f}" for w in r["workers"])
+        lines.append(
+            f"| {r['model']} | {r['setting']} | {r['processes']} | {r['spectra_s']:.1f} | {_fmt(ratio, 2)} | "
+            f"{each} | {r['cpu_percent']:.0f} |"
+        )
+    lines += ["", "Settings:"]
+    lines += [
+        f"- `{name}`: {SETTINGS[name].description}" for name in dict.fromkeys(r["setting"] for r in records)
+    ]
+    return "\n".join(lines)
 
 
 def _env(setting: Setting) -> dict[str, str]:
@@ -374,6 +482,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, help="write the markdown report here (appended with --append)")
     parser.add_argument("--append", action="store_true", help="append to --output instead of replacing it")
+    parser.add_argument(
+        "--processes",
+        default="",
+        help="comma list of process counts: measure trainings running at once instead (e.g. 1,2,3)",
+    )
+    parser.add_argument(
+        "--window", type=int_argument(1), default=60, help="seconds every process trains (with --processes)"
+    )
+    parser.add_argument(
+        "--lead",
+        type=int_argument(1),
+        default=60,
+        help="seconds from the processes' start to the common start of the window (with --processes)",
+    )
+    parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rss-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--setting", default="baseline", help=argparse.SUPPRESS)
@@ -390,6 +513,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown model or setting {unknown[0]!r}")
     if "baseline" not in args.settings:
         args.settings.insert(0, "baseline")
+    try:
+        args.processes = [int(n) for n in args.processes.split(",") if n.strip()]
+    except ValueError:
+        parser.error(f"--processes: expected a comma list of integers >= 1, got {args.processes!r}")
+    if any(n < 1 for n in args.processes):
+        parser.error(f"--processes: expected a comma list of integers >= 1, got {args.processes!r}")
+    if args.processes and 1 not in args.processes:
+        args.processes.insert(0, 1)  # the baseline: one process with Keras defaults
     return args
 
 
@@ -406,6 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"FP32 peak: {peak.derivation()}", flush=True)
     print(f"load average before: {loads[0]}", flush=True)
     flags = cpu_flags()
+    if args.processes:
+        return _sharing(args, loads)
     records = []
     for model in args.models:
         for name in args.settings:
@@ -430,12 +563,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = report(records, peak, args, loads)
     if memory is not None:
         text += "\n\n" + memory_line(memory)
+    _publish(text, args)
+    return 0
+
+
+def _sharing(args: argparse.Namespace, loads: list[str]) -> int:
+    """The ``--processes`` measurement: every (model, setting, count), then the report."""
+    records = []
+    for model in args.models:
+        for name in args.settings:
+            for count in args.processes:
+                record = {
+                    "model": model,
+                    "setting": name,
+                    "asked": count,
+                    **_together(args, model, name, count),
+                }
+                records.append(record)
+                summary = record.get("error") or f"{record['spectra_s']:.1f} spectra/s in all"
+                print(f"  {model:12s} {name:16s} x{count}  {summary}", flush=True)
+    loads.append(" ".join(f"{v:.2f}" for v in os.getloadavg()))
+    _publish(sharing_report(records, args, loads), args)
+    return 0
+
+
+def _publish(text: str, args: argparse.Namespace) -> None:
+    """Print the report; write it to --output too (appended with --append)."""
     print("\n" + text)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with args.output.open("a" if args.append else "w", encoding="utf-8") as handle:
             handle.write(text + "\n\n")
-    return 0
 
 
 if __name__ == "__main__":
