@@ -247,15 +247,10 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """Measure the presets and the held-out models; write rows, table and figures to --out."""
-    import zoo
-    from synthetic_spectra.config import fresh_draw, get_config
-    from zoo.inference.predict import read_feature_bank
-    from zoo.models.presets import get_preset
-    from zoo.study.panel import panel_sets
+    """Measure the presets, the held-out models and (``--part study``) the study's exports; write rows,
+    table and figures to --out."""
     from zoo.training.environment import hardware
 
-    out: Path = args.out
     if not 0.0 <= args.false_alarm_rate < 1.0:
         raise UserError(f"--false-alarm-rate: must be in [0, 1), got {args.false_alarm_rate!r}")
     if args.mc_passes < 0 or args.fresh_per_class < 1:
@@ -268,74 +263,129 @@ def evaluate(args: argparse.Namespace) -> int:
             f"--scores: unknown score {unknown_scores[0]!r}; expected some of {', '.join(SCORES)}"
         )
     import_tensorflow_quietly()
-    mc_passes = args.mc_passes if "mc_dropout" in wanted else 0
-    outputs, spectra = Outputs(), Spectra()  # shared by every unit: an ensemble reuses its seeds' logits
+    args.out.mkdir(parents=True, exist_ok=True)
+    measurement = Measurement(args, wanted, hardware())
+    if args.part in ("all", "presets"):
+        _measure_presets(measurement)
+    if args.part in ("all", "held-out"):
+        _measure_held_out(measurement)
+    _measure_study(measurement, study)
+    measurement.save()
+    write_report(args.out)
+    return 0
 
-    def new_unit(label: str, models: list[Any], temperature: float | None, passes: int = 0) -> Unit:
-        return Unit(label, models, temperature, passes, scores=wanted, outputs=outputs)
 
-    out.mkdir(parents=True, exist_ok=True)
-    machine = hardware()
-    rows: list[dict[str, Any]] = []
-    keep = args.keep_other_rows
+@dataclasses.dataclass
+class Measurement:
+    """One ``evaluate`` run: its arguments, the scores wanted, the machine, the caches every unit shares
+    (an ensemble reuses its seeds' logits) and the rows measured so far."""
 
-    def save() -> None:  # rows measured now replace the same rows measured before; other rows are kept
-        measured = {row_identity(row) for row in rows}
-        trained = {row["model"]: row.get("training") for row in rows}
-        # a model retrained since (another training record under the same name): all its old rows go
+    args: argparse.Namespace
+    wanted: frozenset[str]
+    machine: str
+    outputs: Outputs = dataclasses.field(default_factory=Outputs)
+    spectra: Spectra = dataclasses.field(default_factory=Spectra)
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.args.false_alarm_rate
+
+    def unit(self, label: str, models: list[Any], temperature: float | None, mc: bool = False) -> Unit:
+        """A unit of the wanted scores with the shared caches (Monte Carlo dropout only with ``mc``)."""
+        passes = self.args.mc_passes if mc and "mc_dropout" in self.wanted else 0
+        return Unit(label, models, temperature, passes, scores=self.wanted, outputs=self.outputs)
+
+    def save(self) -> None:
+        """Write the rows: rows measured now replace the same rows measured before; with
+        --keep-other-rows the other models' rows stay, except those of a model retrained since (another
+        training record under the same name)."""
+        measured = {row_identity(row) for row in self.rows}
+        trained = {row["model"]: row.get("training") for row in self.rows}
         kept = [
             row
-            for row in (read_rows(out) if keep else [])
+            for row in (read_rows(self.args.out) if self.args.keep_other_rows else [])
             if row["model"] not in trained or row.get("training") == trained[row["model"]]
         ]
-        write_rows(out, [row for row in kept if row_identity(row) not in measured] + rows)
+        write_rows(self.args.out, [row for row in kept if row_identity(row) not in measured] + self.rows)
 
-    rate = args.false_alarm_rate
+    def panel(self, config: Any) -> list[Any]:
+        """The perturbed panel sets of ``config``'s classes named by --sets (none with --no-panel)."""
+        from zoo.study.panel import panel_sets
 
-    def panel_subset(config: Any) -> list[Any]:
+        if self.args.no_panel:
+            return []
+        wanted = [part.strip() for part in self.args.sets.split(",") if part.strip()]
         return [
-            s for s in panel_sets(config) if s.group in PERTURBED_GROUPS and _wanted_set(s.name, args.sets)
+            s
+            for s in panel_sets(config)
+            if s.group in PERTURBED_GROUPS and (not wanted or any(part in s.name for part in wanted))
         ]
 
-    # 1. presets: calibration on validation and fresh draws, thresholds, perturbed panel sets
-    for name in [p for p in args.presets.split(",") if p and args.part in ("all", "presets")]:
+    def unit_rows(
+        self,
+        unit: Unit,
+        config: Any,
+        validation: tuple[np.ndarray, np.ndarray],
+        base: dict[str, Any],
+        panel: list[Any],
+    ) -> list[dict[str, Any]]:
+        """A calibrated unit's calibration rows (``calibration_sets``) and, on the ``panel`` sets, its
+        perturbed rows (thresholds at --false-alarm-rate on the validation split, the bar: its validation
+        accuracy)."""
+        key = validation_key(config.name)
+        sets = calibration_sets(config, self.args.fresh_per_class)
+        rows = calibration_rows(unit, sets, base, self.spectra)
+        if panel:
+            thresholds = thresholds_on(unit, validation, self.rate, key)
+            clean = clean_accuracy(unit, validation, key)
+            rows += misclassification_rows(unit, panel, thresholds, clean, base, self.spectra)
+        return rows
+
+
+def _measure_presets(m: Measurement) -> None:
+    """The presets: calibration on validation and fresh draws, the shipped rule, perturbed panel sets."""
+    import zoo
+    from synthetic_spectra.config import get_config
+    from zoo.models.presets import get_preset
+
+    for name in [p for p in m.args.presets.split(",") if p]:
         preset = get_preset(name)
         config = get_config(preset.dataset)
-        model = zoo.from_preset(name)
-        unit = new_unit(name, [model], 1.0, mc_passes)
-        validation = spectra.split(config, "validation")
-        record = unit.fit_temperature(config, validation, rate)
-        x_train, y_train = spectra.split(config, "train")
-        if "knn" in wanted:
+        unit = m.unit(name, [zoo.from_preset(name)], 1.0, mc=True)
+        validation = m.spectra.split(config, "validation")
+        record = unit.fit_temperature(config, validation, m.rate)
+        x_train, y_train = m.spectra.split(config, "train")
+        if "knn" in m.wanted:
             unit.fit_reference(x_train)
         bank_record = None
-        if "shipped" in wanted:
-            record, bank_record = preset_rule(unit, config, (x_train, y_train), validation, rate, args)
+        if "shipped" in m.wanted:
+            record, bank_record = preset_rule(unit, config, (x_train, y_train), validation, m.rate, m.args)
         base = {
             "model": name,
             "source": f"preset:{name}",
             "trained_on": config.name,
             "model_seed": preset.seed,
-            "hardware": machine,
+            "hardware": m.machine,
             "load": _load(),
         }
-        panel = panel_subset(config) if not args.no_panel and config.num_classes < 100 else []
-        rows += unit_rows(unit, config, validation, base, args, panel, spectra)
-        rows.append(
-            {
-                **base,
-                "kind": "preset_calibration",
-                "calibration": record.to_dict(),
-                "feature_bank": bank_record,
-            }
-        )
+        panel = m.panel(config) if config.num_classes < 100 else []
+        m.rows += m.unit_rows(unit, config, validation, base, panel)
+        calibration = {"kind": "preset_calibration", "calibration": record.to_dict()}
+        m.rows.append({**base, **calibration, "feature_bank": bank_record})
         print(f"{name}: T {record.temperature:.3f}, threshold {record.threshold:.4f}", flush=True)
-        save()
-        spectra.clear()
+        m.save()
+        m.spectra.clear()
 
-    # 2. held-out models: unseen classes, perturbed panel sets of the known classes, ensembles of the seeds
-    exports = sorted(p for p in args.models_dir.glob("*-seed*") if (p / "metadata.json").is_file())
-    exports = exports if args.part in ("all", "held-out") else []
+
+def _measure_held_out(m: Measurement) -> None:
+    """The held-out models of --models-dir, by architecture: unseen classes, smaller banks, perturbed
+    panel sets of the known classes; each seed and the ensemble of the seeds."""
+    import zoo
+    from synthetic_spectra.config import fresh_draw
+    from zoo.inference.predict import read_feature_bank
+
+    exports = sorted(p for p in m.args.models_dir.glob("*-seed*") if (p / "metadata.json").is_file())
     by_arch: dict[str, list[Path]] = {}
     for path in exports:
         by_arch.setdefault(path.name.rsplit("-seed", 1)[0], []).append(path)
@@ -344,110 +394,84 @@ def evaluate(args: argparse.Namespace) -> int:
         hold_out = training[0]["hold_out"]
         dataset = zoo.load(paths[0]).metadata["dataset"]
         known_config, unknown_config = held_out_configs(dataset.split("_known")[0], hold_out)
-        validation = spectra.split(known_config, "validation")
-        known = spectra.split(fresh_draw(known_config, FRESH_SEEDS[0]), "train")
-        unknown = spectra.split(fresh_draw(unknown_config, FRESH_SEEDS[0]), "train")
+        validation = m.spectra.split(known_config, "validation")
+        known = m.spectra.split(fresh_draw(known_config, FRESH_SEEDS[0]), "train")
+        unknown = m.spectra.split(fresh_draw(unknown_config, FRESH_SEEDS[0]), "train")
+        known_train, train_labels = m.spectra.split(known_config, "train")
         units = []
-        known_train, train_labels = spectra.split(known_config, "train")
         for path, record in zip(paths, training, strict=True):
             predictor = zoo.load(path)
-            unit = new_unit(
-                path.name, [zoo.load_keras_model(path)], predictor.calibration.temperature, mc_passes
-            )
+            model = zoo.load_keras_model(path)
+            unit = m.unit(path.name, [model], predictor.calibration.temperature, mc=True)
             if predictor.calibration.feature_distance is not None:  # the shipped rule, bank and all
                 unit.calibration = predictor.calibration.with_bank(read_feature_bank(path))
-            if "knn" in wanted:
+            if "knn" in m.wanted:
                 unit.fit_reference(known_train)
             units.append((unit, record))
-        ensemble = new_unit(f"{arch}-ensemble", [u.models[0] for u, _ in units], None)
+        ensemble = m.unit(f"{arch}-ensemble", [u.models[0] for u, _ in units], None)
         members = [*units, (ensemble, None)] if len(units) > 1 else units  # an ensemble needs two seeds
         for unit, record in members:
-            seeds = [r["seed"] for _, r in units] if record is None else [record["seed"]]
+            records = [record] if record else [r for _, r in units]
             base = {
                 "model": unit.label,
-                "source": str(args.models_dir),
+                "source": str(m.args.models_dir),
                 "trained_on": known_config.name,
-                "model_seeds": seeds,
+                "model_seeds": [r["seed"] for r in records],
                 "hold_out": hold_out,
-                "hardware": machine,
+                "hardware": m.machine,
                 "load": _load(),
-                "training": record or [r for _, r in units],
-                "capped": any(is_capped(r) for r in ([record] if record else [r for _, r in units])),
+                "training": record or records,
+                "capped": any(is_capped(r) for r in records),
                 "known_set": f"{known_config.name} fresh draw {FRESH_SEEDS[0]} train",
                 "unknown_set": f"{unknown_config.name} fresh draw {FRESH_SEEDS[0]} train",
             }
-            thresholds = thresholds_on(unit, validation, rate)
-            rows += unseen_rows(unit, known, unknown, thresholds, base)
+            thresholds = thresholds_on(unit, validation, m.rate)
+            m.rows += unseen_rows(unit, known, unknown, thresholds, base)
             if unit.reference is not None and not unit.is_ensemble:
                 sets = {
                     key: unit.features(key, values[0])
                     for key, values in (("validation", validation), ("known", known), ("unknown", unknown))
                 }
-                rows += bank_size_rows(unit, train_labels, sets, rate, base)
-            if not args.no_panel and (not unit.is_ensemble or args.ensemble_panel):
+                m.rows += bank_size_rows(unit, train_labels, sets, m.rate, base)
+            if not unit.is_ensemble or m.args.ensemble_panel:
+                panel = m.panel(known_config)
                 clean = clean_accuracy(unit, validation)
-                panel = panel_subset(known_config)
-                rows += misclassification_rows(unit, panel, thresholds, clean, base, spectra)
+                m.rows += misclassification_rows(unit, panel, thresholds, clean, base, m.spectra)
             print(f"{unit.label}: done", flush=True)
-            save()
-        spectra.clear()
+            m.save()
+        m.spectra.clear()
 
-    # 3. the study's exports (--part study): each seed and the deep ensemble of a setup's seeds
+
+def _measure_study(m: Measurement, study: list[tuple[str, list[tuple[Path, str, dict[str, Any]]]]]) -> None:
+    """The study's exports (``study_plan``): each seed and the deep ensemble of a setup's seeds."""
+    import zoo
+    from synthetic_spectra.config import get_config
+
     for setup, members in study:
         dataset = members[0][2]["dataset"]
         config = get_config(dataset)
-        validation = spectra.split(config, "validation")
-        panel = [] if args.no_panel else panel_subset(config)
+        validation = m.spectra.split(config, "validation")
+        panel = m.panel(config)
         units = [
-            (new_unit(f"{dataset}/{m[0].name}", [zoo.load_keras_model(m[0])], 1.0), [m]) for m in members
+            (m.unit(f"{dataset}/{member[0].name}", [zoo.load_keras_model(member[0])], 1.0), [member])
+            for member in members
         ]
         if len(units) > 1:  # an ensemble needs two seeds
-            units.append(
-                (new_unit(f"{dataset}/{setup}-ensemble", [u.models[0] for u, _ in units], None), members)
-            )
+            ensemble = m.unit(f"{dataset}/{setup}-ensemble", [u.models[0] for u, _ in units], None)
+            units.append((ensemble, members))
         for unit, seeds in units:
             start = time.perf_counter()
-            unit.fit_temperature(config, validation, rate)
-            base = study_base(unit, setup, seeds, args, machine)
-            measured = unit_rows(unit, config, validation, base, args, panel, spectra)
-            rows += measured
-            save()
+            unit.fit_temperature(config, validation, m.rate)
+            base = study_base(unit, setup, seeds, m.args, m.machine)
+            measured = m.unit_rows(unit, config, validation, base, panel)
+            m.rows += measured
+            m.save()
             ece = {r["stage"]: r["ece"] for r in measured if r["set"] == validation_key(config.name)}
             print(
                 f"{unit.label}: T {unit.temperature:.3f}, validation ECE {ece['raw']:.2%} raw, "
                 f"{ece['calibrated']:.2%} calibrated; {time.perf_counter() - start:.0f} s",
                 flush=True,
             )
-    save()
-    write_report(out)
-    return 0
-
-
-def _wanted_set(name: str, wanted: str) -> bool:
-    """Whether a panel set's name contains one of the comma-separated ``--sets`` parts (all if empty)."""
-    parts = [part.strip() for part in wanted.split(",") if part.strip()]
-    return not parts or any(part in name for part in parts)
-
-
-def unit_rows(
-    unit: Unit,
-    config: Any,
-    validation: tuple[np.ndarray, np.ndarray],
-    base: dict[str, Any],
-    args: argparse.Namespace,
-    panel: list[Any],
-    spectra: Spectra,
-) -> list[dict[str, Any]]:
-    """A calibrated unit's calibration rows (``calibration_sets``) and, on the ``panel`` sets, its
-    perturbed rows (thresholds at --false-alarm-rate on the validation split, the bar: its validation
-    accuracy)."""
-    key = validation_key(config.name)
-    rows = calibration_rows(unit, calibration_sets(config, args.fresh_per_class), base, spectra)
-    if panel:
-        thresholds = thresholds_on(unit, validation, args.false_alarm_rate, key)
-        clean = clean_accuracy(unit, validation, key)
-        rows += misclassification_rows(unit, panel, thresholds, clean, base, spectra)
-    return rows
 
 
 #: Fields of a study row (``benchmarks/results/study/<dataset>/results.jsonl``) kept as a training record.
