@@ -275,17 +275,14 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclasses.dataclass
 class Measurement:
     """One ``evaluate`` run: its arguments, the scores wanted, the machine, the caches every unit shares
     (an ensemble reuses its seeds' logits) and the rows measured so far."""
 
-    args: argparse.Namespace
-    wanted: frozenset[str]
-    machine: str
-    outputs: Outputs = dataclasses.field(default_factory=Outputs)
-    spectra: Spectra = dataclasses.field(default_factory=Spectra)
-    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    def __init__(self, args: argparse.Namespace, wanted: frozenset[str], machine: str) -> None:
+        self.args, self.wanted, self.machine = args, wanted, machine
+        self.outputs, self.spectra = Outputs(), Spectra()
+        self.rows: list[dict[str, Any]] = []
 
     @property
     def rate(self) -> float:
