@@ -159,6 +159,20 @@ def test_without_tensorflow_a_command_says_what_to_install(tmp_path: Path) -> No
     assert not any(tmp_path.iterdir())
 
 
+def test_predict_reports_a_bad_file_before_it_needs_tensorflow(tmp_path: Path) -> None:
+    # the files are read before TensorFlow is imported: a missing one is named at once, TensorFlow or not
+    script = HIDE_TENSORFLOW + (
+        "from zoo.commands.cli import main\n"
+        "sys.exit(main(['predict', '--model', 'preset:prnet_v4_challenge', sys.argv[1]]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "missing.csv")],
+        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stdout == "", result.stderr[-2000:]
+    assert result.stderr.count("\n") == 1 and "missing.csv: no such file" in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [

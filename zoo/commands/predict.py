@@ -72,17 +72,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="linearly interpolate spectra of another length onto the model's input grid",
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_tensorflow=False)  # imported once the files have been read
 
 
 def run(args: argparse.Namespace) -> int:
     """Read and validate every file, predict, then print the results."""
     import numpy as np
 
-    from zoo.inference.predict import load
     from zoo.inference.spectra_io import read_many
+    from zoo.tfquiet import import_tensorflow_quietly
 
-    files = read_many(args.files)
+    files = read_many(args.files)  # NumPy only: a bad file is reported before TensorFlow's import
+    import_tensorflow_quietly()
+    from zoo.inference.predict import load
+
     predictor = load(args.model, batch_size=args.batch_size)
     top_k = predictor.check_top_k(args.top_k)
     batches = [
