@@ -277,29 +277,36 @@ def run_rss_worker(args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------------------------- parent
-def _subprocess(args: argparse.Namespace, extra: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
-    command = [
+def _worker_command(args: argparse.Namespace, extra: Sequence[str]) -> list[str]:
+    """This script as a worker: ``extra`` and the shared sizes and step counts of ``args``."""
+    return [
         sys.executable, __file__, *extra, "--batch-size", str(args.batch_size), "--length", str(args.length),
         "--classes", str(args.classes), "--warmup", str(args.warmup), "--steps", str(args.steps),
         "--rss-rounds", str(args.rss_rounds),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
-    for line in result.stdout.splitlines():
+
+
+def _worker_record(stdout: str, stderr: str, returncode: int) -> dict[str, Any]:
+    """The JSON record a worker printed after :data:`MARKER`, or ``{"error": ...}`` with its last line."""
+    for line in stdout.splitlines():
         if line.startswith(MARKER):
             return json.loads(line[len(MARKER) :])
-    tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-    return {"error": f"exit {result.returncode}: {tail}"}
+    tail = (stderr.strip().splitlines() or ["no output"])[-1]
+    return {"error": f"exit {returncode}: {tail}"}
+
+
+def _subprocess(args: argparse.Namespace, extra: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
+    command = _worker_command(args, extra)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    return _worker_record(result.stdout, result.stderr, result.returncode)
 
 
 def _together(args: argparse.Namespace, model: str, name: str, processes: int) -> dict[str, Any]:
     """``processes`` identical training workers of ``model`` under setting ``name``, started together and
     timed over the same window: their summed spectra/s, CPU share and each worker's record."""
     start_at = time.time() + args.lead
-    command = [
-        sys.executable, __file__, "--worker", "--setting", name, "--models", model,
-        "--batch-size", str(args.batch_size), "--length", str(args.length), "--classes", str(args.classes),
-        "--warmup", str(args.warmup), "--window", str(args.window), "--start-at", repr(start_at),
-    ]  # fmt: skip
+    window = ["--window", str(args.window), "--start-at", repr(start_at)]
+    command = _worker_command(args, ["--worker", "--setting", name, "--models", model, *window])
     workers = [
         subprocess.Popen(
             command,
@@ -313,12 +320,10 @@ def _together(args: argparse.Namespace, model: str, name: str, processes: int) -
     ]
     records = []
     for worker in workers:
-        stdout, stderr = worker.communicate()
-        found = [json.loads(line[len(MARKER) :]) for line in stdout.splitlines() if line.startswith(MARKER)]
-        if not found:
-            tail = (stderr.strip().splitlines() or ["no output"])[-1]
-            return {"error": f"exit {worker.returncode}: {tail}"}
-        records.append(found[0]["train"])
+        record = _worker_record(*worker.communicate(), worker.returncode)
+        if "error" in record:
+            return record
+        records.append(record["train"])
     late = max(r["late_s"] for r in records)
     if late > 0:
         return {"error": f"a worker was still warming up {late:.1f} s into the window: raise --lead"}
@@ -513,12 +518,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown model or setting {unknown[0]!r}")
     if "baseline" not in args.settings:
         args.settings.insert(0, "baseline")
-    try:
-        args.processes = [int(n) for n in args.processes.split(",") if n.strip()]
-    except ValueError:
+    counts = [n.strip() for n in args.processes.split(",") if n.strip()]
+    if not all(n.isdigit() and int(n) >= 1 for n in counts):
         parser.error(f"--processes: expected a comma list of integers >= 1, got {args.processes!r}")
-    if any(n < 1 for n in args.processes):
-        parser.error(f"--processes: expected a comma list of integers >= 1, got {args.processes!r}")
+    args.processes = [int(n) for n in counts]
     if args.processes and 1 not in args.processes:
         args.processes.insert(0, 1)  # the baseline: one process with Keras defaults
     return args

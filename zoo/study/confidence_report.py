@@ -84,11 +84,15 @@ def _epochs(record: dict[str, Any]) -> str:
     return text
 
 
+def _training_records(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A row's training records: one for a seed, a list for an ensemble, none for a preset."""
+    records = row.get("training")
+    return records if isinstance(records, list) else [records] if records else []
+
+
 def _capped_label(row: dict[str, Any]) -> str:
     """`` [capped: 30 of 30 epochs, max_epochs]`` for a row of a capped training, else ``""``."""
-    records = row.get("training")
-    records = records if isinstance(records, list) else [records] if records else []
-    capped = [t for t in records if is_capped(t)]
+    capped = [t for t in _training_records(row) if is_capped(t)]
     if not capped:
         return ""
     return (
@@ -126,13 +130,12 @@ def _models_line(rows: list[dict[str, Any]]) -> str:
                 f"seed {row['model_seed']}"
             )
             continue
-        records = row["training"] if isinstance(row["training"], list) else [row["training"]]
         parts = [
             f"seed {t['seed']}: {_epochs(t)}, "
             f"patience {t['es_patience']}, best epoch {t['best_epoch']}, validation accuracy "
             f"{_pct(t['val_accuracy'])}, {t['train_seconds']:.0f} s"
             + (f" ({t['train_cpu_seconds'] / 60:.0f} CPU-minutes)" if "train_cpu_seconds" in t else "")
-            for t in records
+            for t in _training_records(row)
         ]
         lines.append(
             f"- **{model}**: {row['trained_on']} (classes {_classes(row['hold_out'])} of the full dataset "
@@ -570,9 +573,7 @@ def _is_capped_row(row: dict[str, Any]) -> bool:
     """Whether a row comes from a capped training (its ``capped`` field, else its training records)."""
     if "capped" in row:
         return bool(row["capped"])
-    records = row.get("training")
-    records = records if isinstance(records, list) else [records] if records else []
-    return any(is_capped(t) for t in records)
+    return any(is_capped(t) for t in _training_records(row))
 
 
 def _experiments(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, bool], list[dict[str, Any]]]]:
