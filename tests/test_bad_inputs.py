@@ -370,3 +370,25 @@ def test_building_a_model_without_tensorflow_names_what_to_install() -> None:
     assert result.stdout == f"{message}\n{message}\n", result.stderr[-2000:]
     assert result.returncode == 1 and result.stderr.rstrip().endswith(f"MissingBackendError: {message}")
     assert "site-packages/keras" not in result.stderr  # raised from zoo, not from deep inside Keras
+
+
+def test_hparams_of_other_toggles_than_a_finished_run_is_refused(tmp_path: Path, cli: Cli) -> None:
+    # an --hparams run's id ends in "-tuned" whatever the file holds: a run finished with other toggles
+    # must not be skipped as if it were this one
+    from zoo.commands.benchmark import check_finished_toggles
+    from zoo.training.protocol import plan_runs
+
+    out = tmp_path / "out"
+    out.mkdir()
+    toggles = {"fc_activation": None, "fc_dropout": 0.2}
+    row = {"schema": 1, "run_id": "mini/cnn2-default-tuned-seed0", "toggles": toggles}
+    (out / "results.jsonl").write_text(json.dumps(row) + "\n")
+    hparams = _write(tmp_path, "h.json", '{"toggles": {"fc_dropout": 0.5}}')
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    status, stdout, stderr = cli(*_benchmark(tmp_path, "--hparams", hparams, "--max-epochs", "1"))
+    assert status == 2 and stdout == "" and stderr.count("\n") == 1, stderr
+    assert "mini/cnn2-default-tuned-seed0 finished there with other toggles than --hparams" in stderr
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+
+    same = plan_runs("mini", ["cnn2"], hparams={"fc_dropout": 0.2}, variant_suffix="-tuned")
+    check_finished_toggles(same, out)  # the same toggles: the finished run is this one (skipped, not refused)

@@ -205,6 +205,26 @@ def test_resuming_with_other_settings_is_refused_and_overwrite_starts_over(searc
     assert json.loads((search["project"] / "oracle.json").read_text())["end_order"] == ["0"]
 
 
+def test_the_retrained_model_does_not_replace_an_export_of_another_search(tmp_path):
+    from zoo.errors import UserError
+    from zoo.training.tuning.search import check_final_export
+
+    (spec,) = plan_runs("mini", ["cnn2"], hparams={"fc_activation": "relu"}, variant_suffix="-tuned")
+    saved = tmp_path / "saved_models"
+    target = saved / "mini" / "cnn2-relu-tuned-seed0"
+    target.mkdir(parents=True)  # exported by another search, or by `benchmark --hparams`
+    run_dir = tmp_path / "project" / "final" / "trial_1-epochs1"
+    with pytest.raises(UserError, match="an export of another search or run is there") as info:
+        check_final_export(spec, run_dir, saved, overwrite=False)
+    assert "\n" not in str(info.value) and "--saved-models" in str(info.value)
+    check_final_export(spec, run_dir, saved, overwrite=True)  # --overwrite: replace it
+    check_final_export(spec, run_dir, None, overwrite=False)  # --no-export
+    own = run_dir.parent / "trial_0-epochs1"  # an earlier best of the same search exported it: its own
+    own.mkdir(parents=True)
+    (own / "results.jsonl").write_text(json.dumps({"run_id": spec.run_id, "export_dir": str(target)}) + "\n")
+    check_final_export(spec, run_dir, saved, overwrite=False)
+
+
 def test_bayesian_without_scikit_learn_is_a_one_line_error(capsys, tmp_path, monkeypatch):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(

@@ -1,9 +1,10 @@
 """The whole paper on one GPU machine: JAX backend, data from the NumPy generator, several runs at once.
 
 Made for a machine whose Python has JAX but neither TensorFlow nor Keras and no network (Keras and the
-pure-Python packages it lacks travel as wheels; see README, "The whole paper as one GPU command"). It runs
-the study's protocol (no epoch cap: early stopping or 500 epochs) in float32 for the study's run plan as
-:mod:`zoo.study.paper` defines it (the same plan as the CPU campaign), seed by seed:
+pure-Python packages it lacks travel as wheels; see docs/study.md, "Without TensorFlow: JAX and the
+one-command GPU study"). It runs the study's protocol (no epoch cap: early stopping or 500 epochs) in
+float32 for the study's run plan as :mod:`zoo.study.paper` defines it (the same plan as the CPU campaign),
+seed by seed:
 
   1. challenge, seed 0: the setups the paper's claims rest on, then the other published setups;
   2. benchmark (500 classes), seed 0: the original models in the paper's setup;

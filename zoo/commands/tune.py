@@ -31,7 +31,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--executions-per-trial", type=int, default=1, help="trainings per trial, averaged")
     parser.add_argument("--objective", default="val_accuracy", choices=("val_accuracy", "val_loss"))
     parser.add_argument("--project-dir", help="KerasTuner state (default runs/tuning/DATASET-BASE-TUNER)")
-    parser.add_argument("--overwrite", action="store_true", help="start the project over instead of resuming")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start the project over instead of resuming (and replace an existing export of the retrained "
+        "model made by another search or run)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="tuner, shuffle and model seed (default 0)")
     space = parser.add_argument_group(
         "search space", "LOW:HIGH[:STEP] searches a range, one value fixes it; lists are comma-separated"

@@ -20,9 +20,9 @@ from zoo.checks import check_int
 from zoo.errors import UserError
 from zoo.training.data import load_data, train_input
 from zoo.training.environment import backend
-from zoo.training.protocol import Protocol, plan_runs
+from zoo.training.protocol import Protocol, RunSpec, plan_runs
 from zoo.training.results import read_results
-from zoo.training.runner import run_benchmark
+from zoo.training.runner import RESULTS_FILE, export_target, recoverable, run_benchmark
 from zoo.training.tuning.hypermodel import TUNERS, SpectraHyperModel, distributed_role
 from zoo.training.tuning.space import SearchSpace
 from zoo.training.tuning.tables import trial_rows, write_trials_table
@@ -82,6 +82,32 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def check_final_export(
+    spec: RunSpec, run_dir: pathlib.Path, saved_models_dir: str | os.PathLike | None, overwrite: bool
+) -> None:
+    """UserError if the retrained model's export would replace one that this search did not make.
+
+    ``run_dir`` is the retraining's folder (``<project>/final/<trial>``). An export is the search's own when a
+    row of one of its retrainings names it, or when this retraining finished but its row was not recorded.
+    """
+    if saved_models_dir is None or overwrite:
+        return
+    target = export_target(saved_models_dir, spec)
+    if not target.exists() or recoverable(spec, run_dir):
+        return
+    own = {
+        pathlib.Path(row["export_dir"]).resolve()
+        for results in run_dir.parent.glob(f"*/{RESULTS_FILE}")
+        for row in read_results(results)
+        if row.get("export_dir")
+    }
+    if target.resolve() not in own:
+        raise UserError(
+            f"{target}: an export of another search or run is there; pass another saved_models_dir "
+            "(--saved-models), or remove it"
+        )
+
+
 def _retrain_best(
     dataset: DatasetConfig,
     best: Mapping[str, Any],
@@ -91,13 +117,16 @@ def _retrain_best(
     saved_models_dir: str | os.PathLike | None,
     data_dir: str | None,
     verbose: int,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train the best configuration with the benchmark runner (test accuracy, export); its results row.
 
     The run lives in ``run_dir``: rerunning the search finds it finished (or resumes it if it was killed).
+    An export that another search or run made is not replaced unless ``overwrite``.
     """
     toggles, seeds = best["toggles"], [best["seed"]]
     specs = plan_runs(dataset, [best["base"]], seeds=seeds, hparams=toggles, variant_suffix="-tuned")
+    check_final_export(specs[0], run_dir, saved_models_dir, overwrite)
     print(f"retraining the best configuration for up to {epochs} epochs", flush=True)
     run_benchmark(
         specs,
@@ -109,10 +138,10 @@ def _retrain_best(
     )
     row = read_results(run_dir / "results.jsonl")[-1]
     final = {key: row.get(key) for key in FINAL_FIELDS}
+    exported = f"exported to {final['export_dir']}" if final["export_dir"] else "not exported"
     print(
         f"final model (best configuration retrained, seed {best['seed']}): test accuracy "
-        f"{final['test_accuracy']:.4f} ({final['misclassified']}/{final['test_size']} wrong), "
-        f"exported to {final['export_dir']}",
+        f"{final['test_accuracy']:.4f} ({final['misclassified']}/{final['test_size']} wrong), {exported}",
         flush=True,
     )
     return final
@@ -215,7 +244,8 @@ def run_search(
             10 epochs).
         project_dir: KerasTuner's state, checkpoints and TensorBoard logs (default
             ``runs/tuning/<dataset>-<base>-<tuner>``); an existing project is resumed.
-        overwrite: delete an existing project and start over.
+        overwrite: delete an existing project and start over (and replace an existing export of the
+            retrained model that another search or run made; without it that is an error).
         seed: seed of the tuner, of the training shuffles and of every model (see :class:`SpectraHyperModel`).
         final_epochs: epochs of the retraining of the best configuration with the full protocol (test
             accuracy, export); default ``protocol.max_epochs``; 0 skips it.
@@ -353,8 +383,9 @@ def run_search(
     if final_epochs:
         final_dir = project_dir / "final" / f"trial_{best_trial.trial_id}-epochs{final_epochs}"
         final = _retrain_best(
-            dataset_config, best, protocol, final_epochs, final_dir, saved_models_dir, data_dir, verbose
-        )
+            dataset_config, best, protocol, final_epochs, final_dir, saved_models_dir, data_dir, verbose,
+            overwrite=overwrite,
+        )  # fmt: skip
         best["final"] = final
     best_path = out_dir / BEST_HPARAMS
     best_path.write_text(json.dumps(best, indent=2) + "\n", encoding="utf-8")
