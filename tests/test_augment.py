@@ -332,3 +332,39 @@ def test_bad_augment_values_exit_2_with_one_line_and_write_nothing(args, message
     captured = capsys.readouterr()
     assert captured.out == "" and message in captured.err and captured.err.count("\n") == 1
     assert not out.exists()
+
+
+def test_resume_with_other_toggles_is_refused(tmp_path: Path) -> None:
+    # a tuned run's id ends in "-tuned" whatever its toggles: an interrupted run must not resume with others
+    from zoo.training.runner import train_run
+
+    (spec,) = plan_runs("mini", ["cnn2"], seeds=[0], hparams={"fc_dropout": 0.5}, variant_suffix="-tuned")
+    run_dir = tmp_path / "runs" / spec.name
+    (run_dir / "backup").mkdir(parents=True)
+    (run_dir / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
+    started = {"precision": "float32", "jit_compile": "auto", "augment": None}
+    started["toggles"] = {"fc_activation": None, "fc_dropout": 0.2}
+    (run_dir / "settings.json").write_text(json.dumps(started))
+    with pytest.raises(
+        UserError, match=r"was started with toggles=\{'fc_activation': None, 'fc_dropout': 0.2\}"
+    ):
+        train_run(spec, Protocol(max_epochs=2), tmp_path, saved_models_dir=None)
+    assert json.loads((run_dir / "settings.json").read_text()) == started  # nothing overwritten
+
+
+def test_finished_row_of_another_augmentation_is_refused_and_older_rows_are_not(tmp_path: Path) -> None:
+    from zoo.training.runner import check_finished_runs, run_benchmark
+
+    (spec,) = plan_runs("mini", ["cnn2"], ["relu"], [0], augment=NOISE)
+    other = {"noise": {"snr": [1.0, 2.0]}}
+    row = {"schema": 1, "run_id": spec.run_id, "toggles": {"fc_activation": "relu"}, "augment": other}
+    (tmp_path / "results.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(UserError, match=rf"{spec.run_id} finished there with augment=\{{'noise'") as error:
+        run_benchmark([spec], Protocol(max_epochs=1), tmp_path, saved_models_dir=None, verbose=0)
+    assert "\n" not in str(error.value) and not (tmp_path / "runs").exists()
+    del row["augment"]  # a row that predates the key is not compared on it
+    (tmp_path / "results.jsonl").write_text(json.dumps(row) + "\n")
+    check_finished_runs([spec], tmp_path)
+    row["augment"] = NOISE.to_dict()
+    (tmp_path / "results.jsonl").write_text(json.dumps(row) + "\n")
+    check_finished_runs([spec], tmp_path)

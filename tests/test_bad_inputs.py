@@ -375,8 +375,8 @@ def test_building_a_model_without_tensorflow_names_what_to_install() -> None:
 def test_hparams_of_other_toggles_than_a_finished_run_is_refused(tmp_path: Path, cli: Cli) -> None:
     # an --hparams run's id ends in "-tuned" whatever the file holds: a run finished with other toggles
     # must not be skipped as if it were this one
-    from zoo.commands.benchmark import check_finished_toggles
     from zoo.training.protocol import plan_runs
+    from zoo.training.runner import check_finished_runs
 
     out = tmp_path / "out"
     out.mkdir()
@@ -387,8 +387,9 @@ def test_hparams_of_other_toggles_than_a_finished_run_is_refused(tmp_path: Path,
     before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     status, stdout, stderr = cli(*_benchmark(tmp_path, "--hparams", hparams, "--max-epochs", "1"))
     assert status == 2 and stdout == "" and stderr.count("\n") == 1, stderr
-    assert "mini/cnn2-default-tuned-seed0 finished there with other toggles than --hparams" in stderr
+    assert "mini/cnn2-default-tuned-seed0 finished there with toggles={" in stderr
+    assert "'fc_dropout': 0.2}, not the planned {" in stderr and "use another output folder" in stderr
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
 
     same = plan_runs("mini", ["cnn2"], hparams={"fc_dropout": 0.2}, variant_suffix="-tuned")
-    check_finished_toggles(same, out)  # the same toggles: the finished run is this one (skipped, not refused)
+    check_finished_runs(same, out)  # the same toggles: the finished run is this one (skipped, not refused)

@@ -11,7 +11,6 @@ from zoo.errors import UserError
 
 if TYPE_CHECKING:
     from synthetic_spectra.augment import Augmentation
-    from zoo.training.protocol import RunSpec
 
 
 def register(subparsers: Any) -> None:
@@ -102,30 +101,19 @@ def read_augment(text: str) -> Augmentation:
         raise UserError(f"--augment: {message}") from None
 
 
-def check_finished_toggles(specs: list[RunSpec], out: pathlib.Path) -> None:
-    """UserError if a planned run finished in ``out`` with other toggles.
-
-    An ``--hparams`` run's id ends in ``-tuned`` whatever the file holds, so without this check a finished
-    run of another toggles file would be skipped as if it were this one.
-    """
-    from zoo.training.results import read_results
-    from zoo.training.runner import RESULTS_FILE
-
-    finished = {row.get("run_id"): row.get("toggles") for row in read_results(out / RESULTS_FILE)}
-    for spec in specs:
-        if spec.run_id in finished and finished[spec.run_id] != json.loads(json.dumps(dict(spec.toggles))):
-            raise UserError(
-                f"{out / RESULTS_FILE}: {spec.run_id} finished there with other toggles than --hparams "
-                "gives; use another --out"
-            )
-
-
 def run(args: argparse.Namespace) -> int:
     """Validate everything first (nothing is trained on a bad argument), then run the study."""
     from synthetic_spectra.config import get_config
     from zoo.models.registry import list_models
     from zoo.training.protocol import Protocol, parse_seeds, plan_runs
-    from zoo.training.runner import check_output_dirs, export_target, pending_runs, recoverable, run_benchmark
+    from zoo.training.runner import (
+        check_finished_runs,
+        check_output_dirs,
+        export_target,
+        pending_runs,
+        recoverable,
+        run_benchmark,
+    )
 
     config = get_config(args.dataset)
     models = (
@@ -150,8 +138,7 @@ def run(args: argparse.Namespace) -> int:
     out = pathlib.Path(args.out or f"benchmarks/results/{config.name}")
     saved_models = None if args.no_export else pathlib.Path(args.saved_models or out / "saved_models")
     check_output_dirs(out, saved_models_dir=saved_models, data_dir=args.data_dir)
-    if hparams:
-        check_finished_toggles(specs, out)
+    check_finished_runs(specs, out)
     if saved_models is not None and not args.overwrite:
         pending = [spec for spec in pending_runs(specs, out) if not recoverable(spec, out)]
         taken = [export_target(saved_models, spec) for spec in pending]

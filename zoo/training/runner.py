@@ -87,6 +87,39 @@ def _check_settings(run_dir: pathlib.Path, settings: Mapping[str, Any], spec: Ru
         )
 
 
+def _as_json(value: Any) -> Any:
+    """``value`` as it reads back from a JSON file (tuples become lists), for comparing with recorded runs."""
+    return json.loads(json.dumps(value))
+
+
+def _recorded_setup(spec: RunSpec) -> dict[str, Any]:
+    """What a run's id does not name but its row and settings record: its toggles and augmentation."""
+    return _as_json(
+        {"toggles": dict(spec.toggles), "augment": spec.augment.to_dict() if spec.augment else None}
+    )
+
+
+def check_finished_runs(specs: Iterable[RunSpec], out_dir: str | os.PathLike) -> None:
+    """UserError if a planned run has a row in ``out_dir`` made with other toggles or augmentation.
+
+    A run id names the model, the variant and the seed, not every toggle (a tuned run's id ends in
+    ``-tuned`` whatever its toggles are), so without this check a finished run of other toggles would be
+    skipped as if it were the planned one. Rows that predate a recorded key are not compared on it.
+    """
+    results_path = pathlib.Path(out_dir) / RESULTS_FILE
+    finished = {row.get("run_id"): row for row in read_results(results_path)}
+    for spec in specs:
+        row = finished.get(spec.run_id)
+        if row is None:
+            continue
+        for key, planned in _recorded_setup(spec).items():
+            if key in row and row[key] != planned:
+                raise UserError(
+                    f"{results_path}: {spec.run_id} finished there with {key}={row[key]!r}, not the planned "
+                    f"{planned!r}: use another output folder"
+                )
+
+
 def train_run(
     spec: RunSpec,
     protocol: Protocol,
@@ -112,7 +145,7 @@ def train_run(
     ``False``)
     change how fast the run trains, not the model or the protocol; the best weights are evaluated and
     exported in float32 whatever the training precision. A resumed run must use the settings it started
-    with, its training-time augmentation (``spec.augment``, recorded in the row) included.
+    with, its toggles and training-time augmentation (``spec.augment``, recorded in the row) included.
     """
     import keras
 
@@ -126,7 +159,7 @@ def train_run(
         run_dir = run_dir / f"worker-{json.loads(os.environ['TF_CONFIG'])['task']['index']}"
     precision = resolve_precision(precision, accelerator=bool(accelerators()))
     augment = spec.augment.to_dict() if spec.augment is not None else None
-    settings = {"precision": precision, "jit_compile": jit_compile, "augment": augment}
+    settings = {"precision": precision, "jit_compile": jit_compile, **_recorded_setup(spec)}
     _check_settings(run_dir, settings, spec)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / SETTINGS_FILE).write_text(json.dumps(settings))
@@ -386,6 +419,7 @@ def run_benchmark(
     for trained_on in {spec.dataset: spec.config for spec in specs}.values():
         check_cross_tests(trained_on, cross_configs)
     check_output_dirs(out_dir, work_dir=work_dir, saved_models_dir=saved_models_dir, data_dir=data_dir)
+    check_finished_runs(specs, out_dir)
     distribution = make_strategy(strategy)
     out_dir = pathlib.Path(out_dir)  # created only once the arguments are valid
     out_dir.mkdir(parents=True, exist_ok=True)
