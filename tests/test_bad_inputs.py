@@ -174,6 +174,37 @@ def test_predict_reports_a_bad_file_before_it_needs_tensorflow(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["benchmark", "--dataset", "nope", "--models", "cnn2", "--out", "OUT"],
+            "benchmark: error: config: must be one of",
+        ),
+        (
+            ["benchmark", "--dataset", "mini", "--models", "cnn2,nope", "--out", "OUT"],
+            "model: unknown name 'nope'",
+        ),
+        (
+            ["tune", "--dataset", "mini", "--base", "nope", "--out", "OUT"],
+            "tune: error: --base: unknown model",
+        ),
+        (["demo", "--model", "nope", "--out", "OUT"], "demo: error: model: unknown name 'nope'"),
+        (["preset", "build", "nope"], "preset: error: unknown preset 'nope'"),
+    ],
+)
+def test_training_commands_check_names_before_they_need_tensorflow(argv, expected, tmp_path: Path) -> None:
+    # names are checked before TensorFlow is imported (seconds saved, and the name is what is wrong)
+    script = HIDE_TENSORFLOW + "from zoo.commands.cli import main\nsys.exit(main(json.loads(sys.argv[1])))\n"
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps([str(tmp_path / "o") if a == "OUT" else a for a in argv])],
+        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stdout == "", result.stderr[-2000:]
+    assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
     ("make", "expected"),
     [
         (lambda d: _write(d, "text.npz", "not an archive\n"), r"not a valid \.npz archive \(not a zip"),

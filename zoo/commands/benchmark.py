@@ -57,7 +57,7 @@ def register(subparsers: Any) -> None:
         "realistic, all), a JSON object of realistic sections or a .json file; recorded in each row",
     )
     parser.add_argument("--quiet", action="store_true", help="one line per run instead of one per epoch")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_tensorflow=False)  # imported once the names are checked
 
 
 #: A toggles file is a few lines; anything larger is refused before it is read.
@@ -104,7 +104,8 @@ def read_augment(text: str) -> Augmentation:
 def run(args: argparse.Namespace) -> int:
     """Validate everything first (nothing is trained on a bad argument), then run the study."""
     from synthetic_spectra.config import get_config
-    from zoo.models.registry import list_models
+    from zoo.models.registry import get_model_info, list_models
+    from zoo.tfquiet import import_tensorflow_quietly
     from zoo.training.protocol import Protocol, parse_seeds, plan_runs
     from zoo.training.runner import (
         check_finished_runs,
@@ -121,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if not models:
         raise UserError("--models: no model named")
+    for model in models:
+        get_model_info(model)
     activations = [a.strip() for a in args.fc_activation.split(",") if a.strip()] or ["default"]
     protocol = Protocol(
         max_epochs=args.max_epochs,
@@ -131,13 +134,16 @@ def run(args: argparse.Namespace) -> int:
     )
     hparams = read_hparams(args.hparams) if args.hparams else None
     augment = read_augment(args.augment) if args.augment is not None else None
-    specs = plan_runs(
-        config, models, activations, parse_seeds(args.seeds), hparams=hparams,
-        variant_suffix="-tuned" if hparams else "", augment=augment,
-    )  # fmt: skip
+    seeds = parse_seeds(args.seeds)
     out = pathlib.Path(args.out or f"benchmarks/results/{config.name}")
     saved_models = None if args.no_export else pathlib.Path(args.saved_models or out / "saved_models")
     check_output_dirs(out, saved_models_dir=saved_models, data_dir=args.data_dir)
+    cross_tests = [get_config(name.strip()) for name in args.cross_test.split(",") if name.strip()]
+    import_tensorflow_quietly()  # the names, files and folders above are checked without it (seconds)
+    specs = plan_runs(
+        config, models, activations, seeds, hparams=hparams,
+        variant_suffix="-tuned" if hparams else "", augment=augment,
+    )  # fmt: skip
     check_finished_runs(specs, out)
     if saved_models is not None and not args.overwrite:
         pending = [spec for spec in pending_runs(specs, out) if not recoverable(spec, out)]
@@ -152,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         saved_models_dir=saved_models,
         data_dir=args.data_dir,
         strategy=args.strategy,
-        cross_tests=[get_config(name.strip()) for name in args.cross_test.split(",") if name.strip()],
+        cross_tests=cross_tests,
         verbose=0 if args.quiet else 2,
         overwrite_exports=args.overwrite,
     )

@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--epochs", type=int, default=10, help="epoch cap (default 10)")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("demo_output"))
     parser.add_argument("--data-dir", help="TFDS data directory (default $TFDS_DATA_DIR)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_tensorflow=False)  # imported once the names are checked
 
 
 def _summarise_dataset(name: str, data_dir: str | None) -> Any:
@@ -62,7 +62,9 @@ def _write_example_spectra(config: Any, out: pathlib.Path) -> pathlib.Path:
 def run(args: argparse.Namespace) -> int:
     """Run the demo; every step prints what it did."""
     from synthetic_spectra.config import get_config
+    from zoo.models.registry import get_model_info
     from zoo.study.failure_modes import summarize
+    from zoo.tfquiet import import_tensorflow_quietly
     from zoo.training.protocol import Protocol, plan_runs
     from zoo.training.results import read_results
     from zoo.training.runner import check_output_dirs, run_benchmark
@@ -70,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise ValueError(f"--epochs: must be >= 1, got {args.epochs}")
     # a bad dataset, model or activation, or a folder that cannot be written: one line, nothing prepared
-    (spec,) = plan_runs(get_config(args.dataset), [args.model], [args.fc_activation], [0])
+    config = get_config(args.dataset)
+    get_model_info(args.model)
     check_output_dirs(args.out, data_dir=args.data_dir)
+    import_tensorflow_quietly()  # the activation is checked with Keras
+    (spec,) = plan_runs(config, [args.model], [args.fc_activation], [0])
     config = _summarise_dataset(args.dataset, args.data_dir)
     results_dir = args.out / "results"
     print(f"\n== Training {spec.model} ({spec.variant} FC), seed 0, at most {args.epochs} epochs")

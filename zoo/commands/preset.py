@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
     build.add_argument(
         "--max-epochs", type=int, default=None, help="cap the epochs (a quick check, not the recipe)"
     )
-    build.set_defaults(handler=run_build)
+    build.set_defaults(handler=run_build, needs_tensorflow=False)  # imported once the name is checked
     make = actions.add_parser(
         "make",
         help="make a preset from a finished run's results row and export (in a source checkout)",
@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
     make.add_argument("--paper", default="–", help="the paper's figure for this setup")
     make.add_argument("--recipe-only", action="store_true", help="record it, do not keep the weights")
     make.add_argument("--weights-dir", default=None, help="default: zoo/models/preset_weights")
-    make.set_defaults(handler=run_make)
+    make.set_defaults(handler=run_make, needs_tensorflow=False)  # imported once the files are checked
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -73,11 +73,13 @@ def run_build(args: argparse.Namespace) -> int:
     preset = get_preset(args.name)  # an unknown name is one line and exit 2, before anything is written
     if args.max_epochs is not None and args.max_epochs < 1:
         raise UserError(f"--max-epochs must be a positive integer, got {args.max_epochs}")
+    from zoo.tfquiet import import_tensorflow_quietly
     from zoo.training.presets import build_preset, check_build_folders
 
     folder = presets_dir(args.weights_dir)
     work = args.work or folder / "builds" / preset.name
     check_build_folders(folder, work)
+    import_tensorflow_quietly()
     print(f"building {preset.name}: run folder {work}, weights to {folder}", flush=True)
     build = build_preset(preset, work, weights_dir=folder, max_epochs=args.max_epochs)
     print(build.summary())
@@ -89,12 +91,14 @@ def run_make(args: argparse.Namespace) -> int:
     from zoo.errors import UserError
     from zoo.models.presets import preset_table_markdown
     from zoo.study.blocks import PRESETS_BLOCK, block_file, write_block
+    from zoo.tfquiet import import_tensorflow_quietly
     from zoo.training.presets import finished_row, make_preset, write_entry
 
     finished_row(args.name, args.results, args.run_id, args.export)  # bad inputs fail before any work
     page = block_file(PRESETS_BLOCK)
     if not page.is_file():
         raise UserError(f"preset make regenerates {page}, which does not exist: run it in a source checkout")
+    import_tensorflow_quietly()
     preset = make_preset(
         args.name, args.results, args.run_id, args.export,
         paper=args.paper, recipe_only=args.recipe_only, weights_dir=args.weights_dir,

@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-export", action="store_true", help="do not export the retrained best model")
     parser.add_argument("--data-dir", help="TFDS data directory")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_tensorflow=False)  # imported once the names are checked
 
 
 def _items(option: str, text: str) -> list[str]:
@@ -131,9 +131,9 @@ def run(args: argparse.Namespace) -> int:
     from synthetic_spectra.config import get_config
     from zoo.models.registry import list_models
     from zoo.paths import check_output_dir
+    from zoo.tfquiet import import_tensorflow_quietly
     from zoo.training.protocol import Protocol
     from zoo.training.runner import check_data_dir
-    from zoo.training.tuning import run_search
 
     if args.base not in list_models():
         raise UserError(f"--base: unknown model {args.base!r}; choose one of {', '.join(list_models())}")
@@ -149,8 +149,12 @@ def run(args: argparse.Namespace) -> int:
         es_patience=args.es_patience,
         lr_patience=args.lr_patience,
     )
+    config = get_config(args.dataset)
+    import_tensorflow_quietly()  # the search space and the tuner are Keras objects
+    from zoo.training.tuning import run_search
+
     result = run_search(
-        get_config(args.dataset),
+        config,
         args.base,
         tuner=args.tuner,
         max_trials=args.max_trials,
