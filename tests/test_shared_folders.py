@@ -102,6 +102,33 @@ def test_a_run_folder_has_one_owner_and_a_killed_owner_frees_it(tmp_path: Path, 
     assert [r["run_id"] for r in read_results(tmp_path / "results.jsonl")] == [spec.run_id] == [row["run_id"]]
 
 
+def test_skip_busy_leaves_a_held_run_to_its_owner_and_trains_the_next(
+    tmp_path: Path, tfds_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zoo.training.protocol import Protocol, plan_runs
+    from zoo.training.results import read_results
+    from zoo.training.runner import LOCK_FILE, run_benchmark, run_dir_of
+
+    held, free = plan_runs("mini", ["oviedo"], seeds=[0, 1])
+    run_dir = run_dir_of(tmp_path, held)
+    run_dir.mkdir(parents=True)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run_dir / LOCK_FILE)], stdout=subprocess.PIPE
+    )
+    try:
+        assert owner.stdout.readline().strip() == b"locked"
+        rows = run_benchmark(
+            [held, free], Protocol(max_epochs=1), tmp_path, saved_models_dir=None, verbose=0, skip_busy=True
+        )
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+    assert [row["run_id"] for row in rows] == [free.run_id]
+    assert [row["run_id"] for row in read_results(tmp_path / "results.jsonl")] == [free.run_id]
+    assert f"[{held.run_id}] being trained by another process, left to it" in capsys.readouterr().out
+    assert not (run_dir / "backup").exists()  # nothing of the held run was touched
+
+
 def test_a_kill_between_export_and_row_is_recorded_not_retrained(
     tmp_path: Path, cli: Cli, tfds_data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,10 @@ from collections.abc import Iterator
 from zoo.errors import UserError
 
 
+class InUse(UserError):
+    """Another process holds the lock (raised only with ``wait=False``)."""
+
+
 def _owner(handle: object) -> str:
     with contextlib.suppress(OSError, ValueError):
         handle.seek(0)  # type: ignore[attr-defined]
@@ -34,7 +38,7 @@ def exclusive(lock_file: str | os.PathLike, what: str, *, wait: bool) -> Iterato
         lock_file: the lock file (created; its folder must exist).
         what: what the lock guards, for messages (e.g. ``"run folder runs/x"``).
         wait: wait for another holder to finish (a line on stderr says so); else refuse at once with a
-            :class:`UserError` naming the owner.
+            :class:`InUse` (a :class:`UserError`) naming the owner.
     """
     handle = open(lock_file, "a+", encoding="utf-8")  # noqa: SIM115 - held across the yield
     try:
@@ -43,7 +47,7 @@ def exclusive(lock_file: str | os.PathLike, what: str, *, wait: bool) -> Iterato
         except BlockingIOError:
             owner = _owner(handle)
             if not wait:
-                raise UserError(
+                raise InUse(
                     f"{what} is in use by another process{owner}; wait for it to finish or stop it"
                 ) from None
             sys.stderr.write(f"waiting for another process{owner} using {what}\n")

@@ -50,10 +50,13 @@ added when its bfloat16 row (78.4 %) fell 6.8 points short of a float32 probe of
 Kill it at any time and rerun the same command: finished runs are skipped, the interrupted one resumes
 at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
 done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
+With `--skip-busy`, several campaign processes on one `--results-root` share the plan: each leaves a run
+another one is training to it and takes the next (on a machine with cores to spare).
 
 Usage:  python benchmarks/experiments/campaign.py [--groups 12,14,15,13,0,1,6,8,9,2,10,3,7,4,5]
                                       [--precision float32|mixed_bfloat16|auto]
-                                      [--jit-compile auto|on|off] [--list]
+                                      [--jit-compile auto|on|off] [--list] [--skip-busy]
+                                      [--results-root DIR] [--saved-models DIR]
 """
 
 from __future__ import annotations
@@ -257,6 +260,11 @@ def main() -> None:
     parser.add_argument("--results-root", default=str(RESULTS_ROOT))
     parser.add_argument("--saved-models", default="saved_models")
     parser.add_argument("--list", action="store_true", help="print the plan and what is done, train nothing")
+    parser.add_argument(
+        "--skip-busy",
+        action="store_true",
+        help="leave a run another campaign process is training to it (run several on one --results-root)",
+    )
     args = parser.parse_args()
     import_tensorflow_quietly()  # validation builds Keras objects: TF's C++ start-up lines stay off stderr
     root = pathlib.Path(args.results_root)
@@ -284,6 +292,7 @@ def main() -> None:
             cross_tests=CROSS_TESTS.get(spec.dataset, ()),
             precision=precision,
             jit_compile=JIT_CHOICES[args.jit_compile],
+            skip_busy=args.skip_busy,
         )
 
 

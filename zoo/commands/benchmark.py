@@ -57,6 +57,11 @@ def register(subparsers: Any) -> None:
         "realistic, all), a JSON object of realistic sections or a .json file; recorded in each row",
     )
     parser.add_argument("--quiet", action="store_true", help="one line per run instead of one per epoch")
+    parser.add_argument(
+        "--skip-busy",
+        action="store_true",
+        help="leave a run that another process is training to it (several processes share one --out)",
+    )
     parser.set_defaults(handler=run, needs_tensorflow=False)  # imported once the names are checked
 
 
@@ -161,5 +166,6 @@ def run(args: argparse.Namespace) -> int:
         cross_tests=cross_tests,
         verbose=0 if args.quiet else 2,
         overwrite_exports=args.overwrite,
+        skip_busy=args.skip_busy,
     )
     return 0

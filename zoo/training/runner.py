@@ -33,7 +33,7 @@ import numpy as np
 
 from synthetic_spectra.config import DatasetConfig, get_config
 from zoo.errors import UserError
-from zoo.locks import exclusive
+from zoo.locks import InUse, exclusive
 from zoo.models.registry import build
 from zoo.paths import check_output_dir
 from zoo.training.data import check_cross_tests, evaluate_test, load_data, load_test
@@ -400,6 +400,7 @@ def run_benchmark(
     work_dir: str | os.PathLike | None = None,
     verbose: int = 2,
     overwrite_exports: bool = True,
+    skip_busy: bool = False,
 ) -> list[dict[str, Any]]:
     """Train every planned run not yet in ``out_dir/results.jsonl``; return the rows of this call.
 
@@ -413,6 +414,10 @@ def run_benchmark(
     ``verbose`` is Keras' ``fit`` verbosity (2: one line per epoch; 0: silent); a line per run is
     always printed. A failed export (with ``overwrite_exports=False``: an existing one) raises UserError
     only after the run's row, with ``export_error``, is in ``results.jsonl``; an existing export is kept.
+
+    A run whose folder another process holds (it is training it) is refused, or with ``skip_busy=True``
+    left to that process: several processes can then work through one plan together, each taking the
+    next run nobody holds.
     """
     specs = list(specs)
     cross_configs = [get_config(other) for other in dict.fromkeys(cross_tests)]
@@ -429,8 +434,15 @@ def run_benchmark(
     for spec in specs:
         run_dir = run_dir_of(runs_root, spec)
         run_dir.mkdir(parents=True, exist_ok=True)
-        owner = exclusive(run_dir / LOCK_FILE, f"run folder {run_dir}", wait=False)
-        with owner if is_chief() else contextlib.nullcontext():
+        with contextlib.ExitStack() as held:
+            if is_chief():
+                try:
+                    held.enter_context(exclusive(run_dir / LOCK_FILE, f"run folder {run_dir}", wait=False))
+                except InUse:
+                    if not skip_busy:
+                        raise
+                    print(f"[{spec.run_id}] being trained by another process, left to it", flush=True)
+                    continue
             if spec.run_id in {row.get("run_id") for row in read_results(results_path)}:
                 print(f"[{spec.run_id}] already finished, skipped", flush=True)
                 continue
