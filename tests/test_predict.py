@@ -221,6 +221,34 @@ def test_resample_interpolates_and_says_so(
     assert status == 0 and out.splitlines()[0].split()[-1] == "note" and "resampled from 1500 points" in out
 
 
+def test_x_range_crops_a_wider_scan_onto_the_models_grid(
+    exported: Exported, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a scan from 5 to 90 of which the model's grid is 10..80 (in the file's x units)
+    wide = np.linspace(5.0, 90.0, 1701)
+    grid = np.linspace(10.0, 80.0, DATAPOINTS)
+    spectrum = np.interp(wide, grid, exported.spectra[0], left=0.01, right=0.01)
+    body = "".join(f"{float(a)!r}\t{float(v)!r}\n" for a, v in zip(wide, spectrum, strict=True))
+    (tmp_path / "scan.xy").write_text("2theta intensity\n" + body, encoding="utf-8")
+    expected = load(exported.path).predict(spectrum, axis=wide, x_range=(10, 80))
+    on_grid = load(exported.path).predict(np.interp(grid, wide, spectrum))
+    np.testing.assert_allclose(expected, on_grid, atol=1e-6)
+    document = predict_json(capsys, exported.path, tmp_path / "scan.xy", "--x-range", "10", "80")
+    assert document["predictions"][0]["resampled_from"] == 1701
+    assert top1(document) == [exported.class_names[int(expected.argmax())]]
+    assert_one_line_error(
+        capsys,
+        ["--model", exported.path, tmp_path / "scan.xy", "--x-range", "10", "95"],
+        f"{tmp_path / 'scan.xy'}: x range 10-95 is not covered: the spectrum's x values run from 5 to 90",
+    )
+    np.save(tmp_path / "s.npy", exported.spectra[:2])
+    assert_one_line_error(
+        capsys,
+        ["--model", exported.path, tmp_path / "s.npy", "--x-range", "10", "80"],
+        f"{tmp_path / 's.npy'}: x range: needs the spectra's x values (a two-column x,y file",
+    )
+
+
 def test_table_and_csv_outputs(
     exported: Exported, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -235,3 +236,31 @@ def test_resample_keeps_the_ends_and_a_same_length_grid_is_identity() -> None:
 def test_resample_needs_two_points() -> None:
     with pytest.raises(ValueError, match="need at least 2"):
         resample(np.ones((1, 1)), 10)
+
+
+def test_resample_onto_an_x_range_crops_and_matches_np_interp() -> None:
+    rng = np.random.default_rng(2)
+    axis = np.linspace(5.0, 90.0, 851)  # e.g. a 2θ scan wider than the model's grid
+    spectra = rng.random((3, 851))
+    grid = np.linspace(10.0, 80.0, 300)
+    expected = np.stack([np.interp(grid, axis, row) for row in spectra])
+    np.testing.assert_allclose(resample(spectra, 300, axis, (10, 80)), expected, rtol=0, atol=1e-12)
+    # half a step of slack at each end; the end value is then held
+    edge = resample(spectra, 11, axis, (5.0 - 0.04, 90.0))
+    assert edge[0, 0] == spectra[0, 0] and edge[0, -1] == spectra[0, -1]
+
+
+@pytest.mark.parametrize(
+    ("x_range", "axis", "message"),
+    [
+        ((10, 80), None, "x range: needs the spectra's x values"),
+        ((80, 10), np.linspace(5, 90, 50), "x range: needs LOW < HIGH, both finite, got 80 10"),
+        ((10, float("nan")), np.linspace(5, 90, 50), "x range: needs LOW < HIGH"),
+        ((10, 95), np.linspace(5, 90, 50), "x range 10-95 is not covered: the spectrum's x values run from"),
+        ((2, 80), np.linspace(5, 90, 50), "x range 2-80 is not covered"),
+    ],
+)
+def test_x_range_errors_are_one_line(x_range, axis, message) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as error:
+        resample(np.ones((1, 50)), 20, axis, x_range)
+    assert "\n" not in str(error.value)

@@ -72,6 +72,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="linearly interpolate spectra of another length onto the model's input grid",
     )
+    parser.add_argument(
+        "--x-range",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help="the model's input grid in the files' x units (e.g. the 2θ range it was trained on): two-column "
+        "files are cropped to LOW..HIGH and interpolated onto the model's points",
+    )
     parser.set_defaults(handler=run, needs_tensorflow=False)  # imported once the files have been read
 
 
@@ -79,17 +87,26 @@ def run(args: argparse.Namespace) -> int:
     """Read and validate every file, predict, then print the results."""
     import numpy as np
 
-    from zoo.inference.spectra_io import read_many
+    from zoo.inference.spectra_io import check_x_range, read_many
     from zoo.tfquiet import import_tensorflow_quietly
 
     files = read_many(args.files)  # NumPy only: a bad file is reported before TensorFlow's import
+    if args.x_range is not None:
+        for spectra_file in files:
+            try:
+                check_x_range(args.x_range, spectra_file.axis)
+            except ValueError as exc:
+                raise ValueError(f"{spectra_file.path}: {exc}") from None
     import_tensorflow_quietly()
     from zoo.inference.predict import load
 
     predictor = load(args.model, batch_size=args.batch_size)
     top_k = predictor.check_top_k(args.top_k)
     batches = [
-        predictor.prepare(f.spectra, resample=args.resample, axis=f.axis, names=f.row_names()) for f in files
+        predictor.prepare(
+            f.spectra, resample=args.resample, axis=f.axis, names=f.row_names(), x_range=args.x_range
+        )
+        for f in files
     ]
     identified = predictor.identify(np.concatenate(batches))
     tops = iter(predictor.top_classes(identified.probabilities, top_k))
@@ -101,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             name,
             str(f.path),
             None if f.single else row,
-            _resampled_from(f, predictor.datapoints),
+            _resampled_from(f, predictor.datapoints, args.x_range),
             next(tops),
             next(unknown),
             next(scores),
@@ -197,6 +214,9 @@ def _call(record: Record) -> str:
 FORMATTERS = {"table": format_table, "json": format_json, "csv": format_csv}
 
 
-def _resampled_from(spectra_file: SpectraFile, datapoints: int) -> int | None:
+def _resampled_from(
+    spectra_file: SpectraFile, datapoints: int, x_range: Sequence[float] | None = None
+) -> int | None:
+    """The file's points where they were interpolated onto the model's grid (other length, or x range)."""
     points = spectra_file.spectra.shape[1]
-    return points if points != datapoints else None
+    return points if points != datapoints or x_range is not None else None

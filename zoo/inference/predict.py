@@ -137,6 +137,7 @@ class Predictor:
         resample: bool = False,
         axis: np.ndarray | None = None,
         names: Sequence[str] | None = None,
+        x_range: Sequence[float] | None = None,
     ) -> np.ndarray:
         """Validate raw spectra and return them as float32 ``[n, datapoints]``.
 
@@ -146,6 +147,9 @@ class Predictor:
                 (:func:`zoo.inference.spectra_io.resample`) instead of refusing them.
             axis: the x values of the spectra (ascending), used by resampling; default evenly spaced.
             names: a name per spectrum for error messages (default ``spectra[i]``).
+            x_range: ``(low, high)``, the model's input grid in the units of ``axis`` (e.g. the 2θ range
+                it was trained on): the spectra are cropped to it and interpolated onto the model's
+                points, whatever their length (needs ``axis``; refused if ``axis`` does not cover it).
 
         Raises:
             ValueError: one line naming the first bad spectrum and the problem.
@@ -156,6 +160,12 @@ class Predictor:
             raise ValueError(f"names: {len(labels)} names given for {len(array)} spectra")
         array = validate_spectra(array, labels)
         points = array.shape[1]
+        if x_range is not None:
+            try:
+                onto_grid = resample_spectra(array, self.datapoints, axis, x_range)
+            except ValueError as exc:
+                raise ValueError(f"{labels[0]}: {exc}") from None
+            return validate_spectra(onto_grid.astype(np.float32), labels)
         if points != self.datapoints:
             if not resample:
                 raise ValueError(
@@ -175,6 +185,7 @@ class Predictor:
         axis: np.ndarray | None = None,
         names: Sequence[str] | None = None,
         batch_size: int | None = None,
+        x_range: Sequence[float] | None = None,
     ) -> np.ndarray:
         """Raw logits ``[n, num_classes]`` (before temperature and softmax) for raw spectra.
 
@@ -182,7 +193,9 @@ class Predictor:
         only gives probabilities (an export written before logits were exported) gives ``log(p)``: the
         logits up to a constant per spectrum.
         """
-        return self._run(spectra, resample=resample, axis=axis, names=names, batch_size=batch_size)[0]
+        return self._run(
+            spectra, resample=resample, axis=axis, names=names, batch_size=batch_size, x_range=x_range
+        )[0]
 
     def _run(
         self, spectra: Any, *, batch_size: int | None = None, **kwargs: Any

@@ -137,19 +137,48 @@ def read_many(paths: Sequence[str | os.PathLike[str]]) -> list[SpectraFile]:
     return [read_spectra(p) for p in expand_paths(paths)]
 
 
-def resample(spectra: np.ndarray, datapoints: int, axis: np.ndarray | None = None) -> np.ndarray:
+def check_x_range(x_range: Sequence[float], axis: np.ndarray | None) -> tuple[float, float]:
+    """``(low, high)`` of a model's grid in the x units of spectra with ``axis``; one-line ValueError if the
+    range is not increasing and finite, the spectra have no x values, or their x values do not cover it.
+
+    Half a step of the spectra's own spacing is tolerated at each end (the ends are then held constant).
+    """
+    low, high = (float(value) for value in x_range)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"x range: needs LOW < HIGH, both finite, got {low:g} {high:g}")
+    if axis is None:
+        raise ValueError("x range: needs the spectra's x values (a two-column x,y file, or axis=)")
+    axis = np.asarray(axis, dtype=np.float64)
+    slack = 0.5 * (axis[-1] - axis[0]) / max(len(axis) - 1, 1)
+    if low < axis[0] - slack or high > axis[-1] + slack:
+        raise ValueError(
+            f"x range {low:g}-{high:g} is not covered: the spectrum's x values run from {axis[0]:g} to "
+            f"{axis[-1]:g}"
+        )
+    return low, high
+
+
+def resample(
+    spectra: np.ndarray,
+    datapoints: int,
+    axis: np.ndarray | None = None,
+    x_range: Sequence[float] | None = None,
+) -> np.ndarray:
     """Linearly interpolate spectra ``[n, points]`` onto ``datapoints`` evenly spaced points.
 
     The new grid spans the same range as the old one: the first and last values are kept. With
     ``axis`` (ascending x values, possibly unevenly spaced) the grid is even in x; without it the
-    points are taken as evenly spaced. Narrow peaks can be attenuated when downsampling.
+    points are taken as evenly spaced. With ``x_range`` (needs ``axis``) the grid spans that range
+    instead, in the axis' units: the part of the spectra outside it is dropped (see :func:`check_x_range`).
+    Narrow peaks can be attenuated when downsampling.
     """
     spectra = np.asarray(spectra, dtype=np.float64)
     points = spectra.shape[-1]
     if points < 2:
         raise ValueError(f"cannot resample a spectrum of {points} point(s); need at least 2")
     old = np.arange(points, dtype=np.float64) if axis is None else np.asarray(axis, dtype=np.float64)
-    grid = np.linspace(old[0], old[-1], datapoints)
+    low, high = (old[0], old[-1]) if x_range is None else check_x_range(x_range, axis)
+    grid = np.linspace(low, high, datapoints)
     # Fractional index of every new grid point on the old grid, then one vectorised gather for all rows.
     position = np.interp(grid, old, np.arange(points, dtype=np.float64))
     lower = np.minimum(np.floor(position).astype(np.intp), points - 2)
