@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -76,27 +77,35 @@ time.sleep(600)
 """
 
 
-def test_a_run_folder_has_one_owner_and_a_killed_owner_frees_it(tmp_path: Path, tfds_data_dir: Path) -> None:
-    from zoo.training.protocol import Protocol, plan_runs
-    from zoo.training.results import read_results
-    from zoo.training.runner import LOCK_FILE, run_benchmark, run_dir_of
+@contextlib.contextmanager
+def held_by_another_process(run_dir: Path) -> Iterator[None]:
+    """``run_dir``'s lock held by a child process for the block, which is then killed with SIGKILL."""
+    from zoo.training.runner import LOCK_FILE
 
-    (spec,) = plan_runs("mini", ["oviedo"], seeds=[0])
-    run_dir = run_dir_of(tmp_path, spec)
     run_dir.mkdir(parents=True)
     owner = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(run_dir / LOCK_FILE)], stdout=subprocess.PIPE
     )
     try:
         assert owner.stdout.readline().strip() == b"locked"
+        yield
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+
+
+def test_a_run_folder_has_one_owner_and_a_killed_owner_frees_it(tmp_path: Path, tfds_data_dir: Path) -> None:
+    from zoo.training.protocol import Protocol, plan_runs
+    from zoo.training.results import read_results
+    from zoo.training.runner import run_benchmark, run_dir_of
+
+    (spec,) = plan_runs("mini", ["oviedo"], seeds=[0])
+    with held_by_another_process(run_dir_of(tmp_path, spec)):
         with pytest.raises(
             UserError, match=r"run folder .* is in use by another process \(pid held-by-test\)"
         ):
             run_benchmark([spec], Protocol(max_epochs=1), tmp_path, saved_models_dir=None, verbose=0)
         assert not (tmp_path / "results.jsonl").exists()
-    finally:
-        owner.send_signal(signal.SIGKILL)
-        owner.wait()
     # kill -9 left the lock file behind: the next start takes it over
     (row,) = run_benchmark([spec], Protocol(max_epochs=1), tmp_path, saved_models_dir=None, verbose=0)
     assert [r["run_id"] for r in read_results(tmp_path / "results.jsonl")] == [spec.run_id] == [row["run_id"]]
@@ -107,22 +116,14 @@ def test_skip_busy_leaves_a_held_run_to_its_owner_and_trains_the_next(
 ) -> None:
     from zoo.training.protocol import Protocol, plan_runs
     from zoo.training.results import read_results
-    from zoo.training.runner import LOCK_FILE, run_benchmark, run_dir_of
+    from zoo.training.runner import run_benchmark, run_dir_of
 
     held, free = plan_runs("mini", ["oviedo"], seeds=[0, 1])
     run_dir = run_dir_of(tmp_path, held)
-    run_dir.mkdir(parents=True)
-    owner = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(run_dir / LOCK_FILE)], stdout=subprocess.PIPE
-    )
-    try:
-        assert owner.stdout.readline().strip() == b"locked"
+    with held_by_another_process(run_dir):
         rows = run_benchmark(
             [held, free], Protocol(max_epochs=1), tmp_path, saved_models_dir=None, verbose=0, skip_busy=True
         )
-    finally:
-        owner.send_signal(signal.SIGKILL)
-        owner.wait()
     assert [row["run_id"] for row in rows] == [free.run_id]
     assert [row["run_id"] for row in read_results(tmp_path / "results.jsonl")] == [free.run_id]
     assert f"[{held.run_id}] being trained by another process, left to it" in capsys.readouterr().out
