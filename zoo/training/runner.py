@@ -158,8 +158,8 @@ def train_run(
     if not chief:  # workers write their own logs and backups, apart from the chief's
         run_dir = run_dir / f"worker-{json.loads(os.environ['TF_CONFIG'])['task']['index']}"
     precision = resolve_precision(precision, accelerator=bool(accelerators()))
-    augment = spec.augment.to_dict() if spec.augment is not None else None
-    settings = {"precision": precision, "jit_compile": jit_compile, **_recorded_setup(spec)}
+    recorded = _recorded_setup(spec)  # its toggles and augmentation, as settings.json and the row keep them
+    settings = {"precision": precision, "jit_compile": jit_compile, **recorded}
     _check_settings(run_dir, settings, spec)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / SETTINGS_FILE).write_text(json.dumps(settings))
@@ -214,8 +214,7 @@ def train_run(
         "dataset": spec.dataset,
         "model": spec.model,
         "variant": spec.variant,
-        "toggles": dict(spec.toggles),
-        "augment": augment,
+        **recorded,
         "seed": spec.seed,
         "max_epochs": protocol.max_epochs,
         "epochs_run": epochs_run,
