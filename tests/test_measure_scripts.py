@@ -143,6 +143,10 @@ def test_startup_table_once(tmp_path):
         assert case in table
     models_row = next(line for line in table.splitlines() if line.startswith("| `spectrazoo models`"))
     assert models_row.rstrip().endswith("| - |")  # `spectrazoo models` loads no heavy module
+    bad_name = next(line for line in table.splitlines() if "`spectrazoo benchmark --models nope" in line)
+    assert bad_name.rstrip().endswith("| - |")  # a bad model name is reported before TensorFlow is imported
+    bad_activation = next(line for line in table.splitlines() if "--fc-activation nope" in line)
+    assert "tensorflow" in bad_activation  # Keras checks activation names: the baseline with TensorFlow
 
 
 def test_study_scores_skips_rows_without_an_export(tmp_path):

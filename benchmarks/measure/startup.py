@@ -50,6 +50,23 @@ def cases(out_dir: Path) -> dict[str, str]:
         "spectrazoo generate --config mini": _command(
             ["generate", "--config", "mini", "--out", str(out_dir), "--force", "--no-progress"]
         ),
+        # a bad name is reported before TensorFlow is imported; a bad Keras activation only after it
+        "spectrazoo benchmark --models nope (error)": _command(
+            ["benchmark", "--dataset", "mini", "--models", "nope", "--out", str(out_dir / "b")]
+        ),
+        "spectrazoo benchmark --fc-activation nope (error)": _command(
+            [
+                "benchmark",
+                "--dataset",
+                "mini",
+                "--models",
+                "cnn2",
+                "--fc-activation",
+                "nope",
+                "--out",
+                str(out_dir / "b"),
+            ]
+        ),
     }
 
 
