@@ -206,23 +206,28 @@ def test_resuming_with_other_settings_is_refused_and_overwrite_starts_over(searc
 
 
 def test_the_retrained_model_does_not_replace_an_export_of_another_search(tmp_path):
+    from synthetic_spectra.config import get_config
     from zoo.errors import UserError
-    from zoo.training.tuning.search import check_final_export
+    from zoo.training.protocol import Protocol
+    from zoo.training.runner import check_free_exports
+    from zoo.training.tuning.search import _retrain_best, own_exports
 
     (spec,) = plan_runs("mini", ["cnn2"], hparams={"fc_activation": "relu"}, variant_suffix="-tuned")
     saved = tmp_path / "saved_models"
     target = saved / "mini" / "cnn2-relu-tuned-seed0"
     target.mkdir(parents=True)  # exported by another search, or by `benchmark --hparams`
     run_dir = tmp_path / "project" / "final" / "trial_1-epochs1"
+    best = {"base": "cnn2", "toggles": {"fc_activation": "relu"}, "seed": 0, "learning_rate": 3e-4}
     with pytest.raises(UserError, match="an export of another search or run is there") as info:
-        check_final_export(spec, run_dir, saved, overwrite=False)
+        _retrain_best(get_config("mini"), best, Protocol(max_epochs=1), 1, run_dir, saved, None, verbose=0)
     assert "\n" not in str(info.value) and "--saved-models" in str(info.value)
-    check_final_export(spec, run_dir, saved, overwrite=True)  # --overwrite: replace it
-    check_final_export(spec, run_dir, None, overwrite=False)  # --no-export
+    assert not run_dir.exists()  # refused before anything was trained or written
+
     own = run_dir.parent / "trial_0-epochs1"  # an earlier best of the same search exported it: its own
     own.mkdir(parents=True)
     (own / "results.jsonl").write_text(json.dumps({"run_id": spec.run_id, "export_dir": str(target)}) + "\n")
-    check_final_export(spec, run_dir, saved, overwrite=False)
+    assert own_exports(run_dir) == {target.resolve()}
+    check_free_exports([spec], run_dir, saved, replaceable=own_exports(run_dir))
 
 
 def test_bayesian_without_scikit_learn_is_a_one_line_error(capsys, tmp_path, monkeypatch):

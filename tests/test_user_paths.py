@@ -122,7 +122,32 @@ def test_benchmark_with_an_absolute_config_exports_under_out_and_never_overwrite
     assert not other.exists()
 
 
-def test_a_failed_export_keeps_the_trained_runs_row(tmp_path: Path, tfds_data_dir: Path) -> None:
+def test_run_benchmark_refuses_a_taken_export_before_training(tmp_path: Path, tfds_data_dir: Path) -> None:
+    from zoo.training.protocol import Protocol, plan_runs
+    from zoo.training.results import read_results
+    from zoo.training.runner import ExportTaken, export_target, run_benchmark
+
+    specs = plan_runs("mini", ["oviedo"], seeds=[0, 1])
+    taken = export_target(tmp_path / "saved", specs[1])
+    taken.mkdir(parents=True)
+    (taken / "keep.txt").write_text("an earlier export")
+    out = tmp_path / "results"
+    options = {"saved_models_dir": tmp_path / "saved", "verbose": 0, "overwrite_exports": False}
+    with pytest.raises(ExportTaken, match="an export already exists") as info:
+        run_benchmark(specs, Protocol(max_epochs=1), out, **options)
+    assert info.value.target == taken and not out.exists()  # seed 0 was not trained either
+
+    # an export the caller may replace (e.g. made by an earlier retraining of the same search)
+    rows = run_benchmark(specs, Protocol(max_epochs=1), out, replaceable_exports=[taken], **options)
+    assert [row["export_dir"] for row in rows] == [str(export_target(tmp_path / "saved", s)) for s in specs]
+    assert [row["run_id"] for row in read_results(out / "results.jsonl")] == [s.run_id for s in specs]
+    assert (taken / "metadata.json").is_file() and not (taken / "keep.txt").exists()
+
+
+def test_a_failed_export_keeps_the_trained_runs_row(
+    tmp_path: Path, tfds_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zoo.training import runner
     from zoo.training.protocol import Protocol, plan_runs
     from zoo.training.results import read_results
     from zoo.training.runner import export_target, run_benchmark
@@ -131,6 +156,8 @@ def test_a_failed_export_keeps_the_trained_runs_row(tmp_path: Path, tfds_data_di
     taken = export_target(tmp_path / "saved", specs[0])
     taken.mkdir(parents=True)
     (taken / "keep.txt").write_text("an earlier export")
+    # as if another process exported there while this run trained (after the check before training)
+    monkeypatch.setattr(runner, "check_free_exports", lambda *args, **kwargs: None)
     with pytest.raises(UserError, match="trained and recorded, but not exported"):
         run_benchmark(specs, Protocol(max_epochs=1), tmp_path, saved_models_dir=tmp_path / "saved",
                       verbose=0, overwrite_exports=False)  # fmt: skip

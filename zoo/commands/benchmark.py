@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.models.registry import get_model_info, list_models
     from zoo.tfquiet import import_tensorflow_quietly
     from zoo.training.protocol import Protocol, parse_seeds, plan_runs
-    from zoo.training.runner import check_output_dirs, export_target, pending_runs, recoverable, run_benchmark
+    from zoo.training.runner import check_output_dirs, run_benchmark
 
     config = get_config(args.dataset)
     models = (
@@ -142,12 +142,6 @@ def run(args: argparse.Namespace) -> int:
         config, models, activations, seeds, hparams=hparams,
         variant_suffix="-tuned" if hparams else "", augment=augment,
     )  # fmt: skip
-    if saved_models is not None and not args.overwrite:
-        pending = [spec for spec in pending_runs(specs, out) if not recoverable(spec, out)]
-        taken = [export_target(saved_models, spec) for spec in pending]
-        taken = [target for target in taken if target.exists()]
-        if taken:
-            raise UserError(f"{taken[0]}: an export already exists (use --overwrite to replace it)")
     run_benchmark(
         specs,
         protocol,

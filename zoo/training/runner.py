@@ -305,6 +305,10 @@ def recover_finished(
     return row
 
 
+def _export_of(spec: RunSpec, saved_models_dir: str | os.PathLike | None) -> pathlib.Path | None:
+    return None if saved_models_dir is None else export_target(saved_models_dir, spec).resolve()
+
+
 def _forget_finished(run_dir: pathlib.Path) -> None:
     for name in (FINISHED_ROW, FINISHED_WEIGHTS):
         with contextlib.suppress(FileNotFoundError):
@@ -384,6 +388,36 @@ def pending_runs(specs: Iterable[RunSpec], out_dir: str | os.PathLike) -> list[R
     return [spec for spec in specs if spec.run_id not in done]
 
 
+class ExportTaken(UserError):
+    """A run still to train would export where an export it may not replace already is."""
+
+    def __init__(self, target: pathlib.Path) -> None:
+        self.target = target
+        super().__init__(f"{target}: an export already exists (use --overwrite to replace it)")
+
+
+def check_free_exports(
+    specs: Iterable[RunSpec],
+    out_dir: str | os.PathLike,
+    saved_models_dir: str | os.PathLike,
+    *,
+    runs_root: str | os.PathLike | None = None,
+    replaceable: Iterable[str | os.PathLike] = (),
+) -> None:
+    """:class:`ExportTaken` if a run still to train would export onto an existing export.
+
+    A run is still to train when it has no row in ``out_dir`` and did not finish in its run folder under
+    ``runs_root`` (default ``out_dir``; a finished run's own export is redone, see :func:`recover_finished`).
+    Exports in ``replaceable`` (e.g. made by earlier runs of the same search) may be replaced.
+    """
+    runs_root = out_dir if runs_root is None else runs_root
+    allowed = {pathlib.Path(path).resolve() for path in replaceable}
+    for spec in pending_runs(specs, out_dir):
+        target = export_target(saved_models_dir, spec)
+        if target.exists() and target.resolve() not in allowed and not recoverable(spec, runs_root):
+            raise ExportTaken(target)
+
+
 # ------------------------------------------------------------------------------------------ study
 def run_benchmark(
     specs: Iterable[RunSpec],
@@ -399,6 +433,7 @@ def run_benchmark(
     work_dir: str | os.PathLike | None = None,
     verbose: int = 2,
     overwrite_exports: bool = True,
+    replaceable_exports: Iterable[str | os.PathLike] = (),
     skip_busy: bool = False,
 ) -> list[dict[str, Any]]:
     """Train every planned run not yet in ``out_dir/results.jsonl``; return the rows of this call.
@@ -411,8 +446,10 @@ def run_benchmark(
     here, once, and checked against every planned dataset before anything is trained.
 
     ``verbose`` is Keras' ``fit`` verbosity (2: one line per epoch; 0: silent); a line per run is
-    always printed. A failed export (with ``overwrite_exports=False``: an existing one) raises UserError
-    only after the run's row, with ``export_error``, is in ``results.jsonl``; an existing export is kept.
+    always printed. With ``overwrite_exports=False`` a run still to train whose export folder already
+    exists (and is not one of ``replaceable_exports``) is refused with :class:`ExportTaken` before anything
+    is trained. An export that fails all the same (one that appeared meanwhile) raises UserError only after
+    the run's row, with ``export_error``, is in ``results.jsonl``; the existing export is kept.
 
     A run whose folder another process holds (it is training it) is refused, or with ``skip_busy=True``
     left to that process: several processes can then work through one plan together, each taking the
@@ -424,11 +461,14 @@ def run_benchmark(
         check_cross_tests(trained_on, cross_configs)
     check_output_dirs(out_dir, work_dir=work_dir, saved_models_dir=saved_models_dir, data_dir=data_dir)
     check_finished_runs(specs, out_dir)
+    runs_root = pathlib.Path(out_dir if work_dir is None else work_dir)
+    replaceable = {pathlib.Path(path).resolve() for path in replaceable_exports}
+    if saved_models_dir is not None and not overwrite_exports:
+        check_free_exports(specs, out_dir, saved_models_dir, runs_root=runs_root, replaceable=replaceable)
     distribution = make_strategy(strategy)
     out_dir = pathlib.Path(out_dir)  # created only once the arguments are valid
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / RESULTS_FILE
-    runs_root = out_dir if work_dir is None else pathlib.Path(work_dir)
     rows = []
     for spec in specs:
         run_dir = run_dir_of(runs_root, spec)
@@ -461,7 +501,7 @@ def run_benchmark(
                     precision=precision,
                     jit_compile=jit_compile,
                     verbose=verbose,
-                    overwrite_export=overwrite_exports,
+                    overwrite_export=overwrite_exports or _export_of(spec, saved_models_dir) in replaceable,
                 )
             if is_chief():
                 append_result(results_path, row)

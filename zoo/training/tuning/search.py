@@ -20,9 +20,9 @@ from zoo.checks import check_int
 from zoo.errors import UserError
 from zoo.training.data import load_data, train_input
 from zoo.training.environment import backend
-from zoo.training.protocol import Protocol, RunSpec, plan_runs
+from zoo.training.protocol import Protocol, plan_runs
 from zoo.training.results import read_results
-from zoo.training.runner import RESULTS_FILE, export_target, recoverable, run_benchmark
+from zoo.training.runner import RESULTS_FILE, ExportTaken, run_benchmark
 from zoo.training.tuning.hypermodel import TUNERS, SpectraHyperModel, distributed_role
 from zoo.training.tuning.space import SearchSpace
 from zoo.training.tuning.tables import trial_rows, write_trials_table
@@ -82,30 +82,18 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def check_final_export(
-    spec: RunSpec, run_dir: pathlib.Path, saved_models_dir: str | os.PathLike | None, overwrite: bool
-) -> None:
-    """UserError if the retrained model's export would replace one that this search did not make.
+def own_exports(run_dir: pathlib.Path) -> set[pathlib.Path]:
+    """The exports this search's retrainings made: those a row in a folder beside ``run_dir`` names.
 
-    ``run_dir`` is the retraining's folder (``<project>/final/<trial>``). An export is the search's own when a
-    row of one of its retrainings names it, or when this retraining finished but its row was not recorded.
+    ``run_dir`` is a retraining's folder (``<project>/final/<trial>``); a later best of the same search
+    may replace what an earlier one exported.
     """
-    if saved_models_dir is None or overwrite:
-        return
-    target = export_target(saved_models_dir, spec)
-    if not target.exists() or recoverable(spec, run_dir):
-        return
-    own = {
+    return {
         pathlib.Path(row["export_dir"]).resolve()
         for results in run_dir.parent.glob(f"*/{RESULTS_FILE}")
         for row in read_results(results)
         if row.get("export_dir")
     }
-    if target.resolve() not in own:
-        raise UserError(
-            f"{target}: an export of another search or run is there; pass another saved_models_dir "
-            "(--saved-models), or remove it"
-        )
 
 
 def _retrain_best(
@@ -126,16 +114,23 @@ def _retrain_best(
     """
     toggles, seeds = best["toggles"], [best["seed"]]
     specs = plan_runs(dataset, [best["base"]], seeds=seeds, hparams=toggles, variant_suffix="-tuned")
-    check_final_export(specs[0], run_dir, saved_models_dir, overwrite)
     print(f"retraining the best configuration for up to {epochs} epochs", flush=True)
-    run_benchmark(
-        specs,
-        dataclasses.replace(protocol, max_epochs=epochs, learning_rate=best["learning_rate"]),
-        run_dir,
-        saved_models_dir=saved_models_dir,
-        data_dir=data_dir,
-        verbose=verbose,
-    )
+    try:
+        run_benchmark(
+            specs,
+            dataclasses.replace(protocol, max_epochs=epochs, learning_rate=best["learning_rate"]),
+            run_dir,
+            saved_models_dir=saved_models_dir,
+            data_dir=data_dir,
+            verbose=verbose,
+            overwrite_exports=overwrite,
+            replaceable_exports=own_exports(run_dir),
+        )
+    except ExportTaken as taken:  # --overwrite would start the whole search over: name the other way out
+        raise UserError(
+            f"{taken.target}: an export of another search or run is there; pass another saved_models_dir "
+            "(--saved-models), or remove it"
+        ) from None
     row = read_results(run_dir / "results.jsonl")[-1]
     final = {key: row.get(key) for key in FINAL_FIELDS}
     exported = f"exported to {final['export_dir']}" if final["export_dir"] else "not exported"
