@@ -19,3 +19,28 @@ def find_spec(cls, name, path=None, target=None):
 
 importlib.machinery.PathFinder.find_spec = classmethod(find_spec)
 """
+
+BREAK_TENSORFLOW = """
+import importlib.abc
+import importlib.machinery
+import json
+import sys
+
+# TensorFlow, TFDS and Keras look installed (find_spec finds them) but importing them fails loudly: code
+# that checks its inputs before it imports them exits on the input; code that imports them first fails.
+class RefusingLoader(importlib.abc.Loader):
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        raise RuntimeError(f"{module.__name__} was imported")
+
+path_finder = importlib.machinery.PathFinder.find_spec
+
+def find_spec(cls, name, path=None, target=None):
+    if name.split(".")[0] in ("tensorflow", "tensorflow_datasets", "keras"):
+        return importlib.machinery.ModuleSpec(name, RefusingLoader())
+    return path_finder(name, path, target)
+
+importlib.machinery.PathFinder.find_spec = classmethod(find_spec)
+"""

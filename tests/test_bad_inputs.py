@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from no_tensorflow import HIDE_TENSORFLOW
+from no_tensorflow import BREAK_TENSORFLOW, HIDE_TENSORFLOW
 
 from zoo.commands.cli import MAX_MESSAGE, main
 
@@ -192,9 +192,15 @@ def test_predict_reports_a_bad_file_before_it_needs_tensorflow(tmp_path: Path) -
         (["preset", "build", "nope"], "preset: error: unknown preset 'nope'"),
     ],
 )
-def test_training_commands_check_names_before_they_need_tensorflow(argv, expected, tmp_path: Path) -> None:
-    # names are checked before TensorFlow is imported (seconds saved, and the name is what is wrong)
-    script = HIDE_TENSORFLOW + "from zoo.commands.cli import main\nsys.exit(main(json.loads(sys.argv[1])))\n"
+@pytest.mark.parametrize(
+    "prelude", [HIDE_TENSORFLOW, BREAK_TENSORFLOW], ids=["not installed", "import fails"]
+)
+def test_training_commands_check_names_before_they_need_tensorflow(
+    argv, expected, prelude: str, tmp_path: Path
+) -> None:
+    # names are checked before TensorFlow or Keras is imported (seconds saved, and the name is what is
+    # wrong): with TensorFlow absent, and with every import of TensorFlow, TFDS or Keras failing
+    script = prelude + "from zoo.commands.cli import main\nsys.exit(main(json.loads(sys.argv[1])))\n"
     result = subprocess.run(
         [sys.executable, "-c", script, json.dumps([str(tmp_path / "o") if a == "OUT" else a for a in argv])],
         capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False,

@@ -247,6 +247,11 @@ def test_x_range_crops_a_wider_scan_onto_the_models_grid(
         ["--model", exported.path, tmp_path / "s.npy", "--x-range", "10", "80"],
         f"{tmp_path / 's.npy'}: x range: needs the spectra's x values (a two-column x,y file",
     )
+    status, out, err = run_cli(
+        capsys, "predict", "--model", exported.path, tmp_path / "s.npy", "--x-range", "80", "10"
+    )
+    assert (status, out) == (2, "")  # a bad range is named as such, not as the first file's fault
+    assert err == "spectrazoo predict: error: x range: needs LOW < HIGH, both finite, got 80 10\n"
 
 
 def test_table_and_csv_outputs(

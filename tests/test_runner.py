@@ -262,3 +262,58 @@ def test_two_local_workers_train_together_and_record_once(tfds_data_dir, tmp_pat
     assert len(row["history"]["val_loss"]) == 2 and all(math.isfinite(v) for v in row["history"]["loss"])
     assert (saved / "mini" / "cnn2-relu-seed0" / "saved_model.pb").exists()
     assert (out / "runs" / "cnn2-relu-seed0" / "worker-1" / "history.csv").exists()
+
+
+def test_a_run_finished_in_its_folder_with_other_toggles_is_not_recorded_as_the_planned_one(tmp_path):
+    # killed after training, before its row reached results.jsonl: rerunning the same id with other
+    # toggles must not record (and export) that run as if it had trained with the new ones
+    from zoo.errors import UserError
+    from zoo.training.runner import FINISHED_ROW, check_finished_runs, run_dir_of
+
+    (spec,) = plan_runs("mini", ["cnn2"], hparams={"fc_dropout": 0.5}, variant_suffix="-tuned")
+    finished = run_dir_of(tmp_path, spec) / FINISHED_ROW
+    finished.parent.mkdir(parents=True)
+    toggles = {"fc_activation": None, "fc_dropout": 0.2}  # as a row records them
+    finished.write_text(json.dumps({"run_id": spec.run_id, "toggles": toggles, "augment": None}))
+    before = finished.read_bytes()
+    with pytest.raises(UserError, match="finished there with toggles=") as info:
+        run_benchmark([spec], Protocol(max_epochs=1), tmp_path, saved_models_dir=None, verbose=0)
+    message = str(info.value)
+    assert message.startswith(f"{finished}: {spec.run_id}") and "\n" not in message
+    assert f"delete {finished.parent} to train it anew" in message
+    assert finished.read_bytes() == before and not (tmp_path / "results.jsonl").exists()
+
+    (same,) = plan_runs("mini", ["cnn2"], hparams={"fc_dropout": 0.2}, variant_suffix="-tuned")
+    check_finished_runs([same], tmp_path)  # the same toggles: it is this run, recorded as it is
+
+
+def test_skip_busy_is_refused_with_a_multi_worker_strategy(tmp_path, monkeypatch):
+    # only the chief holds run folders: a worker cannot know which run the chief left to another process
+    from zoo.errors import UserError
+    from zoo.training import runner
+
+    monkeypatch.setattr(runner, "is_multiworker", lambda strategy: True)
+    with pytest.raises(UserError, match="--skip-busy: not with a multi-worker strategy"):
+        run_benchmark(plan_runs("mini", ["cnn2"]), Protocol(max_epochs=1), tmp_path / "out", skip_busy=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_export_recorded_meanwhile_by_another_process_is_not_taken(tmp_path, monkeypatch):
+    # processes sharing a plan: between this process's read of results.jsonl and its look at the run
+    # folder, another one records the run (its row in, its finished state gone): not an export in the way
+    from zoo.training import runner
+    from zoo.training.runner import ExportTaken, check_free_exports, export_target
+
+    (spec,) = plan_runs("mini", ["cnn2"])
+    export_target(tmp_path / "saved", spec).mkdir(parents=True)
+
+    def recorded_meanwhile(spec_, runs_root):
+        (tmp_path / "results.jsonl").write_text(json.dumps({"run_id": spec_.run_id}) + "\n")
+        return False  # its finished state is gone by now
+
+    monkeypatch.setattr(runner, "recoverable", recorded_meanwhile)
+    check_free_exports([spec], tmp_path, tmp_path / "saved")
+    (tmp_path / "results.jsonl").unlink()
+    monkeypatch.setattr(runner, "recoverable", lambda spec_, runs_root: False)
+    with pytest.raises(ExportTaken):  # nobody recorded it: the export is in the way
+        check_free_exports([spec], tmp_path, tmp_path / "saved")

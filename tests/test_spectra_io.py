@@ -250,6 +250,29 @@ def test_resample_onto_an_x_range_crops_and_matches_np_interp() -> None:
     assert edge[0, 0] == spectra[0, 0] and edge[0, -1] == spectra[0, -1]
 
 
+def test_a_descending_axis_is_read_from_low_to_high_x() -> None:
+    rng = np.random.default_rng(3)
+    axis = np.linspace(5.0, 90.0, 851)
+    spectra = rng.random((2, 851))
+    ascending = resample(spectra, 300, axis, (10, 80))
+    np.testing.assert_array_equal(resample(spectra[:, ::-1], 300, axis[::-1], (10, 80)), ascending)
+    np.testing.assert_array_equal(resample(spectra[:, ::-1], 300, axis[::-1]), resample(spectra, 300, axis))
+
+
+@pytest.mark.parametrize(
+    ("axis", "message"),
+    [
+        (np.linspace(5, 90, 49), "axis: 50 x values needed (one per point), got shape (49,)"),
+        (np.r_[np.linspace(5, 90, 49), 50.0], "axis: the x values are not strictly increasing or decreasing"),
+        (np.r_[np.linspace(5, 90, 49), np.nan], "axis: holds NaN or infinite values"),
+    ],
+)
+def test_a_bad_axis_is_one_line(axis, message) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as error:
+        resample(np.ones((1, 50)), 20, axis, (10, 40))
+    assert "\n" not in str(error.value)
+
+
 @pytest.mark.parametrize(
     ("x_range", "axis", "message"),
     [

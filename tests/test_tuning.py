@@ -205,11 +205,12 @@ def test_resuming_with_other_settings_is_refused_and_overwrite_starts_over(searc
     assert json.loads((search["project"] / "oracle.json").read_text())["end_order"] == ["0"]
 
 
-def test_the_retrained_model_does_not_replace_an_export_of_another_search(tmp_path):
+def test_the_retrained_model_does_not_replace_an_export_of_another_search(tmp_path, monkeypatch):
     from synthetic_spectra.config import get_config
     from zoo.errors import UserError
     from zoo.training.protocol import Protocol
     from zoo.training.runner import check_free_exports
+    from zoo.training.tuning import search
     from zoo.training.tuning.search import _retrain_best, own_exports
 
     (spec,) = plan_runs("mini", ["cnn2"], hparams={"fc_activation": "relu"}, variant_suffix="-tuned")
@@ -227,7 +228,22 @@ def test_the_retrained_model_does_not_replace_an_export_of_another_search(tmp_pa
     own.mkdir(parents=True)
     (own / "results.jsonl").write_text(json.dumps({"run_id": spec.run_id, "export_dir": str(target)}) + "\n")
     assert own_exports(run_dir) == {target.resolve()}
-    check_free_exports([spec], run_dir, saved, replaceable=own_exports(run_dir))
+    check_free_exports([spec], run_dir, saved, replaceable=own_exports(run_dir))  # may be replaced
+
+    class Handed(Exception):  # stops _retrain_best once it has handed the run to the runner
+        pass
+
+    handed = {}
+
+    def runner(specs, protocol, out_dir, **options):
+        handed.update(options, specs=specs, out_dir=out_dir)
+        raise Handed
+
+    monkeypatch.setattr(search, "run_benchmark", runner)
+    with pytest.raises(Handed):
+        _retrain_best(get_config("mini"), best, Protocol(max_epochs=1), 1, run_dir, saved, None, verbose=0)
+    assert handed["specs"] == [spec] and handed["out_dir"] == run_dir
+    assert handed["overwrite_exports"] is False and handed["replaceable_exports"] == {target.resolve()}
 
 
 def test_bayesian_without_scikit_learn_is_a_one_line_error(capsys, tmp_path, monkeypatch):

@@ -87,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
     """Read and validate every file, predict, then print the results."""
     import numpy as np
 
-    from zoo.inference.spectra_io import check_x_range, read_many
+    from zoo.inference.spectra_io import check_range, check_x_range, read_many
     from zoo.tfquiet import import_tensorflow_quietly
 
+    if args.x_range is not None:
+        check_range(args.x_range)  # a bad range is the range's fault, not the first file's
     files = read_many(args.files)  # NumPy only: a bad file is reported before TensorFlow's import
     if args.x_range is not None:
         for spectra_file in files:

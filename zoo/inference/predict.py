@@ -145,7 +145,8 @@ class Predictor:
             spectra: one spectrum (1-D) or one per row (2-D), any real dtype.
             resample: interpolate spectra of another length onto the model's grid
                 (:func:`zoo.inference.spectra_io.resample`) instead of refusing them.
-            axis: the x values of the spectra (ascending), used by resampling; default evenly spaced.
+            axis: the x values of the spectra (strictly monotonic; descending ones are flipped, as for
+                two-column files), used by resampling; default evenly spaced.
             names: a name per spectrum for error messages (default ``spectra[i]``).
             x_range: ``(low, high)``, the model's input grid in the units of ``axis`` (e.g. the 2θ range
                 it was trained on): the spectra are cropped to it and interpolated onto the model's

@@ -31,6 +31,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,25 +138,45 @@ def read_many(paths: Sequence[str | os.PathLike[str]]) -> list[SpectraFile]:
     return [read_spectra(p) for p in expand_paths(paths)]
 
 
+def check_range(x_range: Sequence[float]) -> tuple[float, float]:
+    """``(low, high)`` as floats; one-line ValueError unless both are finite and ``low < high``."""
+    low, high = (float(value) for value in x_range)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"x range: needs LOW < HIGH, both finite, got {low:g} {high:g}")
+    return low, high
+
+
 def check_x_range(x_range: Sequence[float], axis: np.ndarray | None) -> tuple[float, float]:
     """``(low, high)`` of a model's grid in the x units of spectra with ``axis``; one-line ValueError if the
     range is not increasing and finite, the spectra have no x values, or their x values do not cover it.
 
     Half a step of the spectra's own spacing is tolerated at each end (the ends are then held constant).
     """
-    low, high = (float(value) for value in x_range)
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(f"x range: needs LOW < HIGH, both finite, got {low:g} {high:g}")
+    low, high = check_range(x_range)
     if axis is None:
         raise ValueError("x range: needs the spectra's x values (a two-column x,y file, or axis=)")
     axis = np.asarray(axis, dtype=np.float64)
-    slack = 0.5 * (axis[-1] - axis[0]) / max(len(axis) - 1, 1)
-    if low < axis[0] - slack or high > axis[-1] + slack:
+    first, last = sorted((float(axis[0]), float(axis[-1])))  # a descending axis covers the same range
+    slack = 0.5 * (last - first) / max(len(axis) - 1, 1)
+    if low < first - slack or high > last + slack:
         raise ValueError(
-            f"x range {low:g}-{high:g} is not covered: the spectrum's x values run from {axis[0]:g} to "
-            f"{axis[-1]:g}"
+            f"x range {low:g}-{high:g} is not covered: the spectrum's x values run from {first:g} to {last:g}"
         )
     return low, high
+
+
+def check_axis(axis: Any, points: int) -> np.ndarray:
+    """``axis`` as float64 x values of spectra of ``points`` points; one-line ValueError unless it is 1-D,
+    of that length, finite and strictly monotonic (ascending or descending)."""
+    values = np.asarray(axis, dtype=np.float64)
+    if values.shape != (points,):
+        raise ValueError(f"axis: {points} x values needed (one per point), got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("axis: holds NaN or infinite values")
+    steps = np.diff(values)
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        raise ValueError("axis: the x values are not strictly increasing or decreasing")
+    return values
 
 
 def resample(
@@ -167,7 +188,8 @@ def resample(
     """Linearly interpolate spectra ``[n, points]`` onto ``datapoints`` evenly spaced points.
 
     The new grid spans the same range as the old one: the first and last values are kept. With
-    ``axis`` (ascending x values, possibly unevenly spaced) the grid is even in x; without it the
+    ``axis`` (strictly monotonic x values, possibly unevenly spaced; descending ones are read from low to
+    high x, as two-column files are) the grid is even in x; without it the
     points are taken as evenly spaced. With ``x_range`` (needs ``axis``) the grid spans that range
     instead, in the axis' units: the part of the spectra outside it is dropped (see :func:`check_x_range`).
     Narrow peaks can be attenuated when downsampling.
@@ -176,8 +198,15 @@ def resample(
     points = spectra.shape[-1]
     if points < 2:
         raise ValueError(f"cannot resample a spectrum of {points} point(s); need at least 2")
-    old = np.arange(points, dtype=np.float64) if axis is None else np.asarray(axis, dtype=np.float64)
-    low, high = (old[0], old[-1]) if x_range is None else check_x_range(x_range, axis)
+    if axis is None:
+        old = np.arange(points, dtype=np.float64)
+    else:
+        old = check_axis(axis, points)
+        if old[0] > old[-1]:  # descending x values: the same spectra read from low to high x
+            old, spectra = old[::-1], spectra[..., ::-1]
+    low, high = (
+        (old[0], old[-1]) if x_range is None else check_x_range(x_range, None if axis is None else old)
+    )
     grid = np.linspace(low, high, datapoints)
     # Fractional index of every new grid point on the old grid, then one vectorised gather for all rows.
     position = np.interp(grid, old, np.arange(points, dtype=np.float64))

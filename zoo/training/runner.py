@@ -99,25 +99,44 @@ def _recorded_setup(spec: RunSpec) -> dict[str, Any]:
     )
 
 
-def check_finished_runs(specs: Iterable[RunSpec], out_dir: str | os.PathLike) -> None:
-    """UserError if a planned run has a row in ``out_dir`` made with other toggles or augmentation.
+def check_finished_runs(
+    specs: Iterable[RunSpec], out_dir: str | os.PathLike, runs_root: str | os.PathLike | None = None
+) -> None:
+    """UserError if a planned run finished with other toggles or augmentation than planned.
 
     A run id names the model, the variant and the seed, not every toggle (a tuned run's id ends in
     ``-tuned`` whatever its toggles are), so without this check a finished run of other toggles would be
-    skipped as if it were the planned one. Rows that predate a recorded key are not compared on it.
+    skipped as if it were the planned one, or, finished in its run folder under ``runs_root`` (default
+    ``out_dir``) without its row yet, recorded as the planned one. Rows that predate a recorded key are not
+    compared on it.
     """
     results_path = pathlib.Path(out_dir) / RESULTS_FILE
+    runs_root = out_dir if runs_root is None else runs_root
     finished = {row.get("run_id"): row for row in read_results(results_path)}
     for spec in specs:
-        row = finished.get(spec.run_id)
+        if spec.run_id in finished:
+            where, row, advice = results_path, finished[spec.run_id], "use another output folder"
+        else:
+            run_dir = run_dir_of(runs_root, spec)
+            where, row = run_dir / FINISHED_ROW, _finished_row(run_dir, spec)
+            advice = f"rerun with its settings to record it, or delete {run_dir} to train it anew"
         if row is None:
             continue
         for key, planned in _recorded_setup(spec).items():
             if key in row and row[key] != planned:
                 raise UserError(
-                    f"{results_path}: {spec.run_id} finished there with {key}={row[key]!r}, not the planned "
-                    f"{planned!r}: use another output folder"
+                    f"{where}: {spec.run_id} finished there with {key}={row[key]!r}, not the planned "
+                    f"{planned!r}: {advice}"
                 )
+
+
+def _finished_row(run_dir: pathlib.Path, spec: RunSpec) -> dict[str, Any] | None:
+    """The row ``run_dir`` keeps of ``spec``'s finished training (see :func:`recover_finished`), if any."""
+    try:
+        row = json.loads((run_dir / FINISHED_ROW).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None  # none, or a damaged record: the run is trained again
+    return row if isinstance(row, dict) and row.get("run_id") == spec.run_id else None
 
 
 def train_run(
@@ -283,14 +302,8 @@ def recover_finished(
     Its export is redone from the kept best weights (replacing a partial one) unless the row names an
     export that exists.
     """
-    path, weights = run_dir / FINISHED_ROW, run_dir / FINISHED_WEIGHTS
-    if not path.is_file():
-        return None
-    try:
-        row = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None  # a damaged record: the run is trained again
-    if not isinstance(row, dict) or row.get("run_id") != spec.run_id:
+    row, weights = _finished_row(run_dir, spec), run_dir / FINISHED_WEIGHTS
+    if row is None:
         return None
     exported = row.get("export_dir") and (pathlib.Path(row["export_dir"]) / "metadata.json").is_file()
     if saved_models_dir is not None and not exported:
@@ -414,8 +427,11 @@ def check_free_exports(
     allowed = {pathlib.Path(path).resolve() for path in replaceable}
     for spec in pending_runs(specs, out_dir):
         target = export_target(saved_models_dir, spec)
-        if target.exists() and target.resolve() not in allowed and not recoverable(spec, runs_root):
-            raise ExportTaken(target)
+        if not target.exists() or target.resolve() in allowed or recoverable(spec, runs_root):
+            continue
+        if spec not in pending_runs([spec], out_dir):  # another process sharing the plan just recorded it
+            continue
+        raise ExportTaken(target)
 
 
 # ------------------------------------------------------------------------------------------ study
@@ -460,12 +476,14 @@ def run_benchmark(
     for trained_on in {spec.dataset: spec.config for spec in specs}.values():
         check_cross_tests(trained_on, cross_configs)
     check_output_dirs(out_dir, work_dir=work_dir, saved_models_dir=saved_models_dir, data_dir=data_dir)
-    check_finished_runs(specs, out_dir)
     runs_root = pathlib.Path(out_dir if work_dir is None else work_dir)
+    check_finished_runs(specs, out_dir, runs_root)
     replaceable = {pathlib.Path(path).resolve() for path in replaceable_exports}
     if saved_models_dir is not None and not overwrite_exports:
         check_free_exports(specs, out_dir, saved_models_dir, runs_root=runs_root, replaceable=replaceable)
     distribution = make_strategy(strategy)
+    if skip_busy and is_multiworker(distribution):  # only the chief holds run folders: workers cannot skip
+        raise UserError("--skip-busy: not with a multi-worker strategy, whose workers follow the chief")
     out_dir = pathlib.Path(out_dir)  # created only once the arguments are valid
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / RESULTS_FILE
