@@ -14,6 +14,7 @@ from zoo.study.five_seeds import (
     group_setups,
     perturbed_table,
     setups_table,
+    tuned_comparison,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -90,6 +91,33 @@ def test_cnn6_rank_and_the_benchmark_claim():
 def test_paper_figures_a_162_spectrum_median_cannot_be():
     assert attainable(68.52, 162) and attainable(85.19, 162)
     assert not attainable(80.74, 162)
+
+
+def test_the_tuned_configuration_is_judged_in_distribution_against_each_published_vgg():
+    assert tuned_comparison({})[-1] == "- open: its five seeds train once the search's grid is complete."
+    rows = [_row("vgg", "linear", s, 0.70, 0.80) for s in range(5)]
+    rows += [_row("vgg", "relu", s, 0.70, 0.77) for s in range(5)]
+    rows += [{**_row("vgg", "relu-tuned", s, 0.69, 0.82), "toggles": {"fc_dropout": 0.5}} for s in range(5)]
+    fresh = {f"challenge/vgg-{variant}-seed{s}": value for s in range(5)
+             for variant, value in (("linear", 0.80), ("relu", 0.78), ("relu-tuned", 0.81))}  # fmt: skip
+    lines = tuned_comparison(group_setups(rows, {"fresh": fresh}))
+    tuned = next(line for line in lines if line.startswith("- vgg relu-tuned"))
+    assert "(fc_dropout 0.5)" in tuned and "validation 82.00 (82.00–82.00) %" in tuned and "5 seeds" in tuned
+    against = {line.split(":")[0].strip(): line for line in lines if line.startswith("  - against")}
+    assert "validation split +2.00 points, 5 of 5 seeds" in against["- against vgg linear"]
+    assert "fresh draws +1.00 points, 5 of 5 seeds" in against["- against vgg linear"]
+    assert "test split -1.00 points, 0 of 5 seeds" in against["- against vgg linear"]  # not the judge
+    assert against["- against vgg linear"].endswith("in distribution **ahead**.")
+    assert against["- against vgg_mod default"] == "  - against vgg_mod default: no row yet."
+
+    behind = {**fresh, "challenge/vgg-relu-tuned-seed0": 0.70, "challenge/vgg-relu-tuned-seed1": 0.70,
+              "challenge/vgg-relu-tuned-seed2": 0.70}  # fmt: skip
+    lines = tuned_comparison(group_setups(rows, {"fresh": behind}))
+    (relu,) = [line for line in lines if line.startswith("  - against vgg relu:")]
+    assert relu.endswith("in distribution **not ahead**.")  # ahead on validation, behind on fresh draws
+    lines = tuned_comparison(group_setups(rows[:-1], {"fresh": fresh}))  # four seeds of the tuned side
+    judged = [line for line in lines if line.startswith("  - against") and "in distribution" in line]
+    assert len(judged) == 2 and all(line.endswith("**open**.") for line in judged)
 
 
 def test_the_committed_study_page_is_current():
