@@ -16,6 +16,7 @@ from zoo.study.five_seeds import (
     setups_table,
     tuned_comparison,
 )
+from zoo.study.paper import PUBLISHED_CHALLENGE_SETUPS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -68,7 +69,7 @@ def test_export_scores_join_by_run_id_and_claims_name_every_metric():
     text = "\n".join(claims(setups))
     assert "test split +10.00 points, 5 of 5 seeds" in text
     assert "fresh draws +5.00 points, 1 of 1 seeds" in text and "**holds**" in text
-    assert "perturbed sets -10.00 points, 0 of 0 seeds" in text  # no seed has both sides scored
+    assert "perturbed sets –;" in text  # no seed has both sides scored: nothing to compare
     assert "| 80.00 | 40.00 | 68.52 |" in setups_table(
         setups
     )  # fresh, perturbed, the paper's VGG ReLU median
@@ -84,8 +85,36 @@ def test_cnn6_rank_and_the_benchmark_claim():
              "misclassified": 68, "run_id": "benchmark/vgg-linear-seed0"}  # fmt: skip
     text = "\n".join(claims(group_setups([*rows, bench])))
     assert "CNN6 ReLU 85.00 (85.00–85.00) % (validation 80.00 (80.00–80.00) %) ranks 2 of 2" in text
-    assert "(1 of 16 with five seeds: **open**)" in text
+    assert "(1 of 15 with five float32 seeds: **open**)" in text  # ResNet has one setup: 7 x 2 + 1
     assert "- vgg linear: 98.50 % (68 of 4500 wrong; 1 seed(s)): fails for these seeds" in text
+
+    every = [
+        _row(m, v, s, 0.9 if m == "cnn6" else 0.7, 0.8)
+        for m, v in PUBLISHED_CHALLENGE_SETUPS
+        for s in range(5)
+    ]
+    text = "\n".join(claims(group_setups(every)))
+    assert "ranks 1 of 15 published setups run so far by test median (15 of 15 with five float32" in text
+    assert "float32 seeds: **decided**)" in text
+    bfloat16 = [{**row, "precision": "mixed_bfloat16"} if row["model"] == "cnn2" else row for row in every]
+    assert "(13 of 15 with five float32 seeds: **open**)" in "\n".join(claims(group_setups(bfloat16)))
+
+
+def test_a_difference_of_medians_compares_the_seeds_both_sides_have():
+    # seed 0 of the ReLU side has no fresh-draw score (its export was not kept): both medians over 1-4
+    fresh = {
+        f"challenge/vgg-relu-seed{s}": v for s, v in zip(range(1, 5), (0.80, 0.81, 0.82, 0.83), strict=True)
+    }
+    fresh |= {f"challenge/vgg-linear-seed{s}": v for s, v in enumerate((0.50, 0.79, 0.80, 0.81, 0.82))}
+    comparison = Comparison(*_sides(_setups([0.7] * 5, [0.6] * 5, scores={"fresh": fresh})))
+    assert comparison.difference("fresh") == pytest.approx(81.5 - 80.5)  # not 81.5 - 80.0 (all five)
+    assert comparison.describe("fresh") == "+1.00 points, 4 of 4 seeds"
+
+
+def test_a_seed_recorded_twice_is_refused():
+    rows = [_row("vgg", "relu", 0, 0.7, 0.8), _row("vgg", "relu", 0, 0.6, 0.8)]
+    with pytest.raises(ValueError, match="challenge/vgg-relu-seed0: seed 0 recorded twice"):
+        group_setups(rows)
 
 
 def test_paper_figures_a_162_spectrum_median_cannot_be():

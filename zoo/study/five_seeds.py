@@ -119,7 +119,11 @@ def group_setups(
     scores = scores or {}
     grouped: dict[SetupKey, list[Mapping[str, Any]]] = {}
     for row in rows:
-        grouped.setdefault((row["dataset"], row["model"], row["variant"]), []).append(row)
+        group = grouped.setdefault((row["dataset"], row["model"], row["variant"]), [])
+        twin = next((other for other in group if other["seed"] == row["seed"]), None)
+        if twin is not None:  # one run per seed: a second would silently replace the first in a median
+            raise ValueError(f"{row['run_id']}: seed {row['seed']} recorded twice ({twin['run_id']} too)")
+        group.append(row)
     order = {name: i for i, name in enumerate(paper.MODEL_ORDER)}
 
     def position(key: SetupKey) -> tuple:
@@ -171,9 +175,13 @@ class Comparison:
         return sum(high[s] > low[s] for s in common), len(common)
 
     def difference(self, metric: str) -> float | None:
-        """Median of ``better`` minus median of ``worse`` in points (``None`` if a side lacks it)."""
-        high, low = self.better.median(metric), self.worse.median(metric)
-        return None if high is None or low is None else high - low
+        """Median of ``better`` minus median of ``worse`` in points over the seeds both sides have for
+        ``metric`` (``None`` if they share none): like for like, as :meth:`paired` counts them."""
+        low, high = self.worse.values(metric), self.better.values(metric)
+        common = sorted(set(low) & set(high))
+        if not common:
+            return None
+        return statistics.median(high[s] for s in common) - statistics.median(low[s] for s in common)
 
     @property
     def decided(self) -> bool:
@@ -221,9 +229,10 @@ def claims(setups: Mapping[SetupKey, Setup]) -> list[str]:
     lines = [
         f"Each claim compares medians over seeds (a claim is *open* until both sides have {REQUIRED_SEEDS} "
         f"{paper.PAPER_PRECISION} seeds): the difference of medians in points on the test split, the "
-        "validation split, fresh draws and the perturbed sets (mean over the sets), and in how many seeds "
-        "run on both sides the direction holds. The verdict reads the test split, as the paper did; the "
-        "other figures say whether it carries over.",
+        "validation split, fresh draws and the perturbed sets (mean over the sets), each over the seeds both "
+        "sides have for that figure, and in how many of those seeds the direction holds (a run trained "
+        "where its export was not kept has no fresh-draw or perturbed score). The verdict reads the test "
+        "split, as the paper did; the other figures say whether it carries over.",
         "",
         "**ReLU FC beats linear FC for every model** (`challenge`):",
         "",
@@ -251,23 +260,20 @@ def claims(setups: Mapping[SetupKey, Setup]) -> list[str]:
             )
     lines += ["", "**CNN6 best on `challenge`, near 90 %**:", ""]
     published = [
-        s
-        for s in setups.values()
-        if s.dataset == dataset
-        and s.model in paper.MODEL_ORDER[:8]
-        and s.variant in (*paper.VARIANT_ORDER, "default")
+        setups[(dataset, *setup)] for setup in paper.PUBLISHED_CHALLENGE_SETUPS if (dataset, *setup) in setups
     ]
     cnn6 = setups.get((dataset, paper.CHALLENGE_BEST_MODEL, "relu"))
     if cnn6 is None:
         lines.append("- open: no CNN6 ReLU row yet.")
     else:
         ranked = sorted(published, key=lambda s: -(s.median("test") or 0.0))
-        complete = sum(s.complete for s in published)
-        status = "open" if complete < 2 * 8 or not cnn6.complete else "decided"
+        complete = sum(s.complete and s.precisions == {paper.PAPER_PRECISION} for s in published)
+        expected = len(paper.PUBLISHED_CHALLENGE_SETUPS)
+        status = "open" if complete < expected else "decided"
         lines.append(
             f"- CNN6 ReLU {cnn6.spread('test')} % (validation {cnn6.spread('val')} %) ranks "
             f"{ranked.index(cnn6) + 1} of {len(ranked)} published setups run so far by test median "
-            f"({complete} of 16 with five seeds: **{status}**); best "
+            f"({complete} of {expected} with five {paper.PAPER_PRECISION} seeds: **{status}**); best "
             f"{ranked[0].model} {ranked[0].variant} {ranked[0].spread('test')} %."
         )
     lines += [
@@ -312,8 +318,10 @@ def tuned_comparison(setups: Mapping[SetupKey, Setup]) -> list[str]:
     lines = [
         "The search's best configuration, retrained with the study's protocol and seeds, against the "
         "published VGG (linear FC), VGG with ReLU FC and the modified VGG. *Ahead in distribution* needs "
-        "both medians in front, on the validation split and on fresh draws, with five float32 seeds per side "
-        "(the test split is one more figure, not the judge; the perturbed sets say how it generalises).",
+        "both medians in front, on the validation split and on fresh draws, once both sides have five "
+        "float32 seeds; each figure compares the seeds both sides have for it (the count is given: a run "
+        "whose export was not kept has no fresh-draw score). The test split is one more figure, not the "
+        "judge; the perturbed sets say how it generalises.",
         "",
     ]
     if not tuned:

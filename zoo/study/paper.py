@@ -121,6 +121,10 @@ CHALLENGE_FOLLOW_UP_SETUPS: tuple[tuple[str, str], ...] = (
     ("inc6", "relu"),
     ("inc6", "linear"),
 )
+#: The published models' ``challenge`` setups among those (ResNet has no hidden FC layer: one setup).
+PUBLISHED_CHALLENGE_SETUPS: tuple[tuple[str, str], ...] = tuple(
+    setup for setup in CHALLENGE_CLAIM_SETUPS + CHALLENGE_FOLLOW_UP_SETUPS if setup[0] in MODEL_ORDER[:8]
+)
 #: ``benchmark`` in the paper's setup: the original models, whose FC activation is linear except CNN6's
 #: (ResNet has no hidden FC layer). Cheapest first; CNN6 takes many CPU-hours.
 BENCHMARK_PAPER_SETUPS: tuple[tuple[str, str], ...] = (
