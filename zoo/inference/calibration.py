@@ -128,14 +128,22 @@ class Reliability:
 
 
 def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = DEFAULT_BINS) -> Reliability:
-    """Bin spectra by confidence (the top probability; ``bins`` equal-width bins on [0, 1], the last one
-    closed) and compare each bin's mean confidence with its accuracy."""
+    """Bin spectra by confidence (the top probability; ``bins`` equal-width bins on [0, 1], each closed on
+    the right, the first also on the left) and compare each bin's mean confidence with its accuracy."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labels = _labels(labels, len(probabilities))
+    return confidence_reliability(probabilities.max(axis=1), probabilities.argmax(axis=1) == labels, bins)
+
+
+def confidence_reliability(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = DEFAULT_BINS
+) -> Reliability:
+    """:func:`reliability` of a confidence per spectrum (e.g. a recalibrated top probability) and whether
+    the prediction it belongs to is right."""
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
     edges = np.linspace(0.0, 1.0, bins + 1)
     index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
     counts = np.bincount(index, minlength=bins)

@@ -1,0 +1,246 @@
+"""Which calibrator brings a `challenge` preset to ECE ≤ 1 %? One temperature does not (see the calibration
+page): this measures richer maps, each fitted on a large fresh draw of the training classes (validation data
+the generator draws anew, seed ``FIT_SEED``; never a test split) and judged on another (``FRESH_SEEDS[0]``).
+
+- ``temperature``: ``softmax(z / T)``, T fitted on the validation split (what the presets ship) and on the
+  fit draw;
+- ``vector scaling``: ``softmax(a ⊙ z + b)``, a scale and a bias per class (negative log-likelihood);
+- ``top-label isotonic``: the temperature-scaled top probability mapped by an isotonic regression of
+  "the prediction is right" on it (the prediction itself is unchanged; only its confidence moves).
+
+Each is judged by the ECE of its confidence in the top class (15 bins) beside the noise floor of a
+perfectly calibrated model of the same confidences on the same number of spectra, and by accuracy and the
+negative log-likelihood where the map gives a full probability vector. Rows go to
+``benchmarks/results/calibration/calibrators.jsonl``, the table to ``calibrators.md``::
+
+    python benchmarks/experiments/calibrators.py --presets vgg_relu_challenge --per-class 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import UserError
+
+OUT = pathlib.Path(__file__).resolve().parents[1] / "results" / "calibration"
+ROWS_FILE, TABLE_FILE = "calibrators.jsonl", "calibrators.md"
+
+
+def fit_vector_scaling(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale ``a`` and bias ``b`` per class minimising the mean negative log-likelihood of
+    ``softmax(a * logits + b)`` (L-BFGS with the analytic gradient), starting from ``a = 1, b = 0``."""
+    from scipy.optimize import minimize
+
+    logits = np.asarray(logits, dtype=np.float64)
+    n, classes = logits.shape
+    onehot = np.eye(classes)[labels]
+
+    def loss_and_gradient(params: np.ndarray) -> tuple[float, np.ndarray]:
+        scores = logits * params[:classes] + params[classes:]
+        scores -= scores.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(scores).sum(axis=1, keepdims=True))
+        log_p = scores - log_norm
+        residual = (np.exp(log_p) - onehot) / n  # d loss / d scores
+        gradient = np.concatenate([(residual * logits).sum(axis=0), residual.sum(axis=0)])
+        return float(-(log_p * onehot).sum() / n), gradient
+
+    start = np.concatenate([np.ones(classes), np.zeros(classes)])
+    result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B")
+    return result.x[:classes], result.x[classes:]
+
+
+def fit_top_label_isotonic(confidence: np.ndarray, correct: np.ndarray) -> Any:
+    """An isotonic (non-decreasing) map from a top probability to the chance that its prediction is
+    right, fitted on ``confidence`` and ``correct``; values outside the fitted range are clipped."""
+    from sklearn.isotonic import IsotonicRegression
+
+    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(confidence, correct)
+
+
+def top_label_floor(confidence: np.ndarray, draws: int = 50, seed: int = 0) -> float:
+    """Mean ECE of a perfectly calibrated top-label confidence on this many spectra (its predictions right
+    with exactly that probability), as ``ece_noise_floor`` for full probability vectors."""
+    from zoo.inference.calibration import confidence_reliability
+
+    rng = np.random.default_rng(seed)
+    return float(
+        np.mean(
+            [
+                confidence_reliability(confidence, rng.uniform(size=len(confidence)) < confidence).ece
+                for _ in range(draws)
+            ]
+        )
+    )
+
+
+def judge(
+    name: str, fitted_on: str, confidence: np.ndarray, correct: np.ndarray, nll: float | None
+) -> dict[str, Any]:
+    """One row: a calibrator's confidences on the judge draw against whether the predictions are right."""
+    from zoo.inference.calibration import confidence_reliability
+
+    return {
+        "calibrator": name,
+        "fitted_on": fitted_on,
+        "accuracy": float(np.mean(correct)),
+        "ece": confidence_reliability(confidence, correct).ece,
+        "noise_floor": top_label_floor(confidence),
+        "nll": nll,
+    }
+
+
+def measure(
+    fit: tuple[np.ndarray, np.ndarray],
+    judged: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    names: tuple[str, str, str],
+) -> list[dict[str, Any]]:
+    """Rows of every calibrator: ``fit``, ``judged`` and ``validation`` are (logits, labels); ``names``
+    name the three sets in the rows."""
+    from zoo.inference import calibration as cal
+
+    (zf, yf), (zj, yj), (zv, yv) = fit, judged, validation
+    fit_name, _, validation_name = names
+    rows = []
+
+    def probability_row(name: str, fitted_on: str, probabilities: np.ndarray) -> dict[str, Any]:
+        nll = float(-np.log(np.maximum(probabilities[np.arange(len(yj)), yj], 1e-300)).mean())
+        return judge(name, fitted_on, probabilities.max(axis=1), probabilities.argmax(axis=1) == yj, nll)
+
+    rows.append(probability_row("none (raw softmax)", "–", cal.softmax(zj)))
+    for fitted_on, (z, y) in ((validation_name, (zv, yv)), (fit_name, (zf, yf))):
+        temperature = cal.fit_temperature(z, y)
+        row = probability_row("temperature", fitted_on, cal.softmax(zj, temperature))
+        rows.append({**row, "temperature": temperature})
+    scale, bias = fit_vector_scaling(zf, yf)
+    rows.append(probability_row("vector scaling", fit_name, cal.softmax(zj * scale + bias)))
+    temperature = cal.fit_temperature(zf, yf)
+    scaled_fit, scaled_judged = cal.softmax(zf, temperature), cal.softmax(zj, temperature)
+    isotonic = fit_top_label_isotonic(scaled_fit.max(axis=1), scaled_fit.argmax(axis=1) == yf)
+    confidence = isotonic.predict(scaled_judged.max(axis=1))
+    row = judge(
+        "top-label isotonic (after temperature)",
+        fit_name,
+        confidence,
+        scaled_judged.argmax(axis=1) == yj,
+        None,
+    )
+    rows.append({**row, "temperature": temperature, "isotonic_steps": len(isotonic.X_thresholds_)})
+    return rows
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    """The markdown page of ``rows`` (one section per preset)."""
+    lines = [
+        "# Calibrators beyond one temperature: `challenge` presets",
+        "",
+        "Generated by `python benchmarks/experiments/calibrators.py` (see its docstring). ECE (15 bins) of "
+        "the confidence in the top class on the judge draw, beside the noise floor: the ECE a perfectly "
+        "calibrated model with the same confidences shows on that many spectra. NLL where the calibrator "
+        "gives a full probability vector. Goal: ECE ≤ 1 %.",
+        "",
+    ]
+    for preset in dict.fromkeys(row["preset"] for row in rows):
+        group = [row for row in rows if row["preset"] == preset]
+        first = group[0]
+        lines += [
+            f"## {preset}",
+            "",
+            f"Judged on {first['judged_on']} ({first['judged_size']:,} spectra); {first['hardware']}, "
+            f"{first['seconds']:.0f} s.",
+            "",
+            "| calibrator | fitted on | accuracy | ECE | noise floor | NLL |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for row in group:
+            nll = "–" if row["nll"] is None else f"{row['nll']:.4f}"
+            lines.append(
+                f"| {row['calibrator']} | {row['fitted_on']} | {100 * row['accuracy']:.2f} % | "
+                f"{100 * row['ece']:.2f} % | {100 * row['noise_floor']:.2f} % | {nll} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", default="vgg_relu_challenge")
+    parser.add_argument("--per-class", type=int, default=1000, help="spectra per class of each draw")
+    parser.add_argument("--out", type=pathlib.Path, default=OUT)
+    args = parser.parse_args(argv)
+    try:
+        from zoo.models.presets import get_preset
+
+        if args.per_class < 1:
+            raise UserError(f"--per-class: must be a positive integer, got {args.per_class!r}")
+        names = [name.strip() for name in args.presets.split(",") if name.strip()]
+        if not names:
+            raise UserError("--presets: name at least one preset")
+        for name in names:
+            get_preset(name)  # an unknown name: one line, before any work
+    except UserError as exc:
+        print(f"calibrators.py: error: {exc}", file=sys.stderr)
+        return 2
+    from zoo.tfquiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import zoo
+    from synthetic_spectra.config import fresh_draw, get_config
+    from synthetic_spectra.generator import generate
+    from zoo.inference.logits import predict_logits
+    from zoo.study.confidence import FIT_SEED, FRESH_SEEDS, normalised
+    from zoo.training.environment import hardware
+
+    rows = []
+    for name in names:
+        started = time.perf_counter()
+        model, config = zoo.from_preset(name), get_config(get_preset(name).dataset)
+        sets = {}
+        for key, (draw, split) in {
+            "fit": (dataclasses.replace(fresh_draw(config, FIT_SEED), n_train=args.per_class), "train"),
+            "judged": (
+                dataclasses.replace(fresh_draw(config, FRESH_SEEDS[0]), n_train=args.per_class),
+                "train",
+            ),
+            "validation": (config, "validation"),
+        }.items():
+            x, y = generate(draw, split)
+            sets[key] = (predict_logits(model, normalised(x)), y, f"{draw.name} {split} ({len(y):,})")
+        measured = measure(
+            sets["fit"][:2], sets["judged"][:2], sets["validation"][:2],
+            (sets["fit"][2], sets["judged"][2], sets["validation"][2]),
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        for row in measured:
+            judged_on, judged_size = sets["judged"][2], len(sets["judged"][1])
+            rows.append({"preset": name, "judged_on": judged_on, "judged_size": judged_size,
+                         **row, "hardware": hardware(), "seconds": seconds})  # fmt: skip
+            print(f"{name}: {row['calibrator']} on {row['fitted_on']}: ECE {row['ece']:.2%} "
+                  f"(floor {row['noise_floor']:.2%})", flush=True)  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    kept = [
+        row for row in _read_rows(args.out / ROWS_FILE) if row["preset"] not in names
+    ]  # a preset measured again replaces its rows
+    all_rows = kept + rows
+    (args.out / ROWS_FILE).write_text("".join(json.dumps(row) + "\n" for row in all_rows), encoding="utf-8")
+    (args.out / TABLE_FILE).write_text(table(all_rows), encoding="utf-8")
+    return 0
+
+
+def _read_rows(path: pathlib.Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
