@@ -155,8 +155,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         lines += [
             f"## {preset}",
             "",
-            f"Judged on {first['judged_on']} ({first['judged_size']:,} spectra); {first['hardware']}, "
-            f"{first['seconds']:.0f} s.",
+            f"Judged on {first['judged_on']}; {first['hardware']}, {first['seconds']:.0f} s.",
             "",
             "| calibrator | fitted on | accuracy | ECE | noise floor | NLL |",
             "|---|---|---:|---:|---:|---:|",
@@ -176,7 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--presets", default="vgg_relu_challenge")
     parser.add_argument("--per-class", type=int, default=1000, help="spectra per class of each draw")
     parser.add_argument("--out", type=pathlib.Path, default=OUT)
+    parser.add_argument("--table", action="store_true", help="rewrite the table from the rows only")
     args = parser.parse_args(argv)
+    if args.table:
+        (args.out / TABLE_FILE).write_text(table(_read_rows(args.out / ROWS_FILE)), encoding="utf-8")
+        return 0
     try:
         from zoo.models.presets import get_preset
 
