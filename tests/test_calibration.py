@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +183,19 @@ def calibrated_export(mini_model, tmp_path_factory: pytest.TempPathFactory) -> P
     record = cal.Calibration(2.5, 0.99, 0.05, notes={"fitted_on": "test"})
     return zoo.export(mini_model, tmp_path_factory.mktemp("cal") / "export", dataset_config="mini",
                       calibration=record)  # fmt: skip
+
+
+def test_a_temperature_the_spectra_cannot_pin_down_is_flagged() -> None:
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 4, size=200)
+    separated = np.eye(4)[labels] * 5.0 + rng.normal(0, 0.1, size=(200, 4))  # every spectrum right
+    with pytest.warns(UserWarning, match="sits at its bound 0.01"):
+        record = cal.fit_calibration(separated, labels, data="a toy validation split")
+    assert record.notes["temperature_at_bound"] == 0.01
+    noisy = rng.normal(0, 1.0, size=(200, 4)) + np.eye(4)[labels]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "temperature_at_bound" not in cal.fit_calibration(noisy, labels).notes
 
 
 def test_export_round_trip_with_temperature_and_threshold(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -589,6 +590,13 @@ def fit_calibration(
     """
     labels = _labels(labels, len(logits))
     temperature = fit_temperature(logits, labels)
+    at_bound = next((b for b in TEMPERATURE_RANGE if math.isclose(temperature, b, rel_tol=1e-4)), None)
+    if at_bound is not None:  # e.g. every validation spectrum right: the likelihood wants T -> 0
+        warnings.warn(
+            f"the temperature fitted on {data or 'these spectra'} sits at its bound {at_bound:g}: the "
+            "spectra do not pin it down (all predicted right, or none); calibrate on more or harder spectra",
+            stacklevel=2,
+        )
     with_features = reference is not None or features is not None
     if with_features and (reference is None or features is None or false_alarm_rate is None):
         raise ValueError("a feature rule needs reference and features (and a false_alarm_rate)")
@@ -596,6 +604,8 @@ def fit_calibration(
         raise ValueError(f"softmax_share must be in [0, 1], got {softmax_share!r}")
     threshold = feature_rule = None
     notes: dict[str, Any] = {"fitted_on": data, "spectra": len(labels)}
+    if at_bound is not None:
+        notes["temperature_at_bound"] = at_bound
     if false_alarm_rate is not None:
         confidence = max_probability(logits, temperature)
         softmax_rate = false_alarm_rate * (softmax_share if with_features else 1.0)
