@@ -168,17 +168,20 @@ class Comparison:
     worse: Setup
     better: Setup
 
+    def _shared(self, metric: str) -> tuple[dict[int, float], dict[int, float], list[int]]:
+        """Both sides' values of ``metric`` by seed, and the seeds both have."""
+        low, high = self.worse.values(metric), self.better.values(metric)
+        return low, high, sorted(set(low) & set(high))
+
     def paired(self, metric: str) -> tuple[int, int]:
         """(seeds where the claimed direction holds, seeds on both sides) for ``metric``."""
-        low, high = self.worse.values(metric), self.better.values(metric)
-        common = sorted(set(low) & set(high))
+        low, high, common = self._shared(metric)
         return sum(high[s] > low[s] for s in common), len(common)
 
     def difference(self, metric: str) -> float | None:
         """Median of ``better`` minus median of ``worse`` in points over the seeds both sides have for
         ``metric`` (``None`` if they share none): like for like, as :meth:`paired` counts them."""
-        low, high = self.worse.values(metric), self.better.values(metric)
-        common = sorted(set(low) & set(high))
+        low, high, common = self._shared(metric)
         if not common:
             return None
         return statistics.median(high[s] for s in common) - statistics.median(low[s] for s in common)
@@ -195,6 +198,10 @@ class Comparison:
             return "–"
         holds, common = self.paired(metric)
         return f"{difference:+.2f} points, {holds} of {common} seeds"
+
+    def figures(self) -> str:
+        """:meth:`describe` for every metric, named: ``test split +3.09 points, 4 of 5 seeds; ...``."""
+        return "; ".join(f"{METRICS[m]} {self.describe(m)}" for m in METRICS)
 
     def verdict(self) -> str:
         """``holds``/``fails`` by the test-split medians once decided, else ``open``."""
@@ -216,10 +223,9 @@ def _sides(setup: Setup) -> str:
 
 
 def _comparison_line(label: str, comparison: Comparison, paper_text: str) -> str:
-    figures = "; ".join(f"{METRICS[m]} {comparison.describe(m)}" for m in METRICS)
     provenance = _provenance((comparison.worse, comparison.better))
     return (
-        f"- {label}: {_sides(comparison.better)} vs {_sides(comparison.worse)}; {figures}; "
+        f"- {label}: {_sides(comparison.better)} vs {_sides(comparison.worse)}; {comparison.figures()}; "
         f"paper {paper_text}; **{comparison.verdict()}** ({provenance})."
     )
 
@@ -338,10 +344,11 @@ def tuned_comparison(setups: Mapping[SetupKey, Setup]) -> list[str]:
                 lines.append(f"  - against {model} {variant}: no row yet.")
                 continue
             comparison = Comparison(reference, setup)
-            figures = "; ".join(f"{METRICS[m]} {comparison.describe(m)}" for m in METRICS)
             ahead = all((comparison.difference(m) or 0.0) > 0 for m in IN_DISTRIBUTION)
             verdict = "open" if not comparison.decided else "ahead" if ahead else "not ahead"
-            lines.append(f"  - against {model} {variant}: {figures}; in distribution **{verdict}**.")
+            lines.append(
+                f"  - against {model} {variant}: {comparison.figures()}; in distribution **{verdict}**."
+            )
     return lines
 
 
