@@ -102,6 +102,52 @@ def test_calibration_record_round_trip_and_errors() -> None:
             cal.Calibration.from_dict(bad)
 
 
+def test_the_confidence_map_is_the_isotonic_fit_of_being_right() -> None:
+    from sklearn.isotonic import IsotonicRegression
+
+    rng = np.random.default_rng(7)
+    top = rng.uniform(0.3, 1.0, size=20_000)
+    right = rng.uniform(size=top.size) < top**2  # overconfident: right with probability top²
+    confidence_map = cal.fit_confidence_map(top, right, notes={"fitted_on": "a toy draw"})
+    assert confidence_map.notes == {"fitted_on": "a toy draw", "spectra": 20_000}
+    assert np.all(np.diff(confidence_map.x) > 0) and np.all(np.diff(confidence_map.y) >= 0)
+    probe = np.linspace(0.0, 1.0, 501)
+    reference = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(top, right)
+    np.testing.assert_allclose(confidence_map(probe), reference.predict(probe), atol=1e-12)
+    fresh_top = rng.uniform(0.3, 1.0, size=20_000)
+    fresh_right = rng.uniform(size=fresh_top.size) < fresh_top**2
+    before = cal.confidence_reliability(fresh_top, fresh_right).ece
+    after = cal.confidence_reliability(confidence_map(fresh_top), fresh_right).ece
+    assert before > 0.1 and after < 0.02  # judged on another draw
+    assert np.isnan(confidence_map(np.array([np.nan])))[0]
+    with pytest.raises(ValueError, match="at least 2000 labelled spectra, got 500"):
+        cal.fit_confidence_map(top[:500], right[:500])
+
+
+def test_confidence_map_record_round_trip_and_errors() -> None:
+    confidence_map = cal.ConfidenceMap([0.1, 0.5, 0.9], [0.05, 0.3, 0.95], {"fitted_on": "x"})
+    record = cal.Calibration(1.7, 0.42, 0.05, confidence_map=confidence_map)
+    again = cal.Calibration.from_dict(json.loads(json.dumps(record.to_dict())))
+    assert again == record and again.confidence_map.to_dict() == confidence_map.to_dict()
+    assert not cal.Calibration(confidence_map=confidence_map).is_identity
+    logits = np.array([[2.0, 0.0, 0.0], [0.2, 0.1, 0.0]])
+    top = cal.max_probability(logits, 1.7)
+    np.testing.assert_allclose(record.confidence(logits), np.interp(top, confidence_map.x, confidence_map.y),
+                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(cal.Calibration(1.7).confidence(logits), top, rtol=1e-6)
+    for bad, message in [
+        ({"x": [0.2, 0.1], "y": [0.1, 0.2]}, "strictly increasing"),
+        ({"x": [0.1, 0.2], "y": [0.3, 0.2]}, "non-decreasing"),
+        ({"x": [0.1, 1.2], "y": [0.1, 0.2]}, r"\[0, 1\]"),
+        ({"x": [0.1], "y": [0.1, 0.2]}, "equal-length"),
+        ({"x": ["a"], "y": [0.1]}, "numbers"),
+        ({"x": [0.1]}, "needs x and y"),
+        ({"x": [0.1], "y": [0.1], "z": 1}, "unknown field 'z'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            cal.Calibration.from_dict({"temperature": 1.0, "confidence_map": bad})
+
+
 def test_joint_threshold_keeps_both_rules_within_the_budget() -> None:
     rng = np.random.default_rng(7)
     softmax_like, distance_like = rng.normal(size=400), rng.normal(size=400)
@@ -226,6 +272,47 @@ def test_export_round_trip_with_temperature_and_threshold(
     top = loaded.signatures["top_k"](spectra=tf.constant(spectra, tf.float32), k=tf.constant(2))
     np.testing.assert_array_equal(top["unknown"].numpy(), identified.unknown)
     assert identified.feature_score is None and not hasattr(loaded, "scores")
+
+
+def test_an_exports_confidence_map_reaches_predict_the_signatures_and_the_command(
+    mini_model, spectra, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zoo
+
+    confidence_map = cal.ConfidenceMap([0.1, 0.35, 0.5, 0.75], [0.05, 0.1, 0.3, 0.95], {"fitted_on": "test"})
+    record = cal.Calibration(3.0, 0.6, 0.05, confidence_map=confidence_map)
+    path = zoo.export(mini_model, tmp_path / "mapped", dataset_config="mini", calibration=record)
+    predictor = zoo.load(path)
+    identified = predictor.identify(spectra)
+    top = identified.probabilities.max(axis=1)
+    assert top.min() < 0.35 and top.max() > 0.75 and (top < 0.6).any()  # spans the knots and the threshold
+    np.testing.assert_allclose(identified.confidence, confidence_map(top), atol=1e-6)
+    np.testing.assert_array_equal(identified.unknown, top < 0.6)  # the threshold stays on the probability
+    loaded = tf.saved_model.load(str(path))
+    for name, dtype in (("serving_default", tf.float32), ("serve_float64", tf.float64)):
+        out = loaded.signatures[name](spectra=tf.constant(spectra, dtype))
+        np.testing.assert_allclose(out["confidence"].numpy(), identified.confidence, atol=1e-5)
+    top_k = loaded.signatures["top_k"](spectra=tf.constant(spectra, tf.float32), k=tf.constant(2))
+    np.testing.assert_allclose(top_k["confidence"].numpy(), identified.confidence, atol=1e-5)
+    np.save(tmp_path / "s.npy", spectra)
+    status, out, err = run_cli(capsys, "predict", "--model", path, tmp_path / "s.npy", "--top-k", "1")
+    lines = out.splitlines()
+    assert status == 0 and lines[0].split() == ["input", "call", "confidence", "class1", "p1"], err
+    for line, confidence, p in zip(lines[1:], identified.confidence, top, strict=True):
+        assert line.split()[4::2] == [f"{confidence:.4f}", f"{p:.4f}"]
+    status, out, _ = run_cli(capsys, "predict", "--model", path, tmp_path / "s.npy", "--format", "json")
+    predictions = json.loads(out)["predictions"]
+    np.testing.assert_allclose([p["confidence"] for p in predictions], identified.confidence, atol=1e-6)
+    status, out, _ = run_cli(capsys, "predict", "--model", path, tmp_path / "s.npy", "--format", "csv")
+    assert out.splitlines()[0].endswith(",unknown,confidence")
+    # without a map there is no confidence column, and JSON's confidence is the best class's probability
+    plain = zoo.export(
+        mini_model, tmp_path / "plain", dataset_config="mini", calibration=cal.Calibration(3.0)
+    )
+    status, out, _ = run_cli(capsys, "predict", "--model", plain, tmp_path / "s.npy", "--top-k", "1")
+    assert out.splitlines()[0].split() == ["input", "class1", "p1"]
+    status, out, _ = run_cli(capsys, "predict", "--model", plain, tmp_path / "s.npy", "--format", "json")
+    np.testing.assert_allclose([p["confidence"] for p in json.loads(out)["predictions"]], top, atol=1e-6)
 
 
 def test_export_without_calibration_and_old_exports_still_load(mini_model, spectra, tmp_path: Path) -> None:
@@ -775,3 +862,35 @@ def test_capped_means_stopped_at_an_epoch_cap_below_the_protocols() -> None:
     assert is_capped({"stop_reason": "max_epochs", "max_epochs": 60})
     assert not is_capped({"stop_reason": "early_stopping", "max_epochs": 60})
     assert not is_capped({"stop_reason": "max_epochs", "max_epochs": 500})
+
+
+def test_ship_takes_each_presets_map_on_its_own_temperature(tmp_path: Path) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "experiments" / "calibration.py"
+    spec = importlib.util.spec_from_file_location("calibration_script_ship", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    confidence_map = cal.ConfidenceMap([0.2, 0.9], [0.1, 0.8], {"fitted_on": "fit draw", "spectra": 27000})
+
+    def row(preset: str, judged_on: str, temperature: float, **extra: object) -> dict:
+        return {"preset": preset, "calibrator": "map", "judged_on": judged_on, "temperature": temperature,
+                "ece": 0.003, "noise_floor": 0.005, **extra}  # fmt: skip
+
+    rows_file = tmp_path / script.CALIBRATORS_FILE
+    rows = [
+        row("a", "fresh draw", 1.5),  # a temperature row: no map
+        row("a", "fresh draw", 1.5, confidence_map=confidence_map.to_dict()),
+        row("a", "validation", 1.5, confidence_map={**confidence_map.to_dict(), "y": [0.0, 0.1]}),
+        row("b", "fresh draw", 2.0, confidence_map=confidence_map.to_dict()),  # not shipped here
+    ]
+    rows_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    maps = script.confidence_maps(rows_file, {"a": 1.5})
+    assert list(maps) == ["a"] and maps["a"]["y"] == [0.1, 0.8]  # the one judged on the fresh draw
+    shipped = cal.ConfidenceMap.from_dict(maps["a"])
+    assert shipped.notes["ece_judged"] == 0.003 and shipped.notes["judged_on"] == "fresh draw"
+    assert script.confidence_maps(tmp_path / "none.jsonl", {"a": 1.5}) == {}
+    with pytest.raises(
+        UserError, match=r"a's confidence map sits on temperature 1\.5, its calibration has 1\.4"
+    ):
+        script.confidence_maps(rows_file, {"a": 1.4})

@@ -54,22 +54,40 @@ def test_the_top_label_floor_is_what_a_calibrated_confidence_shows(calibrators) 
 def test_every_calibrator_is_judged_on_the_other_draw(calibrators) -> None:
     fit, judged, validation = (_draw(n, seed, SCALE, BIAS) for n, seed in ((8_000, 2), (8_000, 3), (300, 4)))
     rows = calibrators.measure(fit, judged, validation, ("fit draw", "judge draw", "validation"))
-    by_name = {(row["calibrator"], row["fitted_on"]): row for row in rows}
+    by_name = {(row["calibrator"], row["fitted_on"], row["judged_on"]): row for row in rows}
+    shipped = calibrators.SHIPPED
     assert list(by_name) == [
-        ("none (raw softmax)", "–"),
-        ("temperature", "validation"),
-        ("temperature", "fit draw"),
-        ("vector scaling", "fit draw"),
-        ("top-label isotonic (after temperature)", "fit draw"),
+        ("none (raw softmax)", "–", "judge draw"),
+        ("temperature", "validation", "judge draw"),
+        ("temperature", "fit draw", "judge draw"),
+        ("vector scaling", "fit draw", "judge draw"),
+        (shipped, "fit draw", "judge draw"),
+        ("temperature", "validation", "validation"),
+        (shipped, "fit draw", "validation"),
     ]
-    raw, vector = by_name[("none (raw softmax)", "–")], by_name[("vector scaling", "fit draw")]
-    isotonic = by_name[("top-label isotonic (after temperature)", "fit draw")]
+    assert {row["judged_size"] for row in rows if row["judged_on"] == "validation"} == {300}
+    raw, vector = (
+        by_name[("none (raw softmax)", "–", "judge draw")],
+        by_name[("vector scaling", "fit draw", "judge draw")],
+    )
+    mapped = by_name[(shipped, "fit draw", "judge draw")]
+    temperature = by_name[("temperature", "validation", "judge draw")]
     assert vector["nll"] < raw["nll"] and vector["ece"] < raw["ece"]  # the true map is a vector scaling
-    assert isotonic["ece"] < raw["ece"] and isotonic["nll"] is None
-    assert isotonic["accuracy"] == by_name[("temperature", "fit draw")]["accuracy"]  # predictions unchanged
-    page = calibrators.table([{**row, "preset": "p", "judged_on": "j", "judged_size": 8000,
-                               "hardware": "h", "seconds": 1.0} for row in rows])  # fmt: skip
-    assert "| vector scaling | fit draw |" in page and "Judged on j; h, 1 s." in page
+    assert mapped["ece"] < temperature["ece"] and mapped["nll"] is None
+    assert mapped["accuracy"] == temperature["accuracy"]  # predictions unchanged
+    # the row holds the map itself, after the validation temperature: what `calibration.py ship` ships
+    assert mapped["temperature"] == pytest.approx(temperature["temperature"])
+    confidence_map = cal.ConfidenceMap.from_dict(mapped["confidence_map"])
+    calibration = cal.Calibration(mapped["temperature"], confidence_map=confidence_map)
+    z, y = judged
+    recomputed = cal.confidence_reliability(calibration.confidence(z), cal.softmax(z).argmax(axis=1) == y).ece
+    assert recomputed == pytest.approx(mapped["ece"], abs=1e-6)
+    # a preset's own temperature, where given, is the one under the map
+    own = calibrators.measure(fit, judged, validation, ("f", "j", "v"), shipped_temperature=1.7)
+    assert {row["temperature"] for row in own if row["calibrator"] == shipped} == {1.7}
+    page = calibrators.table([{**row, "preset": "p", "hardware": "h", "seconds": 1.0} for row in rows])
+    assert "| vector scaling | fit draw |" in page and "h, 1 s." in page
+    assert "Judged on judge draw:" in page and "Judged on validation:" in page
 
 
 def test_an_unknown_preset_is_one_line(calibrators, capsys, tmp_path) -> None:

@@ -79,6 +79,22 @@ def test_export_scores_join_by_run_id_and_claims_name_every_metric():
     assert perturbed_table(_setups([0.7] * 5, [0.6] * 5)) is None
 
 
+def test_an_ablation_is_also_given_with_the_published_original():
+    rows = [_row("vgg", "relu", s, 0.70, 0.7) for s in range(5)]
+    rows += [_row("vgg", "linear", s, 0.60, 0.6) for s in range(5)]
+    rows += [_row("vgg_mod", "default", s, 0.65, 0.65) for s in range(5)]
+    lines = claims(group_setups(rows))
+    main = next(line for line in lines if line.startswith("- vgg → vgg_mod:"))
+    beside = lines[lines.index(main) + 1]
+    assert "**fails**" in main  # ReLU original (the compared side) 70 % against 65 %
+    assert beside.startswith("  - with the published original (vgg linear FC) instead: vgg_mod default 65.00")
+    assert "**holds**" in beside  # the published linear original 60 % against 65 %
+    assert (
+        "  - with the published original (cnn_bn linear FC) instead: open (a side has no row yet)." in lines
+    )
+    assert not any("(cnn6" in line and "published original" in line for line in lines)  # CNN6 is ReLU
+
+
 def test_cnn6_rank_and_the_benchmark_claim():
     rows = [_row("cnn6", "relu", s, 0.85, 0.8) for s in range(5)] + [_row("vgg", "relu", 0, 0.9, 0.8)]
     bench = {**_row("vgg", "linear", 0, 0.985, 0.99), "dataset": "benchmark", "test_size": 4500,

@@ -43,8 +43,9 @@ rows in tables of their own, never beside models trained to the protocol's end.
              all of it, the Bayes detector's AUROC (no detector does better); rows ``kind: separability``.
 ``report``   regenerates calibration.md and the figures from rows.jsonl; ``merge`` adds rows measured into
              other folders (runs measured apart); ``ship`` writes the presets'
-             calibration (fitted on their validation splits) from the rows into zoo/models/presets.json
-             and copies their feature banks (checked against the rows' SHA-256) beside their weights.
+             calibration (fitted on their validation splits) from the rows into zoo/models/presets.json,
+             with the confidence maps ``calibrators.py`` fitted on a large fresh draw, and copies their
+             feature banks (checked against the rows' SHA-256) beside their weights.
 
 Usage:  python benchmarks/experiments/calibration.py train [--dataset challenge] [--hold-out 6-8,13,21-23]
                                               [--models prnet,vgg] [--seeds 0-2] [--max-epochs N]
@@ -60,6 +61,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import shutil
 import sys
 import time
@@ -108,6 +110,8 @@ DEFAULT_MODELS_DIR = Path("saved_models/calibration")
 #: The presets' feature banks written by ``evaluate``, copied into the package by ``ship``.
 DEFAULT_BANKS_DIR = Path("saved_models/calibration_banks")
 DEFAULT_HOLD_OUT = "6-8,13,21-23"
+#: The rows of ``calibrators.py`` (beside rows.jsonl): the presets' confidence maps, which ``ship`` adds.
+CALIBRATORS_FILE = "calibrators.jsonl"
 #: The study's exports measured by ``evaluate --part study`` (``<setup>-seed<N>``).
 DEFAULT_STUDY_DIR = Path("saved_models/challenge")
 DEFAULT_PRESETS = ("vgg_relu_challenge", "prnet_challenge", "prnet_v4_challenge")
@@ -758,9 +762,32 @@ def merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def confidence_maps(path: Path, temperatures: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """The confidence map of each preset in ``temperatures`` that ``calibrators.py`` measured in ``path``
+    (its rows judged on the fresh draw; none without the file), with its judged ECE in the notes.
+    UserError where a map sits on another temperature than the preset's calibration: fit it again."""
+    if not path.is_file():
+        return {}
+    maps = {}
+    for row in (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()):
+        name = row["preset"]
+        if name not in temperatures or "confidence_map" not in row or name in maps:
+            continue  # the first map row of a preset is judged on the fresh draw
+        if not math.isclose(row["temperature"], temperatures[name], rel_tol=1e-9):
+            raise UserError(
+                f"{path}: {name}'s confidence map sits on temperature {row['temperature']:.6g}, its "
+                f"calibration has {temperatures[name]:.6g} (run calibrators.py --presets {name} again)"
+            )
+        judged = {"ece_judged": row["ece"], "noise_floor": row["noise_floor"], "judged_on": row["judged_on"]}
+        notes = {**row["confidence_map"]["notes"], **judged, "rows": str(path)}
+        maps[name] = {**row["confidence_map"], "notes": notes}
+    return maps
+
+
 def ship(args: argparse.Namespace) -> int:
     """Write each preset's calibration (temperature, threshold, feature rule) from rows.jsonl into the
-    presets table, and copy its feature bank (checked against the row's SHA-256) beside its weights."""
+    presets table, with its confidence map from calibrators.jsonl where ``calibrators.py`` fitted one, and
+    copy its feature bank (checked against the row's SHA-256) beside its weights."""
     import shutil
 
     from zoo.models.presets import MAX_PRESET_BYTES, PRESETS_FILE, SHIPPED_PRESETS_DIR, sha256_of
@@ -770,6 +797,8 @@ def ship(args: argparse.Namespace) -> int:
         raise UserError(
             f"{args.out / 'rows.jsonl'}: no preset calibration rows (run evaluate --part presets)"
         )
+    temperatures = {name: row["calibration"]["temperature"] for name, row in rows.items()}
+    maps = confidence_maps(args.out / CALIBRATORS_FILE, temperatures)
     records = json.loads(PRESETS_FILE.read_text(encoding="utf-8"))
     banks = {}
     for record in (r for r in records if r["name"] in rows):  # check everything before writing anything
@@ -784,6 +813,8 @@ def ship(args: argparse.Namespace) -> int:
     for record in (r for r in records if r["name"] in rows):
         calibration = rows[record["name"]]["calibration"]
         calibration["notes"]["rows"] = str(args.out / "rows.jsonl")
+        if record["name"] in maps:
+            calibration["confidence_map"] = maps[record["name"]]
         record["calibration"] = calibration
         if record["name"] in banks:
             source, bank = banks[record["name"]]
@@ -796,7 +827,7 @@ def ship(args: argparse.Namespace) -> int:
     PRESETS_FILE.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(
         f"{PRESETS_FILE}: calibration of {', '.join(sorted(rows))}; "
-        f"feature banks of {', '.join(sorted(banks))}"
+        f"feature banks of {', '.join(sorted(banks))}; confidence maps of {', '.join(sorted(maps)) or 'none'}"
     )
     return 0
 

@@ -5,8 +5,10 @@ the generator draws anew, seed ``FIT_SEED``; never a test split) and judged on a
 - ``temperature``: ``softmax(z / T)``, T fitted on the validation split (what the presets ship) and on the
   fit draw;
 - ``vector scaling``: ``softmax(a ⊙ z + b)``, a scale and a bias per class (negative log-likelihood);
-- ``top-label isotonic``: the temperature-scaled top probability mapped by an isotonic regression of
-  "the prediction is right" on it (the prediction itself is unchanged; only its confidence moves).
+- ``confidence map``: the top probability after the preset's temperature (fitted on its validation split)
+  by an isotonic regression of "the prediction is right" on it
+  (:func:`zoo.inference.calibration.fit_confidence_map`; the prediction itself is unchanged, only its
+  confidence moves). Its row holds the map, which ``calibration.py ship`` writes into the presets.
 
 Each is judged by the ECE of its confidence in the top class (15 bins) beside the noise floor of a
 perfectly calibrated model of the same confidences on the same number of spectra, and by accuracy and the
@@ -58,14 +60,6 @@ def fit_vector_scaling(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarr
     return result.x[:classes], result.x[classes:]
 
 
-def fit_top_label_isotonic(confidence: np.ndarray, correct: np.ndarray) -> Any:
-    """An isotonic (non-decreasing) map from a top probability to the chance that its prediction is
-    right, fitted on ``confidence`` and ``correct``; values outside the fitted range are clipped."""
-    from sklearn.isotonic import IsotonicRegression
-
-    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(confidence, correct)
-
-
 def top_label_floor(confidence: np.ndarray, draws: int = 50, seed: int = 0) -> float:
     """Mean ECE of a perfectly calibrated top-label confidence on this many spectra (its predictions right
     with exactly that probability), as ``ece_noise_floor`` for full probability vectors."""
@@ -83,14 +77,21 @@ def top_label_floor(confidence: np.ndarray, draws: int = 50, seed: int = 0) -> f
 
 
 def judge(
-    name: str, fitted_on: str, confidence: np.ndarray, correct: np.ndarray, nll: float | None
+    name: str,
+    fitted_on: str,
+    judged_on: str,
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    nll: float | None,
 ) -> dict[str, Any]:
-    """One row: a calibrator's confidences on the judge draw against whether the predictions are right."""
+    """One row: a calibrator's confidences on a judged set against whether the predictions are right."""
     from zoo.inference.calibration import confidence_reliability
 
     return {
         "calibrator": name,
         "fitted_on": fitted_on,
+        "judged_on": judged_on,
+        "judged_size": len(correct),
         "accuracy": float(np.mean(correct)),
         "ece": confidence_reliability(confidence, correct).ece,
         "noise_floor": top_label_floor(confidence),
@@ -98,75 +99,92 @@ def judge(
     }
 
 
+#: The calibrator a preset ships: its temperature, then the confidence map.
+SHIPPED = "confidence map (after the shipped temperature)"
+
+
 def measure(
     fit: tuple[np.ndarray, np.ndarray],
     judged: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray],
     names: tuple[str, str, str],
+    shipped_temperature: float | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of every calibrator: ``fit``, ``judged`` and ``validation`` are (logits, labels); ``names``
-    name the three sets in the rows."""
+    name the three sets in the rows. Every calibrator is judged on ``judged``; the shipped ones (the
+    validation temperature, and the confidence map after it) also on ``validation``, where the
+    temperature was fitted (in-sample) and the map was not. The map's row records the map
+    (``confidence_map``: :meth:`zoo.inference.calibration.ConfidenceMap.to_dict`) and its temperature:
+    ``shipped_temperature`` (the preset's own, fitted on its validation split where it was built), else
+    the one fitted on ``validation`` here."""
     from zoo.inference import calibration as cal
 
     (zf, yf), (zj, yj), (zv, yv) = fit, judged, validation
-    fit_name, _, validation_name = names
+    fit_name, judged_name, validation_name = names
     rows = []
 
     def probability_row(name: str, fitted_on: str, probabilities: np.ndarray) -> dict[str, Any]:
         nll = float(-np.log(np.maximum(probabilities[np.arange(len(yj)), yj], 1e-300)).mean())
-        return judge(name, fitted_on, probabilities.max(axis=1), probabilities.argmax(axis=1) == yj, nll)
+        correct = probabilities.argmax(axis=1) == yj
+        return judge(name, fitted_on, judged_name, probabilities.max(axis=1), correct, nll)
 
     rows.append(probability_row("none (raw softmax)", "–", cal.softmax(zj)))
-    for fitted_on, (z, y) in ((validation_name, (zv, yv)), (fit_name, (zf, yf))):
-        temperature = cal.fit_temperature(z, y)
+    temperatures = {name: cal.fit_temperature(z, y) for name, (z, y) in
+                    ((validation_name, (zv, yv)), (fit_name, (zf, yf)))}  # fmt: skip
+    for fitted_on, temperature in temperatures.items():
         row = probability_row("temperature", fitted_on, cal.softmax(zj, temperature))
         rows.append({**row, "temperature": temperature})
     scale, bias = fit_vector_scaling(zf, yf)
     rows.append(probability_row("vector scaling", fit_name, cal.softmax(zj * scale + bias)))
-    temperature = cal.fit_temperature(zf, yf)
-    scaled_fit, scaled_judged = cal.softmax(zf, temperature), cal.softmax(zj, temperature)
-    isotonic = fit_top_label_isotonic(scaled_fit.max(axis=1), scaled_fit.argmax(axis=1) == yf)
-    confidence = isotonic.predict(scaled_judged.max(axis=1))
-    row = judge(
-        "top-label isotonic (after temperature)",
-        fit_name,
-        confidence,
-        scaled_judged.argmax(axis=1) == yj,
-        None,
+    shipped = cal.Calibration(shipped_temperature or temperatures[validation_name])
+    top_fit = cal.max_probability(zf, shipped.temperature)
+    confidence_map = cal.fit_confidence_map(
+        top_fit, cal.softmax(zf).argmax(axis=1) == yf, notes={"fitted_on": fit_name}
     )
-    rows.append({**row, "temperature": temperature, "isotonic_steps": len(isotonic.X_thresholds_)})
+    mapped = cal.Calibration(shipped.temperature, confidence_map=confidence_map)
+    extra = {"temperature": shipped.temperature, "map_knots": len(confidence_map.x)}
+    for judged_on, (z, y) in ((judged_name, (zj, yj)), (validation_name, (zv, yv))):
+        correct = cal.softmax(z).argmax(axis=1) == y
+        if judged_on == validation_name:  # the temperature where it was fitted
+            nll = cal.negative_log_likelihood(z, y, shipped.temperature)
+            row = judge("temperature", validation_name, judged_on, shipped.confidence(z), correct, nll)
+            rows.append({**row, **extra})
+        row = judge(SHIPPED, fit_name, judged_on, mapped.confidence(z), correct, None)
+        rows.append({**row, **extra, "confidence_map": confidence_map.to_dict()})
     return rows
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    """The markdown page of ``rows`` (one section per preset)."""
+    """The markdown page of ``rows`` (one section per preset, one table per judged set)."""
     lines = [
         "# Calibrators beyond one temperature: `challenge` presets",
         "",
         "Generated by `python benchmarks/experiments/calibrators.py` (see its docstring). ECE (15 bins) of "
-        "the confidence in the top class on the judge draw, beside the noise floor: the ECE a perfectly "
+        "the confidence in the top class on the judged set, beside the noise floor: the ECE a perfectly "
         "calibrated model with the same confidences shows on that many spectra. NLL where the calibrator "
-        "gives a full probability vector. Goal: ECE ≤ 1 %.",
+        "gives a full probability vector. Goal: ECE ≤ 1 %. The presets ship the confidence map: their "
+        "temperature (fitted on the validation split), then the map fitted on the fit draw (the "
+        "predictions are unchanged; only the confidence in them moves). On the validation split the "
+        "temperature is judged where it was fitted.",
         "",
     ]
     for preset in dict.fromkeys(row["preset"] for row in rows):
         group = [row for row in rows if row["preset"] == preset]
-        first = group[0]
-        lines += [
-            f"## {preset}",
-            "",
-            f"Judged on {first['judged_on']}; {first['hardware']}, {first['seconds']:.0f} s.",
-            "",
-            "| calibrator | fitted on | accuracy | ECE | noise floor | NLL |",
-            "|---|---|---:|---:|---:|---:|",
-        ]
-        for row in group:
-            nll = "–" if row["nll"] is None else f"{row['nll']:.4f}"
-            lines.append(
-                f"| {row['calibrator']} | {row['fitted_on']} | {100 * row['accuracy']:.2f} % | "
-                f"{100 * row['ece']:.2f} % | {100 * row['noise_floor']:.2f} % | {nll} |"
-            )
-        lines.append("")
+        lines += [f"## {preset}", "", f"{group[0]['hardware']}, {group[0]['seconds']:.0f} s.", ""]
+        for judged_on in dict.fromkeys(row["judged_on"] for row in group):
+            lines += [
+                f"Judged on {judged_on}:",
+                "",
+                "| calibrator | fitted on | accuracy | ECE | noise floor | NLL |",
+                "|---|---|---:|---:|---:|---:|",
+            ]
+            for row in (r for r in group if r["judged_on"] == judged_on):
+                nll = "–" if row["nll"] is None else f"{row['nll']:.4f}"
+                lines.append(
+                    f"| {row['calibrator']} | {row['fitted_on']} | {100 * row['accuracy']:.2f} % | "
+                    f"{100 * row['ece']:.2f} % | {100 * row['noise_floor']:.2f} % | {nll} |"
+                )
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -199,14 +217,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     import zoo
     from synthetic_spectra.config import fresh_draw, get_config
     from synthetic_spectra.generator import generate
+    from zoo.inference.calibration import Calibration
     from zoo.inference.logits import predict_logits
     from zoo.study.confidence import FIT_SEED, FRESH_SEEDS, normalised
     from zoo.training.environment import hardware
 
-    rows = []
+    args.out.mkdir(parents=True, exist_ok=True)
     for name in names:
         started = time.perf_counter()
-        model, config = zoo.from_preset(name), get_config(get_preset(name).dataset)
+        preset = get_preset(name)
+        model, config = zoo.from_preset(name), get_config(preset.dataset)
+        shipped = Calibration.from_dict(preset.calibration).temperature if preset.calibration else None
         sets = {}
         for key, (draw, split) in {
             "fit": (dataclasses.replace(fresh_draw(config, FIT_SEED), n_train=args.per_class), "train"),
@@ -220,22 +241,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             sets[key] = (predict_logits(model, normalised(x)), y, f"{draw.name} {split} ({len(y):,})")
         measured = measure(
             sets["fit"][:2], sets["judged"][:2], sets["validation"][:2],
-            (sets["fit"][2], sets["judged"][2], sets["validation"][2]),
+            (sets["fit"][2], sets["judged"][2], sets["validation"][2]), shipped,
         )  # fmt: skip
         seconds = time.perf_counter() - started
-        for row in measured:
-            judged_on, judged_size = sets["judged"][2], len(sets["judged"][1])
-            rows.append({"preset": name, "judged_on": judged_on, "judged_size": judged_size,
-                         **row, "hardware": hardware(), "seconds": seconds})  # fmt: skip
-            print(f"{name}: {row['calibrator']} on {row['fitted_on']}: ECE {row['ece']:.2%} "
-                  f"(floor {row['noise_floor']:.2%})", flush=True)  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    kept = [
-        row for row in _read_rows(args.out / ROWS_FILE) if row["preset"] not in names
-    ]  # a preset measured again replaces its rows
-    all_rows = kept + rows
-    (args.out / ROWS_FILE).write_text("".join(json.dumps(row) + "\n" for row in all_rows), encoding="utf-8")
-    (args.out / TABLE_FILE).write_text(table(all_rows), encoding="utf-8")
+        rows = [{"preset": name, **row, "hardware": hardware(), "seconds": seconds} for row in measured]
+        for row in rows:
+            print(f"{name}: {row['calibrator']} ({row['fitted_on']}) on {row['judged_on']}: "
+                  f"ECE {row['ece']:.2%} (floor {row['noise_floor']:.2%})", flush=True)  # fmt: skip
+        # each preset's rows land as soon as it is measured; a preset measured again replaces its rows
+        all_rows = [row for row in _read_rows(args.out / ROWS_FILE) if row["preset"] != name] + rows
+        (args.out / ROWS_FILE).write_text("".join(json.dumps(r) + "\n" for r in all_rows), encoding="utf-8")
+        (args.out / TABLE_FILE).write_text(table(all_rows), encoding="utf-8")
     return 0
 
 

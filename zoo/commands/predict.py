@@ -9,7 +9,9 @@ carries an unknown threshold calls a spectrum whose top probability is below it 
 one with a feature rule where the spectrum's features lie far from every training spectrum's (either rule
 fires): the table gets a ``call`` column (the best class, or ``unknown`` with the best guess and its
 probability beside it), JSON and CSV an ``unknown`` field; JSON also the ``feature_score`` and the model's
-``feature_threshold``.
+``feature_threshold``. Where the export has a confidence map (the chance that the best class is right, as
+measured on many labelled spectra), the table and CSV get a ``confidence`` column; JSON gives every
+prediction's ``confidence`` (without a map, the best class's probability).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Record:
     top: list[tuple[str, float]]
     unknown: bool = False
     feature_score: float | None = None
+    #: the chance that the best class is right (its probability without a confidence map)
+    confidence: float | None = None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -113,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     identified = predictor.identify(np.concatenate(batches))
     tops = iter(predictor.top_classes(identified.probabilities, top_k))
     unknown = iter(identified.unknown.tolist())
+    confidence = iter(identified.confidence.tolist())
     scores = iter([None] * len(identified.unknown) if identified.feature_score is None
                   else identified.feature_score.tolist())  # fmt: skip
     records = [
@@ -124,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             next(tops),
             next(unknown),
             next(scores),
+            next(confidence),
         )
         for f in files
         for row, name in enumerate(f.row_names())
@@ -134,20 +140,27 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = format_json(records, str(args.model), threshold, None if rule is None else rule.threshold)
     else:
-        text = FORMATTERS[args.format](records, str(args.model), threshold)
+        mapped = predictor.calibration.confidence_map is not None
+        text = FORMATTERS[args.format](records, str(args.model), threshold, mapped=mapped)
     sys.stdout.write(text)
     return 0
 
 
-def format_table(records: Sequence[Record], model: str, threshold: float | None = None) -> str:
-    """Aligned columns: input, the call (with a threshold: the best class or ``unknown``), then class and
-    probability for each rank, and a resampling note."""
+def format_table(
+    records: Sequence[Record], model: str, threshold: float | None = None, *, mapped: bool = False
+) -> str:
+    """Aligned columns: input, the call (with a threshold: the best class or ``unknown``), the confidence
+    (``mapped``: the export has a confidence map), then class and probability for each rank, and a
+    resampling note."""
     k = len(records[0].top)
     called = threshold is not None
-    header = ["input"] + (["call"] if called else [])
+    header = ["input"] + (["call"] if called else []) + (["confidence"] if mapped else [])
     header += [f"{label}{rank}" for rank in range(1, k + 1) for label in ("class", "p")]
     rows = [
-        [r.name] + ([_call(r)] if called else []) + [cell for name, p in r.top for cell in (name, f"{p:.4f}")]
+        [r.name]
+        + ([_call(r)] if called else [])
+        + ([f"{r.confidence:.4f}"] if mapped else [])
+        + [cell for name, p in r.top for cell in (name, f"{p:.4f}")]
         for r in records
     ]
     if any(r.resampled_from for r in records):
@@ -178,6 +191,7 @@ def format_json(
             "row": r.row,
             "resampled_from": r.resampled_from,
             "call": _call(r),
+            "confidence": r.confidence,
             "unknown": r.unknown,
             "feature_score": r.feature_score,
             "top_k": [{"class": name, "probability": p} for name, p in r.top],
@@ -193,17 +207,20 @@ def format_json(
     return json.dumps(document, indent=2) + "\n"
 
 
-def format_csv(records: Sequence[Record], model: str, threshold: float | None = None) -> str:
-    """Long CSV: one line per input and rank (``file,row,rank,class,probability,resampled_from,unknown``;
-    ``unknown`` is the input's, on each of its lines)."""
+def format_csv(
+    records: Sequence[Record], model: str, threshold: float | None = None, *, mapped: bool = False
+) -> str:
+    """Long CSV: one line per input and rank (``file,row,rank,class,probability,resampled_from,unknown``
+    and, ``mapped``, ``confidence``; ``unknown`` and ``confidence`` are the input's, on each of its lines)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", "row", "rank", "class", "probability", "resampled_from", "unknown"])
+    header = ["file", "row", "rank", "class", "probability", "resampled_from", "unknown"]
+    writer.writerow(header + (["confidence"] if mapped else []))
     for r in records:
         for rank, (name, p) in enumerate(r.top, start=1):
             writer.writerow(
                 [r.file, "" if r.row is None else r.row, rank, name, f"{p:.6g}", r.resampled_from or "",
-                 str(r.unknown).lower()]
+                 str(r.unknown).lower()] + ([f"{r.confidence:.6g}"] if mapped else [])
             )  # fmt: skip
     return buffer.getvalue()
 

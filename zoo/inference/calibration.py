@@ -16,8 +16,13 @@ probability can be trusted and turns it into a decision an export ships:
 * **a feature-space rule** — :class:`FeatureDistance`: :func:`knn_score` of a spectrum's features (the
   input of the softmax layer) against a bank of training spectra's features, with its own threshold; a
   spectrum unlike every training spectrum scores low even where the softmax is confident;
-* :class:`Calibration` — temperature, threshold and (optionally) the feature rule as stored in an export's
-  ``metadata.json`` (``"calibration"``); an export without one has temperature 1 and no threshold;
+* **a confidence map** — :class:`ConfidenceMap` (:func:`fit_confidence_map`): a non-decreasing
+  piecewise-linear map from the temperature-scaled top probability to the chance that the prediction is
+  right (an isotonic regression fitted on many labelled spectra); it corrects a miscalibration one
+  temperature cannot (the ranking of classes and of spectra unchanged);
+* :class:`Calibration` — temperature, threshold, (optionally) the confidence map and the feature rule as
+  stored in an export's ``metadata.json`` (``"calibration"``); an export without one has temperature 1 and
+  no threshold;
 * :func:`split_classes` — a dataset config split into the classes a model is trained on and held-out
   classes whose spectra play the unknowns.
 
@@ -55,6 +60,9 @@ DEFAULT_K = 10
 DEFAULT_SOFTMAX_SHARE = 0.5
 #: The largest feature bank shipped by default (bytes, float16): presets keep weights and bank under 15 MB.
 MAX_BANK_BYTES = 4_000_000
+#: The fewest labelled spectra :func:`fit_confidence_map` accepts: an isotonic map fitted on fewer follows
+#: the noise of its spectra (a validation split of a few hundred) rather than the model.
+MIN_MAP_SPECTRA = 2000
 
 
 # ------------------------------------------------------------------------------------------ basics
@@ -364,6 +372,105 @@ def selective_accuracy(
     return coverage, float(correct[accepted].mean()) if accepted.any() else float("nan")
 
 
+# -------------------------------------------------------------------------------- the confidence map
+_MAP = "calibration.confidence_map"
+_MAP_FIELDS = {"x", "y", "notes"}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ConfidenceMap:
+    """A non-decreasing piecewise-linear map from a top probability (after temperature) to the chance that
+    the prediction is right: knots ``x`` (strictly increasing, in [0, 1]) and ``y`` (non-decreasing, in
+    [0, 1]); between knots it interpolates linearly, outside them it holds the end values.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    notes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            x, y = (np.asarray(values, dtype=np.float64) for values in (self.x, self.y))
+        except (TypeError, ValueError):
+            raise ValueError(f"{_MAP}: x and y must be lists of numbers") from None
+        if x.ndim != 1 or x.shape != y.shape or x.size < 1:
+            raise ValueError(f"{_MAP}: x and y must be equal-length non-empty lists")
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise ValueError(f"{_MAP}: x and y must be finite")
+        if x.min() < 0.0 or x.max() > 1.0 or y.min() < 0.0 or y.max() > 1.0:
+            raise ValueError(f"{_MAP}: x and y must lie in [0, 1]")
+        if np.any(np.diff(x) <= 0.0):
+            raise ValueError(f"{_MAP}: x must be strictly increasing")
+        if np.any(np.diff(y) < 0.0):
+            raise ValueError(f"{_MAP}: y must be non-decreasing")
+        if not isinstance(self.notes, Mapping):
+            raise ValueError(f"{_MAP}.notes must be a mapping")
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+
+    def __call__(self, top_probability: np.ndarray) -> np.ndarray:
+        """The mapped confidence of top probabilities (any shape; NaN stays NaN)."""
+        values = np.asarray(top_probability, dtype=np.float64)
+        return np.where(np.isnan(values), np.nan, np.interp(values, self.x, self.y))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``metadata.json`` record."""
+        return {"x": self.x.tolist(), "y": self.y.tolist(), "notes": dict(self.notes)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ConfidenceMap:
+        """Read :meth:`to_dict`'s record (ValueError naming a bad field)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{_MAP} must be an object, got {type(data).__name__}")
+        unknown = sorted(set(data) - _MAP_FIELDS)
+        if unknown:
+            raise ValueError(f"{_MAP}: unknown field {unknown[0]!r}")
+        if "x" not in data or "y" not in data:
+            raise ValueError(f"{_MAP}: needs x and y")
+        return cls(data["x"], data["y"], dict(data.get("notes") or {}))
+
+
+def fit_confidence_map(
+    top_probability: np.ndarray,
+    correct: np.ndarray,
+    *,
+    min_spectra: int = MIN_MAP_SPECTRA,
+    notes: Mapping[str, Any] | None = None,
+) -> ConfidenceMap:
+    """The isotonic regression of "the prediction is right" (``correct``) on ``top_probability`` (the
+    temperature-scaled top probability of the same spectra), as a :class:`ConfidenceMap`: the
+    non-decreasing map with the least squared error (:func:`scipy.optimize.isotonic_regression`; equal
+    probabilities pooled), kept as the ends of its constant pieces.
+
+    Fit it on labelled spectra the model did not train on, never a test split, and on many of them
+    (``min_spectra``; ValueError below): e.g. a fresh draw of the training classes from the generator.
+    """
+    from scipy.optimize import isotonic_regression
+
+    confidence = np.asarray(top_probability, dtype=np.float64)
+    hits = np.asarray(correct, dtype=np.float64)
+    if confidence.ndim != 1 or confidence.shape != hits.shape:
+        raise ValueError(
+            "top_probability and correct must be equal-length 1-D arrays, "
+            f"got {confidence.shape}, {hits.shape}"
+        )
+    if confidence.size < min_spectra:
+        raise ValueError(
+            f"a confidence map needs at least {min_spectra} labelled spectra, got {confidence.size}: fitted "
+            "on fewer it follows their noise (use a larger fresh draw)"
+        )
+    if not np.isfinite(confidence).all() or confidence.min() < 0.0 or confidence.max() > 1.0:
+        raise ValueError("top_probability must be finite and lie in [0, 1]")
+    x, inverse = np.unique(confidence, return_inverse=True)
+    weights = np.bincount(inverse).astype(np.float64)
+    fitted = isotonic_regression(np.bincount(inverse, hits) / weights, weights=weights).x
+    fitted = np.clip(fitted, 0.0, 1.0)
+    # a constant piece is fixed by its first and last knot: drop the knots inside it
+    changes = np.flatnonzero(np.diff(fitted) != 0.0)
+    keep = np.unique(np.concatenate([[0, x.size - 1], changes, changes + 1]))
+    return ConfidenceMap(x[keep], fitted[keep], dict(notes or {}, spectra=int(confidence.size)))
+
+
 # ------------------------------------------------------------------------------- the shipped record
 #: The lowest :func:`knn_score` of unit vectors (distance 2): a feature threshold there rejects nothing.
 LOWEST_FEATURE_SCORE = -2.0
@@ -461,16 +568,20 @@ class FeatureDistance:
         return dataclasses.replace(self, bank=bank)
 
 
-_FIELDS = {"temperature", "threshold", "false_alarm_rate", "score", "notes", "feature_distance"}
+_FIELDS = {
+    "temperature", "threshold", "false_alarm_rate", "score", "notes", "feature_distance", "confidence_map"
+}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
 class Calibration:
-    """What an export stores about its confidence: a temperature, optionally an unknown threshold, and
-    optionally a feature-space rule (:class:`FeatureDistance`).
+    """What an export stores about its confidence: a temperature, optionally an unknown threshold, a
+    confidence map (:class:`ConfidenceMap`) and a feature-space rule (:class:`FeatureDistance`).
 
-    ``predict`` returns ``softmax(logits / temperature)``; a spectrum whose highest such probability is
-    below ``threshold``, or whose feature score is below the feature rule's threshold, is called unknown.
+    ``predict`` returns ``softmax(logits / temperature)``; the confidence in the best class is its
+    probability there, passed through ``confidence_map`` where there is one. A spectrum whose highest such
+    probability (before the map) is below ``threshold``, or whose feature score is below the feature rule's
+    threshold, is called unknown.
     ``false_alarm_rate`` is the share of the validation split the two rules reject together; ``notes``
     records how they were chosen (data, rates, ECE).
     """
@@ -481,6 +592,7 @@ class Calibration:
     score: str = SCORE
     notes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     feature_distance: FeatureDistance | None = dataclasses.field(default=None, compare=False)
+    confidence_map: ConfidenceMap | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         temperature = self.temperature
@@ -502,11 +614,18 @@ class Calibration:
             raise ValueError("calibration.notes must be a mapping")
         if self.feature_distance is not None and not isinstance(self.feature_distance, FeatureDistance):
             raise ValueError("calibration.feature_distance must be a FeatureDistance")
+        if self.confidence_map is not None and not isinstance(self.confidence_map, ConfidenceMap):
+            raise ValueError("calibration.confidence_map must be a ConfidenceMap")
 
     @property
     def is_identity(self) -> bool:
-        """Temperature 1 and no threshold: what an export without calibration means."""
-        return self.temperature == 1.0 and self.threshold is None and self.feature_distance is None
+        """Temperature 1, no threshold, no map: what an export without calibration means."""
+        return (
+            self.temperature == 1.0
+            and self.threshold is None
+            and self.feature_distance is None
+            and self.confidence_map is None
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The ``metadata.json`` record (a feature rule's bank is stored apart)."""
@@ -519,6 +638,8 @@ class Calibration:
         }
         if self.feature_distance is not None:
             record["feature_distance"] = self.feature_distance.to_dict()
+        if self.confidence_map is not None:
+            record["confidence_map"] = self.confidence_map.to_dict()
         return record
 
     @classmethod
@@ -532,7 +653,7 @@ class Calibration:
         unknown = sorted(set(data) - _FIELDS)
         if unknown:
             raise ValueError(f"calibration: unknown field {unknown[0]!r}")
-        feature = data.get("feature_distance")
+        feature, confidence_map = data.get("feature_distance"), data.get("confidence_map")
         return cls(
             temperature=data.get("temperature", 1.0),
             threshold=data.get("threshold"),
@@ -540,6 +661,7 @@ class Calibration:
             score=data.get("score", SCORE),
             notes=dict(data.get("notes") or {}),
             feature_distance=None if feature is None else FeatureDistance.from_dict(feature, bank),
+            confidence_map=None if confidence_map is None else ConfidenceMap.from_dict(confidence_map),
         )
 
     def with_bank(self, bank: np.ndarray | None) -> Calibration:
@@ -554,6 +676,12 @@ class Calibration:
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (float32) of logits ``[n, classes]``."""
         return softmax(logits, self.temperature).astype(np.float32)
+
+    def confidence(self, logits: np.ndarray) -> np.ndarray:
+        """The confidence in the best class (float32 ``[n]``): its probability after temperature, passed
+        through the confidence map where the calibration has one."""
+        top = max_probability(logits, self.temperature)
+        return (top if self.confidence_map is None else self.confidence_map(top)).astype(np.float32)
 
     def unknown(self, logits: np.ndarray, feature_scores: np.ndarray | None = None) -> np.ndarray:
         """Which spectra are called unknown (boolean ``[n]``): calibrated top probability below
@@ -673,7 +801,9 @@ __all__ = [
     "DEFAULT_SOFTMAX_SHARE",
     "FEATURE_SCORE",
     "MAX_BANK_BYTES",
+    "MIN_MAP_SPECTRA",
     "Calibration",
+    "ConfidenceMap",
     "FeatureDistance",
     "Reliability",
     "SelectiveCurve",
@@ -684,6 +814,7 @@ __all__ = [
     "expected_calibration_error",
     "feature_bank",
     "fit_calibration",
+    "fit_confidence_map",
     "fit_temperature",
     "joint_threshold",
     "knn_score",

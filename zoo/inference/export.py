@@ -5,10 +5,12 @@
 * a TensorFlow SavedModel on RAW spectra ``[batch, datapoints]``, float32 or float64, any batch size, each
   divided by its own maximum inside the model. ``tf.saved_model.load(path)`` gives ``serve(x)`` →
   probabilities ``float32[batch, num_classes]``, ``top_k(x, k)`` → ``{"classes", "probabilities",
-  "valid"}`` and ``class_names()``; ``keras.layers.TFSMLayer(path, call_endpoint="serve")`` works too. The
-  signatures for TF Serving: ``serving_default`` / ``serve_float64`` → ``{"probabilities", "logits",
-  "valid", "unknown"}`` (plus ``"feature_score"`` where the calibration has a feature rule, whose bank is
-  a variable of the SavedModel), ``top_k`` / ``top_k_float64`` and ``class_names``. A wrong length fails
+  "confidence", "valid", "unknown"}`` and ``class_names()``;
+  ``keras.layers.TFSMLayer(path, call_endpoint="serve")`` works too. The signatures for TF Serving:
+  ``serving_default`` / ``serve_float64`` → ``{"probabilities", "logits", "confidence", "valid",
+  "unknown"}`` (``confidence``: the best class's probability, through the calibration's confidence map
+  where it has one; plus ``"feature_score"`` where the calibration has a feature rule, whose bank is a
+  variable of the SavedModel), ``top_k`` / ``top_k_float64`` and ``class_names``. A wrong length fails
   with a message naming the expected one; a spectrum without a positive maximum gets ``valid`` False and
   NaN probabilities. Its ``variables/`` hold every weight once, with no optimizer state, under the
   checkpoint key :func:`checkpoint_key` ``(i)`` for ``model.weights[i]``;
@@ -34,11 +36,11 @@ import math
 import pathlib
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
-from zoo.inference.calibration import Calibration
+from zoo.inference.calibration import Calibration, ConfidenceMap
 from zoo.models.registry import build, build_args_of, get_model_info, list_models
 
 if TYPE_CHECKING:
@@ -112,7 +114,9 @@ def serving_module(
     and the failing node first and this line last),
     divide each spectrum by its own maximum and run ``model``. ``serve`` gives ``softmax(logits / T)`` with
     ``calibration``'s temperature (1 without one), ``logits`` the raw logits (:mod:`zoo.inference.logits`).
-    The signatures add ``unknown``: the top probability is below ``calibration``'s threshold (never
+    The signatures add ``confidence`` (the top probability, passed through ``calibration``'s confidence map
+    where it has one: :meth:`zoo.inference.calibration.Calibration.confidence`) and ``unknown``: the top
+    probability is below ``calibration``'s threshold (never
     without one) or, with a feature rule, the spectrum's ``feature_score`` (also returned, and by
     ``scores`` with the logits: :func:`zoo.inference.calibration.knn_score` of the softmax layer's input
     against the bank, stored in the SavedModel's variables) is below the rule's threshold. A spectrum
@@ -135,6 +139,7 @@ def serving_module(
             "calibration: a feature rule needs its bank (fit_calibration(..., reference=...)) and a model "
             "ending in a softmax layer"
         )
+    confidence_map = None if calibration.confidence_map is None else _tf_map(calibration.confidence_map)
     module = tf.Module(name="spectrazoo_serving")
     if rule is None:
         logits_of, _ = logits_function(model)
@@ -177,8 +182,10 @@ def serving_module(
         valid = valid[:, 0]
         logits = tf.where(valid[:, tf.newaxis], model_out["logits"], float("nan"))
         probabilities = tf.nn.softmax(logits / temperature, axis=-1)
-        unknown = tf.logical_and(valid, tf.reduce_max(probabilities, axis=-1) < threshold)
-        result = {"probabilities": probabilities, "logits": logits, "valid": valid}
+        top = tf.reduce_max(probabilities, axis=-1)
+        unknown = tf.logical_and(valid, top < threshold)
+        confidence = top if confidence_map is None else confidence_map(top)
+        result = {"probabilities": probabilities, "logits": logits, "confidence": confidence, "valid": valid}
         if rule is not None:
             score = tf.where(valid, model_out["feature_score"], float("nan"))
             unknown = tf.logical_or(unknown, tf.logical_and(valid, score < feature_threshold))
@@ -206,6 +213,7 @@ def serving_module(
         return {
             "classes": classes,
             "probabilities": values,
+            "confidence": result["confidence"],
             "valid": result["valid"],
             "unknown": result["unknown"],
             **extra,
@@ -238,6 +246,28 @@ def serving_module(
         )
         signatures[f"top_k{suffix}"] = tf.function(top_k, input_signature=[spectra, k], autograph=False)
     return module, signatures
+
+
+def _tf_map(confidence_map: ConfidenceMap) -> Callable[[tf.Tensor], tf.Tensor]:
+    """:class:`ConfidenceMap` as a TensorFlow function of float32 top probabilities (same interpolation:
+    linear between knots, the end values outside them, NaN kept)."""
+    import tensorflow as tf
+
+    x = tf.constant(confidence_map.x, tf.float64)
+    y = tf.constant(confidence_map.y, tf.float64)
+    last = len(confidence_map.x) - 1
+
+    def apply(top: tf.Tensor) -> tf.Tensor:
+        if last == 0:
+            return tf.where(tf.math.is_nan(top), top, tf.fill(tf.shape(top), tf.cast(y[0], top.dtype)))
+        value = tf.clip_by_value(tf.cast(top, tf.float64), x[0], x[-1])
+        right = tf.clip_by_value(tf.searchsorted(x, value, side="right"), 1, last)
+        x0, x1 = tf.gather(x, right - 1), tf.gather(x, right)
+        y0, y1 = tf.gather(y, right - 1), tf.gather(y, right)
+        mapped = y0 + (value - x0) / (x1 - x0) * (y1 - y0)
+        return tf.where(tf.math.is_nan(top), top, tf.cast(mapped, top.dtype))
+
+    return apply
 
 
 def _datapoints(model: keras.Model) -> int:

@@ -82,7 +82,9 @@ class Identification:
     logits: np.ndarray  # raw, [n, classes]
     best: np.ndarray  # index of the most probable class, [n]
     names: list[str]  # its name
-    confidence: np.ndarray  # its calibrated probability, [n]
+    #: the chance its best class is right: the calibrated top probability, through the export's confidence
+    #: map where it has one, [n]
+    confidence: np.ndarray
     unknown: np.ndarray  # either rule of the export fires (all False without a threshold), [n]
     #: the feature rule's score per spectrum (higher: more like the training spectra); None without one
     feature_score: np.ndarray | None = None
@@ -216,13 +218,14 @@ class Predictor:
         return self.calibration.probabilities(self.predict_logits(spectra, **kwargs))
 
     def identify(self, spectra: Any, **kwargs: Any) -> Identification:
-        """The best class of each spectrum with its calibrated confidence, its feature score (with a
-        feature rule) and whether it is ``unknown``: confidence below the export's threshold, or feature
-        score below the feature rule's (never without a threshold). Arguments as :meth:`predict_logits`."""
+        """The best class of each spectrum with its confidence (its calibrated probability, through the
+        export's confidence map where it has one), its feature score (with a feature rule) and whether it
+        is ``unknown``: calibrated top probability below the export's threshold, or feature score below
+        the feature rule's (never without a threshold). Arguments as :meth:`predict_logits`."""
         logits, feature_score = self._run(spectra, **kwargs)
         probabilities = self.calibration.probabilities(logits)
         best = probabilities.argmax(axis=1)
-        confidence = probabilities[np.arange(len(best)), best]
+        confidence = self.calibration.confidence(logits)
         return Identification(
             probabilities, logits, best, [self.class_names[i] for i in best], confidence,
             self.calibration.unknown(logits, feature_score), feature_score,

@@ -230,6 +230,22 @@ def _comparison_line(label: str, comparison: Comparison, paper_text: str) -> str
     )
 
 
+def _published_original_line(
+    setups: Mapping[SetupKey, Setup], pair: paper.AblationPair, modified: Setup | None, theirs: str
+) -> list[str]:
+    """For an ablation whose original was published with another FC activation than the one compared
+    (:data:`paper.ABLATION_VARIANT`, fixed before the rows: it changes only the named component), the same
+    comparison with the published original, so that neither reading is chosen after seeing the rows."""
+    variant = dict(paper.BENCHMARK_PAPER_SETUPS).get(pair.original)
+    if variant in (None, "default", paper.ABLATION_VARIANT):  # not a published model, or no FC to differ
+        return []
+    label = f"with the published original ({pair.original} {variant} FC) instead"
+    original = setups.get((paper.CHALLENGE_DATASET, pair.original, variant))
+    if original is None or modified is None:
+        return [f"  - {label}: open (a side has no row yet)."]
+    return ["  " + _comparison_line(label, Comparison(original, modified), theirs)]
+
+
 def claims(setups: Mapping[SetupKey, Setup]) -> list[str]:
     """The paper's `challenge` and `benchmark` claims from the setups' medians, one line per comparison."""
     lines = [
@@ -264,6 +280,7 @@ def claims(setups: Mapping[SetupKey, Setup]) -> list[str]:
             lines.append(
                 f"- {pair.original} → {pair.modified}: open (a side has no row yet); paper {theirs}."
             )
+        lines += _published_original_line(setups, pair, sides[1], theirs)
     lines += ["", "**CNN6 best on `challenge`, near 90 %**:", ""]
     published = [
         setups[(dataset, *setup)] for setup in paper.PUBLISHED_CHALLENGE_SETUPS if (dataset, *setup) in setups
