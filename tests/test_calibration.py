@@ -122,13 +122,22 @@ def test_the_confidence_map_is_the_isotonic_fit_of_being_right() -> None:
     assert np.isnan(confidence_map(np.array([np.nan])))[0]
     with pytest.raises(ValueError, match="at least 2000 labelled spectra, got 500"):
         cal.fit_confidence_map(top[:500], right[:500])
+    with pytest.raises(ValueError, match="whether its prediction is right"):
+        cal.fit_confidence_map(top, np.where(right, 2.0, 0.0))
 
 
 def test_confidence_map_record_round_trip_and_errors() -> None:
     confidence_map = cal.ConfidenceMap([0.1, 0.5, 0.9], [0.05, 0.3, 0.95], {"fitted_on": "x"})
     record = cal.Calibration(1.7, 0.42, 0.05, confidence_map=confidence_map)
     again = cal.Calibration.from_dict(json.loads(json.dumps(record.to_dict())))
-    assert again == record and again.confidence_map.to_dict() == confidence_map.to_dict()
+    assert again == record and again.confidence_map == confidence_map
+    assert record != cal.Calibration(1.7, 0.42, 0.05)  # the map counts
+    for bad_notes in (5, "ab"):
+        bad_map = {"x": [0.1], "y": [0.1], "notes": bad_notes}
+        with pytest.raises(ValueError, match="notes must be an object"):
+            cal.Calibration.from_dict({"temperature": 1.0, "confidence_map": bad_map})
+        with pytest.raises(ValueError, match=r"^calibration\.notes must be an object"):
+            cal.Calibration.from_dict({"temperature": 1.0, "notes": bad_notes})
     assert not cal.Calibration(confidence_map=confidence_map).is_identity
     logits = np.array([[2.0, 0.0, 0.0], [0.2, 0.1, 0.0]])
     top = cal.max_probability(logits, 1.7)
@@ -874,22 +883,27 @@ def test_ship_takes_each_presets_map_on_its_own_temperature(tmp_path: Path) -> N
     confidence_map = cal.ConfidenceMap([0.2, 0.9], [0.1, 0.8], {"fitted_on": "fit draw", "spectra": 27000})
 
     def row(preset: str, judged_on: str, temperature: float, **extra: object) -> dict:
-        return {"preset": preset, "calibrator": "map", "judged_on": judged_on, "temperature": temperature,
-                "ece": 0.003, "noise_floor": 0.005, **extra}  # fmt: skip
+        size = 270 if judged_on == "validation" else 27000
+        return {"preset": preset, "calibrator": "map", "judged_on": judged_on, "judged_size": size,
+                "temperature": temperature, "ece": 0.003, "noise_floor": 0.005, **extra}  # fmt: skip
 
     rows_file = tmp_path / script.CALIBRATORS_FILE
     rows = [
         row("a", "fresh draw", 1.5),  # a temperature row: no map
-        row("a", "fresh draw", 1.5, confidence_map=confidence_map.to_dict()),
         row("a", "validation", 1.5, confidence_map={**confidence_map.to_dict(), "y": [0.0, 0.1]}),
+        row("a", "fresh draw", 1.5, confidence_map=confidence_map.to_dict()),
         row("b", "fresh draw", 2.0, confidence_map=confidence_map.to_dict()),  # not shipped here
     ]
     rows_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     maps = script.confidence_maps(rows_file, {"a": 1.5})
     assert list(maps) == ["a"] and maps["a"]["y"] == [0.1, 0.8]  # the one judged on the fresh draw
     shipped = cal.ConfidenceMap.from_dict(maps["a"])
-    assert shipped.notes["ece_judged"] == 0.003 and shipped.notes["judged_on"] == "fresh draw"
+    assert [judged["on"] for judged in shipped.notes["judged"]] == ["fresh draw", "validation"]
     assert script.confidence_maps(tmp_path / "none.jsonl", {"a": 1.5}) == {}
+    broken = [row("a", "fresh draw", 1.5, confidence_map={**confidence_map.to_dict(), "y": [0.9, 0.1]})]
+    (tmp_path / "broken.jsonl").write_text(json.dumps(broken[0]) + "\n")
+    with pytest.raises(UserError, match="y must be non-decreasing"):
+        script.confidence_maps(tmp_path / "broken.jsonl", {"a": 1.5})
     with pytest.raises(
         UserError, match=r"a's confidence map sits on temperature 1\.5, its calibration has 1\.4"
     ):

@@ -94,6 +94,10 @@ def test_an_unknown_preset_is_one_line(calibrators, capsys, tmp_path) -> None:
     assert calibrators.main(["--presets", "nope", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown preset 'nope'" in err and not (tmp_path / "o").exists()
+    argv = ["--presets", "vgg_relu_challenge", "--per-class", "10", "--out", str(tmp_path / "o")]
+    assert calibrators.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "10 × 27 classes of vgg_relu_challenge is below the 2000" in err
 
 
 def test_the_committed_table_is_generated_from_the_committed_rows(calibrators, tmp_path) -> None:

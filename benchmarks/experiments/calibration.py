@@ -764,22 +764,34 @@ def merge(args: argparse.Namespace) -> int:
 
 def confidence_maps(path: Path, temperatures: dict[str, float]) -> dict[str, dict[str, Any]]:
     """The confidence map of each preset in ``temperatures`` that ``calibrators.py`` measured in ``path``
-    (its rows judged on the fresh draw; none without the file), with its judged ECE in the notes.
-    UserError where a map sits on another temperature than the preset's calibration: fit it again."""
+    (none without the file), with its ECE in the notes: on the largest set it was judged on (the fresh
+    draw) and on each other (the validation split). UserError where a map is not valid, or sits on another
+    temperature than the preset's calibration: fit it again."""
+    from zoo.inference.calibration import ConfidenceMap
+
     if not path.is_file():
         return {}
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     maps = {}
-    for row in (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()):
-        name = row["preset"]
-        if name not in temperatures or "confidence_map" not in row or name in maps:
-            continue  # the first map row of a preset is judged on the fresh draw
-        if not math.isclose(row["temperature"], temperatures[name], rel_tol=1e-9):
+    for name, temperature in temperatures.items():
+        judged = sorted((r for r in rows if r["preset"] == name and "confidence_map" in r),
+                        key=lambda r: -r["judged_size"])  # fmt: skip
+        if not judged:
+            continue
+        row = judged[0]
+        again = f"(run calibrators.py --presets {name} again)"
+        if not math.isclose(row["temperature"], temperature, rel_tol=1e-9):
             raise UserError(
                 f"{path}: {name}'s confidence map sits on temperature {row['temperature']:.6g}, its "
-                f"calibration has {temperatures[name]:.6g} (run calibrators.py --presets {name} again)"
+                f"calibration has {temperature:.6g} {again}"
             )
-        judged = {"ece_judged": row["ece"], "noise_floor": row["noise_floor"], "judged_on": row["judged_on"]}
-        notes = {**row["confidence_map"]["notes"], **judged, "rows": str(path)}
+        try:
+            ConfidenceMap.from_dict(row["confidence_map"])
+        except ValueError as exc:
+            raise UserError(f"{path}: {name}: {exc} {again}") from None
+        notes = {**row["confidence_map"]["notes"], "rows": str(path),
+                 "judged": [{"on": r["judged_on"], "ece": r["ece"], "noise_floor": r["noise_floor"]}
+                            for r in judged]}  # fmt: skip
         maps[name] = {**row["confidence_map"], "notes": notes}
     return maps
 
@@ -811,6 +823,8 @@ def ship(args: argparse.Namespace) -> int:
                 raise UserError(f"{record['name']}: weights and feature bank would reach 15 MB")
             banks[record["name"]] = (source, bank)
     for record in (r for r in records if r["name"] in rows):
+        if "confidence_map" in (record.get("calibration") or {}) and record["name"] not in maps:
+            print(f"note: {record['name']}: no confidence map in {CALIBRATORS_FILE}; its map is dropped")
         calibration = rows[record["name"]]["calibration"]
         calibration["notes"]["rows"] = str(args.out / "rows.jsonl")
         if record["name"] in maps:

@@ -206,8 +206,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = [name.strip() for name in args.presets.split(",") if name.strip()]
         if not names:
             raise UserError("--presets: name at least one preset")
+        from synthetic_spectra.config import get_config
+        from zoo.inference.calibration import MIN_MAP_SPECTRA
+
         for name in names:
-            get_preset(name)  # an unknown name: one line, before any work
+            classes = get_config(get_preset(name).dataset).num_classes  # an unknown name: one line
+            if args.per_class * classes < MIN_MAP_SPECTRA:
+                raise UserError(
+                    f"--per-class: {args.per_class} × {classes} classes of {name} is below the "
+                    f"{MIN_MAP_SPECTRA} spectra a confidence map needs"
+                )
     except UserError as exc:
         print(f"calibrators.py: error: {exc}", file=sys.stderr)
         return 2

@@ -137,10 +137,11 @@ def run(args: argparse.Namespace) -> int:
     if predictor.note:
         sys.stderr.write(f"note: {predictor.note}\n")
     threshold, rule = predictor.calibration.threshold, predictor.calibration.feature_distance
+    mapped = predictor.calibration.confidence_map is not None
     if args.format == "json":
-        text = format_json(records, str(args.model), threshold, None if rule is None else rule.threshold)
+        feature_threshold = None if rule is None else rule.threshold
+        text = format_json(records, str(args.model), threshold, feature_threshold, mapped=mapped)
     else:
-        mapped = predictor.calibration.confidence_map is not None
         text = FORMATTERS[args.format](records, str(args.model), threshold, mapped=mapped)
     sys.stdout.write(text)
     return 0
@@ -180,10 +181,13 @@ def format_json(
     model: str,
     threshold: float | None = None,
     feature_threshold: float | None = None,
+    *,
+    mapped: bool = False,
 ) -> str:
-    """One JSON document: the model path, its unknown threshold and feature threshold (null: none) and,
-    per input, the call (best class or ``unknown``), ``unknown``, the feature score (null without a
-    feature rule) and its top classes."""
+    """One JSON document: the model path, its unknown threshold and feature threshold (null: none),
+    whether its confidence goes through a confidence map (``mapped``) and, per input, the call (best class
+    or ``unknown``), the confidence, ``unknown``, the feature score (null without a feature rule) and its
+    top classes."""
     predictions = [
         {
             "input": r.name,
@@ -202,6 +206,7 @@ def format_json(
         "model": model,
         "unknown_threshold": threshold,
         "feature_threshold": feature_threshold,
+        "confidence_map": mapped,
         "predictions": predictions,
     }
     return json.dumps(document, indent=2) + "\n"

@@ -408,6 +408,15 @@ class ConfidenceMap:
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ConfidenceMap):
+            return NotImplemented
+        return (
+            np.array_equal(self.x, other.x) and np.array_equal(self.y, other.y) and self.notes == other.notes
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
+
     def __call__(self, top_probability: np.ndarray) -> np.ndarray:
         """The mapped confidence of top probabilities (any shape; NaN stays NaN)."""
         values = np.asarray(top_probability, dtype=np.float64)
@@ -427,7 +436,7 @@ class ConfidenceMap:
             raise ValueError(f"{_MAP}: unknown field {unknown[0]!r}")
         if "x" not in data or "y" not in data:
             raise ValueError(f"{_MAP}: needs x and y")
-        return cls(data["x"], data["y"], dict(data.get("notes") or {}))
+        return cls(data["x"], data["y"], _notes(data, _MAP))
 
 
 def fit_confidence_map(
@@ -459,8 +468,12 @@ def fit_confidence_map(
             f"a confidence map needs at least {min_spectra} labelled spectra, got {confidence.size}: fitted "
             "on fewer it follows their noise (use a larger fresh draw)"
         )
+    if not confidence.size:
+        raise ValueError("a confidence map needs labelled spectra, got none")
     if not np.isfinite(confidence).all() or confidence.min() < 0.0 or confidence.max() > 1.0:
         raise ValueError("top_probability must be finite and lie in [0, 1]")
+    if not np.isin(hits, (0.0, 1.0)).all():
+        raise ValueError("correct must say, per spectrum, whether its prediction is right (True/False, 1/0)")
     x, inverse = np.unique(confidence, return_inverse=True)
     weights = np.bincount(inverse).astype(np.float64)
     fitted = isotonic_regression(np.bincount(inverse, hits) / weights, weights=weights).x
@@ -560,7 +573,7 @@ class FeatureDistance:
             bank=bank,
             bank_size=data.get("bank_size", 0),
             features=data.get("features", 0),
-            notes=dict(data.get("notes") or {}),
+            notes=_notes(data, _RULE),
         )
 
     def with_bank(self, bank: np.ndarray) -> FeatureDistance:
@@ -592,7 +605,7 @@ class Calibration:
     score: str = SCORE
     notes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     feature_distance: FeatureDistance | None = dataclasses.field(default=None, compare=False)
-    confidence_map: ConfidenceMap | None = dataclasses.field(default=None, compare=False)
+    confidence_map: ConfidenceMap | None = None
 
     def __post_init__(self) -> None:
         temperature = self.temperature
@@ -659,7 +672,7 @@ class Calibration:
             threshold=data.get("threshold"),
             false_alarm_rate=data.get("false_alarm_rate"),
             score=data.get("score", SCORE),
-            notes=dict(data.get("notes") or {}),
+            notes=_notes(data, "calibration"),
             feature_distance=None if feature is None else FeatureDistance.from_dict(feature, bank),
             confidence_map=None if confidence_map is None else ConfidenceMap.from_dict(confidence_map),
         )
@@ -785,6 +798,16 @@ def split_classes(config: DatasetConfig, held_out: Sequence[int]) -> tuple[Datas
         )
 
     return subset(kept, f"{config.name}_known{len(kept)}"), subset(held, f"{config.name}_unknown{len(held)}")
+
+
+def _notes(data: Mapping[str, Any], field: str) -> dict[str, Any]:
+    """A record's ``notes`` (absent or null: none); ValueError naming the field where they are no mapping."""
+    notes = data.get("notes")
+    if notes is None:
+        return {}
+    if not isinstance(notes, Mapping):
+        raise ValueError(f"{field}.notes must be an object, got {type(notes).__name__}")
+    return dict(notes)
 
 
 def _labels(labels: Any, n: int) -> np.ndarray:
