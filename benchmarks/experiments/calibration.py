@@ -832,7 +832,9 @@ def ship(args: argparse.Namespace) -> int:
         record["calibration"] = calibration
         if record["name"] in banks:
             source, bank = banks[record["name"]]
-            shutil.copyfile(source, SHIPPED_PRESETS_DIR / bank["file"])
+            target = SHIPPED_PRESETS_DIR / bank["file"]
+            if source.resolve() != target.resolve():  # --banks-dir may be the shipped folder itself
+                shutil.copyfile(source, target)
             record.update(
                 feature_bank=bank["file"],
                 feature_bank_sha256=bank["sha256"],
