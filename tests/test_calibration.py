@@ -567,6 +567,16 @@ def test_presets_carry_their_calibration() -> None:
             record.with_bank(np.load(verified_bank(preset)))
             assert preset.size_bytes + preset.feature_bank_bytes < MAX_PRESET_BYTES
             assert record.notes["total_false_alarm_rate"] <= 0.05
+        if preset.dataset == "challenge":  # a confidence map from the committed calibrators rows
+            rows_file = Path(__file__).resolve().parents[1] / record.confidence_map.notes["rows"]
+            rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
+            shipped = max((r for r in rows if r["preset"] == name and "confidence_map" in r),
+                          key=lambda r: r["judged_size"])  # fmt: skip
+            assert cal.ConfidenceMap.from_dict(shipped["confidence_map"]).x.tolist() == (
+                record.confidence_map.x.tolist()
+            )
+            assert shipped["temperature"] == record.temperature and shipped["judged_size"] >= 27_000
+            assert record.confidence_map.notes["judged"][0]["ece"] == shipped["ece"] <= 0.01
 
 
 def test_a_preset_with_a_feature_rule_scores_its_spectra() -> None:
