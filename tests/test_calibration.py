@@ -139,6 +139,14 @@ def test_confidence_map_record_round_trip_and_errors() -> None:
         with pytest.raises(ValueError, match=r"^calibration\.notes must be an object"):
             cal.Calibration.from_dict({"temperature": 1.0, "notes": bad_notes})
     assert not cal.Calibration(confidence_map=confidence_map).is_identity
+    # fitted on top of the calibration's own temperature, keeping the rest of it
+    rng = np.random.default_rng(8)
+    held_out_logits, held_out_labels = rng.normal(0.0, 2.0, size=(3000, 4)), rng.integers(0, 4, size=3000)
+    mapped = record.with_confidence_map(held_out_logits, held_out_labels, notes={"fitted_on": "toy"})
+    expected = cal.fit_confidence_map(cal.max_probability(held_out_logits, 1.7),
+                                      held_out_logits.argmax(axis=1) == held_out_labels,
+                                      notes={"fitted_on": "toy"})  # fmt: skip
+    assert mapped.confidence_map == expected and (mapped.temperature, mapped.threshold) == (1.7, 0.42)
     logits = np.array([[2.0, 0.0, 0.0], [0.2, 0.1, 0.0]])
     top = cal.max_probability(logits, 1.7)
     np.testing.assert_allclose(record.confidence(logits), np.interp(top, confidence_map.x, confidence_map.y),

@@ -137,11 +137,8 @@ def measure(
     scale, bias = fit_vector_scaling(zf, yf)
     rows.append(probability_row("vector scaling", fit_name, cal.softmax(zj * scale + bias)))
     shipped = cal.Calibration(shipped_temperature or temperatures[validation_name])
-    top_fit = cal.max_probability(zf, shipped.temperature)
-    confidence_map = cal.fit_confidence_map(
-        top_fit, cal.softmax(zf).argmax(axis=1) == yf, notes={"fitted_on": fit_name}
-    )
-    mapped = cal.Calibration(shipped.temperature, confidence_map=confidence_map)
+    mapped = shipped.with_confidence_map(zf, yf, notes={"fitted_on": fit_name})
+    confidence_map = mapped.confidence_map
     extra = {"temperature": shipped.temperature, "map_knots": len(confidence_map.x)}
     for judged_on, (z, y) in ((judged_name, (zj, yj)), (validation_name, (zv, yv))):
         correct = cal.softmax(z).argmax(axis=1) == y

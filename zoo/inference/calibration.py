@@ -686,6 +686,17 @@ class Calibration:
             raise ValueError("calibration: its feature rule's bank is missing")
         return dataclasses.replace(self, feature_distance=self.feature_distance.with_bank(bank))
 
+    def with_confidence_map(
+        self, logits: np.ndarray, labels: np.ndarray, notes: Mapping[str, Any] | None = None
+    ) -> Calibration:
+        """This calibration with a :class:`ConfidenceMap` fitted (:func:`fit_confidence_map`) on labelled
+        spectra's logits ``[n, classes]``, on top of this calibration's temperature. Use spectra the model
+        never trained on, never a test split, and many of them (at least :data:`MIN_MAP_SPECTRA`)."""
+        labels = _labels(labels, len(logits))
+        right = np.asarray(logits).argmax(axis=1) == labels
+        confidence_map = fit_confidence_map(max_probability(logits, self.temperature), right, notes=notes)
+        return dataclasses.replace(self, confidence_map=confidence_map)
+
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (float32) of logits ``[n, classes]``."""
         return softmax(logits, self.temperature).astype(np.float32)

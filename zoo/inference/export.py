@@ -424,8 +424,8 @@ def export(
             fitted on validation data); the SavedModel's probabilities are then ``softmax(logits / T)``.
             A feature rule (``fit_calibration(..., reference=...)``) stores its bank in the SavedModel's
             variables and adds ``feature_score`` to its outputs; a confidence map
-            (``dataclasses.replace(calibration, confidence_map=fit_confidence_map(...))``) shapes the
-            ``confidence`` output. Default: temperature 1, no threshold, no map.
+            (``calibration.with_confidence_map(logits, labels)``) shapes the ``confidence`` output.
+            Default: temperature 1, no threshold, no map.
         overwrite: replace an existing non-empty ``path``.
 
     Raises:
