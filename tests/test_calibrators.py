@@ -41,12 +41,12 @@ def test_vector_scaling_recovers_a_scale_and_bias_per_class(calibrators) -> None
     np.testing.assert_allclose(bias - bias.mean(), BIAS - BIAS.mean(), atol=0.15)  # up to a constant
 
 
-def test_the_top_label_floor_is_what_a_calibrated_confidence_shows(calibrators) -> None:
+def test_the_top_label_floor_is_what_a_calibrated_confidence_shows() -> None:
     rng = np.random.default_rng(1)
     confidence = rng.uniform(0.3, 1.0, size=5_000)
     correct = rng.uniform(size=5_000) < confidence  # calibrated by construction
     measured = cal.confidence_reliability(confidence, correct).ece
-    floor = calibrators.top_label_floor(confidence)
+    floor = cal.confidence_noise_floor(confidence)
     assert 0.0 < floor < 0.03 and abs(measured - floor) < 0.01
     assert cal.confidence_reliability(np.minimum(confidence + 0.2, 1.0), correct).ece > floor + 0.05
 

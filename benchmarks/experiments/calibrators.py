@@ -60,22 +60,6 @@ def fit_vector_scaling(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarr
     return result.x[:classes], result.x[classes:]
 
 
-def top_label_floor(confidence: np.ndarray, draws: int = 50, seed: int = 0) -> float:
-    """Mean ECE of a perfectly calibrated top-label confidence on this many spectra (its predictions right
-    with exactly that probability), as ``ece_noise_floor`` for full probability vectors."""
-    from zoo.inference.calibration import confidence_reliability
-
-    rng = np.random.default_rng(seed)
-    return float(
-        np.mean(
-            [
-                confidence_reliability(confidence, rng.uniform(size=len(confidence)) < confidence).ece
-                for _ in range(draws)
-            ]
-        )
-    )
-
-
 def judge(
     name: str,
     fitted_on: str,
@@ -85,7 +69,7 @@ def judge(
     nll: float | None,
 ) -> dict[str, Any]:
     """One row: a calibrator's confidences on a judged set against whether the predictions are right."""
-    from zoo.inference.calibration import confidence_reliability
+    from zoo.inference.calibration import confidence_noise_floor, confidence_reliability
 
     return {
         "calibrator": name,
@@ -94,7 +78,7 @@ def judge(
         "judged_size": len(correct),
         "accuracy": float(np.mean(correct)),
         "ece": confidence_reliability(confidence, correct).ece,
-        "noise_floor": top_label_floor(confidence),
+        "noise_floor": confidence_noise_floor(confidence),
         "nll": nll,
     }
 
@@ -141,7 +125,7 @@ def measure(
     confidence_map = mapped.confidence_map
     extra = {"temperature": shipped.temperature, "map_knots": len(confidence_map.x)}
     for judged_on, (z, y) in ((judged_name, (zj, yj)), (validation_name, (zv, yv))):
-        correct = cal.softmax(z).argmax(axis=1) == y
+        correct = z.argmax(axis=1) == y
         if judged_on == validation_name:  # the temperature where it was fitted
             nll = cal.negative_log_likelihood(z, y, shipped.temperature)
             row = judge("temperature", validation_name, judged_on, shipped.confidence(z), correct, nll)

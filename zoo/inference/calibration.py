@@ -188,6 +188,24 @@ def ece_noise_floor(
     return float(np.mean(values))
 
 
+def confidence_noise_floor(
+    confidence: np.ndarray, bins: int = DEFAULT_BINS, draws: int = 50, seed: int = 0
+) -> float:
+    """:func:`ece_noise_floor` for a confidence per spectrum (e.g. a mapped top probability, which has no
+    probability vector): the mean ECE (:func:`confidence_reliability`) when each prediction is right with
+    exactly its confidence, ``draws`` times."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    return float(
+        np.mean(
+            [
+                confidence_reliability(confidence, rng.uniform(size=len(confidence)) < confidence, bins).ece
+                for _ in range(draws)
+            ]
+        )
+    )
+
+
 def fit_temperature(
     logits: np.ndarray, labels: np.ndarray, bounds: tuple[float, float] = TEMPERATURE_RANGE
 ) -> float:
@@ -843,6 +861,7 @@ __all__ = [
     "SelectiveCurve",
     "auroc",
     "bank_per_class",
+    "confidence_noise_floor",
     "ece_noise_floor",
     "energy_score",
     "expected_calibration_error",
