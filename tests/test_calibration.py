@@ -165,6 +165,28 @@ def test_confidence_map_record_round_trip_and_errors() -> None:
             cal.Calibration.from_dict({"temperature": 1.0, "confidence_map": bad})
 
 
+def test_assess_gives_what_probabilities_confidence_and_unknown_give() -> None:
+    rng = np.random.default_rng(9)
+    logits, scores = rng.normal(0.0, 3.0, size=(200, 5)), rng.uniform(-1.0, 0.0, size=200)
+    confidence_map = cal.ConfidenceMap([0.2, 0.6, 1.0], [0.1, 0.5, 0.97])
+    bank = cal.feature_bank(rng.normal(size=(10, 4)))
+    for record in (
+        cal.Calibration(1.3, 0.55, 0.05, confidence_map=confidence_map,
+                        feature_distance=cal.FeatureDistance(-0.5, 3, bank)),
+        cal.Calibration(0.8, 0.4, 0.05),
+        cal.Calibration(),
+    ):  # fmt: skip
+        for feature_scores in (scores, None):
+            probabilities, confidence, unknown = record.assess(logits, feature_scores)
+            np.testing.assert_array_equal(probabilities, record.probabilities(logits))
+            np.testing.assert_array_equal(confidence, record.confidence(logits))
+            np.testing.assert_array_equal(unknown, record.unknown(logits, feature_scores))
+            assert probabilities.dtype == confidence.dtype == np.float32 and unknown.dtype == bool
+    flagged = cal.Calibration(1.3, 0.55, 0.05, feature_distance=cal.FeatureDistance(-0.5, 3, bank))
+    by_probability = flagged.assess(logits)[2]
+    assert 0 < by_probability.sum() < flagged.assess(logits, scores)[2].sum()  # the feature rule adds flags
+
+
 def test_joint_threshold_keeps_both_rules_within_the_budget() -> None:
     rng = np.random.default_rng(7)
     softmax_like, distance_like = rng.normal(size=400), rng.normal(size=400)

@@ -722,14 +722,32 @@ class Calibration:
     def confidence(self, logits: np.ndarray) -> np.ndarray:
         """The confidence in the best class (float32 ``[n]``): its probability after temperature, passed
         through the confidence map where the calibration has one."""
-        top = max_probability(logits, self.temperature)
-        return (top if self.confidence_map is None else self.confidence_map(top)).astype(np.float32)
+        return self._confidence_of_top(max_probability(logits, self.temperature))
 
     def unknown(self, logits: np.ndarray, feature_scores: np.ndarray | None = None) -> np.ndarray:
         """Which spectra are called unknown (boolean ``[n]``): calibrated top probability below
         ``threshold``, or (with a feature rule and the spectra's ``feature_scores``) feature score below
         its threshold."""
-        flags = rejected(max_probability(logits, self.temperature), self.threshold)
+        return self._unknown_of_top(max_probability(logits, self.temperature), feature_scores)
+
+    def assess(
+        self, logits: np.ndarray, feature_scores: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(probabilities, confidence, unknown)`` of logits, as :meth:`probabilities`, :meth:`confidence`
+        and :meth:`unknown` give them, from one softmax."""
+        probabilities = softmax(logits, self.temperature)
+        top = probabilities.max(axis=-1)
+        return (
+            probabilities.astype(np.float32),
+            self._confidence_of_top(top),
+            self._unknown_of_top(top, feature_scores),
+        )
+
+    def _confidence_of_top(self, top: np.ndarray) -> np.ndarray:
+        return (top if self.confidence_map is None else self.confidence_map(top)).astype(np.float32)
+
+    def _unknown_of_top(self, top: np.ndarray, feature_scores: np.ndarray | None) -> np.ndarray:
+        flags = rejected(top, self.threshold)
         if self.feature_distance is not None and feature_scores is not None:
             flags |= rejected(feature_scores, self.feature_distance.threshold)
         return flags

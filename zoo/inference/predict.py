@@ -223,12 +223,11 @@ class Predictor:
         is ``unknown``: calibrated top probability below the export's threshold, or feature score below
         the feature rule's (never without a threshold). Arguments as :meth:`predict_logits`."""
         logits, feature_score = self._run(spectra, **kwargs)
-        probabilities = self.calibration.probabilities(logits)
+        probabilities, confidence, unknown = self.calibration.assess(logits, feature_score)
         best = probabilities.argmax(axis=1)
-        confidence = self.calibration.confidence(logits)
         return Identification(
-            probabilities, logits, best, [self.class_names[i] for i in best], confidence,
-            self.calibration.unknown(logits, feature_score), feature_score,
+            probabilities, logits, best, [self.class_names[i] for i in best], confidence, unknown,
+            feature_score,
         )  # fmt: skip
 
     def classify(self, spectra: Any, top_k: int = 3, **kwargs: Any) -> list[list[tuple[str, float]]]:

@@ -236,7 +236,7 @@ def _published_original_line(
     """For an ablation whose original was published with another FC activation than the one compared
     (:data:`paper.ABLATION_VARIANT`, fixed before the rows: it changes only the named component), the same
     comparison with the published original, so that neither reading is chosen after seeing the rows."""
-    variant = dict(paper.BENCHMARK_PAPER_SETUPS).get(pair.original)
+    variant = paper.published_variant(pair.original)
     if variant in (None, "default", paper.ABLATION_VARIANT):  # not a published model, or no FC to differ
         return []
     label = f"with the published original ({pair.original} {variant} FC) instead"

@@ -142,12 +142,17 @@ BENCHMARK_PAPER_SETUPS: tuple[tuple[str, str], ...] = (
 )
 
 
+def published_variant(model: str) -> str | None:
+    """The FC variant a published model was benchmarked with (``None`` for a model not published)."""
+    return dict(BENCHMARK_PAPER_SETUPS).get(model)
+
+
 def paper_setup(model: str) -> tuple[str, str]:
     """The ``(model, variant)`` of a published model as the paper benchmarked it (linear FC, CNN6 ReLU)."""
-    for setup in BENCHMARK_PAPER_SETUPS:
-        if setup[0] == model:
-            return setup
-    raise ValueError(f"{model!r} is not one of the paper's original models")
+    variant = published_variant(model)
+    if variant is None:
+        raise ValueError(f"{model!r} is not one of the paper's original models")
+    return model, variant
 
 
 # --- the toggles the study varied, and which way it found each to point -----------------------------------
