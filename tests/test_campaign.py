@@ -105,10 +105,22 @@ def test_plan_keeps_the_given_group_order_and_rows_go_apart_from_the_capped_ones
     assert campaign.results_dir("challenge", tmp_path, 0) == tmp_path / "precision_check" / "challenge"
 
 
+def test_runs_picks_runs_by_pattern_in_the_plans_order():
+    plan = campaign.campaign_plan([12, 13])
+    chosen = campaign.select_runs(plan, "challenge/cnn_bn-*-seed[34], challenge/cnn3-relu-seed0")
+    assert [spec.run_id for _, spec in chosen] == [
+        "challenge/cnn_bn-relu-seed3", "challenge/cnn_bn-relu-seed4", "challenge/cnn3-relu-seed0",
+        "challenge/cnn_bn-linear-seed3", "challenge/cnn_bn-linear-seed4",
+    ]  # fmt: skip
+    assert [group for group, _ in chosen] == [12, 12, 13, 13, 13]
+    assert campaign.select_runs(plan, None) == plan
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--groups", "16"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
-     (["--precision", "fp8"], "invalid choice")],
+     (["--precision", "fp8"], "invalid choice"),
+     (["--groups", "12", "--runs", "challenge/cnn_bn-linear-*"], "--runs: no run of the chosen groups")],
 )  # fmt: skip
 def test_bad_arguments_are_one_line_and_exit_2(args, message, tmp_path):
     result = subprocess.run([sys.executable, str(SCRIPT), "--results-root", str(tmp_path), *args],

@@ -55,7 +55,7 @@ another one is training to it and takes the next (on a machine with cores to spa
 
 Usage:  python benchmarks/experiments/campaign.py [--groups 12,14,15,13,0,1,6,8,9,2,10,3,7,4,5]
                                       [--precision float32|mixed_bfloat16|auto]
-                                      [--jit-compile auto|on|off] [--list] [--skip-busy]
+                                      [--runs PATTERNS] [--jit-compile auto|on|off] [--list] [--skip-busy]
                                       [--results-root DIR] [--saved-models DIR]
 """
 
@@ -65,6 +65,7 @@ import argparse
 import json
 import pathlib
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 
 from synthetic_spectra.augment import parse_augmentation
 from synthetic_spectra.config import DatasetConfig, fresh_draw, get_config
@@ -217,6 +218,19 @@ def campaign_plan(groups: Sequence[int]) -> list[tuple[int, RunSpec]]:
     return [(group, spec) for group in dict.fromkeys(groups) for spec in by_group[group]]
 
 
+def select_runs(plan: Sequence[tuple[int, RunSpec]], patterns: str | None) -> list[tuple[int, RunSpec]]:
+    """The runs of ``plan`` whose id matches one of the comma-separated shell patterns (``None``: all), in
+    the plan's order: lets a machine take the runs that fit the time it has, e.g.
+    ``--runs 'challenge/cnn_bn-relu-*'``."""
+    if patterns is None:
+        return list(plan)
+    wanted = [part.strip() for part in patterns.split(",") if part.strip()]
+    chosen = [(group, spec) for group, spec in plan if any(fnmatchcase(spec.run_id, p) for p in wanted)]
+    if not chosen:
+        raise ValueError(f"--runs: no run of the chosen groups matches {patterns!r} (see --list)")
+    return chosen
+
+
 def check_precision(spec: RunSpec, root: pathlib.Path, campaign_precision: str) -> str:
     """The precision of a group-0 twin: the other one than its campaign row's (or than the campaign's)."""
     rows = {row["run_id"]: row for row in read_results(results_dir(spec.dataset, root) / RESULTS_FILE)}
@@ -259,6 +273,12 @@ def main() -> None:
     parser.add_argument("--jit-compile", default="auto", choices=tuple(JIT_CHOICES))
     parser.add_argument("--results-root", default=str(RESULTS_ROOT))
     parser.add_argument("--saved-models", default="saved_models")
+    parser.add_argument(
+        "--runs",
+        metavar="PATTERNS",
+        help="only the runs whose id matches one of these comma-separated shell patterns "
+        "(e.g. 'challenge/cnn_bn-relu-*'), in the plan's order",
+    )
     parser.add_argument("--list", action="store_true", help="print the plan and what is done, train nothing")
     parser.add_argument(
         "--skip-busy",
@@ -269,7 +289,7 @@ def main() -> None:
     import_tensorflow_quietly()  # validation builds Keras objects: TF's C++ start-up lines stay off stderr
     root = pathlib.Path(args.results_root)
     try:  # a bad argument is one line and exit status 2, before anything is trained
-        plan = campaign_plan(parse_groups(args.groups))
+        plan = select_runs(campaign_plan(parse_groups(args.groups)), args.runs)
     except (ValueError, UserError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     if args.list:
