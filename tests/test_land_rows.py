@@ -55,12 +55,15 @@ def test_search_state_lands_without_checkpoints_and_not_for_the_oracles_bookkeep
     _write(theirs / "project/trial_1/checkpoint.weights.h5", "weights")
     _write(theirs / "project/resume/backup", "backup")
     _write(theirs / "project/tensorboard/events", "events")
+    _write(theirs / "analysis.md", "stale")  # made here from the records
     assert land_rows.copy_search_state(source, target)
     assert (ours / "project/trial_1/trial.json").read_text() == '{"status": "RUNNING"}'
     assert (ours / "project/oracle.json").read_text() == '{"ongoing": ["1"]}'
     assert (ours / "project/trial_9/trial.json").read_text() == "kept"
     assert not any((ours / "project" / part).exists() for part in ("resume", "tensorboard"))
-    assert not (ours / "project/trial_1/checkpoint.weights.h5").exists()
+    assert (
+        not (ours / "project/trial_1/checkpoint.weights.h5").exists() and not (ours / "analysis.md").exists()
+    )
     assert not land_rows.copy_search_state(source, target)
 
 

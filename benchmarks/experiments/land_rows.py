@@ -35,6 +35,8 @@ TUNING = RESULTS / "tuning_converged"
 #: Files of the search's folder that stay on the machine that ran it (see .gitignore).
 UNCOMMITTED_PARTS = frozenset({"resume", "tensorboard"})
 UNCOMMITTED_SUFFIXES = (".h5", ".keras")
+#: Made here from the records by ``tuning_converged.py --analyse`` (the searching checkout's may be stale).
+GENERATED = frozenset({"analysis.md"})
 #: KerasTuner rewrites it on every start; alone it is no news.
 BOOKKEEPING = "oracle.json"
 #: What a landing may change (and commits).
@@ -63,19 +65,23 @@ def merge_rows(source: pathlib.Path, target: pathlib.Path) -> dict[pathlib.Path,
     return appended
 
 
-def _committed(relative: pathlib.Path) -> bool:
-    return not UNCOMMITTED_PARTS & set(relative.parts) and not relative.name.endswith(UNCOMMITTED_SUFFIXES)
+def _landed(relative: pathlib.Path) -> bool:
+    return (
+        not UNCOMMITTED_PARTS & set(relative.parts)
+        and not relative.name.endswith(UNCOMMITTED_SUFFIXES)
+        and relative.as_posix() not in GENERATED
+    )
 
 
 def _search_files(folder: pathlib.Path) -> dict[pathlib.Path, pathlib.Path]:
     if not folder.is_dir():
         return {}
     files = (path for path in folder.rglob("*") if path.is_file())
-    return {path.relative_to(folder): path for path in files if _committed(path.relative_to(folder))}
+    return {path.relative_to(folder): path for path in files if _landed(path.relative_to(folder))}
 
 
 def copy_search_state(source: pathlib.Path, target: pathlib.Path) -> bool:
-    """Copy into ``target``'s converged-search folder the committed files of ``source``'s that are new or
+    """Copy into ``target``'s converged-search folder the committed records of ``source``'s that are new or
     differ, when they differ in more than the oracle's bookkeeping (nothing is deleted); return whether
     anything was copied."""
     theirs, ours = _search_files(source / TUNING), _search_files(target / TUNING)
@@ -159,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     trials = len(list((ROOT / TUNING / "project").glob("trial_*")))
     message = commit_message(rows, trials)
     if args.commit:
+        status = ["git", "status", "--porcelain", "--", *LANDED_PATHS]
+        if not subprocess.run(status, cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip():
+            print("nothing new to commit (only files git ignores changed)")
+            return 0
         subprocess.run(["git", "add", "--", *LANDED_PATHS], cwd=ROOT, check=True)
         subprocess.run(["git", "commit", "-q", "-m", message, "--", *LANDED_PATHS], cwd=ROOT, check=True)
     print(message)
