@@ -5,14 +5,16 @@ git worktrees at a fixed commit, so that edits here cannot break them. This scri
 written since into this checkout and regenerates the pages made from it:
 
 * every ``*.jsonl`` under the source's ``benchmarks/results/`` (results rows, the exports' fresh-draw and
-  perturbed scores, calibration rows): lines this checkout's file lacks are appended, in the source's order
-  (nothing is removed or rewritten);
-* ``benchmarks/results/tuning_converged/`` (KerasTuner's state and the per-execution records, without the
-  checkpoints, backups and TensorBoard logs, which are not committed), when it changed beyond the oracle's
-  bookkeeping;
-* then ``study_table.py --write`` and ``converged_table.py --write`` after new rows, and
+  perturbed scores, calibration rows, the search's per-execution records): finished lines this checkout's
+  file lacks are appended, in the source's order; nothing is removed or rewritten, and a results row for a
+  run this checkout already has a row of is left out (and named);
+* the other files of ``benchmarks/results/tuning_converged/`` (KerasTuner's state, without checkpoints,
+  backups and TensorBoard logs, which are not committed, and without ``analysis.md``, made here), when they
+  changed beyond the oracle's bookkeeping;
+* then ``study_table.py --write`` and ``converged_table.py --write`` after new rows or scores, and
   ``tuning_converged.py --analyse`` after new search state; with ``--commit``, one commit of the results and
-  the generated pages whose message lists the new rows.
+  the generated pages whose message lists the new rows. ``--commit`` refuses to start while those paths
+  have uncommitted changes of yours.
 
 Usage:  python benchmarks/experiments/land_rows.py --from /work/campaign --from /work/tuning [--commit]
 """
@@ -20,6 +22,7 @@ Usage:  python benchmarks/experiments/land_rows.py --from /work/campaign --from 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import filecmp
 import json
 import os
@@ -27,11 +30,13 @@ import pathlib
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RESULTS = pathlib.Path("benchmarks/results")
 TUNING = RESULTS / "tuning_converged"
+RESULTS_FILE = "results.jsonl"
 #: Files of the search's folder that stay on the machine that ran it (see .gitignore).
 UNCOMMITTED_PARTS = frozenset({"resume", "tensorboard"})
 UNCOMMITTED_SUFFIXES = (".h5", ".keras")
@@ -43,63 +48,122 @@ BOOKKEEPING = "oracle.json"
 LANDED_PATHS = ("README.md", "docs/results.md", "docs/tuning.md", str(RESULTS))
 
 
-def merge_rows(source: pathlib.Path, target: pathlib.Path) -> dict[pathlib.Path, list[str]]:
-    """Append to each ``*.jsonl`` under ``target/benchmarks/results`` the lines of its twin under ``source``
-    that it lacks (files only the source has are created); return the appended lines per relative path.
-    The search's own records are left to :func:`copy_search_state`; TensorBoard run folders are skipped."""
-    appended: dict[pathlib.Path, list[str]] = {}
-    for path in sorted((source / RESULTS).rglob("*.jsonl")):
-        relative = path.relative_to(source)
-        if relative.is_relative_to(TUNING) or "runs" in relative.parts:
-            continue
-        destination = target / relative
-        have = set(destination.read_text(encoding="utf-8").splitlines()) if destination.exists() else set()
-        new = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        new = [line for line in dict.fromkeys(new) if line not in have]
-        if not new:
-            continue
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        with destination.open("a", encoding="utf-8") as handle:
-            handle.writelines(line + "\n" for line in new)
-        appended[relative] = new
-    return appended
+@dataclasses.dataclass
+class Landing:
+    """What a landing writes: lines appended per file and files copied, both by path relative to the
+    checkout, and the run ids whose source row was left out because this checkout has a row for them."""
+
+    appends: dict[pathlib.Path, list[str]] = dataclasses.field(default_factory=dict)
+    copies: dict[pathlib.Path, pathlib.Path] = dataclasses.field(default_factory=dict)
+    kept: list[str] = dataclasses.field(default_factory=list)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The new results rows, in landing order."""
+        return [
+            json.loads(line)
+            for relative, lines in self.appends.items()
+            if relative.name == RESULTS_FILE and not relative.is_relative_to(TUNING)
+            for line in lines
+        ]
+
+    @property
+    def rows_landed(self) -> bool:
+        return any(not relative.is_relative_to(TUNING) for relative in self.appends)
+
+    @property
+    def search_landed(self) -> bool:
+        return any(relative.is_relative_to(TUNING) for relative in [*self.appends, *self.copies])
 
 
 def _landed(relative: pathlib.Path) -> bool:
+    """Whether a file (its path in the checkout) lands: not a backup, checkpoint, TensorBoard log or a page
+    made here."""
     return (
         not UNCOMMITTED_PARTS & set(relative.parts)
+        and "runs" not in relative.parts
         and not relative.name.endswith(UNCOMMITTED_SUFFIXES)
-        and relative.as_posix() not in GENERATED
+        and relative.as_posix() not in {(TUNING / name).as_posix() for name in GENERATED}
     )
 
 
-def _search_files(folder: pathlib.Path) -> dict[pathlib.Path, pathlib.Path]:
-    if not folder.is_dir():
-        return {}
-    files = (path for path in folder.rglob("*") if path.is_file())
-    return {path.relative_to(folder): path for path in files if _landed(path.relative_to(folder))}
+def _lines(path: pathlib.Path, *, finished_only: bool = False) -> list[str]:
+    """The non-empty lines of a file; with ``finished_only``, without a last line still being written (one
+    with no newline yet, in a file another process appends to)."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").split("\n")
+    return [line for line in (lines[:-1] if finished_only else lines) if line.strip()]
 
 
-def copy_search_state(source: pathlib.Path, target: pathlib.Path) -> bool:
-    """Copy into ``target``'s converged-search folder the committed records of ``source``'s that are new or
-    differ, when they differ in more than the oracle's bookkeeping (nothing is deleted); return whether
-    anything was copied."""
-    theirs, ours = _search_files(source / TUNING), _search_files(target / TUNING)
-    changed = {
-        relative
-        for relative, path in theirs.items()
-        if relative not in ours or not filecmp.cmp(path, ours[relative], shallow=False)
-    }
-    if not {relative for relative in changed if relative.name != BOOKKEEPING}:
-        return False
-    for relative in changed:
-        destination = target / TUNING / relative
+def _run_id(line: str, where: pathlib.Path) -> str | None:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        raise ValueError(f"{where}: a line is not JSON: {line[:60]!r}") from None
+    return record.get("run_id") if isinstance(record, dict) else None
+
+
+def plan_landing(sources: Sequence[pathlib.Path], target: pathlib.Path) -> Landing:
+    """What landing ``sources`` in ``target`` would write, checked before anything is written:
+
+    * the lines of every ``*.jsonl`` under a source's ``benchmarks/results`` that ``target``'s twin lacks
+      (each once, in the source's order); a results row whose run id ``target`` already has is kept out;
+    * the converged search's other committed files that are new or differ, unless only the oracle's
+      bookkeeping would change.
+
+    Raises:
+        ValueError: one line, for a line that is not JSON.
+    """
+    landing = Landing()
+    have: dict[pathlib.Path, set[str]] = {}
+    run_ids: dict[pathlib.Path, set[str | None]] = {}
+    for source in sources:
+        for path in sorted((source / RESULTS).rglob("*")):
+            relative = path.relative_to(source)
+            if not path.is_file() or not _landed(relative):
+                continue
+            if path.suffix == ".jsonl":
+                if relative not in have:
+                    ours = _lines(target / relative)
+                    have[relative] = set(ours)
+                    run_ids[relative] = {_run_id(line, target / relative) for line in ours}
+                for line in _lines(path, finished_only=True):
+                    if line in have[relative]:
+                        continue
+                    run_id = _run_id(line, path)
+                    if relative.name == RESULTS_FILE and run_id is not None and run_id in run_ids[relative]:
+                        landing.kept.append(run_id)
+                        continue
+                    have[relative].add(line)
+                    run_ids[relative].add(run_id)
+                    landing.appends.setdefault(relative, []).append(line)
+            elif relative.is_relative_to(TUNING):
+                ours = target / relative
+                if not ours.exists() or not filecmp.cmp(path, ours, shallow=False):
+                    landing.copies[relative] = path
+    search_news = [*landing.copies, *(r for r in landing.appends if r.is_relative_to(TUNING))]
+    if all(relative.name == BOOKKEEPING for relative in search_news):
+        landing.copies.clear()
+    return landing
+
+
+def apply_landing(landing: Landing, target: pathlib.Path) -> None:
+    """Append the landing's lines (after a newline where a file lacks its last one) and copy its files."""
+    for relative, lines in landing.appends.items():
+        destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(theirs[relative], destination)
-    return True
+        old = destination.read_bytes() if destination.exists() else b""
+        with destination.open("a", encoding="utf-8") as handle:
+            if old and not old.endswith(b"\n"):
+                handle.write("\n")
+            handle.writelines(line + "\n" for line in lines)
+    for relative, path in landing.copies.items():
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
 
 
-def describe(row: dict) -> str:
+def describe(row: Mapping[str, Any]) -> str:
     """One results row in a commit message: run, test accuracy, errors, validation, epochs, stop, precision,
     time and hardware."""
     return (
@@ -125,10 +189,13 @@ def regenerate(rows_landed: bool, search_landed: bool) -> None:
         _run([sys.executable, str(scripts / "tuning_converged.py"), "--analyse"])
 
 
-def commit_message(rows: Sequence[dict], trials: int | None) -> str:
-    """The landing's commit message: its new results rows, else the search's state."""
-    if rows:
+def commit_message(landing: Landing, trials: int) -> str:
+    """The landing's commit message: its new results rows, else the scores' files, else the search."""
+    if rows := landing.rows():
         return "Rows at the protocol's end: " + "; ".join(describe(row) for row in rows)
+    if landing.rows_landed:
+        files = sorted(str(r) for r in landing.appends if not r.is_relative_to(TUNING))
+        return "Scores of finished runs: " + ", ".join(files)
     return (
         "Rows at the protocol's end: tuning_converged: KerasTuner state and analysis "
         f"({trials} trial(s) started)"
@@ -151,28 +218,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.exit(2, f"{parser.prog}: error: --from: {source} has no {RESULTS} folder\n")
         if source == ROOT.resolve():
             parser.exit(2, f"{parser.prog}: error: --from: {source} is this checkout\n")
-    rows: list[dict] = []
-    search_landed = False
-    for source in sources:
-        for relative, lines in merge_rows(source, ROOT).items():
-            if relative.name == "results.jsonl":
-                rows += [json.loads(line) for line in lines]
-        search_landed |= copy_search_state(source, ROOT)
-    if not rows and not search_landed:
+    dirty = _dirty(LANDED_PATHS) if args.commit else []
+    if dirty:
+        named = ", ".join(dirty[:3]) + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else "")
+        parser.exit(2, f"{parser.prog}: error: --commit: uncommitted changes in {named}; commit or stash "
+                       "them first (a landing commits these paths)\n")  # fmt: skip
+    try:
+        landing = plan_landing(sources, ROOT)
+    except ValueError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    for run_id in landing.kept:
+        print(f"kept this checkout's row of {run_id} (a source has another one for it)")
+    if not landing.appends and not landing.copies:
         print("nothing new")
         return 0
-    regenerate(bool(rows), search_landed)
-    trials = len(list((ROOT / TUNING / "project").glob("trial_*")))
-    message = commit_message(rows, trials)
+    apply_landing(landing, ROOT)
+    try:
+        regenerate(landing.rows_landed, landing.search_landed)
+    except subprocess.CalledProcessError as exc:
+        print(f"{parser.prog}: error: {' '.join(map(str, exc.cmd[1:]))} failed (exit {exc.returncode}); "
+              "the landed lines are in place: fix it and run it again", file=sys.stderr)  # fmt: skip
+        return 1
+    message = commit_message(landing, len(list((ROOT / TUNING / "project").glob("trial_*"))))
     if args.commit:
-        status = ["git", "status", "--porcelain", "--", *LANDED_PATHS]
-        if not subprocess.run(status, cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip():
-            print("nothing new to commit (only files git ignores changed)")
-            return 0
         subprocess.run(["git", "add", "--", *LANDED_PATHS], cwd=ROOT, check=True)
         subprocess.run(["git", "commit", "-q", "-m", message, "--", *LANDED_PATHS], cwd=ROOT, check=True)
     print(message)
     return 0
+
+
+def _dirty(paths: Sequence[str]) -> list[str]:
+    """Which of ``paths`` have uncommitted changes or untracked files in this checkout."""
+    status = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout  # fmt: skip
+    return sorted({line[3:].strip() for line in status.splitlines() if line.strip()})
 
 
 if __name__ == "__main__":
