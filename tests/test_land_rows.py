@@ -63,7 +63,7 @@ def test_a_row_for_a_run_this_checkout_has_is_kept_out_and_scores_alone_are_news
     landing = _land([source], target)
     assert landing.kept == ["a"] and landing.rows() == [] and landing.rows_landed
     assert (target / STUDY / "results.jsonl").read_text() == _row("a", test_accuracy=0.5)
-    assert land_rows.commit_message(landing, 3) == f"Scores of finished runs: {STUDY / 'perturbed.jsonl'}"
+    assert land_rows.commit_message(landing, 3) == "Scores of finished runs (perturbed.jsonl): a"
     _write(source / STUDY / "results.jsonl", _row("b") + "\n")
     _land([source], target)
     assert (target / STUDY / "results.jsonl").read_text().splitlines() == [

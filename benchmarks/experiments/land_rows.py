@@ -194,8 +194,16 @@ def commit_message(landing: Landing, trials: int) -> str:
     if rows := landing.rows():
         return "Rows at the protocol's end: " + "; ".join(describe(row) for row in rows)
     if landing.rows_landed:
-        files = sorted(str(r) for r in landing.appends if not r.is_relative_to(TUNING))
-        return "Scores of finished runs: " + ", ".join(files)
+        scored = {
+            relative: lines
+            for relative, lines in landing.appends.items()
+            if not relative.is_relative_to(TUNING)
+        }
+        run_ids = dict.fromkeys(
+            json.loads(line).get("run_id", "?") for lines in scored.values() for line in lines
+        )
+        files = ", ".join(sorted(relative.name for relative in scored))
+        return f"Scores of finished runs ({files}): " + ", ".join(map(str, run_ids))
     return (
         "Rows at the protocol's end: tuning_converged: KerasTuner state and analysis "
         f"({trials} trial(s) started)"
