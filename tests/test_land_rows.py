@@ -107,6 +107,22 @@ def test_search_state_lands_without_checkpoints_and_not_for_the_oracles_bookkeep
     assert message.endswith("KerasTuner state and analysis (17 trial(s) started)")
 
 
+def test_a_checkouts_files_count_only_where_it_wrote_them(tmp_path):
+    source, target = tmp_path / "campaign", tmp_path / "main"
+    state = land_rows.TUNING / "project/trial_1/trial.json"
+    _write(source / state, "as at the worktree's commit")
+    _write(source / STUDY / "results.jsonl", _row("a") + "\n")
+    git = ["git", "-C", str(source), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "fixed commit"], check=True)
+    _write(target / state, "newer, landed from the search's own checkout")
+    _write(target / STUDY / "results.jsonl", _row("a") + "\n")
+    assert land_rows.plan_landing([source], target).copies == {}  # its old copy of the state is no news
+    _write(source / STUDY / "results.jsonl", _row("a") + "\n" + _row("b") + "\n")  # a run it finished
+    assert land_rows.plan_landing([source], target).appends == {STUDY / "results.jsonl": [_row("b")]}
+
+
 def test_commit_message_names_each_row():
     landing = land_rows.Landing(appends={STUDY / "results.jsonl": [json.dumps(ROW)]})
     assert land_rows.commit_message(landing, 17) == (

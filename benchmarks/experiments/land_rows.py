@@ -103,8 +103,25 @@ def _run_id(line: str, where: pathlib.Path) -> str | None:
     return record.get("run_id") if isinstance(record, dict) else None
 
 
+def _written(source: pathlib.Path) -> set[pathlib.Path] | None:
+    """The files under ``benchmarks/results`` that a git checkout has changed or added since its commit (what
+    its trainings wrote; its other files are that commit's and may be older than this checkout's), or
+    ``None`` for a folder that is not a git checkout (all of its files count)."""
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, check=False)
+
+    top = git("rev-parse", "--show-toplevel")
+    if top.returncode != 0 or pathlib.Path(top.stdout.strip()).resolve() != source.resolve():
+        return None
+    status = git("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", str(RESULTS))
+    return {pathlib.Path(entry[3:]) for entry in status.stdout.split("\0") if len(entry) > 3}
+
+
 def plan_landing(sources: Sequence[pathlib.Path], target: pathlib.Path) -> Landing:
     """What landing ``sources`` in ``target`` would write, checked before anything is written:
+
+    Only the files a source has written count (for a git checkout: those changed or added since its commit):
 
     * the lines of every ``*.jsonl`` under a source's ``benchmarks/results`` that ``target``'s twin lacks
       (each once, in the source's order); a results row whose run id ``target`` already has is kept out;
@@ -118,9 +135,14 @@ def plan_landing(sources: Sequence[pathlib.Path], target: pathlib.Path) -> Landi
     have: dict[pathlib.Path, set[str]] = {}
     run_ids: dict[pathlib.Path, set[str | None]] = {}
     for source in sources:
+        written = _written(source)
         for path in sorted((source / RESULTS).rglob("*")):
             relative = path.relative_to(source)
-            if not path.is_file() or not _landed(relative):
+            if (
+                not path.is_file()
+                or not _landed(relative)
+                or (written is not None and relative not in written)
+            ):
                 continue
             if path.suffix == ".jsonl":
                 if relative not in have:
