@@ -41,7 +41,7 @@ RESULTS_FILE = "results.jsonl"
 UNCOMMITTED_PARTS = frozenset({"resume", "tensorboard"})
 UNCOMMITTED_SUFFIXES = (".h5", ".keras")
 #: Made here from the records by ``tuning_converged.py --analyse`` (the searching checkout's may be stale).
-GENERATED = frozenset({"analysis.md"})
+GENERATED = frozenset({TUNING / "analysis.md"})
 #: KerasTuner rewrites it on every start; alone it is no news.
 BOOKKEEPING = "oracle.json"
 #: What a landing may change (and commits).
@@ -82,7 +82,7 @@ def _landed(relative: pathlib.Path) -> bool:
         not UNCOMMITTED_PARTS & set(relative.parts)
         and "runs" not in relative.parts
         and not relative.name.endswith(UNCOMMITTED_SUFFIXES)
-        and relative.as_posix() not in {(TUNING / name).as_posix() for name in GENERATED}
+        and relative not in GENERATED
     )
 
 
