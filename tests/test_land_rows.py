@@ -144,3 +144,20 @@ def test_bad_sources_are_one_line_and_exit_2_before_anything_is_written(tmp_path
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout
     assert "zz-not-a-real-run" not in (SCRIPT.parents[2] / STUDY / "results.jsonl").read_text()
+
+
+def test_changed_files_of_a_checkout_name_new_paths_of_renames_and_untracked_files(tmp_path):
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    _write(tmp_path / "results/a.jsonl", "a\n")
+    _write(tmp_path / "results/b.jsonl", "b\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "fixed commit"], check=True)
+    assert land_rows._changed(tmp_path, ["results"]) == []
+    subprocess.run([*git, "mv", "results/a.jsonl", "results/moved.jsonl"], check=True)
+    _write(tmp_path / "results/b.jsonl", "b\nb2\n")
+    _write(tmp_path / "results/new/c.jsonl", "c\n")
+    _write(tmp_path / "elsewhere.txt", "x\n")
+    assert sorted(land_rows._changed(tmp_path, ["results"])) == [
+        "results/b.jsonl", "results/moved.jsonl", "results/new/c.jsonl",
+    ]  # fmt: skip

@@ -107,15 +107,28 @@ def _written(source: pathlib.Path) -> set[pathlib.Path] | None:
     """The files under ``benchmarks/results`` that a git checkout has changed or added since its commit (what
     its trainings wrote; its other files are that commit's and may be older than this checkout's), or
     ``None`` for a folder that is not a git checkout (all of its files count)."""
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, check=False)
-
-    top = git("rev-parse", "--show-toplevel")
+    top = subprocess.run(["git", "-C", str(source), "rev-parse", "--show-toplevel"],
+                         capture_output=True, text=True, check=False)  # fmt: skip
     if top.returncode != 0 or pathlib.Path(top.stdout.strip()).resolve() != source.resolve():
         return None
-    status = git("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", str(RESULTS))
-    return {pathlib.Path(entry[3:]) for entry in status.stdout.split("\0") if len(entry) > 3}
+    return {pathlib.Path(path) for path in _changed(source, [str(RESULTS)])}
+
+
+def _changed(checkout: pathlib.Path, paths: Sequence[str]) -> list[str]:
+    """The files under ``paths`` that git checkout ``checkout`` has changed, added or left untracked, as paths
+    relative to its top (a rename or copy gives its new path)."""
+    status = subprocess.run(
+        ["git", "-C", str(checkout), "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    entries = iter(status.split("\0"))
+    changed = []
+    for entry in entries:
+        if len(entry) > 3:
+            changed.append(entry[3:])
+            if entry[0] in "RC":  # -z puts the rename's or copy's old path in the next entry
+                next(entries, None)
+    return changed
 
 
 def plan_landing(sources: Sequence[pathlib.Path], target: pathlib.Path) -> Landing:
@@ -278,10 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dirty(paths: Sequence[str]) -> list[str]:
-    """Which of ``paths`` have uncommitted changes or untracked files in this checkout."""
-    status = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout  # fmt: skip
-    return sorted({line[3:].strip() for line in status.splitlines() if line.strip()})
+    """Which files under ``paths`` have uncommitted changes or are untracked in this checkout."""
+    return sorted(set(_changed(ROOT, paths)))
 
 
 if __name__ == "__main__":
