@@ -857,6 +857,25 @@ def test_the_committed_calibration_report_is_what_its_rows_give(tmp_path: Path) 
     assert {p.name for p in tmp_path.glob("*.png")} == {"reliability.png", "coverage.png", "unseen.png"}
 
 
+def test_the_report_names_every_cpu_its_rows_came_from() -> None:
+    from zoo.study.confidence_report import measured_on
+
+    def row(unit: str, cpu: str, load: float) -> dict:
+        return {"study": unit, "hardware": cpu, "load": f"load average {load}/1.0/1.0 on 2 cores"}
+
+    one_cpu = [row("vgg", "CPU A", 10.2), row("vgg", "CPU A", 3.5), row("cnn2", "CPU A", 7.0)]
+    assert measured_on(one_cpu, lambda r: r["study"]) == (
+        "CPU A, load average 3.5/1.0/1.0 on 2 cores to load average 10.2/1.0/1.0 on 2 cores"
+        " (a shared machine)"
+    )  # the loads lowest to highest by their figure, not as text ("10.2" < "3.5")
+    two_cpus = [*one_cpu, row("cnn3", "CPU B", 9.0), {"study": "cnn3", "hardware": "CPU C"}]
+    assert measured_on(two_cpus, lambda r: r["study"]) == (
+        "CPU A for vgg, cnn2, load average 3.5/1.0/1.0 on 2 cores to load average 10.2/1.0/1.0 on 2 cores; "
+        "CPU B for cnn3, load average 9.0/1.0/1.0 on 2 cores; CPU C for cnn3, load not recorded"
+        " (shared machines)"
+    )
+
+
 def test_rows_measured_again_replace_the_rows_of_the_same_identity(tmp_path: Path) -> None:
     from zoo.study.confidence_report import read_rows, replace_rows, write_report
 
