@@ -766,7 +766,7 @@ def temperature_fit_section(rows: list[dict[str, Any]]) -> list[str]:
         "temperature fitted (negative log-likelihood) on its validation split and on a larger fresh draw of "
         f"the same classes (seed {FIT_SEED}: validation data drawn anew), both judged on another fresh draw "
         "with the ECE (15 bins) and that set's noise floor (the ECE a perfectly calibrated model shows on a "
-        f"set that size). {rows[0]['hardware']}, {rows[0]['load']}.",
+        f"set that size). Measured on {measured_on(rows, lambda r: r['model'])}.",
         "",
         "| preset | judged on (spectra) | accuracy | ECE raw | fitted on (spectra) | T | ECE | noise floor |",
         "|---|---|---:|---:|---|---:|---:|---:|",
