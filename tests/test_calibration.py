@@ -743,6 +743,7 @@ def test_the_study_part_measures_each_seed_and_their_ensemble(
     import zoo
     from synthetic_spectra.generator import generate
     from zoo.inference.logits import predict_logits
+    from zoo.study.confidence_report import read_rows, write_rows
 
     study, models = tmp_path / "study", []
     lines = []
@@ -757,17 +758,18 @@ def test_the_study_part_measures_each_seed_and_their_ensemble(
     (tmp_path / "results.jsonl").write_text("".join(lines))
     out = tmp_path / "out"
     out.mkdir()
-    committed = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "calibration" / "rows.jsonl"
-    kept = [r for r in map(json.loads, committed.read_text().splitlines()) if r["model"] == "prnet_challenge"
+    committed = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "calibration"
+    kept = [r for r in read_rows(committed) if r["model"] == "prnet_challenge"
             and r["kind"] == "calibration"][:2]  # fmt: skip
-    (out / "rows.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+    assert all("training" in r for r in kept)
+    write_rows(out, kept)
     argv = ["evaluate", "--part", "study", "--study-dir", study, "--study-rows", tmp_path / "results.jsonl",
             "--out", out, "--fresh-per-class", "3", "--sets", "snr 1000,shift +-20",
             "--keep-other-rows"]  # fmt: skip
     assert _calibration_script().main([str(a) for a in argv]) == 0
     printed = capsys.readouterr().out
     assert "mini/cnn2-linear-ensemble: T " in printed
-    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    rows = read_rows(out)
     assert rows[:2] == kept  # --keep-other-rows: the rows of models not measured now stay
     by_model = {}
     for row in rows[2:]:
@@ -845,10 +847,11 @@ def _preset_logits_and_labels(name: str, script, split: str) -> tuple[np.ndarray
 
 
 def test_the_committed_calibration_report_is_what_its_rows_give(tmp_path: Path) -> None:
-    from zoo.study.confidence_report import REPORT_FILE, ROWS_FILE, write_report
+    from zoo.study.confidence_report import REPORT_FILE, ROWS_FILE, TRAININGS_FILE, write_report
 
     committed = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "calibration"
-    shutil.copyfile(committed / ROWS_FILE, tmp_path / ROWS_FILE)
+    for name in (ROWS_FILE, TRAININGS_FILE):
+        shutil.copyfile(committed / name, tmp_path / name)
     assert write_report(tmp_path) == tmp_path / REPORT_FILE
     assert (tmp_path / REPORT_FILE).read_text() == (committed / REPORT_FILE).read_text(), (
         "benchmarks/results/calibration/calibration.md is stale: "
@@ -892,6 +895,45 @@ def test_rows_measured_again_replace_the_rows_of_the_same_identity(tmp_path: Pat
         ("a", "msp", 0.5), ("b", "msp", 0.7), ("a", "knn", 0.9)
     ]  # fmt: skip
     assert read_rows(tmp_path) == merged
+
+
+def test_each_training_record_is_stored_once_and_read_back_into_its_rows(tmp_path: Path) -> None:
+    from zoo.study.confidence_report import TRAININGS_FILE, read_rows, training_key, write_rows
+
+    seed0, seed1 = ({"run_id": f"mini/cnn2-linear-seed{s}", "seed": s, "epochs_run": 40 + s} for s in (0, 1))
+    rows = [
+        {"model": "seed0", "kind": "calibration", "set": name, "training": seed0} for name in ("a", "b", "c")
+    ] + [
+        {"model": "ensemble", "kind": "calibration", "set": "a", "training": [seed0, seed1]},
+        {"model": "preset", "kind": "temperature_fit", "set": "a"},  # no training record
+    ]
+    write_rows(tmp_path, rows)
+    assert "training" in rows[0]  # the caller's rows are left as they were
+    stored = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert "training" not in json.dumps(stored).replace("training_key", "")
+    assert [r.get("training_key") for r in stored] == [training_key(seed0)] * 3 + [
+        training_key([seed0, seed1]), None
+    ]  # fmt: skip
+    assert len((tmp_path / TRAININGS_FILE).read_text().splitlines()) == 2  # each record once
+    read = read_rows(tmp_path)
+    assert read == rows
+    read[0]["training"]["seed"] = 9  # rows read back do not share their record
+    assert read[1]["training"]["seed"] == 0
+    # rows that carry their record inline (written before the trainings file) read as they are
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert read_rows(tmp_path) == rows
+    # a rows file that names a record its folder lacks says so, naming the model
+    write_rows(tmp_path, rows)
+    (tmp_path / TRAININGS_FILE).write_text("")
+    with pytest.raises(
+        UserError, match=rf"trainings\.jsonl: no training record {training_key(seed0)},.*seed0"
+    ):
+        read_rows(tmp_path)
+    (tmp_path / TRAININGS_FILE).write_text("[1, 2]\n")
+    with pytest.raises(UserError, match=r"trainings\.jsonl:1: not a training record"):
+        read_rows(tmp_path)
+    write_rows(tmp_path, rows[-1:])  # no row names a record: no trainings file is left behind
+    assert not (tmp_path / TRAININGS_FILE).exists()
 
 
 def test_units_share_their_models_outputs_and_keep_only_the_wanted_scores(

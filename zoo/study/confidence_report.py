@@ -2,12 +2,17 @@
 rows :mod:`~zoo.study.confidence` measures (``rows.jsonl``), and the rows file itself.
 
 A row's identity (model, kind, set, stage, score) says what it measures: rows measured again replace the
-earlier rows of the same identity (:func:`replace_rows`). Rows of capped trainings (stopped at an epoch cap
-below the protocol's 500) go into tables of their own, never beside rows at the protocol's end.
+earlier rows of the same identity (:func:`replace_rows`). The training record of a row's export (how it was
+trained, on what CPU, to which stop) is the same for every row of that export, so the folder keeps each record
+once, in ``trainings.jsonl``, and a row names it by ``training_key``; :func:`read_rows` puts it back.
+Rows of capped trainings (stopped at an epoch cap below the protocol's 500) go into tables of their own,
+never beside rows at the protocol's end.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -31,6 +36,8 @@ from zoo.study.confidence import (
 
 #: The rows file in a results folder.
 ROWS_FILE = "rows.jsonl"
+#: Beside the rows file: each training record its rows name, once.
+TRAININGS_FILE = "trainings.jsonl"
 #: The report in a results folder, beside its figures.
 REPORT_FILE = "calibration.md"
 
@@ -40,19 +47,75 @@ def row_identity(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(str(row.get(key)) for key in ("model", "kind", "set", "stage", "score"))
 
 
+def training_key(record: Any) -> str:
+    """The key a training record is stored under: a digest of its content, so the same record always gets
+    the same key, whichever rows name it."""
+    text = json.dumps(record, sort_keys=True, default=float)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _read_trainings(folder: Path) -> dict[str, Any]:
+    path = folder / TRAININGS_FILE
+    if not path.is_file():
+        return {}
+    trainings = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            trainings[entry["key"]] = entry["training"]
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{path}:{number}: not a training record (key and training)") from None
+    return trainings
+
+
 def read_rows(folder: Path) -> list[dict[str, Any]]:
-    """The rows of ``folder``'s rows file (none if there is no file)."""
+    """The rows of ``folder``'s rows file (none if there is no file), each with its training record back in
+    ``training`` where it names one. Rows that carry their record inline are read as they are."""
     path = folder / ROWS_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not any("training_key" in row for row in rows):
+        return rows
+    trainings = _read_trainings(folder)
+    for row in rows:
+        if "training_key" not in row:
+            continue
+        key = row.pop("training_key")
+        if key not in trainings:
+            raise UserError(
+                f"{folder / TRAININGS_FILE}: no training record {key}, which a row of {path} names "
+                f"(model {row.get('model')})"
+            )
+        row["training"] = copy.deepcopy(trainings[key])
+    return rows
 
 
 def write_rows(folder: Path, rows: list[dict[str, Any]]) -> None:
-    """Write ``rows`` as ``folder``'s rows file (the folder is created)."""
+    """Write ``rows`` as ``folder``'s rows file (the folder is created), each distinct training record once
+    in the trainings file beside it; ``rows`` themselves are left as they are."""
     folder.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(row, sort_keys=True, default=float) + "\n" for row in rows)
-    (folder / ROWS_FILE).write_text(text)
+    trainings: dict[str, Any] = {}
+    stored = []
+    for row in rows:
+        if "training" not in row:
+            stored.append(row)
+            continue
+        key = training_key(row["training"])
+        trainings.setdefault(key, row["training"])
+        stored.append({**{k: v for k, v in row.items() if k != "training"}, "training_key": key})
+    # the records first: a rows file never names a record its folder lacks
+    trainings_path = folder / TRAININGS_FILE
+    if trainings:
+        lines = (json.dumps({"key": k, "training": trainings[k]}, sort_keys=True, default=float)
+                 for k in sorted(trainings))  # fmt: skip
+        trainings_path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    elif trainings_path.exists():
+        trainings_path.unlink()
+    text = "".join(json.dumps(row, sort_keys=True, default=float) + "\n" for row in stored)
+    (folder / ROWS_FILE).write_text(text, encoding="utf-8")
 
 
 def replace_rows(folder: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
