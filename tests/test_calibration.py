@@ -761,7 +761,9 @@ def test_the_study_part_measures_each_seed_and_their_ensemble(
     committed = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "calibration"
     kept = [r for r in read_rows(committed) if r["model"] == "prnet_challenge"
             and r["kind"] == "calibration"][:2]  # fmt: skip
-    assert all("training" in r for r in kept)
+    # and a study seed's rows, which carry its training record
+    kept += [r for r in read_rows(committed) if r["model"] == "challenge/vgg-linear-seed0"
+             and r["kind"] == "calibration"]  # fmt: skip
     write_rows(out, kept)
     argv = ["evaluate", "--part", "study", "--study-dir", study, "--study-rows", tmp_path / "results.jsonl",
             "--out", out, "--fresh-per-class", "3", "--sets", "snr 1000,shift +-20",
@@ -770,9 +772,10 @@ def test_the_study_part_measures_each_seed_and_their_ensemble(
     printed = capsys.readouterr().out
     assert "mini/cnn2-linear-ensemble: T " in printed
     rows = read_rows(out)
-    assert rows[:2] == kept  # --keep-other-rows: the rows of models not measured now stay
+    assert rows[: len(kept)] == kept  # --keep-other-rows: the rows of models not measured now stay
+    assert "training" in kept[-1]
     by_model = {}
-    for row in rows[2:]:
+    for row in rows[len(kept) :]:
         by_model.setdefault(row["model"], []).append(row)
     names = ["mini/cnn2-linear-seed0", "mini/cnn2-linear-seed1", "mini/cnn2-linear-ensemble"]
     assert list(by_model) == names
