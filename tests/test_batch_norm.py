@@ -135,12 +135,17 @@ def test_the_script_measures_a_study_runs_backup_and_a_search_trials_checkpoint(
     (trial / "trial.json").write_text(json.dumps({"hyperparameters": {"values": values}}))
     vgg = zoo.build("vgg", 10, 1000, **{k: v for k, v in values.items() if k != "learning_rate"})
     vgg.save_weights(trial / "checkpoint.weights.h5")
+    export = tmp_path / "saved_models" / "cnn_bn-relu-seed0"
+    zoo.export(zoo.build("cnn_bn", 10, 1000, fc_activation="relu"), export, dataset_config="mini")
     out = tmp_path / "out"
-    assert _script().main([str(run), str(trial), "--dataset", "mini", "--out", str(out)]) == 0
+    argv = [str(run), str(trial), str(export), "--dataset", "mini", "--out", str(out)]
+    assert _script().main(argv) == 0
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     assert [(r["label"], r["kind"], r["model"]) for r in rows] == [
-        ("cnn_bn-relu-seed0", "study run", "cnn_bn"), ("tuning trial 03", "search trial", "vgg")
+        ("cnn_bn-relu-seed0", "study run", "cnn_bn"), ("tuning trial 03", "search trial", "vgg"),
+        ("cnn_bn-relu-seed0", "export", "cnn_bn"),
     ]  # fmt: skip
+    assert rows[2]["options"]["fc_activation"] == "relu" and rows[2]["options"]["batch_norm"] is True
     assert (
         rows[0]["options"] == {"fc_activation": "relu"} and rows[0]["at"] == "latest weights, after epoch 7"
     )
@@ -157,7 +162,16 @@ def test_the_script_measures_a_study_runs_backup_and_a_search_trials_checkpoint(
     )
     # measured again: its row is replaced, not added
     assert _script().main([str(trial), "--dataset", "mini", "--out", str(out)]) == 0
-    assert len((out / "rows.jsonl").read_text().splitlines()) == 2
+    assert len((out / "rows.jsonl").read_text().splitlines()) == 3
+    # weights of another model: one line, and the rows stay as they were
+    before = (out / "rows.jsonl").read_text()
+    (trial.parent / "search.json").write_text(json.dumps({"base": "cnn6"}))
+    with pytest.raises(SystemExit) as stop:
+        _script().main([str(trial), "--dataset", "mini", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "checkpoint.weights.h5: not weights of cnn6" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (out / "rows.jsonl").read_text() == before
 
 
 def _files(contents: dict[str, str]):

@@ -5,7 +5,7 @@ split, the validation split and the panel's fresh in-distribution draws, twice: 
 statistics (what ``predict``, the protocol's validation loss and early stopping see) and with every
 batch-normalised layer's statistics replaced by the training split's own. Nothing is fitted: the weights
 stay as trained; the test split is not used. One row per source goes to ``--out``'s ``rows.jsonl`` (a source
-measured again replaces its row) and ``batch_norm.md`` is regenerated from the rows.
+measured again replaces its row: same name and kind) and ``batch_norm.md`` is regenerated from the rows.
 
 A SOURCE is one of:
 
@@ -13,7 +13,9 @@ A SOURCE is one of:
   (``backup/latest.weights.h5``, the epoch its ``training_metadata.json`` names), so a run still training
   can be looked at;
 - a KerasTuner trial folder of a search (``.../project/trial_<id>``, with ``trial.json``, its search's
-  ``search.json`` beside it): the trial's checkpoint (its last execution's best epoch).
+  ``search.json`` beside it): KerasTuner's checkpoint of the trial's last execution (its best epoch since
+  that execution last started or resumed);
+- an export (a folder with ``metadata.json``, ``zoo.export``): the weights a finished run kept.
 
 Usage:  python benchmarks/experiments/batch_norm_statistics.py SOURCE... [--dataset challenge]
         [--out benchmarks/results/batch_norm]
@@ -89,9 +91,19 @@ def resolve(folder: pathlib.Path) -> Source:
         options = {k: v for k, v in values.items() if k not in NOT_BUILD_ARGUMENTS}
         label = f"{folder.parent.parent.name} {folder.name.replace('_', ' ')}"
         return Source(
-            label, "search trial", weights, base, options, "checkpoint: last execution's best epoch"
+            label, "search trial", weights, base, options, "KerasTuner's checkpoint of its last execution"
         )
-    raise UserError(f"{folder}: neither a study run folder (settings.json) nor a search trial (trial.json)")
+    if (folder / "metadata.json").is_file():
+        metadata = _json(folder / "metadata.json")
+        build_args = metadata.get("build_args")
+        if not isinstance(build_args, dict) or "model" not in metadata:
+            raise UserError(f"{folder}: an export whose metadata.json has no model and build arguments")
+        options = {k: v for k, v in build_args.items() if k not in ("num_classes", "input_length")}
+        return Source(folder.name, "export", folder, metadata["model"], options, "export: the weights kept")
+    raise UserError(
+        f"{folder}: neither a study run folder (settings.json), a search trial (trial.json) "
+        "nor an export (metadata.json)"
+    )
 
 
 def report(rows: Sequence[dict[str, Any]]) -> str:
@@ -155,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import zoo
     from synthetic_spectra.generator import generate
     from synthetic_spectra.normalize import normalize_max
+    from zoo.inference.predict import load_keras_model
     from zoo.study.batch_norm import diagnose
     from zoo.study.panel import panel_sets
     from zoo.training.environment import cpu_info, hardware, versions
@@ -166,15 +179,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     fresh_sets = [prepared(s.generate()) for s in panel_sets(config) if s.group == "fresh draws"]
     fresh = (np.concatenate([x for x, _ in fresh_sets]), np.concatenate([y for _, y in fresh_sets]))
     machine = {"hardware": hardware(), "cpu": cpu_info(), "versions": versions()}
-    models = []
+    models, length = [], train[0].shape[1]
     for source in sources:  # every source loads before the first is measured
-        model = zoo.build(
-            source.model, config.num_classes, train[0].shape[1], compile=False, **source.options
-        )
         try:
-            model.load_weights(source.weights)
+            if source.kind == "export":
+                model = load_keras_model(source.weights)
+            else:
+                model = zoo.build(source.model, config.num_classes, length, compile=False, **source.options)
+                model.load_weights(source.weights)
+        except UserError as exc:
+            parser.exit(2, f"{parser.prog}: error: {exc}\n")
         except ValueError as exc:
-            parser.exit(2, f"{parser.prog}: error: {source.weights}: not weights of {source.model} ({exc})\n")
+            reason = (str(exc).strip().splitlines() or ["no reason given"])[0]
+            parser.exit(
+                2, f"{parser.prog}: error: {source.weights}: not weights of {source.model} ({reason})\n"
+            )
+        if model.output_shape[-1] != config.num_classes or model.input_shape[1] != length:
+            parser.exit(
+                2, f"{parser.prog}: error: {source.weights}: not a model of {config.name}'s spectra\n"
+            )
         models.append(model)
     sets = {"train": train, "validation": validation, "fresh": fresh}
     measured = []
@@ -191,8 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{source.label}: validation {found['accuracy_stored']['validation']:.2%} stored → "
             f"{found['accuracy_population']['validation']:.2%} population"
         )
-    labels = {row["label"] for row in measured}
-    rows = [row for row in kept if row["label"] not in labels] + measured
+    identities = {(row["label"], row["kind"]) for row in measured}
+    rows = [row for row in kept if (row["label"], row["kind"]) not in identities] + measured
     args.out.mkdir(parents=True, exist_ok=True)
     rows_path.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), encoding="utf-8")
     (args.out / REPORT_FILE).write_text(report(rows), encoding="utf-8")
