@@ -426,3 +426,48 @@ def test_an_interrupted_trial_resumes_after_its_last_epoch_as_if_never_interrupt
     assert [record["epochs_run"] for record in resumed] == [3, 3]
     assert resumed == reference  # same seeds, same batches, same callback states: the same trainings
     assert not any((project / RESUME_DIR).iterdir())  # the finished trial's backups are gone
+    # the trial's checkpoint holds the same best epoch, not the first epoch the resumed process trained
+    assert _weights(project / "trial_0" / "checkpoint.weights.h5") == _weights(
+        tmp_path / "reference" / "trial_0" / "checkpoint.weights.h5"
+    )
+
+
+def _weights(path: pathlib.Path) -> dict[str, bytes]:
+    import h5py
+
+    found: dict[str, bytes] = {}
+    with h5py.File(path, "r") as handle:
+        handle.visititems(
+            lambda name, item: found.__setitem__(name, np.asarray(item).tobytes())
+            if isinstance(item, h5py.Dataset) else None
+        )  # fmt: skip
+    return found
+
+
+def test_a_resumed_trial_saves_its_checkpoint_only_on_a_real_improvement(tmp_path):
+    from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
+
+    from zoo.training.tuning.hypermodel import carry_best_into_checkpoint
+
+    saved = []
+
+    class Recording(SaveBestEpoch):
+        def _save_model(self):
+            saved.append(self.best_value)
+
+    objective = keras_tuner.Objective("val_accuracy", "max")
+    earlier = {"val_accuracy": [0.2, 0.6, 0.5], "loss": [3.0, 2.0, 1.5]}  # epochs of an earlier process
+    missing = Recording(objective, str(tmp_path / "none.weights.h5"))
+    carry_best_into_checkpoint([missing, keras.callbacks.History()], earlier)
+    assert missing.best_value == float("-inf")  # no checkpoint file: nothing to keep
+
+    checkpoint = tmp_path / "checkpoint.weights.h5"
+    checkpoint.write_bytes(b"the best epoch's weights")
+    callback = Recording(objective, str(checkpoint))
+    carry_best_into_checkpoint([keras.callbacks.History(), callback], earlier)
+    assert callback.best_value == 0.6
+    callback.on_epoch_end(0, {"val_accuracy": 0.4})  # the resumed process's first epoch: worse
+    callback.on_epoch_end(1, {"val_accuracy": 0.7})
+    assert saved == [0.7]
+    carry_best_into_checkpoint([callback], {"val_accuracy": [0.65]})  # never lowers what it knows
+    assert callback.best_value == 0.7

@@ -14,6 +14,7 @@ from typing import Any
 
 import keras
 import keras_tuner
+from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from zoo.errors import UserError
@@ -195,8 +196,10 @@ class _SeededExecutions:
             if finished is not None:
                 print(f"[tuner {self.tuner_id}] trial {trial.trial_id} execution {execution} (seed {seed}) "
                       "finished before: not trained again", flush=True)  # fmt: skip
+                carry_best_into_checkpoint(kwargs.get("callbacks") or [], finished.history)
                 return finished
             args, kwargs = self._resumable_fit_arguments(trial.trial_id, execution, run_dir, args, kwargs)
+            carry_best_into_checkpoint(kwargs["callbacks"], read_history(run_dir / "history.csv"))
         history = super()._build_and_fit_model(trial, *args, **kwargs)
         if run_dir is not None:
             history.history = read_history(run_dir / "history.csv") or history.history  # every epoch
@@ -243,6 +246,25 @@ class _SeededExecutions:
         if self.resume_dir is not None:
             shutil.rmtree(self.resume_dir / f"trial_{trial.trial_id}", ignore_errors=True)
         print(f"[tuner {self.tuner_id}] trial {trial.trial_id} {trial.status}", flush=True)
+
+
+def carry_best_into_checkpoint(callbacks: list[Any], history: Mapping[str, list[float]]) -> None:
+    """Tell KerasTuner's checkpoint callback the best objective of epochs trained in an earlier process.
+
+    ``SaveBestEpoch`` (one per trial, shared by its executions) starts from nothing in every process, so a
+    trial resumed in a new process would overwrite its checkpoint, which holds the best epoch so far, with
+    the first epoch it trains, however poor. Given the earlier epochs' logs (``history``: metric -> values
+    per epoch), it saves again only on a real improvement. Nothing changes without a checkpoint file."""
+    for callback in callbacks:
+        if not isinstance(callback, SaveBestEpoch) or not os.path.exists(callback.filepath):
+            continue
+        objective = callback.objective
+        for index in range(min((len(values) for values in history.values()), default=0)):
+            logs = {name: values[index] for name, values in history.items()}
+            if objective.has_value(logs) and objective.better_than(
+                objective.get_value(logs), callback.best_value
+            ):
+                callback.best_value = objective.get_value(logs)
 
 
 def _finished_history(run_dir: pathlib.Path, seed: int, values: Mapping[str, Any]) -> Any:
