@@ -13,8 +13,8 @@ A SOURCE is one of:
   (``backup/latest.weights.h5``, the epoch its ``training_metadata.json`` names), so a run still training
   can be looked at;
 - a KerasTuner trial folder of a search (``.../project/trial_<id>``, with ``trial.json``, its search's
-  ``search.json`` beside it): KerasTuner's checkpoint of the trial's last execution (its best epoch since
-  that execution last started or resumed);
+  ``search.json`` beside it): KerasTuner's checkpoint, the best epoch of the trial's executions (of those
+  the process that trained last ran, for a trial resumed before the search learnt to carry its best over);
 - an export (a folder with ``metadata.json``, ``zoo.export``): the weights a finished run kept.
 
 Usage:  python benchmarks/experiments/batch_norm_statistics.py SOURCE... [--dataset challenge]
@@ -90,9 +90,7 @@ def resolve(folder: pathlib.Path) -> Source:
             ) from None
         options = {k: v for k, v in values.items() if k not in NOT_BUILD_ARGUMENTS}
         label = f"{folder.parent.parent.name} {folder.name.replace('_', ' ')}"
-        return Source(
-            label, "search trial", weights, base, options, "KerasTuner's checkpoint of its last execution"
-        )
+        return Source(label, "search trial", weights, base, options, "KerasTuner's checkpoint")
     if (folder / "metadata.json").is_file():
         metadata = _json(folder / "metadata.json")
         build_args = metadata.get("build_args")
