@@ -50,7 +50,7 @@ def _numpy(variable: Any) -> np.ndarray:
 
 
 def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    """The model's ``BatchNormalization`` layers, in the order the model calls them."""
+    """The model's own ``BatchNormalization`` layers (the zoo's models are flat), in calling order."""
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
