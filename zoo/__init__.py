@@ -29,6 +29,7 @@ from zoo.models.registry import ModelInfo, Paper, build, get_model_info, list_mo
 
 if TYPE_CHECKING:
     from zoo.inference.predict import load, load_keras_model
+    from zoo.models.batch_norm import reestimate_batch_norm
     from zoo.models.compile import compile_model
     from zoo.models.flops import count_flops
 
@@ -47,6 +48,7 @@ __all__ = [
     "list_presets",
     "load",
     "load_keras_model",
+    "reestimate_batch_norm",
 ]
 
 #: Public functions whose modules import Keras (or are not needed by every user), loaded on first access.
@@ -55,6 +57,7 @@ _LAZY = {
     "count_flops": "zoo.models.flops",
     "load": "zoo.inference.predict",
     "load_keras_model": "zoo.inference.predict",
+    "reestimate_batch_norm": "zoo.models.batch_norm",
 }
 
 

@@ -16,6 +16,13 @@ go to ``benchmarks/results/study/<dataset>/results.jsonl``, the only rows set be
   15. challenge, seeds 0-4 of the converged toggle search's best VGG configuration
       (``benchmarks/results/tuning_converged/best_hparams.json``), once all 32 configurations are done.
 
+Beyond the paper, with the study's protocol in float32 except for one change (rows in
+``benchmarks/results/precise_bn/<dataset>/``, never in the study's tables):
+
+  16. challenge, seeds 0-4 of the setups with batch norm whose verdicts the moving statistics may decide,
+      ResNet and CNN6 BN, with batch-norm statistics re-estimated from the training spectra before every
+      validation (``--batch-norm-statistics precise``, variants ``-precisebn``); both seeds 0 first.
+
 Earlier groups (mixed precision where the CPU has native bfloat16, seed 0; labelled extra rows):
 
   1. challenge, seed 0: vgg relu, cnn2 relu, cnn2 linear, vgg linear, cnn3 relu, cnn6 relu, cnn6 linear
@@ -53,7 +60,7 @@ done. Models trained on `challenge` are also tested on `challenge_realistic` (th
 With `--skip-busy`, several campaign processes on one `--results-root` share the plan: each leaves a run
 another one is training to it and takes the next (on a machine with cores to spare).
 
-Usage:  python benchmarks/experiments/campaign.py [--groups 12,14,15,13,0,1,6,8,9,2,10,3,7,4,5]
+Usage:  python benchmarks/experiments/campaign.py [--groups 12,14,15,13,16,0,1,6,8,9,2,10,3,7,4,5]
                                       [--precision float32|mixed_bfloat16|auto]
                                       [--runs PATTERNS] [--jit-compile auto|on|off] [--list] [--skip-busy]
                                       [--results-root DIR] [--saved-models DIR]
@@ -84,7 +91,7 @@ CONVERGED_SUFFIX = "_converged"
 CROSS_TESTS = {"challenge": ("challenge_realistic",), "challenge_realistic": ("challenge",)}
 #: Default order: the study in float32 with five seeds first (12: the claims' setups on challenge; 14:
 #: benchmark seed 0 in the paper's setup; 13: the other challenge setups), then the earlier groups.
-DEFAULT_GROUPS = "12,14,15,13,0,1,6,8,9,2,10,3,7,4,5"
+DEFAULT_GROUPS = "12,14,15,13,16,0,1,6,8,9,2,10,3,7,4,5"
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 #: Group 0 (the mixed-precision check): its folder under the results root.
 PRECISION_CHECK_FOLDER = "precision_check"
@@ -99,12 +106,16 @@ STUDY_GROUPS = (12, 13, 14, 15)
 #: Group 15: the converged toggle search's best VGG configuration, five seeds (once the grid is complete).
 TUNING_RESULTS = pathlib.Path("benchmarks/results/tuning_converged")
 STUDY_FOLDER = "study"
+#: Group 16: the batch-norm setups with precise statistics, into ``precise_bn/<dataset>/`` (float32).
+PRECISE_BN_GROUP = 16
+PRECISE_BN_FOLDER = "precise_bn"
+PRECISE_BN_MODELS = ("resnet", "cnn6_bn")
 #: A precision check trains in the other precision than its campaign row.
 OTHER_PRECISION = {"float32": "mixed_bfloat16", "mixed_bfloat16": "float32"}
 
 
 def campaign_groups() -> dict[int, list[RunSpec]]:
-    """The campaign's runs by group (0–14), each group in training order."""
+    """The campaign's runs by group (0–16), each group in training order."""
     relu, linear, published = ("relu",), ("linear",), ("default",)
     return {
         0: plan_runs("challenge", ("vgg", "cnn6"), relu),
@@ -146,6 +157,12 @@ def campaign_groups() -> dict[int, list[RunSpec]]:
         13: study_runs("challenge", paper.CHALLENGE_FOLLOW_UP_SETUPS, paper.SEEDS),
         14: study_runs("benchmark", paper.BENCHMARK_PAPER_SETUPS, (0,)),
         15: tuned_runs(),
+        16: [
+            spec
+            for seeds in ((0,), (1, 2, 3, 4))
+            for model in PRECISE_BN_MODELS
+            for spec in plan_runs("challenge", (model,), ("default",), seeds, batch_norm_statistics="precise")
+        ],
         11: [
             prnet_v4("challenge"),
             *(prnet_v4(fresh_draw(get_config("challenge"), seed)) for seed in FRESH_DRAW_SEEDS),
@@ -206,6 +223,8 @@ def results_dir(dataset: str, root: pathlib.Path = RESULTS_ROOT, group: int = 1)
         return root / PRECISION_CHECK_FOLDER / dataset
     if group in STUDY_GROUPS:
         return root / STUDY_FOLDER / dataset
+    if group == PRECISE_BN_GROUP:
+        return root / PRECISE_BN_FOLDER / dataset
     return root / f"{dataset}{CONVERGED_SUFFIX}"
 
 
@@ -300,7 +319,7 @@ def main() -> None:
         check = group == 0
         if check:
             precision = check_precision(spec, root, args.precision)
-        elif group in STUDY_GROUPS:
+        elif group in STUDY_GROUPS or group == PRECISE_BN_GROUP:
             precision = paper.PAPER_PRECISION
         else:
             precision = args.precision

@@ -56,6 +56,14 @@ def register(subparsers: Any) -> None:
         help="training-time augmentation, re-drawn every epoch: a preset (noise, background, shape, shift, "
         "realistic, all), a JSON object of realistic sections or a .json file; recorded in each row",
     )
+    parser.add_argument(
+        "--batch-norm-statistics",
+        default="moving",
+        choices=("moving", "precise"),
+        help="the statistics batch-norm layers use in validation, test and export: 'moving', Keras's moving "
+        "averages (the paper's protocol), or 'precise', re-estimated from the training spectra before every "
+        "validation (variants end in -precisebn; every model must have batch norm)",
+    )
     parser.add_argument("--quiet", action="store_true", help="one line per run instead of one per epoch")
     parser.add_argument(
         "--skip-busy",
@@ -133,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
     hparams = read_hparams(args.hparams) if args.hparams else None
     augment = read_augment(args.augment) if args.augment is not None else None
     seeds = parse_seeds(args.seeds)
+    if args.batch_norm_statistics == "precise" and args.strategy == "multiworker":
+        raise UserError("--batch-norm-statistics precise: not supported with --strategy multiworker")
     out = pathlib.Path(args.out or f"benchmarks/results/{config.name}")
     saved_models = None if args.no_export else pathlib.Path(args.saved_models or out / "saved_models")
     check_output_dirs(out, saved_models_dir=saved_models, data_dir=args.data_dir)
@@ -141,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
     specs = plan_runs(
         config, models, activations, seeds, hparams=hparams,
         variant_suffix="-tuned" if hparams else "", augment=augment,
+        batch_norm_statistics=args.batch_norm_statistics,
     )  # fmt: skip
     run_benchmark(
         specs,

@@ -27,6 +27,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from zoo.models.batch_norm import batch_norm_layers
+
 
 @dataclass(frozen=True)
 class LayerStatistics:
@@ -47,11 +49,6 @@ class LayerStatistics:
 
 def _numpy(variable: Any) -> np.ndarray:
     return keras.ops.convert_to_numpy(variable)
-
-
-def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    """The model's own ``BatchNormalization`` layers (the zoo's models are flat), in calling order."""
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 def _input_moments(model: keras.Model, layer: Any, spectra: np.ndarray, batch_size: int) -> tuple[Any, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from zoo.models.batch_norm import reestimate_batch_norm
 from zoo.training.environment import backend
 from zoo.training.protocol import Protocol
 
@@ -75,6 +76,25 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         np.savez(self._seed_states_path, **{f"s{i}": state for i, state in enumerate(seed_states)})
         _write_atomically(self._state_path, json.dumps({"epoch": epoch + 1, "callbacks": states}))
         super().on_epoch_end(epoch, logs)
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """Before every evaluation (``fit``'s validation included), sets the model's batch-norm statistics to
+    those of ``spectra``, the training spectra (:func:`zoo.models.batch_norm.reestimate_batch_norm`).
+
+    Validation, the protocol's callbacks that watch it, the best weights early stopping keeps, the backup
+    and the export then all see the statistics the weights were trained with, not Keras's moving averages
+    (which, with few steps per epoch, are still close to their starting values). Training itself is
+    unchanged: it normalises with each batch's statistics and draws no extra random numbers.
+    """
+
+    def __init__(self, spectra: Any, *, batch_size: int = 128) -> None:
+        super().__init__()
+        self.spectra = spectra
+        self.batch_size = batch_size
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        reestimate_batch_norm(self.model, self.spectra, batch_size=self.batch_size)
 
 
 class EpochTimer(keras.callbacks.Callback):

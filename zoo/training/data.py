@@ -136,6 +136,16 @@ def load_data(
     )
 
 
+def load_train_spectra(config: DatasetConfig, protocol: Protocol, *, data_dir: str | None = None) -> Any:
+    """The training split once, in its published order, batched as the protocol batches (labels beside
+    the spectra): what batch-norm statistics are re-estimated from. The TFDS data must be prepared."""
+    if backend() == "tensorflow":
+        from synthetic_spectra.pipeline import input_pipeline
+
+        return input_pipeline(config, "train", protocol.batch_size, data_dir=data_dir)
+    return _normalized_arrays(config, "train")[0]
+
+
 def _normalized_arrays(dataset_config: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
     """One split from the NumPy generator, max-normalised, shaped ``(n, datapoints, 1)``."""
     from synthetic_spectra.generator import generate

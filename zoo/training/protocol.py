@@ -43,6 +43,14 @@ class Protocol:
             raise ValueError(f"es_min_delta: must be >= 0, got {self.es_min_delta!r}")
 
 
+#: How a run's batch-norm layers get the statistics they use in inference (validation, test, export):
+#: ``moving``, Keras's moving averages (the paper's protocol); ``precise``, re-estimated from the training
+#: spectra before every validation (:func:`zoo.models.batch_norm.reestimate_batch_norm`).
+BATCH_NORM_STATISTICS = ("moving", "precise")
+#: The variant suffix of runs whose batch-norm statistics are re-estimated before every validation.
+PRECISE_BATCH_NORM_TAG = "-precisebn"
+
+
 def augment_tag(augment: Augmentation) -> str:
     """The variant suffix of runs trained with ``augment``: ``-aug-<name>`` (e.g. ``-aug-noise``)."""
     return f"-aug-{augment.name}"
@@ -53,7 +61,8 @@ class RunSpec:
     """One training run: which data (a resolved config), which model with which toggles, which seed.
 
     With a training-time ``augment`` the variant ends in :func:`augment_tag` (as :func:`plan_runs` makes
-    it), so augmented runs get run ids, backups and exports of their own.
+    it), so augmented runs get run ids, backups and exports of their own; so does a run whose
+    ``batch_norm_statistics`` are ``"precise"`` (variant ending in :data:`PRECISE_BATCH_NORM_TAG`).
     """
 
     config: DatasetConfig
@@ -62,8 +71,19 @@ class RunSpec:
     variant: str
     toggles: tuple[tuple[str, Any], ...] = ()
     augment: Augmentation | None = None
+    batch_norm_statistics: str = "moving"
 
     def __post_init__(self) -> None:
+        if self.batch_norm_statistics not in BATCH_NORM_STATISTICS:
+            raise ValueError(
+                f"batch_norm_statistics: expected one of {', '.join(BATCH_NORM_STATISTICS)}, "
+                f"got {self.batch_norm_statistics!r}"
+            )
+        if (self.batch_norm_statistics == "precise") != (PRECISE_BATCH_NORM_TAG in self.variant):
+            raise ValueError(
+                f"variant: {self.variant!r} must contain {PRECISE_BATCH_NORM_TAG!r} exactly when "
+                "batch_norm_statistics is 'precise'"
+            )
         if self.augment is not None and not self.variant.endswith(augment_tag(self.augment)):
             raise ValueError(
                 f"variant: must end in {augment_tag(self.augment)!r} with augment, got {self.variant!r}"
@@ -124,6 +144,7 @@ def plan_runs(
     hparams: Mapping[str, Any] | None = None,
     variant_suffix: str = "",
     augment: Augmentation | None = None,
+    batch_norm_statistics: str = "moving",
 ) -> list[RunSpec]:
     """Every (model, FC activation, seed) combination as a :class:`RunSpec`.
 
@@ -135,8 +156,21 @@ def plan_runs(
     applied to every run; each must be a toggle or an option of every planned model. Every run's build
     arguments are validated here (values, Keras activation names), so a bad one fails before any output.
     ``augment`` trains every run with that training-time augmentation (variants end in :func:`augment_tag`).
+    ``batch_norm_statistics="precise"`` re-estimates every run's batch-norm statistics from the training
+    spectra before each validation (variants gain :data:`PRECISE_BATCH_NORM_TAG`); every planned model must
+    then have batch norm, and training-time augmentation is refused (its spectra change every epoch).
     """
     config = get_config(dataset)
+    if batch_norm_statistics not in BATCH_NORM_STATISTICS:
+        raise ValueError(
+            f"batch_norm_statistics: expected one of {', '.join(BATCH_NORM_STATISTICS)}, "
+            f"got {batch_norm_statistics!r}"
+        )
+    precise = batch_norm_statistics == "precise"
+    if precise:
+        if augment is not None:
+            raise ValueError("batch_norm_statistics 'precise' cannot be combined with augmentation")
+        variant_suffix += PRECISE_BATCH_NORM_TAG
     if augment is not None:
         from synthetic_spectra.generator import check_augmentation
 
@@ -160,21 +194,32 @@ def plan_runs(
             )
         for activation in activations:
             toggles = {**extra, "fc_activation": activation or extra.get("fc_activation")}
-            _check_build(config, info, toggles)
+            _check_build(config, info, toggles, needs_batch_norm=precise)
             variant = (toggles["fc_activation"] or "default") + variant_suffix
             items = tuple(sorted((k, _jsonable(v)) for k, v in toggles.items()))
-            specs.extend(RunSpec(config, model, int(seed), variant, items, augment) for seed in seeds)
+            specs.extend(
+                RunSpec(config, model, int(seed), variant, items, augment, batch_norm_statistics)
+                for seed in seeds
+            )
     return specs
 
 
-def _check_build(config: DatasetConfig, info: ModelInfo, toggles: Mapping[str, Any]) -> None:
-    """One-line ValueError if ``toggles`` cannot build ``info``'s model (checked before any training)."""
+def _check_build(
+    config: DatasetConfig, info: ModelInfo, toggles: Mapping[str, Any], *, needs_batch_norm: bool = False
+) -> None:
+    """One-line ValueError if ``toggles`` cannot build ``info``'s model (checked before any training), or,
+    with ``needs_batch_norm``, build it without batch norm."""
     from zoo.models.blocks import check_activation  # Keras: planning happens only where training follows
 
     build = {key: value for key, value in toggles.items() if value is not None}
     resolved = resolve_config(info, num_classes=config.num_classes, input_length=config.datapoints, **build)
     if resolved.fc_activation is not None:
         check_activation("fc_activation", resolved.fc_activation)
+    if needs_batch_norm and not resolved.batch_norm:
+        raise ValueError(
+            f"batch_norm_statistics 'precise': {info.name} has no batch norm with these toggles "
+            "(set batch_norm=True, or train it with 'moving')"
+        )
 
 
 def _jsonable(value: Any) -> Any:

@@ -36,7 +36,7 @@ from zoo.errors import UserError
 from zoo.locks import InUse, exclusive
 from zoo.models.registry import build
 from zoo.paths import check_output_dir
-from zoo.training.data import check_cross_tests, evaluate_test, load_data, load_test
+from zoo.training.data import check_cross_tests, evaluate_test, load_data, load_test, load_train_spectra
 from zoo.training.environment import (
     accelerators,
     backend,
@@ -93,9 +93,14 @@ def _as_json(value: Any) -> Any:
 
 
 def _recorded_setup(spec: RunSpec) -> dict[str, Any]:
-    """What a run's id does not name but its row and settings record: its toggles and augmentation."""
+    """What a run's id does not name but its row and settings record: its toggles, augmentation and
+    batch-norm statistics."""
     return _as_json(
-        {"toggles": dict(spec.toggles), "augment": spec.augment.to_dict() if spec.augment else None}
+        {
+            "toggles": dict(spec.toggles),
+            "augment": spec.augment.to_dict() if spec.augment else None,
+            "batch_norm_statistics": spec.batch_norm_statistics,
+        }
     )
 
 
@@ -172,6 +177,8 @@ def train_run(
     from zoo.training.callbacks import make_callbacks
 
     dataset_config = spec.config
+    if spec.batch_norm_statistics == "precise" and is_multiworker(strategy):
+        raise UserError(f"{spec.run_id}: precise batch-norm statistics need a single worker")
     chief = is_chief()
     run_dir = run_dir_of(out_dir, spec)
     if not chief:  # workers write their own logs and backups, apart from the chief's
@@ -194,6 +201,11 @@ def train_run(
         model = build(spec.model, data.num_classes, data.datapoints, compile=False, **spec.build_kwargs)
         compile_model(model, learning_rate=protocol.learning_rate, jit_compile=jit_compile)
     callbacks, early_stopping = make_callbacks(protocol, run_dir, verbose=verbose)
+    if spec.batch_norm_statistics == "precise":  # before every validation: the training spectra's own
+        from zoo.training.callbacks import PreciseBatchNorm
+
+        train_spectra = load_train_spectra(dataset_config, protocol, data_dir=data_dir)
+        callbacks.insert(0, PreciseBatchNorm(train_spectra, batch_size=protocol.batch_size))
 
     set_seed(spec.seed)
     started = time.perf_counter()
