@@ -87,6 +87,21 @@ def test_study_groups_are_the_papers_setups_with_five_seeds_in_float32(tmp_path)
     assert campaign.DEFAULT_GROUPS.startswith("12,14,15,13")
 
 
+def test_the_precise_batch_norm_group_trains_the_bn_setups_apart_from_the_study(tmp_path):
+    group16 = campaign.campaign_groups()[16]
+    assert _names(16)[:2] == [
+        "challenge/resnet-default-precisebn-seed0",
+        "challenge/cnn6_bn-default-precisebn-seed0",
+    ]
+    assert sorted((s.model, s.seed) for s in group16) == [
+        (m, k) for m in ("cnn6_bn", "resnet") for k in range(5)
+    ]
+    assert {s.batch_norm_statistics for s in group16} == {"precise"}
+    assert campaign.results_dir("challenge", tmp_path, 16) == tmp_path / "precise_bn" / "challenge"
+    study = {s.run_id for g in campaign.STUDY_GROUPS for s in campaign.campaign_groups()[g]}
+    assert not study & {s.run_id for s in group16}
+
+
 def test_the_tuned_group_waits_for_the_whole_grid(tmp_path):
     best = {"toggles": {"fc_activation": "relu", "fc_dropout": 0.5, "conv_dropout": 0.0, "batch_norm": False},
             "base": "vgg", "dataset": "challenge", "trials": 31}  # fmt: skip
@@ -118,7 +133,7 @@ def test_runs_picks_runs_by_pattern_in_the_plans_order():
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--groups", "16"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
+    [(["--groups", "99"], "--groups: choose from"), (["--groups", "a"], "expected comma-separated"),
      (["--precision", "fp8"], "invalid choice"),
      (["--groups", "12", "--runs", "challenge/cnn_bn-linear-*"], "--runs: no run of the chosen groups")],
 )  # fmt: skip
