@@ -13,6 +13,7 @@ from zoo.study.five_seeds import (
     claims,
     group_setups,
     perturbed_table,
+    precise_batch_norm_lines,
     setups_table,
     tuned_comparison,
 )
@@ -171,3 +172,30 @@ def test_the_committed_study_page_is_current():
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main(["--check"]) == 0, "stale: run python benchmarks/experiments/study_table.py --write"
+
+
+def _with_epochs(row: dict, epochs: int) -> dict:
+    return {**row, "epochs_run": epochs}
+
+
+def test_precise_batch_norm_rows_are_set_beside_the_study_and_the_ablation():
+    study = group_setups(
+        [_with_epochs(_row("resnet", "default", s, 0.037, 0.037), 26) for s in range(5)]
+        + [_with_epochs(_row("resnet_mod", "default", s, 0.75 + s / 100, 0.8), 60) for s in range(5)]
+    )
+    assert precise_batch_norm_lines(study, {}) == ["No run with precise statistics has finished yet."]
+    precise = group_setups(
+        [_with_epochs(_row("resnet", "default-precisebn", s, 0.70 + s / 50, 0.75), 70) for s in range(3)]
+    )
+    text = "\n".join(precise_batch_norm_lines(study, precise))
+    table_rows = [line for line in text.splitlines() if line.startswith("| resnet")]
+    assert [line.split(" | ")[2] for line in table_rows] == [
+        "precise", "moving (the study's)", "no batch norm (the ablation's modified side)"
+    ]  # fmt: skip
+    assert "| 70 |" in table_rows[0] and "| 26 |" in table_rows[1]  # median epochs
+    # precise against moving: seeds 0-2 on both sides, every one ahead, open until five seeds
+    assert "precise ahead of moving: test split +68.30 points, 3 of 3 seeds" in text
+    assert "**open**" in text and "**holds**" in text  # the study's own ablation has five seeds a side
+    assert "ahead of resnet with moving statistics: test split +73.30 points, 5 of 5 seeds" in text
+    assert "ahead of resnet with precise statistics: test split +4.00 points, 3 of 3 seeds" in text
+    assert "(paper: 3.70 → 80.74 %)" in text

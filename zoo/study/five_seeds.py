@@ -142,6 +142,12 @@ def group_setups(
     return setups
 
 
+def ablation_variant(model: str) -> str:
+    """The FC variant a model of the ablation study is compared in: :data:`paper.ABLATION_VARIANT` for
+    the models with a choice of FC activation, the published default for the others."""
+    return paper.ABLATION_VARIANT if model in ("cnn6", "vgg", "cnn_bn") else "default"
+
+
 def paper_figure(key: SetupKey) -> float | None:
     """The paper's median test accuracy (%) for a setup, where it states one (the ablation study)."""
     dataset, model, variant = key
@@ -149,8 +155,7 @@ def paper_figure(key: SetupKey) -> float | None:
         return None
     for pair in paper.ABLATION_PAIRS:
         for name, median in ((pair.original, pair.median_original), (pair.modified, pair.median_modified)):
-            expected = paper.ABLATION_VARIANT if name in ("cnn6", "vgg", "cnn_bn") else "default"
-            if name == model and variant == expected:
+            if name == model and variant == ablation_variant(name):
                 return median
     return None
 
@@ -479,3 +484,65 @@ def headline_table(
     if ceilings:
         lines += ["", ceiling_line(ceilings)]
     return "\n".join(lines)
+
+
+#: The variant suffix of runs whose batch-norm statistics were re-estimated before every validation (the
+#: training protocol's ``PRECISE_BATCH_NORM_TAG``; :mod:`zoo.study` does not import :mod:`zoo.training`).
+PRECISE_SUFFIX = "-precisebn"
+
+
+def precise_batch_norm_lines(study: Mapping[SetupKey, Setup], precise: Mapping[SetupKey, Setup]) -> list[str]:
+    """Markdown for setups trained with precise batch-norm statistics (``precise``, variants ending in
+    :data:`PRECISE_SUFFIX`) beside the same setups in the study (``study``, moving statistics): a table of
+    both and of each ablation's modified side, then per setup "precise against moving" and the ablation
+    ("batch norm removed") against each, compared as the claims are (medians over the seeds both sides
+    have, seeds where the direction holds, *open* until both sides have five seeds)."""
+    if not precise:
+        return ["No run with precise statistics has finished yet."]
+    modified_of = {pair.original: pair for pair in paper.ABLATION_PAIRS}
+    shown: dict[SetupKey, tuple[Setup, str]] = {}
+    lines_by_setup: list[str] = []
+    for key, with_precise in precise.items():
+        dataset, model, variant = key
+        moving = study.get((dataset, model, variant.removesuffix(PRECISE_SUFFIX)))
+        shown[key] = (with_precise, "precise")
+        if moving is not None:
+            shown[moving.key] = (moving, "moving (the study's)")
+        pair = modified_of.get(model)
+        modified = None
+        if pair is not None:
+            modified = study.get((dataset, pair.modified, ablation_variant(pair.modified)))
+            if modified is not None:
+                shown[modified.key] = (modified, "no batch norm (the ablation's modified side)")
+        lines_by_setup.append(f"**{model} {variant.removesuffix(PRECISE_SUFFIX)}** (`{dataset}`):")
+        lines_by_setup.append("")
+        if moving is None:
+            lines_by_setup.append("- precise against moving: open (the study has no row of this setup yet).")
+        else:
+            comparison = Comparison(worse=moving, better=with_precise)
+            lines_by_setup.append(
+                f"- precise ahead of moving: {comparison.figures()}; **{comparison.verdict()}**."
+            )
+        if pair is not None and modified is not None:
+            for label, original in (("moving", moving), ("precise", with_precise)):
+                if original is None:
+                    continue
+                comparison = Comparison(worse=original, better=modified)
+                lines_by_setup.append(
+                    f"- {pair.change} ({pair.modified}) ahead of {model} with {label} statistics: "
+                    f"{comparison.figures()}; **{comparison.verdict()}** "
+                    f"(paper: {pair.median_original:.2f} → {pair.median_modified:.2f} %)."
+                )
+        lines_by_setup.append("")
+    header = ["model", "variant", "batch-norm statistics", "seeds", "test %", "validation %", "fresh draws %",
+              "perturbed sets %", "epochs (median)", "precision", "CPUs"]  # fmt: skip
+    rows = [
+        [
+            setup.model, setup.variant, label, ", ".join(map(str, setup.seeds)), setup.spread("test"),
+            setup.spread("val"), setup.spread("fresh"), setup.spread("perturbed"),
+            f"{statistics.median(row['epochs_run'] for row in setup.rows):g}",
+            "/".join(sorted(setup.precisions)), "; ".join(sorted(setup.cpus)),
+        ]
+        for setup, label in shown.values()
+    ]  # fmt: skip
+    return [*table(header, rows), *lines_by_setup]
