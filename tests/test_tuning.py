@@ -471,3 +471,46 @@ def test_a_resumed_trial_saves_its_checkpoint_only_on_a_real_improvement(tmp_pat
     assert saved == [0.7]
     carry_best_into_checkpoint([callback], {"val_accuracy": [0.65]})  # never lowers what it knows
     assert callback.best_value == 0.7
+
+
+def test_a_precise_search_reestimates_batch_norm_in_its_trials_and_its_retraining(tfds_data_dir, tmp_path):
+    import zoo
+    from synthetic_spectra.config import get_config
+    from zoo.errors import UserError
+    from zoo.models.batch_norm import batch_norm_layers, reestimate_batch_norm
+    from zoo.training.data import load_train_spectra
+    from zoo.training.protocol import Protocol
+    from zoo.training.tuning import run_search
+    from zoo.training.tuning.search import _check_resumable
+
+    config = get_config("mini")
+    space = SearchSpace(fc_activation="relu", fc_dropout=0.5, conv_dropout=0.0, batch_norm=(True, False))
+    project = tmp_path / "project"
+    settings = dict(tuner="grid", max_trials=2, space=space, protocol=Protocol(max_epochs=2),
+                    project_dir=project, saved_models_dir=None, data_dir=str(tfds_data_dir),
+                    verbose=0)  # fmt: skip
+    result = run_search("mini", "vgg", final_epochs=1, batch_norm_statistics="precise", **settings)
+    assert json.loads((project / "search.json").read_text())["batch_norm_statistics"] == "precise"
+    assert result.best["batch_norm_statistics"] == "precise"
+    (final_rows,) = list((project / "final").glob("*/results.jsonl"))
+    final = json.loads(final_rows.read_text())
+    expected = "precise" if result.best["toggles"]["batch_norm"] else "moving"  # nothing to re-estimate
+    assert final["batch_norm_statistics"] == expected
+
+    # the trial with batch norm kept weights whose statistics are the training split's own
+    (trial,) = [row for row in result.rows if str(row["batch_norm"]) == "True"]
+    toggles = {"fc_activation": "relu", "fc_dropout": 0.5, "conv_dropout": 0.0, "batch_norm": True}
+    model = zoo.build("vgg", config.num_classes, config.datapoints, compile=False, **toggles)
+    model.load_weights(project / f"trial_{trial['trial_id']}" / "checkpoint.weights.h5")
+    kept = [keras.ops.convert_to_numpy(layer.moving_variance) for layer in batch_norm_layers(model)]
+    reestimate_batch_norm(model, load_train_spectra(config, Protocol(), data_dir=str(tfds_data_dir)))
+    for before, layer in zip(kept, batch_norm_layers(model), strict=True):
+        after = keras.ops.convert_to_numpy(layer.moving_variance)
+        np.testing.assert_allclose(before, after, rtol=1e-4, atol=1e-6)
+
+    with pytest.raises(UserError, match='batch_norm_statistics="precise", not "moving"'):
+        run_search("mini", "vgg", final_epochs=0, **settings)
+    (project / "search.json").write_text(json.dumps({"dataset": "mini"}))  # a project from before the option
+    _check_resumable(project, {"dataset": "mini", "batch_norm_statistics": "moving"})
+    with pytest.raises(UserError, match="batch_norm_statistics"):
+        _check_resumable(project, {"dataset": "mini", "batch_norm_statistics": "precise"})

@@ -54,6 +54,13 @@ def register(subparsers: Any) -> None:
     training.add_argument(
         "--final-epochs", type=int, help="epochs of the retrained best model (default --epochs; 0: skip)"
     )
+    training.add_argument(
+        "--batch-norm-statistics",
+        default="moving",
+        choices=("moving", "precise"),
+        help="'precise': every trial with batch norm re-estimates its statistics from the training split "
+        "before each validation (default 'moving', Keras's moving averages, the study's protocol)",
+    )
     parser.add_argument("--out", help="folder of trials.csv/.md and best_hparams.json (default: project dir)")
     parser.add_argument("--saved-models", default="saved_models", help="export root (default saved_models)")
     parser.add_argument("--no-export", action="store_true", help="do not export the retrained best model")
@@ -170,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         saved_models_dir=None if args.no_export else args.saved_models,
         data_dir=args.data_dir,
         verbose=0 if args.quiet else 2,
+        batch_norm_statistics=args.batch_norm_statistics,
     )
     if result.role == "worker":
         print(f"worker finished: ran trials {', '.join(result.trials_run) or 'none'}")

@@ -93,6 +93,11 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         self.spectra = spectra
         self.batch_size = batch_size
 
+    def __deepcopy__(self, memo: dict) -> PreciseBatchNorm:
+        """A fresh callback over the same spectra (KerasTuner copies its callbacks for every trial; the
+        spectra, a ``tf.data.Dataset`` or an array only read, are shared)."""
+        return PreciseBatchNorm(self.spectra, batch_size=self.batch_size)
+
     def on_test_begin(self, logs: dict | None = None) -> None:
         reestimate_batch_norm(self.model, self.spectra, batch_size=self.batch_size)
 

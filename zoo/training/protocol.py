@@ -211,8 +211,7 @@ def _check_build(
     with ``needs_batch_norm``, build it without batch norm."""
     from zoo.models.blocks import check_activation  # Keras: planning happens only where training follows
 
-    build = {key: value for key, value in toggles.items() if value is not None}
-    resolved = resolve_config(info, num_classes=config.num_classes, input_length=config.datapoints, **build)
+    resolved = _resolved(config, info, toggles)
     if resolved.fc_activation is not None:
         check_activation("fc_activation", resolved.fc_activation)
     if needs_batch_norm and not resolved.batch_norm:
@@ -220,6 +219,16 @@ def _check_build(
             f"batch_norm_statistics 'precise': {info.name} has no batch norm with these toggles "
             "(set batch_norm=True, or train it with 'moving')"
         )
+
+
+def _resolved(config: DatasetConfig, info: ModelInfo, toggles: Mapping[str, Any]) -> Any:
+    build = {key: value for key, value in toggles.items() if value is not None}
+    return resolve_config(info, num_classes=config.num_classes, input_length=config.datapoints, **build)
+
+
+def has_batch_norm(config: DatasetConfig, model: str, toggles: Mapping[str, Any]) -> bool:
+    """Whether ``model`` built with ``toggles`` (``None`` values: its defaults) has batch norm."""
+    return bool(_resolved(config, get_model_info(model), toggles).batch_norm)
 
 
 def _jsonable(value: Any) -> Any:

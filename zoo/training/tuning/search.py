@@ -18,9 +18,9 @@ import keras_tuner
 from synthetic_spectra.config import DatasetConfig, get_config
 from zoo.checks import check_int
 from zoo.errors import UserError
-from zoo.training.data import load_data, train_input
+from zoo.training.data import load_data, load_train_spectra, train_input
 from zoo.training.environment import backend
-from zoo.training.protocol import Protocol, plan_runs
+from zoo.training.protocol import BATCH_NORM_STATISTICS, Protocol, has_batch_norm, plan_runs
 from zoo.training.results import read_results
 from zoo.training.runner import RESULTS_FILE, ExportTaken, run_benchmark
 from zoo.training.tuning.hypermodel import TUNERS, SpectraHyperModel, distributed_role
@@ -57,12 +57,16 @@ class SearchResult:
     paths: dict[str, pathlib.Path] = dataclasses.field(default_factory=dict)
 
 
+#: Settings a project's ``search.json`` may predate: what such a project was searched with.
+IDENTITY_DEFAULTS = {"batch_norm_statistics": "moving"}
+
+
 def _check_resumable(project_dir: pathlib.Path, identity: Mapping[str, Any]) -> None:
     """Refuse to resume a project that was started with other settings (KerasTuner would mix them)."""
     path = project_dir / SEARCH_FILE
     if not path.exists():
         return
-    recorded = json.loads(path.read_text(encoding="utf-8"))
+    recorded = {**IDENTITY_DEFAULTS, **json.loads(path.read_text(encoding="utf-8"))}
     changed = next((key for key in identity if recorded.get(key) != identity[key]), None)
     if changed is None:
         return
@@ -113,7 +117,12 @@ def _retrain_best(
     An export that another search or run made is not replaced unless ``overwrite``.
     """
     toggles, seeds = best["toggles"], [best["seed"]]
-    specs = plan_runs(dataset, [best["base"]], seeds=seeds, hparams=toggles, variant_suffix="-tuned")
+    precise = best.get("batch_norm_statistics") == "precise"
+    precise = precise and has_batch_norm(dataset, best["base"], toggles)  # else nothing to re-estimate
+    specs = plan_runs(
+        dataset, [best["base"]], seeds=seeds, hparams=toggles, variant_suffix="-tuned",
+        batch_norm_statistics="precise" if precise else "moving",
+    )  # fmt: skip
     print(f"retraining the best configuration for up to {epochs} epochs", flush=True)
     try:
         run_benchmark(
@@ -222,6 +231,7 @@ def run_search(
     saved_models_dir: str | os.PathLike | None = "saved_models",
     data_dir: str | None = None,
     verbose: int = 2,
+    batch_norm_statistics: str = "moving",
 ) -> SearchResult:
     """Search ``base``'s toggles on ``dataset``; write the trials table and best hyperparameters; retrain.
 
@@ -248,6 +258,10 @@ def run_search(
         saved_models_dir: export root of the retrained model (``None``: no export).
         data_dir: TFDS data directory.
         verbose: Keras ``fit`` verbosity (KerasTuner prints a summary per trial).
+        batch_norm_statistics: ``moving`` (Keras's moving averages, the study's protocol) or ``precise``:
+            every trial with batch norm has its statistics re-estimated from the training split before
+            each validation (:class:`~zoo.training.callbacks.PreciseBatchNorm`), and so has the retrained
+            best configuration if it has batch norm.
 
     Returns:
         A :class:`SearchResult`. A distributed worker only runs trials and returns the ids it ran.
@@ -255,7 +269,7 @@ def run_search(
     Raises:
         ValueError, UserError: one line naming the bad argument, before anything is trained.
     """
-    from zoo.training.callbacks import protocol_callbacks
+    from zoo.training.callbacks import PreciseBatchNorm, protocol_callbacks
 
     dataset_config = get_config(dataset)
     if tuner not in TUNERS:
@@ -266,6 +280,11 @@ def run_search(
         check_grid(space if space is not None else SearchSpace())
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    if batch_norm_statistics not in BATCH_NORM_STATISTICS:
+        raise ValueError(
+            f"batch_norm_statistics: expected one of {', '.join(BATCH_NORM_STATISTICS)}, "
+            f"got {batch_norm_statistics!r}"
+        )
     max_trials = check_int("max_trials", max_trials)
     executions_per_trial = check_int("executions_per_trial", executions_per_trial)
     seed = check_int("seed", seed, minimum=0)
@@ -290,6 +309,7 @@ def run_search(
         "batch_size": protocol.batch_size,
         "executions_per_trial": executions_per_trial,
         "seed": seed,
+        "batch_norm_statistics": batch_norm_statistics,
     }
     if role != "worker" and not overwrite:
         _check_resumable(project_dir, identity)
@@ -323,6 +343,9 @@ def run_search(
     else:
         data = load_data(dataset_config, protocol, seed, 0, data_dir=data_dir)
         callbacks = list(protocol_callbacks(protocol, verbose=verbose))
+        if batch_norm_statistics == "precise":  # a trial without batch norm is left as it is
+            train_spectra = load_train_spectra(dataset_config, protocol, data_dir=data_dir)
+            callbacks.insert(0, PreciseBatchNorm(train_spectra, batch_size=protocol.batch_size))
         if backend() == "tensorflow":  # KerasTuner gives each trial its own log dir plus the HParams data
             callbacks.append(
                 keras.callbacks.TensorBoard(log_dir=str(project_dir / "tensorboard"), write_graph=False)
@@ -367,6 +390,7 @@ def run_search(
         "trials": len(rows),
         "epochs_per_trial": protocol.max_epochs,
         "seed": seed,
+        "batch_norm_statistics": batch_norm_statistics,
         "final": None,
     }
     print(
