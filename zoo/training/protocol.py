@@ -51,6 +51,15 @@ BATCH_NORM_STATISTICS = ("moving", "precise")
 PRECISE_BATCH_NORM_TAG = "-precisebn"
 
 
+def check_batch_norm_statistics(batch_norm_statistics: str) -> None:
+    """One-line ValueError unless ``batch_norm_statistics`` is one of :data:`BATCH_NORM_STATISTICS`."""
+    if batch_norm_statistics not in BATCH_NORM_STATISTICS:
+        raise ValueError(
+            f"batch_norm_statistics: expected one of {', '.join(BATCH_NORM_STATISTICS)}, "
+            f"got {batch_norm_statistics!r}"
+        )
+
+
 def augment_tag(augment: Augmentation) -> str:
     """The variant suffix of runs trained with ``augment``: ``-aug-<name>`` (e.g. ``-aug-noise``)."""
     return f"-aug-{augment.name}"
@@ -74,11 +83,7 @@ class RunSpec:
     batch_norm_statistics: str = "moving"
 
     def __post_init__(self) -> None:
-        if self.batch_norm_statistics not in BATCH_NORM_STATISTICS:
-            raise ValueError(
-                f"batch_norm_statistics: expected one of {', '.join(BATCH_NORM_STATISTICS)}, "
-                f"got {self.batch_norm_statistics!r}"
-            )
+        check_batch_norm_statistics(self.batch_norm_statistics)
         if (self.batch_norm_statistics == "precise") != (PRECISE_BATCH_NORM_TAG in self.variant):
             raise ValueError(
                 f"variant: {self.variant!r} must contain {PRECISE_BATCH_NORM_TAG!r} exactly when "
@@ -161,11 +166,7 @@ def plan_runs(
     then have batch norm, and training-time augmentation is refused (its spectra change every epoch).
     """
     config = get_config(dataset)
-    if batch_norm_statistics not in BATCH_NORM_STATISTICS:
-        raise ValueError(
-            f"batch_norm_statistics: expected one of {', '.join(BATCH_NORM_STATISTICS)}, "
-            f"got {batch_norm_statistics!r}"
-        )
+    check_batch_norm_statistics(batch_norm_statistics)
     precise = batch_norm_statistics == "precise"
     if precise:
         if augment is not None:

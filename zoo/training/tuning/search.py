@@ -20,7 +20,7 @@ from zoo.checks import check_int
 from zoo.errors import UserError
 from zoo.training.data import load_data, load_train_spectra, train_input
 from zoo.training.environment import backend
-from zoo.training.protocol import BATCH_NORM_STATISTICS, Protocol, has_batch_norm, plan_runs
+from zoo.training.protocol import Protocol, check_batch_norm_statistics, has_batch_norm, plan_runs
 from zoo.training.results import read_results
 from zoo.training.runner import RESULTS_FILE, ExportTaken, run_benchmark
 from zoo.training.tuning.hypermodel import TUNERS, SpectraHyperModel, distributed_role
@@ -280,11 +280,7 @@ def run_search(
         check_grid(space if space is not None else SearchSpace())
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    if batch_norm_statistics not in BATCH_NORM_STATISTICS:
-        raise ValueError(
-            f"batch_norm_statistics: expected one of {', '.join(BATCH_NORM_STATISTICS)}, "
-            f"got {batch_norm_statistics!r}"
-        )
+    check_batch_norm_statistics(batch_norm_statistics)
     max_trials = check_int("max_trials", max_trials)
     executions_per_trial = check_int("executions_per_trial", executions_per_trial)
     seed = check_int("seed", seed, minimum=0)
