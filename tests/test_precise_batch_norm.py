@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.models.batch_norm import batch_norm_layers, reestimate_batch_norm
+from zoo.models.batch_norm import batch_norm_layers, kept_moving_statistics, reestimate_batch_norm
 from zoo.training.callbacks import PreciseBatchNorm
 from zoo.training.protocol import PRECISE_BATCH_NORM_TAG, RunSpec, plan_runs
 
@@ -100,6 +100,30 @@ def test_a_model_without_batch_norm_is_left_alone_and_bad_inputs_are_refused():
     nested = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(_small_model()(inputs))))
     with pytest.raises(ValueError, match="nested model"):
         reestimate_batch_norm(nested, _spectra())
+
+
+def _assert_statistics_equal(found: dict, expected: dict) -> None:
+    for name, (mean, variance) in found.items():
+        np.testing.assert_array_equal(mean, expected[name][0])
+        np.testing.assert_array_equal(variance, expected[name][1])
+
+
+def test_kept_moving_statistics_restores_after_the_block_or_only_after_a_failure():
+    model, spectra = _small_model(), _spectra()
+    before = _statistics(model)
+    with kept_moving_statistics(model):
+        reestimate_batch_norm(model, spectra)
+        assert not np.array_equal(_statistics(model)["bn1"][1], before["bn1"][1])
+    _assert_statistics_equal(_statistics(model), before)  # always put back
+
+    with pytest.raises(RuntimeError, match="half-way"), kept_moving_statistics(model, only_on_error=True):
+        reestimate_batch_norm(model, spectra)
+        raise RuntimeError("failed half-way")
+    _assert_statistics_equal(_statistics(model), before)  # put back after a failure
+
+    with kept_moving_statistics(model, only_on_error=True):
+        reestimate_batch_norm(model, spectra)
+    assert not np.array_equal(_statistics(model)["bn1"][1], before["bn1"][1])  # kept after a success
 
 
 def test_the_public_api_offers_it():

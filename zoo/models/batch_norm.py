@@ -83,16 +83,22 @@ def _dropout_off(model: keras.Model) -> Iterator[None]:
 
 
 @contextmanager
-def _restored_on_error(layers: list[keras.layers.BatchNormalization]) -> Iterator[None]:
-    """Put the layers' moving statistics back if the block fails (a training-mode call moves them)."""
+def kept_moving_statistics(model: keras.Model, *, only_on_error: bool = False) -> Iterator[None]:
+    """Put every batch-norm layer's moving mean and variance back as they were when the block ends, or
+    only when it fails (``only_on_error``: a training-mode call that fails half-way moves them)."""
+    layers = batch_norm_layers(model)
     kept = [(_numpy(layer.moving_mean), _numpy(layer.moving_variance)) for layer in layers]
+    failed = False
     try:
         yield
     except BaseException:
-        for layer, (mean, variance) in zip(layers, kept, strict=True):
-            layer.moving_mean.assign(mean)
-            layer.moving_variance.assign(variance)
+        failed = True
         raise
+    finally:
+        if failed or not only_on_error:
+            for layer, (mean, variance) in zip(layers, kept, strict=True):
+                layer.moving_mean.assign(mean)
+                layer.moving_variance.assign(variance)
 
 
 def reestimate_batch_norm(model: keras.Model, spectra: Any, *, batch_size: int = 128) -> int:
@@ -110,7 +116,7 @@ def reestimate_batch_norm(model: keras.Model, spectra: Any, *, batch_size: int =
     if not layers:
         return 0
     moments = _TrainingModeMoments(model, layers)
-    with _restored_on_error(layers), _dropout_off(model):
+    with kept_moving_statistics(model, only_on_error=True), _dropout_off(model):
         if isinstance(spectra, np.ndarray) and not len(spectra):
             raise ValueError("spectra: no spectra to estimate the batch-norm statistics from")
         per_spectrum = moments.predict(spectra, batch_size=batch_size, verbose=0)
@@ -122,4 +128,4 @@ def reestimate_batch_norm(model: keras.Model, spectra: Any, *, batch_size: int =
     return len(layers)
 
 
-__all__ = ["batch_norm_layers", "reestimate_batch_norm"]
+__all__ = ["batch_norm_layers", "kept_moving_statistics", "reestimate_batch_norm"]

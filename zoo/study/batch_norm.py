@@ -19,15 +19,14 @@ The model's statistics are restored before :func:`diagnose` returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
 
-from zoo.models.batch_norm import batch_norm_layers
+from zoo.models.batch_norm import batch_norm_layers, kept_moving_statistics
 
 
 @dataclass(frozen=True)
@@ -65,26 +64,13 @@ def _input_moments(model: keras.Model, layer: Any, spectra: np.ndarray, batch_si
     return mean, np.maximum(total_sq / count - np.square(mean), 0.0)
 
 
-@contextmanager
-def kept_statistics(model: keras.Model) -> Iterator[None]:
-    """Restore every batch-normalised layer's moving statistics when the block ends."""
-    layers = batch_norm_layers(model)
-    saved = [(_numpy(layer.moving_mean), _numpy(layer.moving_variance)) for layer in layers]
-    try:
-        yield
-    finally:
-        for layer, (mean, variance) in zip(layers, saved, strict=True):
-            layer.moving_mean.assign(mean)
-            layer.moving_variance.assign(variance)
-
-
 def population_statistics(
     model: keras.Model, spectra: np.ndarray, *, batch_size: int = 128
 ) -> list[LayerStatistics]:
     """Each batch-normalised layer's stored statistics and those of its input over ``spectra`` (shaped as
     the model's input). The model is left as it was."""
     found = []
-    with kept_statistics(model):
+    with kept_moving_statistics(model):
         for layer in batch_norm_layers(model):
             stored_mean, stored_variance = _numpy(layer.moving_mean), _numpy(layer.moving_variance)
             mean, variance = _input_moments(model, layer, spectra, batch_size)
@@ -126,7 +112,7 @@ def diagnose(
         raise ValueError(f"{model.name} has no BatchNormalization layer")
     stored = {name: accuracy(model, *found, batch_size=batch_size) for name, found in sets.items()}
     statistics = population_statistics(model, population, batch_size=batch_size)
-    with kept_statistics(model):
+    with kept_moving_statistics(model):
         assign_population_statistics(model, statistics)
         corrected = {name: accuracy(model, *found, batch_size=batch_size) for name, found in sets.items()}
     return {
@@ -142,6 +128,5 @@ __all__ = [
     "assign_population_statistics",
     "batch_norm_layers",
     "diagnose",
-    "kept_statistics",
     "population_statistics",
 ]
