@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import pathlib
 
 import pytest
@@ -87,13 +88,30 @@ def test_every_toggle_of_the_paper_has_a_direction_and_a_claim():
     assert all(sign in (-1, 1) for _, sign in paper.TOGGLE_DIRECTIONS.values())
 
 
-def test_the_committed_analysis_is_current():
+def _search_script():
+    """``benchmarks/experiments/tuning_converged.py`` as a module."""
     path = ROOT / "benchmarks" / "experiments" / "tuning_converged.py"
     spec = importlib.util.spec_from_file_location("tuning_converged", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_the_committed_analysis_is_current():
+    script = _search_script()
     root = ROOT / script.RESULTS
     committed = (root / script.ANALYSIS).read_text()
     stale = "stale: run benchmarks/experiments/tuning_converged.py --analyse"
     assert script.analysis_text(root) == committed, stale
     assert script.stale_summaries(root) == [], stale  # the README's and the tuning page's summaries
+
+
+def test_the_search_script_counts_trials_by_status(tmp_path):
+    script = _search_script()
+    for trial_id, status in (("0", "COMPLETED"), ("1", "FAILED"), ("2", "COMPLETED"), ("3", "RUNNING")):
+        (tmp_path / f"trial_{trial_id}").mkdir()
+        (tmp_path / f"trial_{trial_id}" / "trial.json").write_text(
+            json.dumps({"trial_id": trial_id, "status": status})
+        )
+    assert script.trials_with_status(tmp_path, "FAILED") == ["1"]
+    assert script.completed_trials(tmp_path) == 2

@@ -377,47 +377,56 @@ def test_grid_search_refuses_an_unstepped_range(capsys, tmp_path):
     assert not (tmp_path / "p").exists()
 
 
+def _one_trial_grid(project: pathlib.Path, data_dir: pathlib.Path) -> None:
+    """One configuration, two executions of three epochs each: the resume tests' search."""
+    from zoo.training.protocol import Protocol
+    from zoo.training.tuning import run_search
+
+    space = SearchSpace(fc_activation="relu", fc_dropout=(0.0, 0.5, 0.5), conv_dropout=0.0, batch_norm=False)
+    run_search(
+        "mini", "vgg", tuner="grid", max_trials=1, executions_per_trial=2, space=space,
+        protocol=Protocol(max_epochs=3), project_dir=project, final_epochs=0, saved_models_dir=None,
+        data_dir=str(data_dir), seed=5, verbose=0,
+    )  # fmt: skip
+
+
+class _Killed(BaseException):  # like a kill: not an error KerasTuner would record as a failed trial
+    pass
+
+
+def _stopping_execution_1_after_epoch_2(monkeypatch, error: type[BaseException]) -> None:
+    """Make execution 1 (seed 6) raise ``error`` after its second epoch's backup (which comes last)."""
+
+    class RaiseAfterEpoch2(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise error("stopped after epoch 2")
+
+    fit = SpectraHyperModel.fit
+
+    def stopping_fit(self, hp, model, *args, **kwargs):
+        if self.execution_seed == 6:
+            kwargs["callbacks"] = [*kwargs["callbacks"], RaiseAfterEpoch2()]
+        return fit(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(SpectraHyperModel, "fit", stopping_fit)
+
+
 def test_an_interrupted_trial_resumes_after_its_last_epoch_as_if_never_interrupted(
     tfds_data_dir, tmp_path, capsys, monkeypatch
 ):
     from zoo.study.toggle_effects import read_executions
-    from zoo.training.protocol import Protocol
-    from zoo.training.tuning import run_search
     from zoo.training.tuning.search import RESUME_DIR
 
-    class Killed(BaseException):  # like a kill: not an error KerasTuner would record as a failed trial
-        pass
-
-    class KillExecution1AfterEpoch2(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise Killed
-
-    space = SearchSpace(fc_activation="relu", fc_dropout=(0.0, 0.5, 0.5), conv_dropout=0.0, batch_norm=False)
-
-    def search(project: pathlib.Path) -> None:
-        run_search(
-            "mini", "vgg", tuner="grid", max_trials=1, executions_per_trial=2, space=space,
-            protocol=Protocol(max_epochs=3), project_dir=project, final_epochs=0, saved_models_dir=None,
-            data_dir=str(tfds_data_dir), seed=5, verbose=0,
-        )  # fmt: skip
-
-    search(tmp_path / "reference")
-    fit = SpectraHyperModel.fit
-
-    def killing_fit(self, hp, model, *args, **kwargs):
-        if self.execution_seed == 6:  # execution 1; after the backup of the epoch, which comes last
-            kwargs["callbacks"] = [*kwargs["callbacks"], KillExecution1AfterEpoch2()]
-        return fit(self, hp, model, *args, **kwargs)
-
+    _one_trial_grid(tmp_path / "reference", tfds_data_dir)
     project = tmp_path / "project"
-    monkeypatch.setattr(SpectraHyperModel, "fit", killing_fit)
-    with pytest.raises(Killed):
-        search(project)
+    with monkeypatch.context() as patch:
+        _stopping_execution_1_after_epoch_2(patch, _Killed)
+        with pytest.raises(_Killed):
+            _one_trial_grid(project, tfds_data_dir)
     assert [record["execution"] for record in read_executions(project / "executions.jsonl")] == [0]
-    monkeypatch.setattr(SpectraHyperModel, "fit", fit)
     capsys.readouterr()
-    search(project)
+    _one_trial_grid(project, tfds_data_dir)
     out = capsys.readouterr().out
     assert "execution 0 (seed 5) finished before: not trained again" in out
     assert "execution 1: resuming after epoch 2" in out
@@ -430,6 +439,31 @@ def test_an_interrupted_trial_resumes_after_its_last_epoch_as_if_never_interrupt
     assert _weights(project / "trial_0" / "checkpoint.weights.h5") == _weights(
         tmp_path / "reference" / "trial_0" / "checkpoint.weights.h5"
     )
+
+
+def test_a_failed_trial_keeps_its_backups_and_the_next_run_retries_it(
+    tfds_data_dir, tmp_path, capsys, monkeypatch
+):
+    from zoo.errors import UserError
+    from zoo.study.toggle_effects import read_executions
+    from zoo.training.tuning.search import RESUME_DIR
+
+    project = tmp_path / "project"
+    with monkeypatch.context() as patch:
+        _stopping_execution_1_after_epoch_2(patch, RuntimeError)  # an error: KerasTuner fails the trial
+        with pytest.raises(UserError, match=r"no trial of .* completed"):
+            _one_trial_grid(project, tfds_data_dir)
+    trial = json.loads((project / "trial_0" / "trial.json").read_text())
+    assert trial["status"] == "FAILED" and "stopped after epoch 2" in trial["message"]
+    assert (project / RESUME_DIR / "trial_0" / "execution_1" / "backup").is_dir()  # kept for the retry
+    capsys.readouterr()
+    _one_trial_grid(project, tfds_data_dir)
+    out = capsys.readouterr().out
+    assert "trial 0 failed in an earlier run: trying it again" in out
+    assert "execution 1: resuming after epoch 2" in out
+    assert json.loads((project / "trial_0" / "trial.json").read_text())["status"] == "COMPLETED"
+    assert [record["epochs_run"] for record in read_executions(project / "executions.jsonl")] == [3, 3]
+    assert not any((project / RESUME_DIR).iterdir())
 
 
 def _weights(path: pathlib.Path) -> dict[str, bytes]:

@@ -97,12 +97,19 @@ def write_analysis(root: pathlib.Path = RESULTS) -> str:
     return text
 
 
+def trials_with_status(project: pathlib.Path, status: str) -> list[str]:
+    """The ids of ``project``'s trials whose status is ``status`` (``COMPLETED``, ``FAILED``...)."""
+    found = []
+    for path in sorted(project.glob("trial_*/trial.json")):
+        trial = json.loads(path.read_text(encoding="utf-8"))
+        if trial.get("status") == status:
+            found.append(trial.get("trial_id", path.parent.name))
+    return found
+
+
 def completed_trials(project: pathlib.Path) -> int:
     """Configurations KerasTuner has finished in ``project``."""
-    return sum(
-        json.loads(path.read_text(encoding="utf-8")).get("status") == "COMPLETED"
-        for path in project.glob("trial_*/trial.json")
-    )
+    return len(trials_with_status(project, "COMPLETED"))
 
 
 def search(root: pathlib.Path, trials: int) -> None:
@@ -140,6 +147,11 @@ def search(root: pathlib.Path, trials: int) -> None:
             }
             handle.write(json.dumps(record, sort_keys=True) + "\n")
         write_analysis(root)
+        if failed := trials_with_status(project, "FAILED"):  # kept with its backups; the next run retries it
+            raise SystemExit(
+                f"tuning_converged.py: trial {', '.join(failed)} failed (its error is in "
+                f"{project}/trial_<id>/trial.json); run the command again to retry it"
+            )
         if completed_trials(project) == done:  # the grid is exhausted
             break
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import pathlib
 import time
+import warnings
+import zipfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 from zoo.models.batch_norm import reestimate_batch_norm
 from zoo.training.environment import backend
 from zoo.training.protocol import Protocol
+from zoo.training.results import epochs_backed_up, settle_torn_backup
 
 #: Attributes that make up the resumable state of the stateful protocol callbacks.
 _STATE_FIELDS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
@@ -30,52 +33,115 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     start of training, so a resumed run ends exactly as an uninterrupted one.
     Put it *last* in the callback list: it must see the other callbacks' end-of-epoch state and restore
     theirs after their own ``on_train_begin`` reset it.
+
+    A kill can land while any file is being written. Keras keeps the previous epoch's weights and falls
+    back to them (``double_checkpoint``; a torn metadata file is settled the same way,
+    :func:`zoo.training.results.settle_torn_backup`). The callbacks' state is written so that both epochs
+    stay readable: each epoch's arrays go to files of their own (alternating between two names, each
+    written whole under a temporary name first), and ``callback_state.json``, replaced in one step, names
+    them for the latest epoch and the one before. The resume takes the record of the epoch Keras resumes
+    at; without one (a run backed up by an older version, killed between the writes) the callbacks start
+    over, as in plain Keras, with a warning.
     """
 
     def __init__(self, backup_dir: str, stateful: Sequence[keras.callbacks.Callback], **kwargs: Any) -> None:
-        # Keras writes its weights file in place: a kill during that write leaves a file that cannot be
-        # read. ``double_checkpoint`` keeps the previous epoch's files and falls back to them.
         kwargs.setdefault("double_checkpoint", True)
         super().__init__(backup_dir, **kwargs)
         self._stateful = list(stateful)
-        self._state_path = pathlib.Path(backup_dir) / "callback_state.json"
-        self._best_weights_path = pathlib.Path(backup_dir) / "best_weights.npz"
-        self._seed_states_path = pathlib.Path(backup_dir) / "seed_states.npz"
+        self._folder = pathlib.Path(backup_dir)
+        self._state_path = self._folder / "callback_state.json"
+        self._record: dict[str, Any] | None = None  # the latest epoch's state record
 
     def _seed_state_variables(self) -> list[Any]:
         return [v for v in self.model.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        settle_torn_backup(self._folder)
         super().on_train_begin(logs)
-        metadata = pathlib.Path(self.backup_dir) / "training_metadata.json"
-        if not (self._state_path.exists() and metadata.exists()):
+        self._record = None
+        epoch = epochs_backed_up(self._folder)
+        if not epoch or not self._state_path.exists():
             return
         saved = json.loads(self._state_path.read_text())
-        if saved.get("epoch") != json.loads(metadata.read_text()).get("epoch"):
-            return  # killed between the two writes: the callbacks restart, as in plain Keras
-        if self._seed_states_path.exists():
-            with np.load(self._seed_states_path) as arrays:
-                for i, variable in enumerate(self._seed_state_variables()):
-                    variable.assign(arrays[f"s{i}"])
-        for callback, state in zip(self._stateful, saved["callbacks"], strict=True):
-            for field, value in state.items():
+        record = next((r for r in (saved, saved.get("previous")) if r and r.get("epoch") == epoch), None)
+        try:
+            restored = self._read_record(record) if record is not None else None
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:  # written in place by
+            # an older version and torn by a kill
+            restored, record = None, {"error": f"{type(error).__name__}: {error}"}
+        if restored is None:
+            why = record["error"] if record else "no record of that epoch"
+            warnings.warn(
+                f"{self._folder}: the callbacks' state at epoch {epoch} cannot be restored ({why}); early "
+                "stopping and the learning-rate schedule start over",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
+        seed_states, states = restored
+        if seed_states:
+            for variable, value in zip(self._seed_state_variables(), seed_states, strict=True):
+                variable.assign(value)
+        for callback, (fields, best_weights) in zip(self._stateful, states, strict=True):
+            for field, value in fields.items():
                 setattr(callback, field, value)
-            if getattr(callback, "restore_best_weights", False) and self._best_weights_path.exists():
-                with np.load(self._best_weights_path) as arrays:
-                    callback.best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
+            if best_weights is not None and getattr(callback, "restore_best_weights", False):
+                callback.best_weights = best_weights
+        self._record = {key: value for key, value in record.items() if key != "previous"}
+
+    def _read_record(self, record: dict[str, Any]) -> tuple[list[np.ndarray], list[tuple[dict, Any]]]:
+        """A record's arrays read into memory (nothing is assigned before all of them were read)."""
+        files = record.get("files", _LEGACY_FILES)
+        seed_path = self._folder / files["seed_states"]
+        seed_states = _read_arrays(seed_path) if seed_path.exists() else []
+        states = []
+        for index, state in enumerate(record["callbacks"]):
+            name = files.get(f"best_weights_{index}", files.get("best_weights"))  # the latter: older backups
+            best = _read_arrays(self._folder / name) if name and (self._folder / name).exists() else None
+            states.append((state, best))
+        return seed_states, states
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        pathlib.Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
+        self._folder.mkdir(parents=True, exist_ok=True)
+        slot = (epoch + 1) % 2  # this epoch's files; the previous epoch's have the other name
+        files: dict[str, str] = {"seed_states": f"seed_states.{slot}.npz"}
         states = []
-        for callback in self._stateful:
+        for index, callback in enumerate(self._stateful):
             states.append({f: _plain(getattr(callback, f)) for f in _STATE_FIELDS if hasattr(callback, f)})
             best_weights = getattr(callback, "best_weights", None)
             if best_weights is not None:
-                np.savez(self._best_weights_path, **{f"w{i}": w for i, w in enumerate(best_weights)})
-        seed_states = [keras.ops.convert_to_numpy(v) for v in self._seed_state_variables()]
-        np.savez(self._seed_states_path, **{f"s{i}": state for i, state in enumerate(seed_states)})
-        _write_atomically(self._state_path, json.dumps({"epoch": epoch + 1, "callbacks": states}))
+                files[f"best_weights_{index}"] = f"best_weights.{index}.{slot}.npz"
+                _write_arrays(self._folder / files[f"best_weights_{index}"], best_weights)
+        _write_arrays(
+            self._folder / files["seed_states"],
+            [keras.ops.convert_to_numpy(v) for v in self._seed_state_variables()],
+        )
+        record = {"epoch": epoch + 1, "callbacks": states, "files": files}
+        _write_atomically(self._state_path, json.dumps({**record, "previous": self._record}))
+        self._record = record
         super().on_epoch_end(epoch, logs)
+
+
+#: The files of a backup written before each epoch had its own (one set, rewritten in place).
+_LEGACY_FILES = {"seed_states": "seed_states.npz", "best_weights": "best_weights.npz"}
+
+
+def _read_arrays(path: pathlib.Path) -> list[np.ndarray]:
+    """The arrays of an ``.npz`` written by :func:`_write_arrays` (or, keys ``w0``/``s0``..., by an older
+    version), in order."""
+    with np.load(path) as arrays:
+        if not arrays.files:
+            return []
+        prefix = arrays.files[0][0]
+        return [arrays[f"{prefix}{i}"] for i in range(len(arrays.files))]
+
+
+def _write_arrays(path: pathlib.Path, arrays: Sequence[Any]) -> None:
+    """Write ``arrays`` to an ``.npz`` whole: under a temporary name first, then renamed in one step."""
+    staging = path.with_name(path.name + ".tmp")
+    with staging.open("wb") as handle:
+        np.savez(handle, **{f"a{i}": array for i, array in enumerate(arrays)})
+    staging.replace(path)
 
 
 class PreciseBatchNorm(keras.callbacks.Callback):

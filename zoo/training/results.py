@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import pathlib
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,13 +45,72 @@ def append_result(path: str | os.PathLike, row: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
+#: Keras ``BackupAndRestore``'s files in a backup folder, and the previous epoch's copies it keeps
+#: (``double_checkpoint``) and falls back to when the latest weights cannot be read.
+BACKUP_WEIGHTS = "latest.weights.h5"
+BACKUP_METADATA = "training_metadata.json"
+PREVIOUS_SUFFIX = ".bkp"
+
+
+def _backed_up_epoch(weights: pathlib.Path, metadata: pathlib.Path) -> int | None:
+    """The epoch a pair of backup files holds; ``None`` when either cannot be read (a kill while Keras
+    rewrote it in place)."""
+    import h5py
+
+    try:
+        epoch = int(json.loads(metadata.read_text())["epoch"])
+        if weights.exists():
+            h5py.File(weights, "r").close()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return epoch
+
+
+def torn_backup(backup_dir: str | pathlib.Path) -> bool:
+    """Whether the latest backup in ``backup_dir`` cannot be read: its metadata is not JSON or its weights
+    file does not open. A resume then falls back to the previous epoch's copies."""
+    backup = pathlib.Path(backup_dir)
+    metadata = backup / BACKUP_METADATA
+    if not metadata.exists():
+        return False
+    return _backed_up_epoch(backup / BACKUP_WEIGHTS, metadata) is None
+
+
+def _previous_epoch(backup: pathlib.Path) -> int | None:
+    """The epoch of the previous copies Keras keeps in ``backup``, ``None`` without a readable pair."""
+    weights = backup / (BACKUP_WEIGHTS + PREVIOUS_SUFFIX)
+    if not weights.exists():
+        return None
+    return _backed_up_epoch(weights, backup / (BACKUP_METADATA + PREVIOUS_SUFFIX))
+
+
 def epochs_backed_up(backup_dir: str | pathlib.Path) -> int:
     """Epochs a killed run had finished, from Keras' ``BackupAndRestore`` metadata in ``backup_dir``: the
-    epoch it resumes at, counted from 0 (0 for a run that starts afresh)."""
-    metadata = pathlib.Path(backup_dir) / "training_metadata.json"
-    if not metadata.exists():
+    epoch it resumes at, counted from 0 (0 for a run that starts afresh). For a torn latest backup
+    (:func:`torn_backup`), the previous epoch's copies, which the resume then starts from (0 without
+    them; :func:`settle_torn_backup`)."""
+    backup = pathlib.Path(backup_dir)
+    if not (backup / BACKUP_METADATA).exists():
         return 0
-    return int(json.loads(metadata.read_text())["epoch"])
+    if not torn_backup(backup):
+        return int(json.loads((backup / BACKUP_METADATA).read_text())["epoch"])
+    return _previous_epoch(backup) or 0
+
+
+def settle_torn_backup(backup_dir: str | pathlib.Path) -> None:
+    """Make a torn latest backup (:func:`torn_backup`) the previous epoch's copies, or remove it when there
+    are none, so that Keras resumes at :func:`epochs_backed_up` (it falls back by itself only when the
+    weights file fails to open, and only when the previous copies exist)."""
+    backup = pathlib.Path(backup_dir)
+    if not torn_backup(backup):
+        return
+    has_previous = _previous_epoch(backup) is not None
+    for name in (BACKUP_WEIGHTS, BACKUP_METADATA):
+        latest, previous = backup / name, backup / (name + PREVIOUS_SUFFIX)
+        if has_previous:
+            shutil.copyfile(previous, latest)
+        else:
+            latest.unlink(missing_ok=True)
 
 
 def read_history(path: pathlib.Path) -> dict[str, list[float]]:

@@ -161,7 +161,8 @@ class _SeededExecutions:
     process killed, the session over — goes on after the last finished epoch of the execution it was in,
     and executions that had finished are not trained again. ``train_from_epoch(e)`` gives the training
     input from epoch ``e`` on, so a resumed execution sees the batches the uninterrupted one would have.
-    The trial's folder is removed when the trial ends.
+    The trial's folder is removed when the trial completes; a trial that failed keeps it, so that the
+    next run of the search, which tries it again, resumes it.
     """
 
     hypermodel: SpectraHyperModel
@@ -243,7 +244,7 @@ class _SeededExecutions:
     def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().on_trial_end(trial)
         self.trials_run.append(trial.trial_id)
-        if self.resume_dir is not None:
+        if self.resume_dir is not None and trial.status == keras_tuner.engine.trial.TrialStatus.COMPLETED:
             shutil.rmtree(self.resume_dir / f"trial_{trial.trial_id}", ignore_errors=True)
         print(f"[tuner {self.tuner_id}] trial {trial.trial_id} {trial.status}", flush=True)
 
@@ -321,7 +322,8 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
     """KerasTuner's grid oracle, able to resume: it keeps the order of the combinations it has tried only in
     memory, so a reloaded project finds nothing left to try and stops. On reload this rebuilds that order
     from the trials on disk, so the search goes on with the next untried combination (an interrupted
-    trial is retried with its own values, as KerasTuner does)."""
+    trial is retried with its own values, as KerasTuner does). A combination whose trial failed would
+    leave a hole in the grid: on reload it is queued to be tried again first."""
 
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
@@ -335,6 +337,13 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
         for trial_id in ordered:
             self._ordered_ids.insert(trial_id)
         self._populate_next = list(ordered)
+        for trial_id in ordered:  # failed in an earlier process (say, on a file a kill left torn): retry it
+            if self.trials[trial_id].status == keras_tuner.engine.trial.TrialStatus.FAILED:
+                if trial_id not in self._retry_queue:
+                    print(f"[oracle] trial {trial_id} failed in an earlier run: trying it again", flush=True)
+                    self._retry_queue.append(trial_id)
+                if trial_id in self.end_order:
+                    self.end_order.remove(trial_id)
 
 
 class SpectraGridSearch(_SeededExecutions, keras_tuner.Tuner):
