@@ -56,7 +56,7 @@ def _data() -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     return x, y, (x_val, keras.utils.to_categorical((x_val.sum(axis=1) > 2).astype(int), 2))
 
 
-def _fit(backup, *extra: keras.callbacks.Callback) -> tuple[list[int], list[np.ndarray]]:
+def _fit(backup, *extra: keras.callbacks.Callback, inexact_log=None) -> tuple[list[int], list[np.ndarray]]:
     """A model with dropout, fitted with the protocol's stateful callbacks (patience short enough that
     they act within a few epochs) and the backup; returns the epochs this call trained and the final
     weights (early stopping's best ones)."""
@@ -68,7 +68,7 @@ def _fit(backup, *extra: keras.callbacks.Callback) -> tuple[list[int], list[np.n
     reduce_lr = keras.callbacks.ReduceLROnPlateau(patience=1, factor=0.5)
     stopping = keras.callbacks.EarlyStopping(patience=EPOCHS, restore_best_weights=True)
     x, y, validation = _data()
-    backup_callback = ResumableBackup(str(backup), [reduce_lr, stopping])
+    backup_callback = ResumableBackup(str(backup), [reduce_lr, stopping], inexact_log=inexact_log)
     history = model.fit(
         x, y, epochs=EPOCHS, batch_size=8, shuffle=False, verbose=0, validation_data=validation,
         callbacks=[reduce_lr, stopping, backup_callback, *extra],
@@ -164,9 +164,12 @@ def test_a_backup_of_the_older_layout_resumes_exactly(tmp_path, uninterrupted):
 
 
 def test_a_torn_array_file_of_the_older_layout_warns_and_trains_on(tmp_path):
-    _kill_after(tmp_path, 4)
-    _as_older_backup(tmp_path)
-    (tmp_path / "best_weights.npz").write_bytes(b"PK\x03\x04 torn")
+    backup, log = tmp_path / "backup", tmp_path / "inexact_resumes.jsonl"
+    _kill_after(backup, 4)
+    _as_older_backup(backup)
+    (backup / "best_weights.npz").write_bytes(b"PK\x03\x04 torn")
     with pytest.warns(RuntimeWarning, match="cannot be restored .*start over"):
-        epochs, _ = _fit(tmp_path)
+        epochs, _ = _fit(backup, inexact_log=log)
     assert epochs == [4, 5, 6]  # Keras's own backup still resumes the weights and the epoch
+    (line,) = log.read_text().splitlines()  # the run's row will say so
+    assert json.loads(line)["epoch"] == 4 and "BadZipFile" in json.loads(line)["reason"]

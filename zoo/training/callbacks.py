@@ -17,7 +17,7 @@ import numpy as np
 from zoo.models.batch_norm import reestimate_batch_norm
 from zoo.training.environment import backend
 from zoo.training.protocol import Protocol
-from zoo.training.results import epochs_backed_up, settle_torn_backup
+from zoo.training.results import INEXACT_RESUMES, epochs_backed_up, settle_torn_backup
 
 #: Attributes that make up the resumable state of the stateful protocol callbacks.
 _STATE_FIELDS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
@@ -44,10 +44,20 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     over, as in plain Keras, with a warning.
     """
 
-    def __init__(self, backup_dir: str, stateful: Sequence[keras.callbacks.Callback], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        backup_dir: str,
+        stateful: Sequence[keras.callbacks.Callback],
+        *,
+        inexact_log: str | pathlib.Path | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``inexact_log``: a JSON-lines file (outside ``backup_dir``, which Keras removes when training
+        ends) that gets one line per resume whose callbacks had to start over."""
         kwargs.setdefault("double_checkpoint", True)
         super().__init__(backup_dir, **kwargs)
         self._stateful = list(stateful)
+        self._inexact_log = pathlib.Path(inexact_log) if inexact_log is not None else None
         self._folder = pathlib.Path(backup_dir)
         self._state_path = self._folder / "callback_state.json"
         self._record: dict[str, Any] | None = None  # the latest epoch's state record
@@ -71,6 +81,9 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
             restored, record = None, {"error": f"{type(error).__name__}: {error}"}
         if restored is None:
             why = record["error"] if record else "no record of that epoch"
+            if self._inexact_log is not None:
+                with self._inexact_log.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"epoch": epoch, "reason": why}) + "\n")
             warnings.warn(
                 f"{self._folder}: the callbacks' state at epoch {epoch} cannot be restored ({why}); early "
                 "stopping and the learning-rate schedule start over",
@@ -216,11 +229,12 @@ def protocol_callbacks(protocol: Protocol, *, verbose: int) -> tuple[Any, Any]:
 
 def resume_callbacks(run_dir: pathlib.Path, stateful: Sequence[keras.callbacks.Callback]) -> list[Any]:
     """What makes a training in ``run_dir`` resumable: the epoch log (``history.csv``, appended across
-    resumes) and the per-epoch :class:`ResumableBackup` in ``backup/`` of the model and of ``stateful``.
+    resumes) and the per-epoch :class:`ResumableBackup` in ``backup/`` of the model and of ``stateful``
+    (resumes it could not make exact are logged in ``INEXACT_RESUMES``; :func:`read_inexact_resumes`).
     Put them after every other callback (the backup must see their end-of-epoch state)."""
     return [
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        ResumableBackup(str(run_dir / "backup"), stateful=stateful),
+        ResumableBackup(str(run_dir / "backup"), stateful=stateful, inexact_log=run_dir / INEXACT_RESUMES),
     ]
 
 

@@ -113,6 +113,19 @@ def settle_torn_backup(backup_dir: str | pathlib.Path) -> None:
             latest.unlink(missing_ok=True)
 
 
+#: In a run's folder: one JSON line per resume whose callbacks' state could not be restored (the run then
+#: goes on from Keras's backup of the weights and epoch, as plain Keras would, but not exactly).
+INEXACT_RESUMES = "inexact_resumes.jsonl"
+
+
+def read_inexact_resumes(run_dir: str | pathlib.Path) -> list[dict[str, Any]]:
+    """The resumes of the run in ``run_dir`` that could not restore its callbacks (epoch, reason)."""
+    path = pathlib.Path(run_dir) / INEXACT_RESUMES
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def read_history(path: pathlib.Path) -> dict[str, list[float]]:
     """Per-epoch logs from a CSVLogger file; an epoch logged twice (killed, resumed) keeps its last line.
 

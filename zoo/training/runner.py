@@ -57,6 +57,7 @@ from zoo.training.results import (
     append_result,
     epochs_backed_up,
     read_history,
+    read_inexact_resumes,
     read_results,
 )
 
@@ -250,6 +251,8 @@ def train_run(
         "max_epochs": protocol.max_epochs,
         "epochs_run": epochs_run,
         "stop_reason": "early_stopping" if early_stopping.stopped_epoch > 0 else "max_epochs",
+        # resumes after which early stopping and the LR schedule had to start over (a torn backup file)
+        "inexact_resumes": read_inexact_resumes(run_dir),
         "best_epoch": best_epoch,
         "best_val_loss": history["val_loss"][best_epoch] if best_epoch is not None else None,
         "val_accuracy": history["val_accuracy"][best_epoch] if best_epoch is not None else None,

@@ -22,7 +22,7 @@ from zoo.models.compile import compile_model
 from zoo.models.registry import build, get_model_info, resolve_config
 from zoo.training.callbacks import resume_callbacks
 from zoo.training.environment import set_seed
-from zoo.training.results import epochs_backed_up, read_history
+from zoo.training.results import epochs_backed_up, read_history, read_inexact_resumes
 from zoo.training.tuning.space import Choice, Range, SearchSpace, tidy
 
 
@@ -205,6 +205,8 @@ class _SeededExecutions:
         if run_dir is not None:
             history.history = read_history(run_dir / "history.csv") or history.history  # every epoch
         record = execution_record(trial.trial_id, execution, seed, values, history)
+        if record is not None and run_dir is not None and (inexact := read_inexact_resumes(run_dir)):
+            record["inexact_resumes"] = inexact  # early stopping and the LR schedule started over there
         if record is not None:
             with open(os.path.join(self.project_dir, EXECUTIONS_FILE), "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record, sort_keys=True) + "\n")
