@@ -92,9 +92,8 @@ def epochs_backed_up(backup_dir: str | pathlib.Path) -> int:
     backup = pathlib.Path(backup_dir)
     if not (backup / BACKUP_METADATA).exists():
         return 0
-    if not torn_backup(backup):
-        return int(json.loads((backup / BACKUP_METADATA).read_text())["epoch"])
-    return _previous_epoch(backup) or 0
+    latest = _backed_up_epoch(backup / BACKUP_WEIGHTS, backup / BACKUP_METADATA)
+    return latest if latest is not None else _previous_epoch(backup) or 0
 
 
 def settle_torn_backup(backup_dir: str | pathlib.Path) -> None:
