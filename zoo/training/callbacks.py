@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import pathlib
 import time
@@ -17,7 +18,7 @@ import numpy as np
 from zoo.models.batch_norm import reestimate_batch_norm
 from zoo.training.environment import backend
 from zoo.training.protocol import Protocol
-from zoo.training.results import INEXACT_RESUMES, epochs_backed_up, settle_torn_backup
+from zoo.training.results import INEXACT_RESUMES, epochs_backed_up, settle_torn_backup, write_whole
 
 #: Attributes that make up the resumable state of the stateful protocol callbacks.
 _STATE_FIELDS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
@@ -150,11 +151,10 @@ def _read_arrays(path: pathlib.Path) -> list[np.ndarray]:
 
 
 def _write_arrays(path: pathlib.Path, arrays: Sequence[Any]) -> None:
-    """Write ``arrays`` to an ``.npz`` whole: under a temporary name first, then renamed in one step."""
-    staging = path.with_name(path.name + ".tmp")
-    with staging.open("wb") as handle:
-        np.savez(handle, **{f"a{i}": array for i, array in enumerate(arrays)})
-    staging.replace(path)
+    """Write ``arrays`` to an ``.npz`` whole (:func:`zoo.training.results.write_whole`)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"a{i}": array for i, array in enumerate(arrays)})
+    write_whole(path, buffer.getvalue())
 
 
 class PreciseBatchNorm(keras.callbacks.Callback):
@@ -207,9 +207,8 @@ def _plain(value: Any) -> Any:
 
 
 def _write_atomically(path: pathlib.Path, text: str) -> None:
-    staging = path.with_suffix(path.suffix + ".tmp")
-    staging.write_text(text)
-    staging.replace(path)
+    """The state record's writer (a test stops a run in it, between an epoch's arrays and its record)."""
+    write_whole(path, text)
 
 
 def protocol_callbacks(protocol: Protocol, *, verbose: int) -> tuple[Any, Any]:

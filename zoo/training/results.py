@@ -45,6 +45,17 @@ def append_result(path: str | os.PathLike, row: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
+def write_whole(path: pathlib.Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` whole: under a temporary name first, then renamed in one step (a kill
+    leaves the old file or the new one, never a torn one)."""
+    staging = path.with_name(path.name + ".tmp")
+    if isinstance(data, str):
+        staging.write_text(data, encoding="utf-8")
+    else:
+        staging.write_bytes(data)
+    staging.replace(path)
+
+
 #: Keras ``BackupAndRestore``'s files in a backup folder, and the previous epoch's copies it keeps
 #: (``double_checkpoint``) and falls back to when the latest weights cannot be read.
 BACKUP_WEIGHTS = "latest.weights.h5"

@@ -59,6 +59,7 @@ from zoo.training.results import (
     read_history,
     read_inexact_resumes,
     read_results,
+    write_whole,
 )
 
 SETTINGS_FILE = "settings.json"
@@ -293,9 +294,7 @@ def train_run(
 
 
 def _write_json_atomically(path: pathlib.Path, data: Mapping[str, Any]) -> None:
-    staging = path.with_name(path.name + ".tmp")
-    staging.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
-    staging.replace(path)
+    write_whole(path, json.dumps(data, sort_keys=True))
 
 
 def _export_into_row(
