@@ -37,3 +37,28 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return status, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def script_in_process(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run a benchmark script as ``__main__`` in this interpreter; return (exit status, stdout, stderr).
+
+    The scripts import TensorFlow before they parse their arguments, so a fresh process costs seconds of
+    start-up per case; tests of argument checks run them here, and keep one fresh-process case per file for
+    what only a real process shows (nothing else on stderr).
+    """
+    import runpy
+    import sys
+
+    def run(script: pathlib.Path, *argv: str | pathlib.Path) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", [str(script), *map(str, argv)])
+        monkeypatch.syspath_prepend(str(script.parent))  # as `python script.py` puts its folder first
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run

@@ -1,4 +1,8 @@
-"""Bad arguments of the benchmark scripts: one stderr line, exit status 2, nothing trained or built."""
+"""Bad arguments of the benchmark scripts: one stderr line, exit status 2, nothing trained or built.
+
+Each case runs the script in this interpreter (a fresh process spends seconds importing TensorFlow before it
+parses its arguments); one case runs as a person starts it, in a fresh process, for what only that shows.
+"""
 
 from __future__ import annotations
 
@@ -61,14 +65,44 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
         ("experiments/prnet_v4.py", ["--candidates", ","], "unknown candidate '(none)'"),
     ],
 )
-def test_bad_argument_is_one_line_and_exit_2(script, args, message, tmp_path):
+def test_bad_argument_is_one_line_and_exit_2(script, args, message, tmp_path, monkeypatch, script_in_process):
     # prnet_design.py trains in memory and writes nothing: no --out option (the checks below still hold)
-    out_option = [] if script == "experiments/prnet_design.py" else ["--out", str(tmp_path / "out")]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TFDS_DATA_DIR": str(tmp_path / "tfds")}
+    out_option = [] if script == "experiments/prnet_design.py" else ["--out", tmp_path / "out"]
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.chdir(tmp_path)
+    status, out, err = script_in_process(BENCHMARKS / script, *args, *out_option)
+    assert status == 2, err[-2000:]
+    assert err.count("\n") == 1 and message in err, err[-2000:]
+    assert out == "" and not (tmp_path / "out").exists() and not (tmp_path / "tfds").exists()
+
+
+def test_a_fresh_process_prints_the_one_line_and_nothing_else(tmp_path):
+    # as a person starts it: no TF_CPP_MIN_LOG_LEVEL, yet none of TensorFlow's start-up lines
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    env["TFDS_DATA_DIR"] = str(tmp_path / "tfds")
+    command = [sys.executable, str(BENCHMARKS / "experiments/study.py"), "--fc", "relu,tanh", "--out", "out"]
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), *args, *out_option],
-        env=env, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+        command, env=env, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr[-2000:]
-    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr[-2000:]
-    assert result.stdout == "" and not (tmp_path / "out").exists() and not (tmp_path / "tfds").exists()
+    expected = "study.py: error: --fc: choose from linear, relu, got tanh"
+    assert result.stderr.splitlines() == [expected], result.stderr
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_every_script_parses_with_the_one_line_parser():
+    # argparse's own errors (an unknown choice, a bad type) print the usage block first; OneLineParser won't
+    plain = [
+        str(path.relative_to(BENCHMARKS))
+        for path in sorted(BENCHMARKS.rglob("*.py"))
+        if "argparse.ArgumentParser(" in path.read_text(encoding="utf-8")
+    ]
+    assert plain == []
+
+
+def test_an_argparse_error_is_one_line_too(tmp_path, monkeypatch, script_in_process):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = script_in_process(BENCHMARKS / "experiments/tuning_converged.py", "--no-such-option")
+    assert (status, out) == (2, "") and err.splitlines() == [
+        "tuning_converged.py: error: unrecognized arguments: --no-such-option"
+    ], err

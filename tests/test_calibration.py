@@ -660,19 +660,15 @@ def test_ece_noise_floor_shrinks_with_more_spectra() -> None:
         (["evaluate", "--part", "study", "--study-dir", "nope"], "--study-dir nope: not a directory"),
     ],
 )
-def test_calibration_script_bad_arguments_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def test_calibration_script_bad_arguments_are_one_line(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script_in_process
+) -> None:
     root = Path(__file__).resolve().parents[1]
     args = [str(tmp_path) if a == "EMPTY" else a for a in args]
-    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'datasets'}", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, str(root / "benchmarks" / "experiments" / "calibration.py"), *args],
-        capture_output=True, text=True, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    lines = done.stderr.splitlines()
-    assert done.returncode == 2 and done.stdout == "" and len(lines) == 1 and message in lines[0], done.stderr
+    monkeypatch.chdir(tmp_path)
+    status, out, err = script_in_process(root / "benchmarks" / "experiments" / "calibration.py", *args)
+    lines = err.splitlines()
+    assert status == 2 and out == "" and len(lines) == 1 and message in lines[0], err
 
 
 def test_a_killed_held_out_training_resumes_after_its_last_epoch(

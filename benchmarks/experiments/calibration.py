@@ -71,6 +71,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.checks import OneLineParser
 from zoo.errors import UserError
 from zoo.study.confidence import (
     DEFAULT_RATE,
@@ -849,7 +850,7 @@ def ship(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     trainer = commands.add_parser("train", help="train models with held-out classes")
     trainer.add_argument("--dataset", default="challenge")

@@ -20,7 +20,6 @@ negative log-likelihood where the map gives a full probability vector. Rows go t
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import pathlib
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.checks import OneLineParser
 from zoo.errors import UserError
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "results" / "calibration"
@@ -170,7 +170,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", default="vgg_relu_challenge")
     parser.add_argument("--per-class", type=int, default=1000, help="spectra per class of each draw")
     parser.add_argument("--out", type=pathlib.Path, default=OUT)

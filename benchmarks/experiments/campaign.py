@@ -76,6 +76,7 @@ from fnmatch import fnmatchcase
 
 from synthetic_spectra.augment import parse_augmentation
 from synthetic_spectra.config import DatasetConfig, fresh_draw, get_config
+from zoo.checks import OneLineParser
 from zoo.errors import UserError
 from zoo.models.prnet import ROBUST_OPTION, V4_OPTION
 from zoo.study import paper
@@ -284,9 +285,7 @@ def print_plan(plan: Sequence[tuple[int, RunSpec]], root: pathlib.Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--groups", default=DEFAULT_GROUPS)
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--jit-compile", default="auto", choices=tuple(JIT_CHOICES))

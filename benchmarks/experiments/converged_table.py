@@ -13,7 +13,6 @@ paper's claims are judged from the study's float32 five-seed rows only
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import statistics
 import sys
@@ -145,7 +144,9 @@ def render_v4(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from zoo.checks import OneLineParser  # zoo is imported late here
+
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="rewrite the generated blocks")
     mode.add_argument("--check", action="store_true", help="exit 1 if a generated block is stale")

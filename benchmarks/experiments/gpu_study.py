@@ -215,9 +215,9 @@ def _seeds(text: str) -> list[int]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    from zoo.checks import OneLineParser  # zoo is imported late here
+
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="rows land in OUT/<dataset>/results.jsonl")
     parser.add_argument("--work", help="per-run logs and per-epoch backups (default OUT/work)")
     parser.add_argument(

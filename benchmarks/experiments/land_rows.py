@@ -246,7 +246,9 @@ def commit_message(landing: Landing, trials: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    from zoo.checks import OneLineParser  # zoo is imported late here
+
+    parser = OneLineParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zoo.checks import OneLineParser
 from zoo.errors import UserError
 from zoo.tfquiet import import_tensorflow_quietly
 
@@ -73,9 +74,7 @@ def refresh_ceilings(out: Path, dataset: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=[], help="LABEL=EXPORT_DIR or LABEL=preset:NAME")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--sets", default="", help="only sets whose name contains this text")

@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from zoo.checks import OneLineParser
 from zoo.errors import UserError
 from zoo.study.panel import compare, comparison_markdown, merge_rows, read_rows
 
@@ -41,9 +42,7 @@ def load_panels(paths: Sequence[Path]) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=Path, action="append", required=True, help="a panel.jsonl")
     parser.add_argument("--candidate", action="append", required=True, help="a model label (repeat)")
     parser.add_argument("--reference", action="append", required=True, help="a model label (repeat)")

@@ -14,13 +14,13 @@ the noisy set (candidates ``robust_*``: PRNet's robust option; the probes stay c
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import time
 from collections.abc import Callable
 from typing import Any
 
+from zoo.checks import OneLineParser
 from zoo.tfquiet import import_tensorflow_quietly
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -428,7 +428,7 @@ def check_arguments(
 
 def main() -> None:
     """Command line: a bad argument is one stderr line and exit status 2."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("candidate", nargs="?", help=f"one of: {', '.join(sorted(CANDIDATES))}")
     parser.add_argument("--seed", type=int, help="candidate runs only (default 0)")
     parser.add_argument("--epochs", type=int, default=30)

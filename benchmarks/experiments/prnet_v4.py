@@ -27,6 +27,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from zoo.checks import OneLineParser
 from zoo.tfquiet import import_tensorflow_quietly
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -96,9 +97,7 @@ def oracle_accuracies(options: Mapping[str, Any], sets: Mapping[str, tuple[np.nd
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated names")
     parser.add_argument("--out", default="benchmarks/results/prnet_v4/design.md")
     args = parser.parse_args()

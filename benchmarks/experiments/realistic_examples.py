@@ -13,7 +13,6 @@ model sees it. The last rows show the ``*_realistic`` options together and a mix
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,7 +97,9 @@ def draw_row(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Render the figure; return the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from zoo.checks import OneLineParser  # zoo is imported late here
+
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="challenge", help="base config (default challenge)")
     parser.add_argument("--label", type=int, default=7, help="class shown (default 7)")
     parser.add_argument("--sample", type=int, default=0, help="training sample of that class (default 0)")

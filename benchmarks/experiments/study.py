@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 
 from synthetic_spectra.config import DatasetConfig, get_config
+from zoo.checks import OneLineParser
 from zoo.errors import UserError
 from zoo.study import paper
 from zoo.tfquiet import import_tensorflow_quietly
@@ -79,9 +80,7 @@ def study_plan(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="challenge")
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--stage", default="all", choices=("1", "2", "3", "all"))

@@ -16,7 +16,6 @@ setups beside the study's and the ablations' modified sides.
 
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import sys
@@ -164,7 +163,9 @@ def plot(setups: Mapping, path: pathlib.Path, bounds: Mapping[tuple[str, str], f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from zoo.checks import OneLineParser  # zoo is imported late here
+
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="rewrite the page and the figure")
     mode.add_argument("--check", action="store_true", help="exit 1 if the committed page is stale")

@@ -26,6 +26,7 @@ import json
 import pathlib
 import sys
 
+from zoo.checks import OneLineParser
 from zoo.study.blocks import block_is_current, write_block
 from zoo.study.toggle_effects import analysis_markdown, read_executions, summary_markdown
 
@@ -157,9 +158,7 @@ def search(root: pathlib.Path, trials: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--analyse", action="store_true", help="only regenerate analysis.md from the records")
     parser.add_argument(
         "--trials", type=int, default=GRID_SIZE, help=f"stop after N configurations ({GRID_SIZE})"

@@ -155,7 +155,9 @@ WIDTH = 15
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from zoo.checks import OneLineParser  # zoo is imported late here
+
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="benchmark", help="built-in name or config file")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per implementation (default 2)")
     parser.add_argument("--output", type=Path, help="also write the results to this JSON file")

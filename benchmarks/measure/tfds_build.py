@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from zoo.checks import OneLineParser
 from zoo.tfquiet import import_tensorflow_quietly
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -259,9 +260,7 @@ def report(rows: list[dict[str, Any]], load_before: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--configs",
         default="mini,challenge,benchmark",
