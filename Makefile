@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 	$(BIN)/mkdocs build --strict --quiet
 
 # The documentation site (docs/ + mkdocs.yml) into site/; `mkdocs serve` previews it.
