@@ -261,7 +261,14 @@ class Invalid(NamedTuple):
             assert message.endswith(f"got {self.got or repr(self.value)}"), message
 
 
-REMOVE = object()
+class _Removed:
+    """The key is left out (its repr names the test the same in every process, as pytest-xdist needs)."""
+
+    def __repr__(self) -> str:
+        return "<removed>"
+
+
+REMOVE = _Removed()
 INVALID: list[Invalid] = [
     Invalid("colour", "red", "unknown key (allowed: background, boundary, classes, ", got=None),
     Invalid("test.sift", 3, "(allowed: height_variation, overrides, patterns, shift, sigma)", got=None),
