@@ -10,6 +10,15 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the files marked ``slow`` first (a stable sort keeps the order within each group).
+
+    ``make test`` hands whole files to the pytest-xdist workers in this order; started last, a file that
+    costs minutes would leave the other workers idle at the end.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def tfds_data_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """A fresh TFDS data dir holding the prepared `mini` config (also exported as TFDS_DATA_DIR)."""

@@ -15,6 +15,8 @@ import pytest
 from zoo.errors import UserError
 from zoo.inference import calibration as cal
 
+pytestmark = pytest.mark.slow  # minutes of CPU: started first (tests/conftest.py)
+
 # --------------------------------------------------------------------------------- the measures (NumPy)
 
 

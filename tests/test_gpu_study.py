@@ -15,6 +15,8 @@ pytest.importorskip("jax")
 
 from no_tensorflow import HIDE_TENSORFLOW
 
+pytestmark = pytest.mark.slow  # minutes of CPU: started first (tests/conftest.py)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "experiments" / "gpu_study.py"
 

@@ -17,6 +17,8 @@ pytest.importorskip("jax")
 
 from no_tensorflow import HIDE_TENSORFLOW
 
+pytestmark = pytest.mark.slow  # minutes of CPU: started first (tests/conftest.py)
+
 SCRIPT = HIDE_TENSORFLOW + textwrap.dedent(
     """
     from zoo.training.protocol import Protocol, plan_runs

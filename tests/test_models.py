@@ -20,6 +20,8 @@ import pytest
 import zoo
 from zoo.models.flops import count_flops, flops_by_layer
 
+pytestmark = pytest.mark.slow  # minutes of CPU: started first (tests/conftest.py)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "zoo_param_counts.json").read_text())
 SPEC, FLOPS = FIXTURE["params"], FIXTURE["forward_flops"]

@@ -13,6 +13,8 @@ from zoo.training.precision import cpu_bf16_flags, resolve_precision
 from zoo.training.protocol import Protocol, plan_runs
 from zoo.training.runner import run_benchmark
 
+pytestmark = pytest.mark.slow  # minutes of CPU: started first (tests/conftest.py)
+
 EPOCHS = 6
 SEEDS = (0, 1, 2)
 CPUINFO_BF16 = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n"

@@ -13,6 +13,8 @@ import zoo
 from zoo.errors import UserError
 from zoo.models.presets import Preset, evaluate_on_test_split, get_preset, preset_table_markdown
 
+pytestmark = pytest.mark.slow  # minutes of CPU: started first (tests/conftest.py)
+
 COMMITTED = [name for name in zoo.list_presets() if get_preset(name).committed]
 
 

@@ -20,6 +20,8 @@ from zoo.training.protocol import Protocol, parse_seeds, plan_runs
 from zoo.training.results import read_history, read_results
 from zoo.training.runner import run_benchmark
 
+pytestmark = pytest.mark.slow  # minutes of CPU: started first (tests/conftest.py)
+
 EPOCHS = 5
 COMMAND = [sys.executable, "-m", "zoo", "benchmark", "--dataset", "mini", "--models", "vgg"]
 

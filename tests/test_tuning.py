@@ -25,6 +25,8 @@ from zoo.training.protocol import plan_runs
 from zoo.training.tuning import Choice, Range, SearchSpace, SpectraHyperModel
 from zoo.training.tuning.search import build_tuner
 
+pytestmark = pytest.mark.slow  # minutes of CPU: started first (tests/conftest.py)
+
 BASE = ["--dataset", "mini", "--base", "vgg", "--quiet"]
 
 
