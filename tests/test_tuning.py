@@ -414,13 +414,20 @@ def _stopping_execution_1_after_epoch_2(monkeypatch, error: type[BaseException])
     monkeypatch.setattr(SpectraHyperModel, "fit", stopping_fit)
 
 
+@pytest.fixture(scope="module")
+def reference_search(tfds_data_dir, tmp_path_factory) -> pathlib.Path:
+    """The resume tests' search, run once without interruption: what every resumed search must equal."""
+    project = tmp_path_factory.mktemp("reference") / "project"
+    _one_trial_grid(project, tfds_data_dir)
+    return project
+
+
 def test_an_interrupted_trial_resumes_after_its_last_epoch_as_if_never_interrupted(
-    tfds_data_dir, tmp_path, capsys, monkeypatch
+    tfds_data_dir, reference_search, tmp_path, capsys, monkeypatch
 ):
     from zoo.study.toggle_effects import read_executions
     from zoo.training.tuning.search import RESUME_DIR
 
-    _one_trial_grid(tmp_path / "reference", tfds_data_dir)
     project = tmp_path / "project"
     with monkeypatch.context() as patch:
         _stopping_execution_1_after_epoch_2(patch, _Killed)
@@ -433,18 +440,18 @@ def test_an_interrupted_trial_resumes_after_its_last_epoch_as_if_never_interrupt
     assert "execution 0 (seed 5) finished before: not trained again" in out
     assert "execution 1: resuming after epoch 2" in out
     resumed = read_executions(project / "executions.jsonl")
-    reference = read_executions(tmp_path / "reference" / "executions.jsonl")
+    reference = read_executions(reference_search / "executions.jsonl")
     assert [record["epochs_run"] for record in resumed] == [3, 3]
     assert resumed == reference  # same seeds, same batches, same callback states: the same trainings
     assert not any((project / RESUME_DIR).iterdir())  # the finished trial's backups are gone
     # the trial's checkpoint holds the same best epoch, not the first epoch the resumed process trained
     assert _weights(project / "trial_0" / "checkpoint.weights.h5") == _weights(
-        tmp_path / "reference" / "trial_0" / "checkpoint.weights.h5"
+        reference_search / "trial_0" / "checkpoint.weights.h5"
     )
 
 
 def test_a_failed_trial_keeps_its_backups_and_the_next_run_retries_it(
-    tfds_data_dir, tmp_path, capsys, monkeypatch
+    tfds_data_dir, reference_search, tmp_path, capsys, monkeypatch
 ):
     from zoo.errors import UserError
     from zoo.study.toggle_effects import read_executions
@@ -464,7 +471,9 @@ def test_a_failed_trial_keeps_its_backups_and_the_next_run_retries_it(
     assert "trial 0 failed in an earlier run: trying it again" in out
     assert "execution 1: resuming after epoch 2" in out
     assert json.loads((project / "trial_0" / "trial.json").read_text())["status"] == "COMPLETED"
-    assert [record["epochs_run"] for record in read_executions(project / "executions.jsonl")] == [3, 3]
+    retried = read_executions(project / "executions.jsonl")
+    assert [record["epochs_run"] for record in retried] == [3, 3]
+    assert retried == read_executions(reference_search / "executions.jsonl")  # the retry resumed exactly
     assert not any((project / RESUME_DIR).iterdir())
 
 
