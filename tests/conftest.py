@@ -66,7 +66,8 @@ def script_in_process(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
             runpy.run_path(str(script), run_name="__main__")
             status = 0
         except SystemExit as exc:
-            status = exc.code if isinstance(exc.code, int) else 1
+            # as the interpreter maps it: None is success, an int is the status, anything else is printed, 1
+            status = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
         captured = capsys.readouterr()
         return status, captured.out, captured.err
 

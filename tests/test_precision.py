@@ -37,7 +37,7 @@ def rows_by_precision(tfds_data_dir, tmp_path_factory) -> dict[str, list[dict]]:
     """VGG (ReLU FC) on mini, seeds 0-2, trained in float32 and in mixed_bfloat16.
 
     Only the first mixed_bfloat16 run is exported (the one test that loads an export reads it): an export
-    costs about as much as two epochs here.
+    costs about as much as two or three epochs here.
     """
     rows: dict[str, list[dict]] = {"float32": [], "mixed_bfloat16": []}
     for precision, seed in itertools.product(rows, SEEDS):
