@@ -11,6 +11,7 @@ from zoo.study.five_seeds import (
     Comparison,
     attainable,
     claims,
+    cost_table,
     group_setups,
     perturbed_table,
     precise_batch_norm_lines,
@@ -126,6 +127,20 @@ def test_a_difference_of_medians_compares_the_seeds_both_sides_have():
     comparison = Comparison(*_sides(_setups([0.7] * 5, [0.6] * 5, scores={"fresh": fresh})))
     assert comparison.difference("fresh") == pytest.approx(81.5 - 80.5)  # not 81.5 - 80.0 (all five)
     assert comparison.describe("fresh") == "+1.00 points, 4 of 4 seeds"
+
+
+def test_the_cost_table_splits_setups_by_cpu_and_leaves_out_rows_without_cpu_time():
+    rows = [_row("vgg", "relu", seed, 0.7, 0.7) for seed in range(4)]
+    for row, epochs, seconds in zip(rows, (80, 100, 90, 70), (800.0, 1200.0, 7200.0, None), strict=True):
+        row.update(epochs_run=epochs, cpu_time_s=seconds)
+    rows[2]["cpu"] = {"model_name": "Y", "flags": ["AVX2"]}
+    lines = cost_table(group_setups(rows)).splitlines()
+    assert lines[0].startswith("| dataset | model | FC | CPU | runs | epochs | CPU-s per epoch |")
+    assert lines[2:] == [
+        "| challenge | vgg | relu | X (AVX-512F) | 2 | 90 (80–100) | 11 (10–12) | 0.3 (0.2–0.3) |",
+        "| challenge | vgg | relu | Y (AVX2) | 1 | 90 | 80 | 2.0 |",
+    ]
+    assert cost_table(group_setups([_row("vgg", "relu", 0, 0.7, 0.7)])) is None
 
 
 def test_a_seed_recorded_twice_is_refused():

@@ -64,6 +64,7 @@ def render(setups: Mapping, bounds: Mapping[tuple[str, str], float] | None = Non
     from zoo.study.five_seeds import (
         ceiling_line,
         claims,
+        cost_table,
         perturbed_table,
         setups_table,
         tuned_comparison,
@@ -97,6 +98,16 @@ def render(setups: Mapping, bounds: Mapping[tuple[str, str], float] | None = Non
             "Perturbed sets by group (each run's mean over the group's sets; median, min–max over seeds):",
             "",
             by_group,
+            "",
+        ]
+    costs = cost_table(setups) if setups else None
+    if costs:
+        lines += [
+            "What a run cost, by CPU (process CPU time summed over every epoch, across resumes; a CPU without"
+            " AVX-512 needs up to three times the CPU time of one with it for the same epoch; rows trained"
+            " before the CPU time was logged are left out):",
+            "",
+            costs,
             "",
         ]
     lines += [

@@ -420,6 +420,37 @@ def perturbed_table(setups: Mapping[SetupKey, Setup]) -> str | None:
     return "\n".join(table(header, rows)).rstrip()
 
 
+def _median_range(values: Sequence[float], digits: int) -> str:
+    """``median (min–max)`` of ``values`` with ``digits`` decimals; the value alone for one."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def cost_table(setups: Mapping[SetupKey, Setup]) -> str | None:
+    """Markdown: what a run of each setup cost on each CPU — epochs to the stop, CPU seconds per epoch and
+    CPU hours per run (median, min–max), from the rows' ``cpu_time_s`` (summed over every epoch, across
+    resumes); ``None`` when no row recorded it. Rows without it are left out of the counts."""
+    header = ["dataset", "model", "FC", "CPU", "runs", "epochs", "CPU-s per epoch", "CPU-h per run"]
+    lines = []
+    for setup in setups.values():
+        by_cpu: dict[str, list[Mapping[str, Any]]] = {}
+        for row in setup.rows:
+            if row.get("cpu_time_s"):
+                by_cpu.setdefault(cpu_label(row), []).append(row)
+        for cpu, rows in sorted(by_cpu.items()):
+            epochs = [row["epochs_run"] for row in rows]
+            seconds = [row["cpu_time_s"] for row in rows]
+            lines.append(
+                [
+                    setup.dataset, setup.model, setup.variant, cpu, str(len(rows)), _median_range(epochs, 0),
+                    _median_range([s / e for s, e in zip(seconds, epochs, strict=True)], 0),
+                    _median_range([s / 3600 for s in seconds], 1),
+                ]
+            )  # fmt: skip
+    return "\n".join(table(header, lines)).rstrip() if lines else None
+
+
 def unattainable_note(setups: Mapping[SetupKey, Setup]) -> str | None:
     """A note on the paper's figures that no run on a 162-spectrum test split can give (marked †)."""
     marked = sorted(
