@@ -153,3 +153,25 @@ def test_a_precision_check_trains_in_the_other_precision_than_its_row(tmp_path):
     assert campaign.check_precision(cnn6, tmp_path, "auto") == "float32"
     (folder / "results.jsonl").unlink()  # no row yet: the other one than the campaign's own precision
     assert campaign.check_precision(vgg, tmp_path, "float32") == "mixed_bfloat16"
+
+
+def test_the_plan_says_what_the_rest_cost_on_this_cpu_from_the_setups_finished_runs(tmp_path, capsys):
+    from zoo.training.results import append_result
+
+    plan = campaign.select_runs(campaign.campaign_plan([12]), "challenge/cnn_bn-relu-*")
+    folder = campaign.results_dir("challenge", tmp_path, 12)
+    folder.mkdir(parents=True)
+    here, elsewhere = {"model_name": "Here", "flags": ["AVX2"]}, {"model_name": "There", "flags": ["AVX2"]}
+    finished = [spec for _, spec in plan][:3]
+    for spec, hours, cpu in zip(finished, (1.0, 2.0, 9.0), (here, here, elsewhere), strict=True):
+        append_result(folder / "results.jsonl", {
+            "run_id": spec.run_id, "dataset": "challenge", "model": "cnn_bn", "variant": "relu",
+            "seed": spec.seed, "cpu_time_s": 3600 * hours, "cpu": cpu, "test_accuracy": 0.5,
+            "misclassified": 81, "test_size": 162, "epochs_run": 90, "stop_reason": "early_stopping",
+        })  # fmt: skip
+    campaign.print_plan(plan, tmp_path, "Here (AVX2)")
+    lines = capsys.readouterr().out.splitlines()
+    assert "50.00% (81/162 wrong), 90 epochs" in lines[0]
+    assert lines[3].endswith("to train (about 1.5 CPU-h here, the median of 2 runs on this CPU)")
+    campaign.print_plan(plan, tmp_path, "Elsewhere (AVX2)")
+    assert capsys.readouterr().out.splitlines()[4].endswith("(no run of this setup has trained on this CPU)")

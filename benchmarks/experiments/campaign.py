@@ -55,8 +55,9 @@ mixed_bfloat16, the twin float32), into `benchmarks/results/precision_check/<dat
 added when its bfloat16 row (78.4 %) fell 6.8 points short of a float32 probe of the same run (85.2 %).
 
 Kill it at any time and rerun the same command: finished runs are skipped, the interrupted one resumes
-at its last finished epoch (with the precision it started with). `--list` prints the plan and what is
-done. Models trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
+at its last finished epoch (with the precision it started with). `--list` prints the plan, what is
+done and what each run still to train cost its setup on this CPU so far (median CPU hours). Models
+trained on `challenge` are also tested on `challenge_realistic` (the robustness table).
 With `--skip-busy`, several campaign processes on one `--results-root` share the plan: each leaves a run
 another one is training to it and takes the next (on a machine with cores to spare).
 
@@ -71,6 +72,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import statistics
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 
@@ -267,19 +269,38 @@ def parse_groups(text: str) -> list[int]:
         raise ValueError(f"--groups: expected comma-separated group numbers, got {text!r}") from None
 
 
-def print_plan(plan: Sequence[tuple[int, RunSpec]], root: pathlib.Path) -> None:
-    """One line per run: done (with accuracy, epochs, stop reason) or still to train."""
-    done: dict[tuple[int, str], dict] = {}
+def cost_here(rows: Sequence[dict], spec: RunSpec, cpu: str) -> str:
+    """What ``spec`` is likely to cost on this CPU (label ``cpu``, :func:`zoo.study.five_seeds.cpu_label`):
+    the median CPU hours of the finished runs in ``rows`` (its results folder's) of its setup (same dataset,
+    model and variant, any seed) that trained on a CPU of the same label, or that none did."""
+    from zoo.study.five_seeds import cpu_label
+
+    hours = [
+        row["cpu_time_s"] / 3600
+        for row in rows
+        if (row["dataset"], row["model"], row["variant"]) == (spec.dataset, spec.model, spec.variant)
+        and row.get("cpu_time_s")
+        and cpu_label(row) == cpu
+    ]
+    if not hours:
+        return "no run of this setup has trained on this CPU"
+    return f"about {statistics.median(hours):.1f} CPU-h here, the median of {len(hours)} runs on this CPU"
+
+
+def print_plan(plan: Sequence[tuple[int, RunSpec]], root: pathlib.Path, cpu: str) -> None:
+    """One line per run: done (with accuracy, epochs, stop reason) or still to train, with what its setup's
+    finished runs cost on this CPU (label ``cpu``), so that a machine with a few hours can pick runs that fit
+    (a 2-core machine gives about 2 CPU-h an hour)."""
+    folders = {results_dir(spec.dataset, root, group) for group, spec in plan}
+    rows = {folder: read_results(folder / RESULTS_FILE) for folder in folders}
     for group, spec in plan:
-        rows = read_results(results_dir(spec.dataset, root, group) / RESULTS_FILE)
-        done.update({(group, row["run_id"]): row for row in rows})
-    for group, spec in plan:
-        row = done.get((group, spec.run_id))
+        folder = results_dir(spec.dataset, root, group)
+        row = next((row for row in rows[folder] if row["run_id"] == spec.run_id), None)
         status = (
             f"{row['test_accuracy']:.2%} ({row['misclassified']}/{row['test_size']} wrong), "
             f"{row['epochs_run']} epochs, {row['stop_reason']}, {row.get('precision', 'float32')}"
             if row
-            else "to train"
+            else f"to train ({cost_here(rows[folder], spec, cpu)})"
         )
         print(f"{group}  {spec.run_id:40s} {status}")
 
@@ -297,7 +318,12 @@ def main() -> None:
         help="only the runs whose id matches one of these comma-separated shell patterns "
         "(e.g. 'challenge/cnn_bn-relu-*'), in the plan's order",
     )
-    parser.add_argument("--list", action="store_true", help="print the plan and what is done, train nothing")
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the plan, what is done and what the rest cost here "
+        "(CPU hours, from the rows); train nothing",
+    )
     parser.add_argument(
         "--skip-busy",
         action="store_true",
@@ -311,7 +337,10 @@ def main() -> None:
     except (ValueError, UserError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     if args.list:
-        print_plan(plan, root)
+        from zoo.study.five_seeds import cpu_label
+        from zoo.training.environment import cpu_info
+
+        print_plan(plan, root, cpu_label({"cpu": cpu_info()}))
         return
     protocol = Protocol()  # the paper's: no epoch cap beyond its 500
     for group, spec in plan:  # one run at a time, each into its dataset's results folder
