@@ -273,15 +273,10 @@ def cost_here(rows: Sequence[dict], spec: RunSpec, cpu: str) -> str:
     """What ``spec`` is likely to cost on this CPU (label ``cpu``, :func:`zoo.study.five_seeds.cpu_label`):
     the median CPU hours of the finished runs in ``rows`` (its results folder's) of its setup (same dataset,
     model and variant, any seed) that trained on a CPU of the same label, or that none did."""
-    from zoo.study.five_seeds import cpu_label
+    from zoo.study.five_seeds import costed_runs
 
-    hours = [
-        row["cpu_time_s"] / 3600
-        for row in rows
-        if (row["dataset"], row["model"], row["variant"]) == (spec.dataset, spec.model, spec.variant)
-        and row.get("cpu_time_s")
-        and cpu_label(row) == cpu
-    ]
+    setup = (spec.dataset, spec.model, spec.variant)
+    hours = [row["cpu_time_s"] / 3600 for row in costed_runs(rows).get((setup, cpu), [])]
     if not hours:
         return "no run of this setup has trained on this CPU"
     return f"about {statistics.median(hours):.1f} CPU-h here, the median of {len(hours)} runs on this CPU"
@@ -293,9 +288,10 @@ def print_plan(plan: Sequence[tuple[int, RunSpec]], root: pathlib.Path, cpu: str
     (a 2-core machine gives about 2 CPU-h an hour)."""
     folders = {results_dir(spec.dataset, root, group) for group, spec in plan}
     rows = {folder: read_results(folder / RESULTS_FILE) for folder in folders}
+    done = {(folder, row["run_id"]): row for folder, found in rows.items() for row in found}
     for group, spec in plan:
         folder = results_dir(spec.dataset, root, group)
-        row = next((row for row in rows[folder] if row["run_id"] == spec.run_id), None)
+        row = done.get((folder, spec.run_id))
         status = (
             f"{row['test_accuracy']:.2%} ({row['misclassified']}/{row['test_size']} wrong), "
             f"{row['epochs_run']} epochs, {row['stop_reason']}, {row.get('precision', 'float32')}"

@@ -41,6 +41,23 @@ _ROW_KEYS = {"test": "test_accuracy", "val": "val_accuracy"}
 SetupKey = tuple[str, str, str]
 
 
+def _median_range(values: Sequence[float], digits: int) -> str:
+    """``median (min–max)`` of ``values`` with ``digits`` decimals; the value alone for one."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def costed_runs(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[SetupKey, str], list[Mapping[str, Any]]]:
+    """The rows that recorded their CPU time (``cpu_time_s``), by setup and CPU (:func:`cpu_label`)."""
+    grouped: dict[tuple[SetupKey, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row.get("cpu_time_s"):
+            key = (row["dataset"], row["model"], row["variant"])
+            grouped.setdefault((key, cpu_label(row)), []).append(row)
+    return grouped
+
+
 @dataclasses.dataclass(frozen=True)
 class Setup:
     """The rows of one setup, by seed, with its exports' scores (metric → seed → accuracy, a fraction)
@@ -77,11 +94,7 @@ class Setup:
     def spread(self, metric: str) -> str:
         """``median (min–max)`` in %, or ``–``."""
         found = list(self.values(metric).values())
-        if not found:
-            return "–"
-        if len(found) == 1:
-            return f"{found[0]:.2f}"
-        return f"{statistics.median(found):.2f} ({min(found):.2f}–{max(found):.2f})"
+        return _median_range(found, 2) if found else "–"
 
     @property
     def complete(self) -> bool:
@@ -420,13 +433,6 @@ def perturbed_table(setups: Mapping[SetupKey, Setup]) -> str | None:
     return "\n".join(table(header, rows)).rstrip()
 
 
-def _median_range(values: Sequence[float], digits: int) -> str:
-    """``median (min–max)`` of ``values`` with ``digits`` decimals; the value alone for one."""
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
-
-
 def cost_table(setups: Mapping[SetupKey, Setup]) -> str | None:
     """Markdown: what a run of each setup cost on each CPU — epochs to the stop, CPU seconds per epoch and
     CPU hours per run (median, min–max), from the rows' ``cpu_time_s`` (summed over every epoch, across
@@ -434,11 +440,7 @@ def cost_table(setups: Mapping[SetupKey, Setup]) -> str | None:
     header = ["dataset", "model", "FC", "CPU", "runs", "epochs", "CPU-s per epoch", "CPU-h per run"]
     lines = []
     for setup in setups.values():
-        by_cpu: dict[str, list[Mapping[str, Any]]] = {}
-        for row in setup.rows:
-            if row.get("cpu_time_s"):
-                by_cpu.setdefault(cpu_label(row), []).append(row)
-        for cpu, rows in sorted(by_cpu.items()):
+        for (_, cpu), rows in sorted(costed_runs(setup.rows).items()):
             epochs = [row["epochs_run"] for row in rows]
             seconds = [row["cpu_time_s"] for row in rows]
             lines.append(
